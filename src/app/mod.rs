@@ -1,0 +1,696 @@
+//! Application state and `update(msg) -> commands`: pure, testable without a terminal. Effects
+//! (quit, re-scoping the watchers, switching context) are returned as data for `main` to carry out.
+
+pub mod keymap;
+pub mod rows;
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::Rect;
+
+use crate::analysis::health::classify;
+use crate::analysis::nodes::allocations;
+use crate::config::Config;
+use crate::model::event::EventInfo;
+use crate::model::metrics::Usage;
+use crate::model::node::NodeInfo;
+use crate::model::pod::{PodInfo, PodKey};
+use crate::model::store::{Change, Store};
+use crate::model::time::UnixSecs;
+use crate::sources::kube::Scope;
+use crate::sources::{SourceId, SourceState, Update};
+use keymap::{Action, KeyMap};
+use rows::{
+    ContainerColumn, ContainerKey, ContainerRow, ContainerTrack, NodeColumn, NodeRow, build_container_rows,
+    matches_filter,
+};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Tick(UnixSecs),
+    Source(Update),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Quit,
+    /// Restart the pod/event/metrics watchers with a new namespace scope.
+    Rescope(Scope),
+    SwitchContext(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Containers,
+    Nodes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    None,
+    Help,
+    Picker { kind: PickerKind, items: Vec<String>, selected: usize },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickerKind {
+    Namespace,
+    Context,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputMode {
+    Normal,
+    Filter,
+    Command(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceStatus {
+    pub state: SourceState,
+    /// When data last arrived from this source.
+    pub last_data: Option<UnixSecs>,
+}
+
+/// Where the UI last drew things, so mouse clicks can be mapped back to rows and columns.
+#[derive(Debug, Default)]
+pub struct LayoutMemo {
+    pub table: Cell<Rect>,
+    pub offset: Cell<usize>,
+    /// x ranges of the header cells, in column order, packed as (x, width) for up to 20 columns.
+    pub header: Cell<[(u16, u16); 20]>,
+}
+
+pub struct State {
+    pub now: UnixSecs,
+    pub config: Config,
+    pub keymap: KeyMap,
+    pub context: String,
+    pub contexts: Vec<String>,
+    pub scope: Scope,
+    /// A namespace chosen in the UI while the watch covers all namespaces.
+    pub namespace_filter: Option<String>,
+    pub demo: bool,
+
+    pub pods: Store<PodKey, PodInfo>,
+    pub nodes: Store<String, NodeInfo>,
+    pub events: Store<PodKey, EventInfo>,
+    pub tracks: HashMap<ContainerKey, ContainerTrack>,
+    pub node_usage: HashMap<String, Usage>,
+    pub sources: BTreeMap<SourceId, SourceStatus>,
+    pub notices: Vec<(UnixSecs, String)>,
+
+    pub view: View,
+    pub overlay: Overlay,
+    pub input: InputMode,
+    pub filter: String,
+    pub container_sort: (ContainerColumn, bool),
+    pub node_sort: (NodeColumn, bool),
+    pub show_detail: bool,
+
+    pub rows: Vec<ContainerRow>,
+    pub visible: Vec<u32>,
+    pub node_rows: Vec<NodeRow>,
+    pub node_visible: Vec<u32>,
+    pub selected: usize,
+    selected_key: Option<ContainerKey>,
+    pub node_selected: usize,
+    data_dirty: bool,
+    view_dirty: bool,
+    pub layout: LayoutMemo,
+}
+
+impl State {
+    pub fn new(config: Config, context: String, contexts: Vec<String>, scope: Scope, now: UnixSecs) -> State {
+        let (keymap, problems) = KeyMap::new(&config.keys);
+        let mut state = State {
+            now,
+            config,
+            keymap,
+            context,
+            contexts,
+            scope,
+            namespace_filter: None,
+            demo: false,
+            pods: Store::default(),
+            nodes: Store::default(),
+            events: Store::default(),
+            tracks: HashMap::new(),
+            node_usage: HashMap::new(),
+            sources: SourceId::ALL
+                .iter()
+                .map(|s| (*s, SourceStatus { state: SourceState::Connecting, last_data: None }))
+                .collect(),
+            notices: Vec::new(),
+            view: View::Containers,
+            overlay: Overlay::None,
+            input: InputMode::Normal,
+            filter: String::new(),
+            container_sort: (ContainerColumn::Health, true),
+            node_sort: (NodeColumn::Name, false),
+            show_detail: false,
+            rows: Vec::new(),
+            visible: Vec::new(),
+            node_rows: Vec::new(),
+            node_visible: Vec::new(),
+            selected: 0,
+            selected_key: None,
+            node_selected: 0,
+            data_dirty: true,
+            view_dirty: true,
+            layout: LayoutMemo::default(),
+        };
+        for p in problems {
+            state.notice(p);
+        }
+        state
+    }
+
+    pub fn notice(&mut self, text: impl Into<String>) {
+        self.notices.push((self.now, text.into()));
+        if self.notices.len() > 20 {
+            self.notices.remove(0);
+        }
+    }
+
+    fn step_secs(&self) -> i64 {
+        self.config.metrics_interval.as_secs().max(1) as i64
+    }
+
+    fn retention_secs(&self) -> i64 {
+        self.config.retention.as_secs() as i64
+    }
+
+    pub fn update(&mut self, msg: Msg) -> Vec<Command> {
+        match msg {
+            Msg::Tick(now) => {
+                self.now = now;
+                self.data_dirty = true;
+                vec![]
+            }
+            Msg::Source(update) => {
+                self.apply_source(update);
+                vec![]
+            }
+            Msg::Key(key) => self.on_key(key),
+            Msg::Mouse(m) => {
+                self.on_mouse(m);
+                vec![]
+            }
+        }
+    }
+
+    fn mark_data(&mut self, source: SourceId) {
+        if let Some(s) = self.sources.get_mut(&source) {
+            s.last_data = Some(self.now);
+        }
+    }
+
+    fn apply_source(&mut self, update: Update) {
+        match update {
+            Update::Pods(change) => {
+                let observed = match &change {
+                    Change::InitItem(p) | Change::Applied(p) => Some(p.clone()),
+                    _ => None,
+                };
+                let done = matches!(change, Change::InitDone);
+                if self.pods.apply(change, |p| p.key.clone()) {
+                    self.data_dirty = true;
+                    self.mark_data(SourceId::Pods);
+                }
+                if let Some(pod) = observed {
+                    self.observe_pod(&pod);
+                }
+                if done {
+                    self.prune_tracks();
+                }
+            }
+            Update::Nodes(change) => {
+                if self.nodes.apply(change, |n| n.name.clone()) {
+                    self.data_dirty = true;
+                    self.mark_data(SourceId::Nodes);
+                }
+            }
+            Update::Events(change) => {
+                if self.events.apply(change, |e| e.key.clone()) {
+                    self.mark_data(SourceId::Events);
+                }
+            }
+            Update::PodUsage { at, usages } => {
+                let (step, retention) = (self.step_secs(), self.retention_secs());
+                for u in usages {
+                    let track = self
+                        .tracks
+                        .entry((u.pod, u.container))
+                        .or_insert_with(|| ContainerTrack::new(step, retention));
+                    if u.usage.cpu_m.is_finite() {
+                        track.cpu.push(at, u.usage.cpu_m);
+                    }
+                    if u.usage.mem.is_finite() {
+                        track.mem.push(at, u.usage.mem);
+                    }
+                }
+                self.mark_data(SourceId::PodMetrics);
+                self.data_dirty = true;
+            }
+            Update::NodeUsage { usages, .. } => {
+                self.node_usage = usages.into_iter().collect();
+                self.mark_data(SourceId::NodeMetrics);
+                self.data_dirty = true;
+            }
+            Update::Status { source, state } => {
+                if let Some(s) = self.sources.get_mut(&source) {
+                    s.state = state;
+                }
+            }
+            Update::Notice(text) => self.notice(text),
+        }
+    }
+
+    fn observe_pod(&mut self, pod: &PodInfo) {
+        let (step, retention, now) = (self.step_secs(), self.retention_secs(), self.now);
+        for c in &pod.containers {
+            let health = classify(pod, c, now);
+            self.tracks
+                .entry((pod.key.clone(), c.name.clone()))
+                .or_insert_with(|| ContainerTrack::new(step, retention))
+                .observe(now, c.restarts, &health);
+        }
+    }
+
+    /// Drops the history of containers whose pods are gone, so memory stays bounded under churn.
+    fn prune_tracks(&mut self) {
+        let pods = &self.pods;
+        self.tracks.retain(|(pod, _), _| pods.get(pod).is_some());
+    }
+
+    /// Forgets everything collected, for a context or scope switch.
+    pub fn reset_data(&mut self) {
+        self.pods.clear();
+        self.nodes.clear();
+        self.events.clear();
+        self.tracks.clear();
+        self.node_usage.clear();
+        for s in self.sources.values_mut() {
+            *s = SourceStatus { state: SourceState::Connecting, last_data: None };
+        }
+        self.data_dirty = true;
+    }
+
+    /// Rebuilds rows if data changed and re-applies filter and sort if either changed. Called once
+    /// before each draw, never per message, so a burst of 10,000 watch events costs one rebuild.
+    pub fn refresh(&mut self) {
+        if self.data_dirty {
+            self.rows = build_container_rows(self.pods.values(), &self.tracks, self.now);
+            let allocs = allocations(self.pods.values());
+            self.node_rows = self
+                .nodes
+                .values()
+                .map(|n| NodeRow {
+                    info: n.clone(),
+                    alloc: allocs.get(&n.name).copied().unwrap_or_default(),
+                    usage: self.node_usage.get(&n.name).copied(),
+                })
+                .collect();
+            self.data_dirty = false;
+            self.view_dirty = true;
+        }
+        if self.view_dirty {
+            self.apply_view();
+            self.view_dirty = false;
+        }
+    }
+
+    fn apply_view(&mut self) {
+        let filter = self.filter.as_str();
+        let ns = self.namespace_filter.as_deref();
+        let mut visible: Vec<u32> = self
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| ns.is_none_or(|ns| r.pod.namespace == ns))
+            .filter(|(_, r)| matches_filter(filter, &[&r.pod.namespace, &r.pod.name, &r.container, &r.node]))
+            .map(|(i, _)| i as u32)
+            .collect();
+        let (col, desc) = self.container_sort;
+        let now = self.now;
+        let rows = &self.rows;
+        visible.sort_unstable_by(|&a, &b| {
+            let (ra, rb) = (&rows[a as usize], &rows[b as usize]);
+            let ord = col.compare(ra, rb, now);
+            let ord = if desc { ord.reverse() } else { ord };
+            ord.then_with(|| ContainerColumn::tiebreak(ra, rb))
+        });
+        self.visible = visible;
+        // Keep the cursor on the same container after a re-sort or refresh.
+        if let Some(key) = &self.selected_key
+            && let Some(pos) = self.visible.iter().position(|&i| {
+                let r = &self.rows[i as usize];
+                r.pod == key.0 && r.container == key.1
+            })
+        {
+            self.selected = pos;
+        }
+        self.selected = self.selected.min(self.visible.len().saturating_sub(1));
+        self.selected_key = self.selected_row().map(|r| r.key());
+
+        let mut nodes: Vec<u32> = self
+            .node_rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches_filter(filter, &[&r.info.name]))
+            .map(|(i, _)| i as u32)
+            .collect();
+        let (ncol, ndesc) = self.node_sort;
+        let nrows = &self.node_rows;
+        nodes.sort_unstable_by(|&a, &b| {
+            let (ra, rb) = (&nrows[a as usize], &nrows[b as usize]);
+            let ord = ncol.compare(ra, rb);
+            let ord = if ndesc { ord.reverse() } else { ord };
+            ord.then_with(|| ra.info.name.cmp(&rb.info.name))
+        });
+        self.node_visible = nodes;
+        self.node_selected = self.node_selected.min(self.node_visible.len().saturating_sub(1));
+    }
+
+    pub fn selected_row(&self) -> Option<&ContainerRow> {
+        self.visible.get(self.selected).map(|&i| &self.rows[i as usize])
+    }
+
+    pub fn selected_node(&self) -> Option<&NodeRow> {
+        self.node_visible.get(self.node_selected).map(|&i| &self.node_rows[i as usize])
+    }
+
+    /// Warning events about a pod, newest first.
+    pub fn pod_events(&self, pod: &PodKey) -> Vec<&EventInfo> {
+        let mut evs: Vec<&EventInfo> = self.events.values().filter(|e| &e.involved == pod).collect();
+        evs.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        evs
+    }
+
+    /// Namespaces known from the pods seen, for the picker.
+    pub fn namespaces(&self) -> Vec<String> {
+        let set: BTreeSet<&str> = self.pods.values().map(|p| p.key.namespace.as_str()).collect();
+        set.into_iter().map(String::from).collect()
+    }
+
+    pub fn page_size(&self) -> usize {
+        (self.layout.table.get().height as usize).saturating_sub(3).max(1)
+    }
+
+    fn move_selection(&mut self, delta: isize) {
+        let (len, cur) = match self.view {
+            View::Containers => (self.visible.len(), self.selected),
+            View::Nodes => (self.node_visible.len(), self.node_selected),
+        };
+        if len == 0 {
+            return;
+        }
+        let next = (cur as isize + delta).clamp(0, len as isize - 1) as usize;
+        match self.view {
+            View::Containers => {
+                self.selected = next;
+                self.selected_key = self.selected_row().map(|r| r.key());
+            }
+            View::Nodes => self.node_selected = next,
+        }
+    }
+
+    fn cycle_sort(&mut self, forward: bool) {
+        match self.view {
+            View::Containers => {
+                let all = ContainerColumn::ALL;
+                let i = all.iter().position(|c| *c == self.container_sort.0).unwrap_or(0);
+                let next = all[(i + if forward { 1 } else { all.len() - 1 }) % all.len()];
+                self.container_sort = (next, next.descending_by_default());
+            }
+            View::Nodes => {
+                let all = NodeColumn::ALL;
+                let i = all.iter().position(|c| *c == self.node_sort.0).unwrap_or(0);
+                let next = all[(i + if forward { 1 } else { all.len() - 1 }) % all.len()];
+                self.node_sort = (next, next.descending_by_default());
+            }
+        }
+        self.view_dirty = true;
+    }
+
+    /// Sorts by the column with this index in the current view (a header click); a second click
+    /// on the same column reverses it.
+    pub fn sort_by_index(&mut self, index: usize) {
+        match self.view {
+            View::Containers => {
+                if let Some(&col) = ContainerColumn::ALL.get(index) {
+                    self.container_sort = if self.container_sort.0 == col {
+                        (col, !self.container_sort.1)
+                    } else {
+                        (col, col.descending_by_default())
+                    };
+                }
+            }
+            View::Nodes => {
+                if let Some(&col) = NodeColumn::ALL.get(index) {
+                    self.node_sort =
+                        if self.node_sort.0 == col { (col, !self.node_sort.1) } else { (col, col.descending_by_default()) };
+                }
+            }
+        }
+        self.view_dirty = true;
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        // Ctrl-C always quits, whatever the keymap or mode.
+        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            return vec![Command::Quit];
+        }
+        match self.input.clone() {
+            InputMode::Filter => {
+                self.on_filter_key(key);
+                return vec![];
+            }
+            InputMode::Command(text) => return self.on_command_key(key, text),
+            InputMode::Normal => {}
+        }
+        if let Overlay::Picker { .. } = self.overlay {
+            return self.on_picker_key(key);
+        }
+        if self.overlay == Overlay::Help {
+            if matches!(key.code, KeyCode::Esc) || self.keymap.action(&key) == Some(Action::Help) {
+                self.overlay = Overlay::None;
+            } else if self.keymap.action(&key) == Some(Action::Quit) {
+                return vec![Command::Quit];
+            }
+            return vec![];
+        }
+        if key.code == KeyCode::Esc {
+            if self.show_detail {
+                self.show_detail = false;
+            } else if !self.filter.is_empty() {
+                self.filter.clear();
+                self.view_dirty = true;
+            }
+            return vec![];
+        }
+        let Some(action) = self.keymap.action(&key) else { return vec![] };
+        match action {
+            Action::Quit => return vec![Command::Quit],
+            Action::Help => self.overlay = Overlay::Help,
+            Action::Filter => self.input = InputMode::Filter,
+            Action::Command => self.input = InputMode::Command(String::new()),
+            Action::Namespace => {
+                let mut items = vec!["all".to_string()];
+                items.extend(self.namespaces());
+                if let Scope::Namespace(ns) = &self.scope
+                    && !items.contains(ns)
+                {
+                    items.push(ns.clone());
+                }
+                self.overlay = Overlay::Picker { kind: PickerKind::Namespace, items, selected: 0 };
+            }
+            Action::Context => {
+                let selected = self.contexts.iter().position(|c| *c == self.context).unwrap_or(0);
+                self.overlay =
+                    Overlay::Picker { kind: PickerKind::Context, items: self.contexts.clone(), selected };
+            }
+            Action::Detail => self.show_detail = !self.show_detail,
+            Action::Containers => self.view = View::Containers,
+            Action::Nodes => self.view = View::Nodes,
+            Action::NextView => {
+                self.view = if self.view == View::Containers { View::Nodes } else { View::Containers }
+            }
+            Action::Up => self.move_selection(-1),
+            Action::Down => self.move_selection(1),
+            Action::PageUp => self.move_selection(-(self.page_size() as isize)),
+            Action::PageDown => self.move_selection(self.page_size() as isize),
+            Action::Top => self.move_selection(isize::MIN / 2),
+            Action::Bottom => self.move_selection(isize::MAX / 2),
+            Action::SortNext => self.cycle_sort(true),
+            Action::SortPrev => self.cycle_sort(false),
+            Action::SortReverse => {
+                match self.view {
+                    View::Containers => self.container_sort.1 = !self.container_sort.1,
+                    View::Nodes => self.node_sort.1 = !self.node_sort.1,
+                }
+                self.view_dirty = true;
+            }
+        }
+        vec![]
+    }
+
+    fn on_filter_key(&mut self, key: KeyEvent) {
+        match key.code {
+            KeyCode::Enter => self.input = InputMode::Normal,
+            KeyCode::Esc => {
+                self.filter.clear();
+                self.input = InputMode::Normal;
+            }
+            KeyCode::Backspace => {
+                self.filter.pop();
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => self.filter.push(c),
+            _ => return,
+        }
+        self.selected = 0;
+        self.view_dirty = true;
+    }
+
+    fn on_command_key(&mut self, key: KeyEvent, mut text: String) -> Vec<Command> {
+        match key.code {
+            KeyCode::Esc => self.input = InputMode::Normal,
+            KeyCode::Enter => {
+                self.input = InputMode::Normal;
+                return self.run_command(text.trim());
+            }
+            KeyCode::Backspace => {
+                text.pop();
+                self.input = InputMode::Command(text);
+            }
+            KeyCode::Char(c) => {
+                text.push(c);
+                self.input = InputMode::Command(text);
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
+    /// `:ns NAME`, `:ns all`, `:ctx NAME`, `:nodes`, `:pods`, `:q`.
+    pub fn run_command(&mut self, text: &str) -> Vec<Command> {
+        let mut words = text.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("q" | "quit" | "q!"), _) => vec![Command::Quit],
+            (Some("ns" | "namespace"), Some(ns)) => self.switch_namespace(ns),
+            (Some("ns" | "namespace"), None) => {
+                self.on_key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::NONE));
+                vec![]
+            }
+            (Some("ctx" | "context"), Some(ctx)) => self.switch_context(ctx),
+            (Some("no" | "node" | "nodes"), _) => {
+                self.view = View::Nodes;
+                vec![]
+            }
+            (Some("co" | "pods" | "po" | "containers"), _) => {
+                self.view = View::Containers;
+                vec![]
+            }
+            (None, _) => vec![],
+            (Some(other), _) => {
+                self.notice(format!("unknown command :{other} (try :ns, :ctx, :nodes, :pods, :q)"));
+                vec![]
+            }
+        }
+    }
+
+    fn switch_namespace(&mut self, ns: &str) -> Vec<Command> {
+        let all = matches!(ns, "all" | "-A" | "*");
+        self.selected = 0;
+        self.view_dirty = true;
+        match (&self.scope, all) {
+            // Watching everything already: narrowing is a view filter, instant and free.
+            (Scope::All, true) => {
+                self.namespace_filter = None;
+                vec![]
+            }
+            (Scope::All, false) => {
+                self.namespace_filter = Some(ns.to_string());
+                vec![]
+            }
+            (Scope::Namespace(cur), false) if cur == ns => vec![],
+            (Scope::Namespace(_), _) => {
+                let scope = if all { Scope::All } else { Scope::Namespace(ns.to_string()) };
+                self.scope = scope.clone();
+                self.namespace_filter = None;
+                self.reset_data();
+                vec![Command::Rescope(scope)]
+            }
+        }
+    }
+
+    fn switch_context(&mut self, ctx: &str) -> Vec<Command> {
+        if ctx == self.context {
+            return vec![];
+        }
+        if !self.contexts.iter().any(|c| c == ctx) {
+            self.notice(format!("no context named {ctx:?} in the kubeconfig"));
+            return vec![];
+        }
+        self.context = ctx.to_string();
+        self.namespace_filter = None;
+        self.reset_data();
+        vec![Command::SwitchContext(ctx.to_string())]
+    }
+
+    fn on_picker_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        let Overlay::Picker { kind, items, selected } = &mut self.overlay else { return vec![] };
+        let kind = *kind;
+        match key.code {
+            KeyCode::Esc => self.overlay = Overlay::None,
+            KeyCode::Up | KeyCode::Char('k') => *selected = selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => *selected = (*selected + 1).min(items.len().saturating_sub(1)),
+            KeyCode::Enter => {
+                let choice = items.get(*selected).cloned();
+                self.overlay = Overlay::None;
+                if let Some(choice) = choice {
+                    return match kind {
+                        PickerKind::Namespace => self.switch_namespace(&choice),
+                        PickerKind::Context => self.switch_context(&choice),
+                    };
+                }
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
+    fn on_mouse(&mut self, m: MouseEvent) {
+        match m.kind {
+            MouseEventKind::ScrollDown => self.move_selection(3),
+            MouseEventKind::ScrollUp => self.move_selection(-3),
+            MouseEventKind::Down(MouseButton::Left) => {
+                let area = self.layout.table.get();
+                if m.column < area.x || m.column >= area.x + area.width || m.row < area.y || m.row >= area.y + area.height {
+                    return;
+                }
+                // Row 0 of the area is the border, row 1 the header.
+                let inner_row = (m.row - area.y) as usize;
+                if inner_row == 1 {
+                    let header = self.layout.header.get();
+                    if let Some(i) = header.iter().position(|(x, w)| *w > 0 && m.column >= *x && m.column < x + w) {
+                        self.sort_by_index(i);
+                    }
+                } else if inner_row >= 2 {
+                    let target = self.layout.offset.get() + inner_row - 2;
+                    let cur = match self.view {
+                        View::Containers => self.selected,
+                        View::Nodes => self.node_selected,
+                    };
+                    self.move_selection(target as isize - cur as isize);
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! Table rows derived from the model, and the columns they sort by. Rows are rebuilt only when the
+//! data changed; the UI formats cells only for the rows on screen.
+
+use std::cmp::Ordering;
+use std::collections::{HashMap, VecDeque};
+
+use crate::analysis::health::{Health, RECENT_RESTART_SECS, classify};
+use crate::analysis::nodes::NodeAllocation;
+use crate::model::metrics::Usage;
+use crate::model::node::NodeInfo;
+use crate::model::pod::{PodInfo, PodKey, Resources, StateInfo};
+use crate::model::series::Series;
+use crate::model::time::UnixSecs;
+
+/// A container's identity: its pod and its name.
+pub type ContainerKey = (PodKey, String);
+
+/// What kpulse remembers about a container across pod updates: usage history, restarts observed
+/// and health transitions.
+#[derive(Debug, Clone)]
+pub struct ContainerTrack {
+    pub cpu: Series,
+    pub mem: Series,
+    /// (observed at, restart count): the newest observation older than an hour is kept as a baseline.
+    restarts_seen: VecDeque<(UnixSecs, u32)>,
+    pub history: VecDeque<(UnixSecs, String, Option<String>)>,
+}
+
+const HISTORY_LEN: usize = 50;
+
+impl ContainerTrack {
+    pub fn new(step_secs: i64, retention_secs: i64) -> ContainerTrack {
+        ContainerTrack {
+            cpu: Series::new(step_secs, retention_secs),
+            mem: Series::new(step_secs, retention_secs),
+            restarts_seen: VecDeque::new(),
+            history: VecDeque::new(),
+        }
+    }
+
+    pub fn observe(&mut self, now: UnixSecs, restarts: u32, health: &Health) {
+        if self.restarts_seen.back().is_none_or(|(_, n)| *n != restarts) {
+            self.restarts_seen.push_back((now, restarts));
+        }
+        while self.restarts_seen.len() > 2 && self.restarts_seen[1].0 <= now - RECENT_RESTART_SECS {
+            self.restarts_seen.pop_front();
+        }
+        if self.history.back().is_none_or(|(_, word, detail)| *word != health.word || *detail != health.detail) {
+            if self.history.len() == HISTORY_LEN {
+                self.history.pop_front();
+            }
+            self.history.push_back((now, health.word.clone(), health.detail.clone()));
+        }
+    }
+
+    /// Restarts in the last hour: increments observed since the count an hour ago (or since kpulse
+    /// started), plus the last termination when it happened in the hour before the first observation.
+    pub fn restarts_last_hour(&self, now: UnixSecs, current: u32, last_finished: Option<UnixSecs>) -> u32 {
+        let Some(&(first_at, first_count)) = self.restarts_seen.front() else { return 0 };
+        let hour_ago = now - RECENT_RESTART_SECS;
+        let baseline = self
+            .restarts_seen
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= hour_ago)
+            .map_or(first_count, |(_, n)| *n);
+        let before_watch = first_at > hour_ago
+            && first_count > 0
+            && last_finished.is_some_and(|f| f > hour_ago && f <= first_at);
+        current.saturating_sub(baseline) + u32::from(before_watch)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerRow {
+    pub pod: PodKey,
+    pub container: String,
+    pub init: bool,
+    pub node: String,
+    pub workload: String,
+    pub health: Health,
+    pub ready: bool,
+    pub restarts: u32,
+    pub restarts_1h: u32,
+    pub last_reason: Option<String>,
+    pub created: Option<UnixSecs>,
+    pub resources: Resources,
+    pub usage: Usage,
+}
+
+impl ContainerRow {
+    pub fn key(&self) -> ContainerKey {
+        (self.pod.clone(), self.container.clone())
+    }
+
+    pub fn cpu_pct_request(&self) -> Option<f64> {
+        percent(self.usage.cpu_m, self.resources.cpu_request_m)
+    }
+    pub fn cpu_pct_limit(&self) -> Option<f64> {
+        percent(self.usage.cpu_m, self.resources.cpu_limit_m)
+    }
+    pub fn mem_pct_request(&self) -> Option<f64> {
+        percent(self.usage.mem, self.resources.mem_request)
+    }
+    pub fn mem_pct_limit(&self) -> Option<f64> {
+        percent(self.usage.mem, self.resources.mem_limit)
+    }
+}
+
+pub fn percent(value: f64, of: Option<f64>) -> Option<f64> {
+    match of {
+        Some(total) if total > 0.0 && value.is_finite() => Some(value / total * 100.0),
+        _ => None,
+    }
+}
+
+pub fn build_container_rows<'a>(
+    pods: impl Iterator<Item = &'a PodInfo>,
+    tracks: &HashMap<ContainerKey, ContainerTrack>,
+    now: UnixSecs,
+) -> Vec<ContainerRow> {
+    let mut rows = Vec::new();
+    for pod in pods {
+        for c in &pod.containers {
+            let key = (pod.key.clone(), c.name.clone());
+            let track = tracks.get(&key);
+            let last_finished = c.last_termination.as_ref().and_then(|t| t.2);
+            let last_reason = match &c.state {
+                StateInfo::Terminated { reason, .. } if c.init && reason == "Completed" => None,
+                StateInfo::Terminated { reason, .. } => Some(reason.clone()),
+                _ => c.last_termination.as_ref().map(|t| t.0.clone()),
+            };
+            rows.push(ContainerRow {
+                container: c.name.clone(),
+                init: c.init,
+                node: pod.node.clone().unwrap_or_default(),
+                workload: pod.workload.clone().unwrap_or_default(),
+                health: classify(pod, c, now),
+                ready: c.ready,
+                restarts: c.restarts,
+                restarts_1h: track.map_or(0, |t| t.restarts_last_hour(now, c.restarts, last_finished)),
+                last_reason,
+                created: pod.created,
+                resources: c.resources.clone(),
+                usage: Usage {
+                    cpu_m: track.and_then(|t| t.cpu.latest()).unwrap_or(f64::NAN),
+                    mem: track.and_then(|t| t.mem.latest()).unwrap_or(f64::NAN),
+                },
+                pod: key.0,
+            });
+        }
+    }
+    rows
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContainerColumn {
+    Namespace,
+    Pod,
+    Container,
+    Node,
+    Workload,
+    Health,
+    Ready,
+    Restarts,
+    Restarts1h,
+    LastReason,
+    Age,
+    Cpu,
+    CpuPctRequest,
+    CpuPctLimit,
+    Mem,
+    MemPctRequest,
+    MemPctLimit,
+    CpuTrend,
+}
+
+impl ContainerColumn {
+    pub const ALL: [ContainerColumn; 18] = [
+        ContainerColumn::Namespace,
+        ContainerColumn::Pod,
+        ContainerColumn::Container,
+        ContainerColumn::Node,
+        ContainerColumn::Workload,
+        ContainerColumn::Health,
+        ContainerColumn::Ready,
+        ContainerColumn::Restarts,
+        ContainerColumn::Restarts1h,
+        ContainerColumn::LastReason,
+        ContainerColumn::Age,
+        ContainerColumn::Cpu,
+        ContainerColumn::CpuPctRequest,
+        ContainerColumn::CpuPctLimit,
+        ContainerColumn::Mem,
+        ContainerColumn::MemPctRequest,
+        ContainerColumn::MemPctLimit,
+        ContainerColumn::CpuTrend,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ContainerColumn::Namespace => "NAMESPACE",
+            ContainerColumn::Pod => "POD",
+            ContainerColumn::Container => "CONTAINER",
+            ContainerColumn::Node => "NODE",
+            ContainerColumn::Workload => "WORKLOAD",
+            ContainerColumn::Health => "HEALTH",
+            ContainerColumn::Ready => "RDY",
+            ContainerColumn::Restarts => "RST",
+            ContainerColumn::Restarts1h => "RST/1h",
+            ContainerColumn::LastReason => "LAST EXIT",
+            ContainerColumn::Age => "AGE",
+            ContainerColumn::Cpu => "CPU",
+            ContainerColumn::CpuPctRequest => "%CPU/R",
+            ContainerColumn::CpuPctLimit => "%CPU/L",
+            ContainerColumn::Mem => "MEM",
+            ContainerColumn::MemPctRequest => "%MEM/R",
+            ContainerColumn::MemPctLimit => "%MEM/L",
+            ContainerColumn::CpuTrend => "CPU TREND",
+        }
+    }
+
+    /// Sorting on a number puts the largest first; on text, A→Z.
+    pub fn descending_by_default(self) -> bool {
+        !matches!(
+            self,
+            ContainerColumn::Namespace
+                | ContainerColumn::Pod
+                | ContainerColumn::Container
+                | ContainerColumn::Node
+                | ContainerColumn::Workload
+                | ContainerColumn::LastReason
+                | ContainerColumn::Ready
+        )
+    }
+
+    pub fn compare(self, a: &ContainerRow, b: &ContainerRow, now: UnixSecs) -> Ordering {
+        let _ = now;
+        match self {
+            ContainerColumn::Namespace => a.pod.namespace.cmp(&b.pod.namespace),
+            ContainerColumn::Pod => a.pod.name.cmp(&b.pod.name),
+            ContainerColumn::Container => a.container.cmp(&b.container),
+            ContainerColumn::Node => a.node.cmp(&b.node),
+            ContainerColumn::Workload => a.workload.cmp(&b.workload),
+            ContainerColumn::Health => a.health.severity.cmp(&b.health.severity).then(a.restarts_1h.cmp(&b.restarts_1h)),
+            ContainerColumn::Ready => a.ready.cmp(&b.ready),
+            ContainerColumn::Restarts => a.restarts.cmp(&b.restarts),
+            ContainerColumn::Restarts1h => a.restarts_1h.cmp(&b.restarts_1h),
+            ContainerColumn::LastReason => a.last_reason.cmp(&b.last_reason),
+            // Oldest first when descending, like "largest age".
+            ContainerColumn::Age => b.created.cmp(&a.created),
+            ContainerColumn::Cpu | ContainerColumn::CpuTrend => cmp_num(a.usage.cpu_m, b.usage.cpu_m),
+            ContainerColumn::CpuPctRequest => cmp_opt(a.cpu_pct_request(), b.cpu_pct_request()),
+            ContainerColumn::CpuPctLimit => cmp_opt(a.cpu_pct_limit(), b.cpu_pct_limit()),
+            ContainerColumn::Mem => cmp_num(a.usage.mem, b.usage.mem),
+            ContainerColumn::MemPctRequest => cmp_opt(a.mem_pct_request(), b.mem_pct_request()),
+            ContainerColumn::MemPctLimit => cmp_opt(a.mem_pct_limit(), b.mem_pct_limit()),
+        }
+    }
+
+    /// A stable tiebreak so equal keys keep a fixed order across refreshes.
+    pub fn tiebreak(a: &ContainerRow, b: &ContainerRow) -> Ordering {
+        a.pod.cmp(&b.pod).then_with(|| a.container.cmp(&b.container))
+    }
+}
+
+/// Missing numbers sort below every present number.
+fn cmp_num(a: f64, b: f64) -> Ordering {
+    cmp_opt(Some(a).filter(|v| v.is_finite()), Some(b).filter(|v| v.is_finite()))
+}
+
+fn cmp_opt(a: Option<f64>, b: Option<f64>) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(_), None) => Ordering::Greater,
+        (None, Some(_)) => Ordering::Less,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRow {
+    pub info: NodeInfo,
+    pub alloc: NodeAllocation,
+    pub usage: Option<Usage>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeColumn {
+    Name,
+    Status,
+    Pods,
+    CpuAllocatable,
+    CpuRequests,
+    CpuLimits,
+    CpuUsage,
+    MemAllocatable,
+    MemRequests,
+    MemLimits,
+    MemUsage,
+    Conditions,
+    Age,
+}
+
+impl NodeColumn {
+    pub const ALL: [NodeColumn; 13] = [
+        NodeColumn::Name,
+        NodeColumn::Status,
+        NodeColumn::Pods,
+        NodeColumn::CpuAllocatable,
+        NodeColumn::CpuRequests,
+        NodeColumn::CpuLimits,
+        NodeColumn::CpuUsage,
+        NodeColumn::MemAllocatable,
+        NodeColumn::MemRequests,
+        NodeColumn::MemLimits,
+        NodeColumn::MemUsage,
+        NodeColumn::Conditions,
+        NodeColumn::Age,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            NodeColumn::Name => "NODE",
+            NodeColumn::Status => "STATUS",
+            NodeColumn::Pods => "PODS",
+            NodeColumn::CpuAllocatable => "CPU CAP/ALLOC",
+            NodeColumn::CpuRequests => "CPU REQ",
+            NodeColumn::CpuLimits => "CPU LIM",
+            NodeColumn::CpuUsage => "CPU USED",
+            NodeColumn::MemAllocatable => "MEM CAP/ALLOC",
+            NodeColumn::MemRequests => "MEM REQ",
+            NodeColumn::MemLimits => "MEM LIM",
+            NodeColumn::MemUsage => "MEM USED",
+            NodeColumn::Conditions => "CONDITIONS",
+            NodeColumn::Age => "AGE",
+        }
+    }
+
+    pub fn descending_by_default(self) -> bool {
+        !matches!(self, NodeColumn::Name | NodeColumn::Status | NodeColumn::Conditions)
+    }
+
+    pub fn compare(self, a: &NodeRow, b: &NodeRow) -> Ordering {
+        let used = |r: &NodeRow, cpu: bool| r.usage.map(|u| if cpu { u.cpu_m } else { u.mem });
+        match self {
+            NodeColumn::Name => a.info.name.cmp(&b.info.name),
+            NodeColumn::Status => a.info.ready.cmp(&b.info.ready),
+            NodeColumn::Pods => a.alloc.pods.cmp(&b.alloc.pods),
+            NodeColumn::CpuAllocatable => a.info.cpu_allocatable_m.total_cmp(&b.info.cpu_allocatable_m),
+            NodeColumn::CpuRequests => a.alloc.cpu_requests_m.total_cmp(&b.alloc.cpu_requests_m),
+            NodeColumn::CpuLimits => a.alloc.cpu_limits_m.total_cmp(&b.alloc.cpu_limits_m),
+            NodeColumn::CpuUsage => cmp_opt(used(a, true), used(b, true)),
+            NodeColumn::MemAllocatable => a.info.mem_allocatable.total_cmp(&b.info.mem_allocatable),
+            NodeColumn::MemRequests => a.alloc.mem_requests.total_cmp(&b.alloc.mem_requests),
+            NodeColumn::MemLimits => a.alloc.mem_limits.total_cmp(&b.alloc.mem_limits),
+            NodeColumn::MemUsage => cmp_opt(used(a, false), used(b, false)),
+            NodeColumn::Conditions => a.info.pressures.len().cmp(&b.info.pressures.len()),
+            NodeColumn::Age => b.info.created.cmp(&a.info.created),
+        }
+    }
+}
+
+/// Substring match (case-insensitive) or, with a leading `~`, a fuzzy subsequence match.
+pub fn matches_filter(filter: &str, fields: &[&str]) -> bool {
+    if filter.is_empty() {
+        return true;
+    }
+    if let Some(pattern) = filter.strip_prefix('~') {
+        let hay = fields.join(" ").to_lowercase();
+        let mut chars = hay.chars();
+        return pattern.to_lowercase().chars().filter(|c| !c.is_whitespace()).all(|p| chars.any(|h| h == p));
+    }
+    let needle = filter.to_lowercase();
+    fields.iter().any(|f| f.to_lowercase().contains(&needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::health::Severity;
+
+    #[test]
+    fn filter_substring_and_fuzzy() {
+        let fields = ["shop", "payment-7d9f8c6b5-abcde", "app", "node-b"];
+        assert!(matches_filter("PAYMENT", &fields));
+        assert!(matches_filter("node-b", &fields));
+        assert!(!matches_filter("pmt", &fields));
+        assert!(matches_filter("~pmt", &fields));
+        assert!(matches_filter("~shp pay", &fields));
+        assert!(!matches_filter("~zz", &fields));
+    }
+
+    #[test]
+    fn restarts_in_the_last_hour() {
+        let h = Health { severity: Severity::Good, word: "Running".into(), detail: None };
+        let mut t = ContainerTrack::new(10, 900);
+        // First seen at t=10000 with 3 restarts, the last one 100 s before.
+        t.observe(10_000, 3, &h);
+        assert_eq!(t.restarts_last_hour(10_000, 3, Some(9_900)), 1);
+        assert_eq!(t.restarts_last_hour(10_000, 3, Some(1_000)), 0);
+        t.observe(10_500, 4, &h);
+        t.observe(11_000, 6, &h);
+        assert_eq!(t.restarts_last_hour(11_000, 6, Some(10_990)), 3);
+        // Two hours later only the increments within the hour count.
+        t.observe(17_500, 7, &h);
+        assert_eq!(t.restarts_last_hour(17_500, 7, Some(17_400)), 1);
+        assert_eq!(t.restarts_last_hour(22_000, 7, Some(17_400)), 0);
+    }
+
+    #[test]
+    fn missing_numbers_sort_below_present_ones() {
+        assert_eq!(cmp_num(f64::NAN, 1.0), Ordering::Less);
+        assert_eq!(cmp_num(2.0, 1.0), Ordering::Greater);
+        assert_eq!(cmp_opt(None, None), Ordering::Equal);
+    }
+}

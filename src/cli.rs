@@ -1,0 +1,202 @@
+//! Command line: kubectl's flag conventions, a `demo` subcommand, and the wiring of each mode.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::app::State;
+use crate::config::Config;
+use crate::demo::scenario::Scenario;
+use crate::demo::server::{ServerOptions, kubeconfig_yaml, serve, spawn_clock};
+use crate::demo::sim::Sim;
+use crate::kubeconfig::Connector;
+use crate::model::time::now_unix;
+use crate::sources::kube::Scope;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kpulse",
+    version,
+    about = "Which container is the bottleneck, and why: a terminal dashboard for Kubernetes",
+    after_help = "Run `kpulse demo` to try it on an embedded simulated cluster, no cluster needed.\n\
+                  Keys: ? in the dashboard. Config: $XDG_CONFIG_HOME/kpulse/config.toml."
+)]
+pub struct Cli {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: current-context)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace to watch (default: the context's namespace)
+    #[arg(short = 'n', long, global = true, value_name = "NAME", conflicts_with = "all_namespaces")]
+    pub namespace: Option<String>,
+    /// Watch all namespaces
+    #[arg(short = 'A', long, global = true)]
+    pub all_namespaces: bool,
+    /// Config file (default: $XDG_CONFIG_HOME/kpulse/config.toml)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Open the dashboard on an embedded simulated cluster (no cluster, no Docker needed)
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Only run the simulated cluster, headless, until interrupted (for kubectl, tests, benchmarks)
+    #[arg(long)]
+    pub serve: bool,
+    /// Write a kubeconfig for the simulated cluster to FILE
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig_out: Option<PathBuf>,
+    /// Scenario file to play (default: the built-in shop; format in demo/scenarios/shop.toml)
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Scale the scenario up to about N pods (three containers per added pod)
+    #[arg(long, value_name = "N")]
+    pub pods: Option<u32>,
+    /// Simulated seconds per real second
+    #[arg(long, default_value_t = 1, value_name = "X")]
+    pub speed: u32,
+    /// Port on 127.0.0.1 for the simulated API server (default: any free port)
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+}
+
+/// Exit code for usage errors and missing inputs, as clap uses.
+pub const EXIT_USAGE: i32 = 2;
+
+pub fn main() {
+    let _ = color_eyre::install();
+    let invoked_as = std::env::args().next().unwrap_or_default();
+    let mut command = Cli::command();
+    if invoked_as.ends_with("kubectl-pulse") {
+        command = command.bin_name("kubectl pulse").name("kubectl-pulse");
+    }
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kpulse: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    // Background watch tasks may still be running; do not wait for them.
+    runtime.shutdown_background();
+    std::process::exit(code);
+}
+
+async fn run(cli: Cli) -> i32 {
+    let config_path = cli.config.clone().or_else(Config::default_path);
+    let (config, config_error) = match &config_path {
+        Some(p) => Config::load(p),
+        None => (Config::default(), None),
+    };
+    if let (Some(err), Some(_)) = (&config_error, &cli.config)
+        && cli.config.as_ref().is_some_and(|p| !p.exists())
+    {
+        eprintln!("kpulse: {err}");
+        return EXIT_USAGE;
+    }
+    if let Some(p) = cli.config.as_ref().filter(|p| !p.exists()) {
+        eprintln!("kpulse: config file {} does not exist", p.display());
+        return EXIT_USAGE;
+    }
+    let result = match cli.command {
+        Some(Cmd::Demo(ref args)) => run_demo(&cli, args, config, config_error).await,
+        None => run_cluster(&cli, config, config_error).await,
+    };
+    match result {
+        Ok(()) => 0,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("kpulse: {msg}");
+            EXIT_USAGE
+        }
+        Err(Failure::Runtime(msg)) => {
+            eprintln!("kpulse: {msg}");
+            1
+        }
+    }
+}
+
+enum Failure {
+    Usage(String),
+    Runtime(String),
+}
+
+fn new_state(config: Config, config_error: Option<String>, context: String, contexts: Vec<String>, scope: Scope) -> State {
+    let mut state = State::new(config, context, contexts, scope, now_unix());
+    if let Some(e) = config_error {
+        state.notice(e);
+    }
+    state
+}
+
+async fn run_cluster(cli: &Cli, config: Config, config_error: Option<String>) -> Result<(), Failure> {
+    let connector = Connector::discover(cli.kubeconfig.as_deref()).map_err(|e| Failure::Usage(e.to_string()))?;
+    let context = connector.resolve_context(cli.context.as_deref()).map_err(|e| Failure::Usage(e.to_string()))?;
+    let (_, default_ns) = connector.connect(&context).await.map_err(|e| Failure::Usage(e.to_string()))?;
+    let scope = if cli.all_namespaces || (cli.namespace.is_none() && config.all_namespaces) {
+        Scope::All
+    } else {
+        Scope::Namespace(cli.namespace.clone().unwrap_or(default_ns))
+    };
+    let state = new_state(config, config_error, context, connector.contexts(), scope);
+    crate::tui::run(connector, state).await.map_err(|e| Failure::Runtime(format!("{e:#}")))
+}
+
+async fn run_demo(cli: &Cli, args: &DemoArgs, config: Config, config_error: Option<String>) -> Result<(), Failure> {
+    let scenario = match &args.scenario {
+        Some(path) => Scenario::load(path).map_err(Failure::Usage)?,
+        None => Scenario::shop(),
+    };
+    let scenario = match args.pods {
+        Some(n) => scenario.scaled_to(n),
+        None => scenario,
+    };
+    let sim = Arc::new(Mutex::new(Sim::new(scenario, now_unix())));
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let server = serve(sim.clone(), ServerOptions::default(), Arc::new(Mutex::new(Vec::new())), addr)
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot listen on {addr}: {e}")))?;
+    let clock = tokio_util::sync::CancellationToken::new();
+    spawn_clock(sim.clone(), args.speed, clock.clone());
+    let kubeconfig = kubeconfig_yaml(server.addr);
+    if let Some(path) = &args.kubeconfig_out {
+        std::fs::write(path, &kubeconfig).map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
+    }
+    if args.serve {
+        let pods = sim.lock().map(|s| s.pod_count()).unwrap_or(0);
+        println!("kpulse demo: simulated cluster with {pods} pods at http://{}", server.addr);
+        if let Some(path) = &args.kubeconfig_out {
+            println!("kubeconfig: {}   (try: kubectl --kubeconfig {} get pods -A)", path.display(), path.display());
+        }
+        let _ = tokio::signal::ctrl_c().await;
+        clock.cancel();
+        server.stop().await;
+        return Ok(());
+    }
+    let kc = kube::config::Kubeconfig::from_yaml(&kubeconfig).map_err(|e| Failure::Runtime(e.to_string()))?;
+    let connector = Connector::Kubeconfig(Box::new(kc));
+    let scope = match &cli.namespace {
+        Some(ns) => Scope::Namespace(ns.clone()),
+        None => Scope::All,
+    };
+    let mut state = new_state(config, config_error, "kpulse-demo".into(), connector.contexts(), scope);
+    state.demo = true;
+    let result = crate::tui::run(connector, state).await.map_err(|e| Failure::Runtime(format!("{e:#}")));
+    clock.cancel();
+    result
+}

@@ -1,0 +1,136 @@
+//! The config file: embedded defaults (config/default.toml) overlaid with the user's file.
+//! A broken user file never stops kpulse: the error is reported and the defaults are used.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    refresh_interval_secs: Option<u64>,
+    metrics_interval_secs: Option<u64>,
+    retention_minutes: Option<u64>,
+    theme: Option<String>,
+    all_namespaces: Option<bool>,
+    #[serde(default)]
+    keys: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub refresh_interval: Duration,
+    pub metrics_interval: Duration,
+    pub retention: Duration,
+    pub theme: String,
+    pub all_namespaces: bool,
+    /// action name → key, as written by the user (validated by the keymap).
+    pub keys: BTreeMap<String, String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_toml(DEFAULT_CONFIG).expect("the embedded default config is valid")
+    }
+}
+
+impl Config {
+    fn from_toml(text: &str) -> Result<Config, String> {
+        let base = FileConfig::default();
+        Config::overlay(base, text)
+    }
+
+    fn overlay(base: FileConfig, text: &str) -> Result<Config, String> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        let pick = |a: Option<u64>, b: Option<u64>, default: u64| a.or(b).unwrap_or(default);
+        let refresh = pick(file.refresh_interval_secs, base.refresh_interval_secs, 2);
+        let metrics = pick(file.metrics_interval_secs, base.metrics_interval_secs, 10);
+        let retention = pick(file.retention_minutes, base.retention_minutes, 15);
+        if refresh == 0 || metrics == 0 || retention == 0 {
+            return Err("intervals and retention must be greater than 0".into());
+        }
+        let theme = file.theme.or(base.theme).unwrap_or_else(|| "dark".into());
+        if !["dark", "light", "mono"].contains(&theme.as_str()) {
+            return Err(format!("unknown theme {theme:?} (expected dark, light or mono)"));
+        }
+        let mut keys = base.keys;
+        keys.extend(file.keys);
+        Ok(Config {
+            refresh_interval: Duration::from_secs(refresh),
+            metrics_interval: Duration::from_secs(metrics),
+            retention: Duration::from_secs(retention * 60),
+            theme,
+            all_namespaces: file.all_namespaces.or(base.all_namespaces).unwrap_or(false),
+            keys,
+        })
+    }
+
+    /// Loads `path` over the defaults. Returns the config to use and, if the file was bad, why.
+    pub fn load(path: &Path) -> (Config, Option<String>) {
+        let defaults = Config::default();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (defaults, None),
+            Err(e) => return (defaults, Some(format!("cannot read config {}: {e}", path.display()))),
+        };
+        let base: FileConfig = toml::from_str(DEFAULT_CONFIG).expect("embedded default config");
+        match Config::overlay(base, &text) {
+            Ok(c) => (c, None),
+            Err(e) => (
+                defaults,
+                Some(format!("config {} ignored: {}", path.display(), e.lines().collect::<Vec<_>>().join(" "))),
+            ),
+        }
+    }
+
+    /// `$XDG_CONFIG_HOME/kpulse/config.toml`, else `~/.config/kpulse/config.toml`.
+    pub fn default_path() -> Option<PathBuf> {
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+        Some(base.join("kpulse").join("config.toml"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_come_from_the_shipped_file() {
+        let c = Config::default();
+        assert_eq!(c.refresh_interval, Duration::from_secs(2));
+        assert_eq!(c.retention, Duration::from_secs(15 * 60));
+        assert_eq!(c.theme, "dark");
+    }
+
+    #[test]
+    fn user_file_overrides_and_errors_fall_back_to_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "theme = \"mono\"\n[keys]\nquit = \"x\"\n").unwrap();
+        let (c, err) = Config::load(&path);
+        assert_eq!(err, None);
+        assert_eq!(c.theme, "mono");
+        assert_eq!(c.keys["quit"], "x");
+        assert_eq!(c.refresh_interval, Duration::from_secs(2));
+
+        std::fs::write(&path, "refresh_interval_secs = \"fast\"\n").unwrap();
+        let (c, err) = Config::load(&path);
+        assert_eq!(c, Config::default());
+        let err = err.expect("an error is reported");
+        assert!(err.contains("refresh_interval_secs") || err.contains("line 1"), "{err}");
+
+        std::fs::write(&path, "colour = \"red\"\n").unwrap();
+        let (_, err) = Config::load(&path);
+        assert!(err.unwrap().contains("colour"), "unknown keys are named");
+
+        let (c, err) = Config::load(&dir.path().join("missing.toml"));
+        assert_eq!((c, err), (Config::default(), None));
+    }
+}

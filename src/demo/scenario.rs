@@ -1,0 +1,225 @@
+//! Scenarios are data: nodes, services, a load curve and faults with start times. The format is
+//! documented at the top of demo/scenarios/shop.toml, the built-in default.
+
+use serde::Deserialize;
+
+use crate::model::quantity::{parse_bytes, parse_cpu_millis};
+
+pub const SHOP: &str = include_str!("../../demo/scenarios/shop.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    pub nodes: Vec<NodeSpec>,
+    pub services: Vec<ServiceSpec>,
+    pub load: LoadSpec,
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    pub name: String,
+    pub cpu: String,
+    pub memory: String,
+    #[serde(default = "default_max_pods")]
+    pub pods: u32,
+    /// Replicate this node as name-1 … name-N.
+    #[serde(default)]
+    pub count: Option<u32>,
+}
+
+fn default_max_pods() -> u32 {
+    110
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub namespace: String,
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    pub replicas: u32,
+    pub image: String,
+    pub cpu_request: Option<String>,
+    pub cpu_limit: Option<String>,
+    pub memory_request: Option<String>,
+    pub memory_limit: Option<String>,
+    #[serde(default)]
+    pub share: f64,
+    #[serde(default)]
+    pub base_cpu_m: f64,
+    #[serde(default)]
+    pub cpu_per_rps_m: f64,
+    #[serde(default = "default_base_memory")]
+    pub base_memory: String,
+    #[serde(default)]
+    pub memory_per_rps: f64,
+    #[serde(default)]
+    pub sidecars: Vec<String>,
+}
+
+fn default_kind() -> String {
+    "Deployment".into()
+}
+
+fn default_base_memory() -> String {
+    "64Mi".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    pub base_rps: f64,
+    #[serde(default = "default_period")]
+    pub period_secs: f64,
+    #[serde(default)]
+    pub amplitude: f64,
+}
+
+fn default_period() -> f64 {
+    600.0
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub kind: FaultKind,
+    pub service: Option<String>,
+    #[serde(default)]
+    pub start_secs: i64,
+    pub mib_per_min: Option<f64>,
+    pub factor: Option<f64>,
+    pub cpu_m: Option<f64>,
+    pub node: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    MemoryLeak,
+    CrashLoop,
+    ImagePull,
+    LoadSpike,
+    CpuHog,
+    NodePressure,
+}
+
+impl Scenario {
+    pub fn shop() -> Scenario {
+        Scenario::parse(SHOP).expect("the built-in shop scenario is valid")
+    }
+
+    pub fn parse(text: &str) -> Result<Scenario, String> {
+        let s: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<Scenario, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read scenario {}: {e}", path.display()))?;
+        Scenario::parse(&text).map_err(|e| format!("scenario {}: {e}", path.display()))
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for n in &self.nodes {
+            parse_cpu_millis(&n.cpu).map_err(|e| format!("node {}: {e}", n.name))?;
+            parse_bytes(&n.memory).map_err(|e| format!("node {}: {e}", n.name))?;
+        }
+        for s in &self.services {
+            for q in [&s.cpu_request, &s.cpu_limit, &s.memory_request, &s.memory_limit].into_iter().flatten() {
+                crate::model::quantity::parse_quantity(q).map_err(|e| format!("service {}: {e}", s.name))?;
+            }
+            parse_bytes(&s.base_memory).map_err(|e| format!("service {}: {e}", s.name))?;
+            if s.kind != "Deployment" && s.kind != "StatefulSet" {
+                return Err(format!("service {}: kind must be Deployment or StatefulSet", s.name));
+            }
+        }
+        for f in &self.faults {
+            if let Some(svc) = &f.service
+                && !self.services.iter().any(|s| &s.name == svc)
+            {
+                return Err(format!("fault {:?} names unknown service {svc:?}", f.kind));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds filler services (three containers per pod: app, istio-proxy, log-agent) and nodes
+    /// until the scenario has about `pods` pods: the scale harness.
+    pub fn scaled_to(mut self, pods: u32) -> Scenario {
+        let current: u32 = self.services.iter().map(|s| s.replicas).sum();
+        if pods <= current {
+            return self;
+        }
+        let filler = pods - current;
+        let per_service = 50;
+        let services = filler.div_ceil(per_service);
+        for i in 0..services {
+            let replicas = per_service.min(filler - i * per_service);
+            self.services.push(ServiceSpec {
+                name: format!("svc-{i:04}"),
+                namespace: format!("team-{:02}", i % 20),
+                kind: default_kind(),
+                replicas,
+                image: format!("ghcr.io/kpulse-demo/filler:{}", i % 7),
+                cpu_request: Some("20m".into()),
+                cpu_limit: Some("200m".into()),
+                memory_request: Some("32Mi".into()),
+                memory_limit: Some("128Mi".into()),
+                share: 0.002,
+                base_cpu_m: 2.0,
+                cpu_per_rps_m: 1.0,
+                base_memory: "40Mi".into(),
+                memory_per_rps: 0.0,
+                sidecars: vec!["istio-proxy".into(), "log-agent".into()],
+            });
+        }
+        let nodes_needed = pods.div_ceil(100);
+        self.nodes.push(NodeSpec {
+            name: "pool".into(),
+            cpu: "64".into(),
+            memory: "256Gi".into(),
+            pods: 110,
+            count: Some(nodes_needed),
+        });
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shop_parses_and_bad_scenarios_are_explained() {
+        let s = Scenario::shop();
+        assert!(s.services.len() >= 9);
+        assert!(s.faults.iter().any(|f| f.kind == FaultKind::MemoryLeak));
+        let err = Scenario::parse("name = 1").unwrap_err();
+        assert!(err.contains("name"), "{err}");
+        let bad = SHOP.replace("cpu = \"4\"", "cpu = \"four\"");
+        assert!(Scenario::parse(&bad).unwrap_err().contains("node-a"));
+        let bad = SHOP.replace("service = \"cart\"", "service = \"nope\"");
+        assert!(Scenario::parse(&bad).unwrap_err().contains("nope"));
+    }
+
+    #[test]
+    fn scaling_adds_pods_and_nodes() {
+        let s = Scenario::shop().scaled_to(10_000);
+        let pods: u32 = s.services.iter().map(|s| s.replicas).sum();
+        assert_eq!(pods, 10_000);
+        assert!(s.nodes.iter().any(|n| n.count == Some(100)));
+    }
+}

@@ -1,0 +1,934 @@
+//! The simulated cluster: pods scheduled on nodes, load that moves over time, usage that follows
+//! load, CPU capped at the limit, leaks that end in OOMKilled, crash loops with the kubelet's
+//! back-off, image pulls that fail and pods that fit no node. Objects are k8s-openapi types, so
+//! what the server sends is the real wire format.
+
+use std::collections::{BTreeMap, HashMap};
+
+use k8s_openapi::api::core::v1::{
+    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
+    ContainerStatus, Event, EventSource, Node, NodeCondition, NodeSpec as K8sNodeSpec, NodeStatus, ObjectReference,
+    Pod, PodCondition, PodIP, PodSpec, PodStatus, Probe, HTTPGetAction, ResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta, OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::jiff::Timestamp;
+
+use super::scenario::{FaultKind, Scenario, ServiceSpec};
+use super::store::{Collection, Selectable};
+use crate::model::metrics::{ContainerMetrics, MetricsMeta, NodeMetrics, PodMetrics};
+use crate::model::quantity::{parse_bytes, parse_cpu_millis};
+
+/// splitmix64: tiny, seedable, good enough for noise and names.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    pub fn suffix(&mut self, len: usize) -> String {
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        (0..len).map(|_| ALPHABET[(self.next_u64() % ALPHABET.len() as u64) as usize] as char).collect()
+    }
+}
+
+fn ts(secs: i64) -> Time {
+    Time(Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum CState {
+    Running { since: i64 },
+    Waiting { reason: String, message: String, until: i64 },
+}
+
+#[derive(Debug, Clone)]
+struct SimContainer {
+    name: String,
+    main: bool,
+    restarts: u32,
+    state: CState,
+    last_term: Option<(String, i32, i64, i64)>,
+    ready: bool,
+    cpu_m: f64,
+    mem: f64,
+    leak: f64,
+    backoff_level: u32,
+}
+
+#[derive(Debug, Clone)]
+struct SimPod {
+    svc: usize,
+    name: String,
+    namespace: String,
+    uid: String,
+    node: Option<usize>,
+    created: i64,
+    ip: String,
+    template_hash: String,
+    containers: Vec<SimContainer>,
+    deleting: bool,
+}
+
+#[derive(Debug, Clone)]
+struct SimNode {
+    name: String,
+    cpu_m: f64,
+    mem: f64,
+    max_pods: u32,
+    created: i64,
+    memory_pressure: bool,
+    usage: (f64, f64),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Res {
+    cpu_req: f64,
+    cpu_lim: Option<f64>,
+    mem_req: f64,
+    mem_lim: Option<f64>,
+    base_mem: f64,
+}
+
+pub struct Sim {
+    pub scenario: Scenario,
+    pub now: i64,
+    start: i64,
+    rng: Rng,
+    rv: u64,
+    nodes: Vec<SimNode>,
+    pods: Vec<SimPod>,
+    res: Vec<Res>,
+    pub pods_api: Collection,
+    pub nodes_api: Collection,
+    pub events_api: Collection,
+    event_names: HashMap<(String, String, String), (String, u32, i64)>,
+    pod_seq: u64,
+}
+
+/// Node allocatable = capacity minus what the kubelet reserves for the system.
+const SYSTEM_RESERVED_CPU_M: f64 = 100.0;
+const SYSTEM_RESERVED_MEM: f64 = 512.0 * 1024.0 * 1024.0;
+
+impl Sim {
+    pub fn new(scenario: Scenario, start: i64) -> Sim {
+        let mut rng = Rng::new(scenario.seed);
+        let mut nodes = Vec::new();
+        for spec in &scenario.nodes {
+            let names: Vec<String> = match spec.count {
+                Some(n) => (1..=n).map(|i| format!("{}-{i}", spec.name)).collect(),
+                None => vec![spec.name.clone()],
+            };
+            for name in names {
+                nodes.push(SimNode {
+                    name,
+                    cpu_m: parse_cpu_millis(&spec.cpu).unwrap_or(4000.0),
+                    mem: parse_bytes(&spec.memory).unwrap_or(8e9),
+                    max_pods: spec.pods,
+                    created: start - 86_400 * 12,
+                    memory_pressure: false,
+                    usage: (0.0, 0.0),
+                });
+            }
+        }
+        let q = |s: &Option<String>, cpu: bool| {
+            s.as_ref().and_then(|s| if cpu { parse_cpu_millis(s).ok() } else { parse_bytes(s).ok() })
+        };
+        let res: Vec<Res> = scenario
+            .services
+            .iter()
+            .map(|s| Res {
+                cpu_req: q(&s.cpu_request, true).unwrap_or(0.0),
+                cpu_lim: q(&s.cpu_limit, true),
+                mem_req: q(&s.memory_request, false).unwrap_or(0.0),
+                mem_lim: q(&s.memory_limit, false),
+                base_mem: parse_bytes(&s.base_memory).unwrap_or(64e6),
+            })
+            .collect();
+        let mut sim = Sim {
+            now: start,
+            start,
+            rv: 1000,
+            nodes,
+            pods: Vec::new(),
+            res,
+            pods_api: Collection::new("Pod", "v1", true),
+            nodes_api: Collection::new("Node", "v1", false),
+            events_api: Collection::new("Event", "v1", true),
+            event_names: HashMap::new(),
+            pod_seq: 0,
+            rng: Rng::new(rng.next_u64()),
+            scenario,
+        };
+        for i in 0..sim.nodes.len() {
+            sim.publish_node(i);
+        }
+        for svc in 0..sim.scenario.services.len() {
+            let hash = sim.rng.suffix(9);
+            for replica in 0..sim.scenario.services[svc].replicas {
+                // Pods of an established cluster: created over the last days.
+                let age = 3600 + (sim.rng.unit() * 86_400.0 * 3.0) as i64;
+                sim.create_pod(svc, replica, &hash, start - age);
+            }
+        }
+        sim
+    }
+
+    fn next_rv(&mut self) -> u64 {
+        self.rv += 1;
+        self.rv
+    }
+
+    pub fn resource_version(&self) -> u64 {
+        self.rv
+    }
+
+    fn service(&self, svc: usize) -> &ServiceSpec {
+        &self.scenario.services[svc]
+    }
+
+    fn fault_active(&self, kind: FaultKind, svc: usize) -> Option<&super::scenario::FaultSpec> {
+        let name = &self.scenario.services[svc].name;
+        self.scenario
+            .faults
+            .iter()
+            .find(|f| f.kind == kind && f.service.as_ref() == Some(name) && self.now - self.start >= f.start_secs)
+    }
+
+    fn create_pod(&mut self, svc: usize, replica: u32, hash: &str, created: i64) {
+        let spec = self.service(svc).clone();
+        let name = if spec.kind == "StatefulSet" {
+            format!("{}-{replica}", spec.name)
+        } else {
+            format!("{}-{hash}-{}", spec.name, self.rng.suffix(5))
+        };
+        let r = self.res[svc];
+        let node = self.schedule(r.cpu_req, r.mem_req);
+        self.pod_seq += 1;
+        let seq = self.pod_seq;
+        let mut containers = vec![SimContainer {
+            name: "app".into(),
+            main: true,
+            restarts: 0,
+            state: CState::Running { since: created + 5 },
+            last_term: None,
+            ready: true,
+            cpu_m: 0.0,
+            mem: r.base_mem,
+            leak: 0.0,
+            backoff_level: 0,
+        }];
+        for side in &spec.sidecars {
+            let mut c = containers[0].clone();
+            c.name = side.clone();
+            c.main = false;
+            containers.push(c);
+        }
+        let image_pull = self.fault_active(FaultKind::ImagePull, svc).is_some();
+        if node.is_none() || image_pull {
+            for c in &mut containers {
+                c.ready = false;
+                c.state = CState::Waiting {
+                    reason: if image_pull { "ErrImagePull".into() } else { String::new() },
+                    message: String::new(),
+                    until: i64::MAX,
+                };
+            }
+        }
+        let pod = SimPod {
+            svc,
+            name,
+            namespace: spec.namespace.clone(),
+            uid: format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", self.rng.next_u64() as u32, seq & 0xffff, seq % 4096, (seq * 7) % 4096, self.rng.next_u64() & 0xffff_ffff_ffff),
+            node,
+            created,
+            ip: format!("10.244.{}.{}", node.unwrap_or(0) % 250, 2 + (seq % 250)),
+            template_hash: hash.to_string(),
+            containers,
+            deleting: false,
+        };
+        self.pods.push(pod);
+        let idx = self.pods.len() - 1;
+        self.publish_pod(idx);
+        if node.is_none() {
+            self.report_unschedulable(idx);
+        }
+    }
+
+    /// Least-allocated node that fits the requests, as the default scheduler scores it.
+    fn schedule(&self, cpu_req: f64, mem_req: f64) -> Option<usize> {
+        let mut used: Vec<(f64, f64, u32)> = vec![(0.0, 0.0, 0); self.nodes.len()];
+        for p in self.pods.iter().filter(|p| !p.deleting) {
+            if let Some(n) = p.node {
+                let r = self.res[p.svc];
+                used[n].0 += r.cpu_req;
+                used[n].1 += r.mem_req;
+                used[n].2 += 1;
+            }
+        }
+        (0..self.nodes.len())
+            .filter(|&i| {
+                let n = &self.nodes[i];
+                used[i].0 + cpu_req <= n.cpu_m - SYSTEM_RESERVED_CPU_M
+                    && used[i].1 + mem_req <= n.mem - SYSTEM_RESERVED_MEM
+                    && used[i].2 < n.max_pods
+            })
+            .min_by(|&a, &b| {
+                let free = |i: usize| (self.nodes[i].cpu_m - used[i].0) / self.nodes[i].cpu_m;
+                free(b).total_cmp(&free(a)).then(a.cmp(&b))
+            })
+    }
+
+    fn report_unschedulable(&mut self, idx: usize) {
+        let n = self.nodes.len();
+        let msg = format!(
+            "0/{n} nodes are available: {n} Insufficient cpu. preemption: 0/{n} nodes are available: {n} No preemption victims found for incoming pod."
+        );
+        let (ns, name) = (self.pods[idx].namespace.clone(), self.pods[idx].name.clone());
+        self.emit_event(&ns, "Pod", &name, "FailedScheduling", &msg, "default-scheduler");
+    }
+
+    /// Advances the simulation by `secs` seconds, one second at a time.
+    pub fn advance(&mut self, secs: i64) {
+        for _ in 0..secs {
+            self.now += 1;
+            self.step();
+        }
+    }
+
+    fn load_rps(&self, svc: usize) -> f64 {
+        let l = &self.scenario.load;
+        let t = (self.now - self.start) as f64;
+        let wave = 1.0 + l.amplitude * (2.0 * std::f64::consts::PI * t / l.period_secs.max(1.0)).sin();
+        let spike = self.fault_active(FaultKind::LoadSpike, svc).and_then(|f| f.factor).unwrap_or(1.0);
+        l.base_rps * self.service(svc).share * wave * spike
+    }
+
+    fn step(&mut self) {
+        let now = self.now;
+        let mut ready_count = vec![0u32; self.scenario.services.len()];
+        for p in &self.pods {
+            if p.node.is_some() && p.containers.iter().all(|c| c.ready) {
+                ready_count[p.svc] += 1;
+            }
+        }
+        let mut changed = Vec::new();
+        let mut events: Vec<(String, String, String, String)> = Vec::new();
+        for idx in 0..self.pods.len() {
+            if self.pods[idx].node.is_none() {
+                if (now - self.start) % 60 == 0 {
+                    self.report_unschedulable(idx);
+                }
+                continue;
+            }
+            let svc = self.pods[idx].svc;
+            let spec = self.service(svc).clone();
+            let r = self.res[svc];
+            let rps = self.load_rps(svc) / ready_count[svc].max(1) as f64;
+            let leak = self.fault_active(FaultKind::MemoryLeak, svc).and_then(|f| f.mib_per_min).unwrap_or(0.0);
+            let crash = self.fault_active(FaultKind::CrashLoop, svc).is_some();
+            let image_pull = self.fault_active(FaultKind::ImagePull, svc).is_some();
+            let hog = self.fault_active(FaultKind::CpuHog, svc).and_then(|f| f.cpu_m);
+            let mut dirty = false;
+            let pod_name = self.pods[idx].name.clone();
+            let ns = self.pods[idx].namespace.clone();
+            for ci in 0..self.pods[idx].containers.len() {
+                let noise = 0.9 + 0.2 * self.rng.unit();
+                let c = &mut self.pods[idx].containers[ci];
+                match c.state.clone() {
+                    CState::Waiting { reason, until, .. } if reason.contains("ImagePull") || reason == "ErrImagePull" || image_pull => {
+                        // Alternate like the kubelet: a pull attempt fails, then back-off.
+                        if (now - self.start) % 20 == 0 {
+                            let (next, msg) = if reason == "ErrImagePull" {
+                                ("ImagePullBackOff", format!("Back-off pulling image \"{}\"", spec.image))
+                            } else {
+                                ("ErrImagePull", format!("failed to pull and unpack image \"{}\": not found", spec.image))
+                            };
+                            c.state = CState::Waiting { reason: next.into(), message: msg.clone(), until };
+                            dirty = true;
+                            let ev_reason = if next == "ErrImagePull" { "Failed" } else { "BackOff" };
+                            events.push((ns.clone(), pod_name.clone(), ev_reason.into(), msg));
+                        }
+                    }
+                    CState::Waiting { until, .. } => {
+                        if now >= until {
+                            c.state = CState::Running { since: now };
+                            c.ready = false;
+                            dirty = true;
+                        }
+                    }
+                    CState::Running { since } => {
+                        let demand = (spec.base_cpu_m + spec.cpu_per_rps_m * rps) * noise + hog.unwrap_or(0.0);
+                        let demand = if c.main { demand } else { demand * 0.15 };
+                        c.cpu_m = r.cpu_lim.map_or(demand, |l| demand.min(l));
+                        if c.main {
+                            c.leak += leak * 1024.0 * 1024.0 / 60.0;
+                        }
+                        let base = if c.main { r.base_mem } else { r.base_mem * 0.3 };
+                        c.mem = base * (0.97 + 0.03 * noise) + spec.memory_per_rps * rps + c.leak;
+                        let ran = now - since;
+                        let oom = c.main && r.mem_lim.is_some_and(|l| c.mem >= l);
+                        let crashed = c.main && crash && ran >= 6;
+                        if oom || crashed {
+                            let (reason, code) = if oom { ("OOMKilled", 137) } else { ("Error", 1) };
+                            c.restarts += 1;
+                            c.last_term = Some((reason.into(), code, since, now));
+                            if ran > 600 {
+                                c.backoff_level = 0;
+                            }
+                            let backoff = (10i64 << c.backoff_level.min(5)).min(300);
+                            c.backoff_level += 1;
+                            c.state = CState::Waiting {
+                                reason: "CrashLoopBackOff".into(),
+                                message: format!("back-off {}s restarting failed container={} pod={pod_name}", backoff, c.name),
+                                until: now + backoff,
+                            };
+                            c.ready = false;
+                            c.leak = 0.0;
+                            c.cpu_m = 0.0;
+                            dirty = true;
+                            events.push((
+                                ns.clone(),
+                                pod_name.clone(),
+                                "BackOff".into(),
+                                format!("Back-off restarting failed container {} in pod {pod_name}", c.name),
+                            ));
+                            continue;
+                        }
+                        // Readiness: up after a warm-up; a CPU-starved app misses its probe deadline.
+                        let starved = r.cpu_lim.is_some_and(|l| c.main && demand > l * 1.4);
+                        let ready = ran >= 5 && !starved;
+                        if ready != c.ready {
+                            c.ready = ready;
+                            dirty = true;
+                            if starved {
+                                events.push((
+                                    ns.clone(),
+                                    pod_name.clone(),
+                                    "Unhealthy".into(),
+                                    format!("Readiness probe failed: Get \"http://{}:8080/ready\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)", self.pods[idx].ip),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            if dirty {
+                changed.push(idx);
+            }
+        }
+        for (ns, pod, reason, msg) in events {
+            self.emit_event(&ns, "Pod", &pod, &reason, &msg, "kubelet");
+        }
+        for idx in changed {
+            self.publish_pod(idx);
+        }
+        self.update_nodes();
+    }
+
+    fn update_nodes(&mut self) {
+        let mut usage = vec![(0.0f64, 0.0f64); self.nodes.len()];
+        for p in &self.pods {
+            if let Some(n) = p.node {
+                for c in &p.containers {
+                    if matches!(c.state, CState::Running { .. }) {
+                        usage[n].0 += c.cpu_m;
+                        usage[n].1 += c.mem;
+                    }
+                }
+            }
+        }
+        let pressure_nodes: Vec<String> = self
+            .scenario
+            .faults
+            .iter()
+            .filter(|f| f.kind == FaultKind::NodePressure && self.now - self.start >= f.start_secs)
+            .filter_map(|f| f.node.clone())
+            .collect();
+        for i in 0..self.nodes.len() {
+            let n = &mut self.nodes[i];
+            // The system itself uses some: kubelet, runtime, kernel.
+            n.usage = (usage[i].0 + 80.0, usage[i].1 + 600.0 * 1024.0 * 1024.0);
+            let pressure = pressure_nodes.contains(&n.name) || n.usage.1 > (n.mem - SYSTEM_RESERVED_MEM) * 0.95;
+            if pressure != n.memory_pressure {
+                n.memory_pressure = pressure;
+                self.publish_node(i);
+            }
+        }
+    }
+
+    /// Deletes a pod as `kubectl delete pod` would; its ReplicaSet replaces it at once.
+    pub fn delete_pod(&mut self, namespace: &str, name: &str) -> bool {
+        let Some(idx) = self.pods.iter().position(|p| p.namespace == namespace && p.name == name) else {
+            return false;
+        };
+        let pod = self.pods.remove(idx);
+        let rv = self.next_rv();
+        let mut obj = self.pod_object(&pod, rv);
+        obj.metadata.deletion_timestamp = Some(ts(self.now));
+        let json = serde_json::to_vec(&obj).unwrap_or_default();
+        self.pods_api.delete(rv, namespace, name, json);
+        let replica = if self.service(pod.svc).kind == "StatefulSet" {
+            pod.name.rsplit('-').next().and_then(|s| s.parse().ok()).unwrap_or(0)
+        } else {
+            0
+        };
+        self.create_pod(pod.svc, replica, &pod.template_hash, self.now);
+        true
+    }
+
+    /// Forgets watch history, so any watch from an older resourceVersion gets 410 Gone.
+    pub fn compact(&mut self) {
+        let rv = self.rv;
+        self.pods_api.compact(rv);
+        self.nodes_api.compact(rv);
+        self.events_api.compact(rv);
+    }
+
+    fn publish_pod(&mut self, idx: usize) {
+        let rv = self.next_rv();
+        let pod = &self.pods[idx];
+        let obj = self.pod_object(pod, rv);
+        let mut select = Selectable {
+            labels: obj.metadata.labels.clone().unwrap_or_default(),
+            fields: vec![
+                ("metadata.name", pod.name.clone()),
+                ("metadata.namespace", pod.namespace.clone()),
+                ("spec.nodeName", pod.node.map(|n| self.nodes[n].name.clone()).unwrap_or_default()),
+                ("status.phase", obj.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default()),
+            ],
+        };
+        select.fields.push(("spec.restartPolicy", "Always".into()));
+        let json = serde_json::to_vec(&obj).unwrap_or_default();
+        let (ns, name) = (pod.namespace.clone(), pod.name.clone());
+        self.pods_api.upsert(rv, &ns, &name, json, select);
+    }
+
+    fn publish_node(&mut self, idx: usize) {
+        let rv = self.next_rv();
+        let obj = self.node_object(idx, rv);
+        let n = &self.nodes[idx];
+        let select = Selectable {
+            labels: obj.metadata.labels.clone().unwrap_or_default(),
+            fields: vec![("metadata.name", n.name.clone()), ("spec.unschedulable", "false".into())],
+        };
+        let json = serde_json::to_vec(&obj).unwrap_or_default();
+        let name = n.name.clone();
+        self.nodes_api.upsert(rv, "", &name, json, select);
+    }
+
+    fn emit_event(&mut self, ns: &str, kind: &str, involved: &str, reason: &str, message: &str, component: &str) {
+        let key = (ns.to_string(), involved.to_string(), reason.to_string());
+        let rv = self.next_rv();
+        let now = self.now;
+        let entry = self.event_names.entry(key).or_insert_with(|| (format!("{involved}.{:x}", rv * 7919), 0, now));
+        entry.1 += 1;
+        let (name, count, first) = entry.clone();
+        let ev = Event {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(ns.to_string()),
+                resource_version: Some(rv.to_string()),
+                creation_timestamp: Some(ts(first)),
+                uid: Some(format!("ev-{rv:x}")),
+                ..Default::default()
+            },
+            involved_object: ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some(kind.into()),
+                name: Some(involved.into()),
+                namespace: Some(ns.into()),
+                ..Default::default()
+            },
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+            type_: Some("Warning".into()),
+            count: Some(count as i32),
+            first_timestamp: Some(ts(first)),
+            last_timestamp: Some(ts(now)),
+            source: Some(EventSource { component: Some(component.into()), host: None }),
+            reporting_component: Some(component.into()),
+            ..Default::default()
+        };
+        let select = Selectable {
+            labels: BTreeMap::new(),
+            fields: vec![
+                ("metadata.name", name.clone()),
+                ("metadata.namespace", ns.to_string()),
+                ("type", "Warning".into()),
+                ("reason", reason.into()),
+                ("involvedObject.kind", kind.into()),
+                ("involvedObject.name", involved.into()),
+                ("involvedObject.namespace", ns.into()),
+                ("source", component.into()),
+            ],
+        };
+        let json = serde_json::to_vec(&ev).unwrap_or_default();
+        self.events_api.upsert(rv, ns, &name, json, select);
+    }
+
+    fn pod_object(&self, pod: &SimPod, rv: u64) -> Pod {
+        let spec = self.service(pod.svc);
+        let r = self.res[pod.svc];
+        let node_name = pod.node.map(|n| self.nodes[n].name.clone());
+        let mut labels = BTreeMap::new();
+        labels.insert("app.kubernetes.io/name".to_string(), spec.name.clone());
+        labels.insert("app".to_string(), spec.name.clone());
+        let owner = if spec.kind == "StatefulSet" {
+            labels.insert("statefulset.kubernetes.io/pod-name".into(), pod.name.clone());
+            OwnerReference {
+                api_version: "apps/v1".into(),
+                kind: "StatefulSet".into(),
+                name: spec.name.clone(),
+                uid: format!("sts-{}", spec.name),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            }
+        } else {
+            labels.insert("pod-template-hash".into(), pod.template_hash.clone());
+            OwnerReference {
+                api_version: "apps/v1".into(),
+                kind: "ReplicaSet".into(),
+                name: format!("{}-{}", spec.name, pod.template_hash),
+                uid: format!("rs-{}", spec.name),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            }
+        };
+        let quantity_map = |cpu: Option<f64>, mem: Option<f64>, scale: f64| {
+            let mut m = BTreeMap::new();
+            if let Some(c) = cpu.filter(|c| *c > 0.0) {
+                m.insert("cpu".to_string(), Quantity(format!("{}m", (c * scale).round() as i64)));
+            }
+            if let Some(b) = mem.filter(|b| *b > 0.0) {
+                m.insert("memory".to_string(), Quantity(format!("{}Mi", ((b * scale) / 1048576.0).round() as i64)));
+            }
+            (!m.is_empty()).then_some(m)
+        };
+        let containers: Vec<Container> = pod
+            .containers
+            .iter()
+            .map(|c| {
+                let scale = if c.main { 1.0 } else { 0.25 };
+                Container {
+                    name: c.name.clone(),
+                    image: Some(if c.main { spec.image.clone() } else { format!("docker.io/istio/proxyv2:1.28.0#{}", c.name) }),
+                    resources: Some(ResourceRequirements {
+                        requests: quantity_map(Some(r.cpu_req), Some(r.mem_req), scale),
+                        limits: quantity_map(r.cpu_lim, r.mem_lim, scale),
+                        ..Default::default()
+                    }),
+                    readiness_probe: c.main.then(|| Probe {
+                        http_get: Some(HTTPGetAction { path: Some("/ready".into()), port: IntOrString::Int(8080), ..Default::default() }),
+                        period_seconds: Some(5),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let scheduled = node_name.is_some();
+        let statuses: Option<Vec<ContainerStatus>> = scheduled.then(|| {
+            pod.containers
+                .iter()
+                .map(|c| {
+                    let state = match &c.state {
+                        CState::Running { since } => ContainerState {
+                            running: Some(ContainerStateRunning { started_at: Some(ts(*since)) }),
+                            ..Default::default()
+                        },
+                        CState::Waiting { reason, message, .. } => ContainerState {
+                            waiting: Some(ContainerStateWaiting {
+                                reason: Some(if reason.is_empty() { "ContainerCreating".into() } else { reason.clone() }),
+                                message: (!message.is_empty()).then(|| message.clone()),
+                            }),
+                            ..Default::default()
+                        },
+                    };
+                    let last_state = c.last_term.as_ref().map(|(reason, code, started, finished)| ContainerState {
+                        terminated: Some(ContainerStateTerminated {
+                            reason: Some(reason.clone()),
+                            exit_code: *code,
+                            started_at: Some(ts(*started)),
+                            finished_at: Some(ts(*finished)),
+                            container_id: Some(format!("containerd://{:064x}", (*finished as u64).wrapping_mul(0x9E37))),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    });
+                    ContainerStatus {
+                        name: c.name.clone(),
+                        ready: c.ready,
+                        restart_count: c.restarts as i32,
+                        started: Some(matches!(c.state, CState::Running { .. })),
+                        image: spec.image.clone(),
+                        image_id: format!("{}@sha256:{:064x}", spec.image, pod.svc as u64 * 0x1F3D5B79),
+                        state: Some(state),
+                        last_state,
+                        ..Default::default()
+                    }
+                })
+                .collect()
+        });
+        let all_ready = scheduled && pod.containers.iter().all(|c| c.ready);
+        let cond = |t: &str, ok: bool| PodCondition {
+            type_: t.into(),
+            status: if ok { "True".into() } else { "False".into() },
+            last_transition_time: Some(ts(pod.created)),
+            ..Default::default()
+        };
+        let conditions = if scheduled {
+            vec![
+                cond("PodReadyToStartContainers", true),
+                cond("Initialized", true),
+                cond("Ready", all_ready),
+                cond("ContainersReady", all_ready),
+                cond("PodScheduled", true),
+            ]
+        } else {
+            vec![PodCondition {
+                type_: "PodScheduled".into(),
+                status: "False".into(),
+                reason: Some("Unschedulable".into()),
+                message: Some(format!(
+                    "0/{n} nodes are available: {n} Insufficient cpu. preemption: 0/{n} nodes are available: {n} No preemption victims found for incoming pod.",
+                    n = self.nodes.len()
+                )),
+                last_transition_time: Some(ts(pod.created)),
+                ..Default::default()
+            }]
+        };
+        let phase = if scheduled && pod.containers.iter().any(|c| matches!(c.state, CState::Running { .. }) || c.restarts > 0) {
+            "Running"
+        } else {
+            "Pending"
+        };
+        Pod {
+            metadata: ObjectMeta {
+                name: Some(pod.name.clone()),
+                generate_name: (spec.kind != "StatefulSet").then(|| format!("{}-{}-", spec.name, pod.template_hash)),
+                namespace: Some(pod.namespace.clone()),
+                uid: Some(pod.uid.clone()),
+                resource_version: Some(rv.to_string()),
+                creation_timestamp: Some(ts(pod.created)),
+                labels: Some(labels),
+                owner_references: Some(vec![owner]),
+                // Real objects carry these; kpulse must trim them before storing.
+                managed_fields: Some(vec![ManagedFieldsEntry {
+                    manager: Some("kubelet".into()),
+                    operation: Some("Update".into()),
+                    api_version: Some("v1".into()),
+                    subresource: Some("status".into()),
+                    time: Some(ts(pod.created)),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                containers,
+                node_name,
+                restart_policy: Some("Always".into()),
+                service_account_name: Some("default".into()),
+                ..Default::default()
+            }),
+            status: Some(PodStatus {
+                phase: Some(phase.into()),
+                conditions: Some(conditions),
+                container_statuses: statuses,
+                host_ip: pod.node.map(|n| format!("172.18.0.{}", n + 2)),
+                pod_ip: scheduled.then(|| pod.ip.clone()),
+                pod_ips: scheduled.then(|| vec![PodIP { ip: pod.ip.clone() }]),
+                qos_class: Some("Burstable".into()),
+                start_time: scheduled.then(|| ts(pod.created)),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn node_object(&self, idx: usize, rv: u64) -> Node {
+        let n = &self.nodes[idx];
+        let mut labels = BTreeMap::new();
+        labels.insert("kubernetes.io/hostname".to_string(), n.name.clone());
+        labels.insert("kubernetes.io/os".to_string(), "linux".to_string());
+        let res = |cpu: f64, mem: f64, pods: u32| {
+            let mut m = BTreeMap::new();
+            m.insert("cpu".to_string(), Quantity(format!("{}m", cpu as i64)));
+            m.insert("memory".to_string(), Quantity(format!("{}Ki", (mem / 1024.0) as i64)));
+            m.insert("pods".to_string(), Quantity(pods.to_string()));
+            m.insert("ephemeral-storage".to_string(), Quantity("100Gi".into()));
+            m
+        };
+        let cond = |t: &str, status: bool, reason: &str| NodeCondition {
+            type_: t.into(),
+            status: if status { "True".into() } else { "False".into() },
+            reason: Some(reason.into()),
+            last_heartbeat_time: Some(ts(self.now)),
+            last_transition_time: Some(ts(n.created)),
+            ..Default::default()
+        };
+        Node {
+            metadata: ObjectMeta {
+                name: Some(n.name.clone()),
+                uid: Some(format!("node-{idx}")),
+                resource_version: Some(rv.to_string()),
+                creation_timestamp: Some(ts(n.created)),
+                labels: Some(labels),
+                ..Default::default()
+            },
+            spec: Some(K8sNodeSpec { pod_cidr: Some(format!("10.244.{}.0/24", idx % 250)), ..Default::default() }),
+            status: Some(NodeStatus {
+                capacity: Some(res(n.cpu_m, n.mem, n.max_pods)),
+                allocatable: Some(res(n.cpu_m - SYSTEM_RESERVED_CPU_M, n.mem - SYSTEM_RESERVED_MEM, n.max_pods)),
+                conditions: Some(vec![
+                    cond(
+                        "MemoryPressure",
+                        n.memory_pressure,
+                        if n.memory_pressure { "KubeletHasInsufficientMemory" } else { "KubeletHasSufficientMemory" },
+                    ),
+                    cond("DiskPressure", false, "KubeletHasNoDiskPressure"),
+                    cond("PIDPressure", false, "KubeletHasSufficientPID"),
+                    cond("Ready", true, "KubeletReady"),
+                ]),
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// metrics.k8s.io PodMetrics for running containers, as metrics-server reports them.
+    pub fn pod_metrics(&self, namespace: Option<&str>) -> Vec<PodMetrics> {
+        let stamp = ts(self.now).0.to_string();
+        self.pods
+            .iter()
+            .filter(|p| p.node.is_some() && namespace.is_none_or(|ns| p.namespace == ns))
+            .filter(|p| p.containers.iter().any(|c| matches!(c.state, CState::Running { .. })))
+            .map(|p| PodMetrics {
+                metadata: MetricsMeta { name: p.name.clone(), namespace: Some(p.namespace.clone()) },
+                timestamp: Some(stamp.clone()),
+                window: Some("15.012s".into()),
+                containers: p
+                    .containers
+                    .iter()
+                    .filter(|c| matches!(c.state, CState::Running { .. }))
+                    .map(|c| {
+                        let mut usage = BTreeMap::new();
+                        usage.insert("cpu".to_string(), format!("{}n", (c.cpu_m * 1e6) as u64));
+                        usage.insert("memory".to_string(), format!("{}Ki", (c.mem / 1024.0) as u64));
+                        ContainerMetrics { name: c.name.clone(), usage }
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    pub fn node_metrics(&self) -> Vec<NodeMetrics> {
+        let stamp = ts(self.now).0.to_string();
+        self.nodes
+            .iter()
+            .map(|n| {
+                let mut usage = BTreeMap::new();
+                usage.insert("cpu".to_string(), format!("{}n", (n.usage.0 * 1e6) as u64));
+                usage.insert("memory".to_string(), format!("{}Ki", (n.usage.1 / 1024.0) as u64));
+                NodeMetrics {
+                    metadata: MetricsMeta { name: n.name.clone(), namespace: None },
+                    timestamp: Some(stamp.clone()),
+                    window: Some("20.025s".into()),
+                    usage,
+                }
+            })
+            .collect()
+    }
+
+    pub fn namespaces(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.scenario.services.iter().map(|s| s.namespace.clone()).collect();
+        v.push("default".into());
+        v.push("kube-system".into());
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    pub fn pod_count(&self) -> usize {
+        self.pods.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::pod::{PodInfo, StateInfo};
+
+    const START: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+    fn pods(sim: &Sim) -> Vec<PodInfo> {
+        sim.pods_api
+            .objects
+            .values()
+            .map(|s| PodInfo::from_pod(&serde_json::from_slice::<Pod>(&s.json).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn shop_has_every_service_and_a_pending_pod() {
+        let sim = Sim::new(Scenario::shop(), START);
+        let pods = pods(&sim);
+        for svc in &sim.scenario.services {
+            assert!(pods.iter().any(|p| p.label("app") == Some(&svc.name)), "{} has pods", svc.name);
+        }
+        let search = pods.iter().find(|p| p.key.name == "search-0").unwrap();
+        assert!(search.node.is_none());
+        assert!(search.unschedulable.as_deref().unwrap().contains("Insufficient cpu"));
+        assert!(sim.events_api.objects.values().any(|e| String::from_utf8_lossy(&e.json).contains("FailedScheduling")));
+    }
+
+    #[test]
+    fn leak_ends_in_oomkilled_and_crash_loop_backs_off() {
+        let mut sim = Sim::new(Scenario::shop(), START);
+        sim.advance(400);
+        let pods = pods(&sim);
+        let cart = pods.iter().find(|p| p.label("app") == Some("cart")).unwrap();
+        let c = &cart.containers[0];
+        assert!(c.restarts >= 1, "cart restarted: {c:?}");
+        assert_eq!(c.last_termination.as_ref().unwrap().0, "OOMKilled");
+        let notif = pods.iter().find(|p| p.label("app") == Some("notification")).unwrap();
+        assert!(notif.containers[0].restarts >= 3, "{:?}", notif.containers[0]);
+        // The kubelet's back-off doubles: after 400 s there cannot be more than ~6 crashes.
+        assert!(notif.containers[0].restarts <= 7);
+        let payment: Vec<_> = sim.pod_metrics(Some("shop")).into_iter().filter(|m| m.metadata.name.starts_with("payment")).collect();
+        let cpu = crate::model::quantity::parse_cpu_millis(&payment[0].containers[0].usage["cpu"]).unwrap();
+        assert!(cpu <= 150.0 + 1e-6, "CPU is capped at the limit: {cpu}");
+        let _ = StateInfo::Unknown;
+    }
+
+    #[test]
+    fn same_seed_same_run() {
+        let mut a = Sim::new(Scenario::shop(), START);
+        let mut b = Sim::new(Scenario::shop(), START);
+        a.advance(120);
+        b.advance(120);
+        assert_eq!(pods(&a), pods(&b));
+        assert_eq!(a.resource_version(), b.resource_version());
+    }
+
+    #[test]
+    fn delete_replaces_the_pod() {
+        let mut sim = Sim::new(Scenario::shop(), START);
+        let before = sim.pod_count();
+        let victim = pods(&sim).into_iter().find(|p| p.label("app") == Some("frontend")).unwrap();
+        assert!(sim.delete_pod(&victim.key.namespace, &victim.key.name));
+        assert_eq!(sim.pod_count(), before);
+        assert!(!pods(&sim).iter().any(|p| p.key == victim.key));
+    }
+}

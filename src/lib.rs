@@ -1,0 +1,15 @@
+//! kpulse: which container is the bottleneck, and why.
+//!
+//! Data flows one way: `sources` (async I/O) → `model` (plain data) → `analysis` (pure rules) →
+//! `app` (state + update) → `ui` (draw). `demo` is the simulated cluster; `cli`/`tui` wire it up.
+
+pub mod analysis;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod kubeconfig;
+pub mod model;
+pub mod sources;
+pub mod tui;
+pub mod ui;

@@ -1,0 +1,3 @@
+fn main() {
+    kpulse::cli::main();
+}

@@ -1,0 +1,313 @@
+//! Kubernetes API sources: list+watch for pods, nodes and Warning events (kube-runtime watchers),
+//! and a poller for metrics.k8s.io, which cannot be watched. Every request is a GET.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{Event as K8sEvent, Node, Pod};
+use kube::runtime::watcher::{self, Event as WatchEvent};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+use super::{SourceId, SourceState, Update};
+use crate::model::event::EventInfo;
+use crate::model::metrics::{MetricsList, NodeMetrics, PodMetrics, container_usages, node_usages};
+use crate::model::node::NodeInfo;
+use crate::model::pod::PodInfo;
+use crate::model::store::Change;
+use crate::model::time::now_unix;
+
+/// Which namespace(s) the pod and event watchers cover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Namespace(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct KubeSourceConfig {
+    pub scope: Scope,
+    pub metrics_interval: Duration,
+    /// The context's namespace, used when cluster-wide reads are forbidden.
+    pub fallback_namespace: String,
+}
+
+/// Starts every Kubernetes source; they stop when `cancel` fires or the receiver is dropped.
+pub fn spawn_all(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Update>, cancel: CancellationToken) {
+    let run = |fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = fut => {}
+            }
+        });
+    };
+    run(Box::pin(watch_scoped::<Pod, _>(
+        client.clone(),
+        cfg.clone(),
+        SourceId::Pods,
+        None,
+        |p| Update::Pods(p.map(|p| PodInfo::from_pod(&p))),
+        tx.clone(),
+    )));
+    run(Box::pin(watch_scoped::<K8sEvent, _>(
+        client.clone(),
+        cfg.clone(),
+        SourceId::Events,
+        // Only Warnings: Normal events are most of the volume and say nothing is wrong.
+        Some("type=Warning"),
+        |e| Update::Events(e.map(|e| EventInfo::from_event(&e))),
+        tx.clone(),
+    )));
+    let nodes_tx = tx.clone();
+    let nodes_client = client.clone();
+    run(Box::pin(async move {
+        let nodes = Api::<Node>::all(nodes_client);
+        watch_api(nodes, SourceId::Nodes, None, |n| Update::Nodes(n.map(|n| NodeInfo::from_node(&n))), nodes_tx, false)
+            .await;
+    }));
+    run(Box::pin(poll_metrics(client, cfg, tx)));
+}
+
+/// A `Change` over the raw API type, converted (trimmed) by the caller's function.
+pub trait MapChange<K> {
+    fn map<T>(self, f: impl Fn(K) -> T) -> Change<T>;
+}
+
+impl<K> MapChange<K> for Change<K> {
+    fn map<T>(self, f: impl Fn(K) -> T) -> Change<T> {
+        match self {
+            Change::InitStart => Change::InitStart,
+            Change::InitItem(k) => Change::InitItem(f(k)),
+            Change::InitDone => Change::InitDone,
+            Change::Applied(k) => Change::Applied(f(k)),
+            Change::Deleted(k) => Change::Deleted(f(k)),
+        }
+    }
+}
+
+/// Watches a namespaced kind in the configured scope. When the cluster-wide list is forbidden
+/// (a user bound to one namespace), it falls back to the context's namespace and says so once.
+async fn watch_scoped<K, F>(
+    client: Client,
+    cfg: KubeSourceConfig,
+    source: SourceId,
+    fields: Option<&'static str>,
+    wrap: F,
+    tx: UnboundedSender<Update>,
+) where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default,
+    F: Fn(Change<K>) -> Update + Clone,
+{
+    match &cfg.scope {
+        Scope::Namespace(ns) => {
+            watch_api(Api::<K>::namespaced(client, ns), source, fields, wrap, tx, false).await;
+        }
+        Scope::All => {
+            let outcome = watch_api(Api::<K>::all(client.clone()), source, fields, wrap.clone(), tx.clone(), true).await;
+            if outcome == WatchEnd::Forbidden {
+                let ns = cfg.fallback_namespace.clone();
+                let _ = tx.send(Update::Notice(format!(
+                    "not allowed to list {} in all namespaces; showing namespace {ns}",
+                    source.label()
+                )));
+                watch_api(Api::<K>::namespaced(client, &ns), source, fields, wrap, tx, false).await;
+            }
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum WatchEnd {
+    /// The first list was refused with 403; the caller may narrow the scope.
+    Forbidden,
+    Closed,
+}
+
+async fn watch_api<K, F>(
+    api: Api<K>,
+    source: SourceId,
+    fields: Option<&str>,
+    wrap: F,
+    tx: UnboundedSender<Update>,
+    narrow_on_forbidden: bool,
+) -> WatchEnd
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    F: Fn(Change<K>) -> Update,
+{
+    let mut config = watcher::Config::default().any_semantic();
+    if let Some(f) = fields {
+        config = config.fields(f);
+    }
+    let status = |state: SourceState| tx.send(Update::Status { source, state });
+    let _ = status(SourceState::Connecting);
+    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    let mut synced_once = false;
+    let mut last_state = SourceState::Connecting;
+    loop {
+        let item = match stream.try_next().await {
+            Ok(Some(item)) => item,
+            Ok(None) => return WatchEnd::Closed,
+            Err(err) => {
+                let state = classify_watch_error(&err);
+                if matches!(state, SourceState::Forbidden(_)) && !synced_once && narrow_on_forbidden {
+                    let _ = status(state);
+                    return WatchEnd::Forbidden;
+                }
+                if state != last_state {
+                    last_state = state.clone();
+                    if tx.send(Update::Status { source, state }).is_err() {
+                        return WatchEnd::Closed;
+                    }
+                }
+                continue;
+            }
+        };
+        let change = match item {
+            WatchEvent::Init => Change::InitStart,
+            WatchEvent::InitApply(obj) => Change::InitItem(obj),
+            WatchEvent::InitDone => {
+                synced_once = true;
+                Change::InitDone
+            }
+            WatchEvent::Apply(obj) => Change::Applied(obj),
+            WatchEvent::Delete(obj) => Change::Deleted(obj),
+        };
+        let mark_connected = matches!(change, Change::InitDone | Change::Applied(_) | Change::Deleted(_));
+        if tx.send(wrap(change)).is_err() {
+            return WatchEnd::Closed;
+        }
+        if mark_connected && last_state != SourceState::Connected {
+            last_state = SourceState::Connected;
+            let _ = status(SourceState::Connected);
+        }
+    }
+}
+
+fn classify_watch_error(err: &watcher::Error) -> SourceState {
+    match err {
+        watcher::Error::InitialListFailed(e) | watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => {
+            classify_client_error(e)
+        }
+        watcher::Error::WatchError(status) => {
+            SourceState::Reconnecting(format!("watch error {}: {}", status.code, status.message))
+        }
+        watcher::Error::NoResourceVersion => SourceState::Reconnecting("no resourceVersion in watch result".into()),
+    }
+}
+
+/// Turns a client error into a short, secret-free reason for the status bar.
+pub fn classify_client_error(err: &kube::Error) -> SourceState {
+    match err {
+        kube::Error::Api(status) => match status.code {
+            403 => SourceState::Forbidden(first_line(&status.message)),
+            404 => SourceState::Absent(first_line(&status.message)),
+            code => SourceState::Reconnecting(format!("HTTP {code}: {}", first_line(&status.message))),
+        },
+        kube::Error::HyperError(e) => SourceState::Reconnecting(format!("connection: {e}")),
+        kube::Error::Service(e) => SourceState::Reconnecting(format!("connection: {}", error_chain(e.as_ref()))),
+        other => SourceState::Reconnecting(first_line(&other.to_string())),
+    }
+}
+
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = e.source();
+    }
+    first_line(&out)
+}
+
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("").trim();
+    let mut out: String = line.chars().take(160).collect();
+    if line.chars().count() > 160 {
+        out.push('…');
+    }
+    out
+}
+
+/// metrics.k8s.io is get/list only, so it is polled. A 404 means no metrics-server (kind has none);
+/// a 503 means the aggregated API is registered but metrics-server is down.
+async fn poll_metrics(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Update>) {
+    let pods_path = match &cfg.scope {
+        Scope::All => "/apis/metrics.k8s.io/v1beta1/pods".to_string(),
+        Scope::Namespace(ns) => format!("/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods"),
+    };
+    let mut pods_path = pods_path;
+    let mut ticker = tokio::time::interval(cfg.metrics_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pod_state = SourceState::Connecting;
+    let mut node_state = SourceState::Connecting;
+    let _ = tx.send(Update::Status { source: SourceId::PodMetrics, state: pod_state.clone() });
+    let _ = tx.send(Update::Status { source: SourceId::NodeMetrics, state: node_state.clone() });
+    loop {
+        ticker.tick().await;
+        let timeout = cfg.metrics_interval.max(Duration::from_secs(5));
+        let state = match get_json::<MetricsList<PodMetrics>>(&client, &pods_path, timeout).await {
+            Ok(list) => {
+                let usages = container_usages(&list);
+                if tx.send(Update::PodUsage { at: now_unix(), usages }).is_err() {
+                    return;
+                }
+                SourceState::Connected
+            }
+            Err(SourceState::Forbidden(reason)) if cfg.scope == Scope::All && !pods_path.contains("/namespaces/") => {
+                pods_path = format!("/apis/metrics.k8s.io/v1beta1/namespaces/{}/pods", cfg.fallback_namespace);
+                SourceState::Forbidden(reason)
+            }
+            Err(state) => metrics_reason(state),
+        };
+        if state != pod_state {
+            pod_state = state.clone();
+            let _ = tx.send(Update::Status { source: SourceId::PodMetrics, state });
+        }
+        let state = match get_json::<MetricsList<NodeMetrics>>(&client, "/apis/metrics.k8s.io/v1beta1/nodes", timeout).await {
+            Ok(list) => {
+                if tx.send(Update::NodeUsage { at: now_unix(), usages: node_usages(&list) }).is_err() {
+                    return;
+                }
+                SourceState::Connected
+            }
+            Err(state) => metrics_reason(state),
+        };
+        if state != node_state {
+            node_state = state.clone();
+            let _ = tx.send(Update::Status { source: SourceId::NodeMetrics, state });
+        }
+    }
+}
+
+fn metrics_reason(state: SourceState) -> SourceState {
+    match state {
+        SourceState::Absent(_) => SourceState::Absent("metrics.k8s.io is not served (no metrics-server installed?)".into()),
+        SourceState::Reconnecting(r) if r.starts_with("HTTP 503") => {
+            SourceState::Reconnecting("metrics-server is unavailable (503)".into())
+        }
+        other => other,
+    }
+}
+
+async fn get_json<T: DeserializeOwned>(client: &Client, path: &str, timeout: Duration) -> Result<T, SourceState> {
+    let request = http::Request::get(path)
+        .body(Vec::new())
+        .map_err(|e| SourceState::Reconnecting(format!("bad request {path}: {e}")))?;
+    match tokio::time::timeout(timeout, client.request::<T>(request)).await {
+        Err(_) => Err(SourceState::Reconnecting(format!("timed out after {}s", timeout.as_secs()))),
+        Ok(Err(e)) => Err(classify_client_error(&e)),
+        Ok(Ok(v)) => Ok(v),
+    }
+}

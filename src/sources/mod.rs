@@ -1,0 +1,78 @@
+//! Async I/O only. Each source owns its connection, retries with backoff and sends owned
+//! [`Update`]s over a channel; nothing here touches the UI state.
+
+pub mod kube;
+
+use crate::model::event::EventInfo;
+use crate::model::metrics::{ContainerUsage, Usage};
+use crate::model::node::NodeInfo;
+use crate::model::pod::PodInfo;
+use crate::model::store::Change;
+use crate::model::time::UnixSecs;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SourceId {
+    Pods,
+    Nodes,
+    Events,
+    PodMetrics,
+    NodeMetrics,
+}
+
+impl SourceId {
+    pub const ALL: [SourceId; 5] =
+        [SourceId::Pods, SourceId::Nodes, SourceId::Events, SourceId::PodMetrics, SourceId::NodeMetrics];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SourceId::Pods => "pods",
+            SourceId::Nodes => "nodes",
+            SourceId::Events => "events",
+            SourceId::PodMetrics => "pod metrics",
+            SourceId::NodeMetrics => "node metrics",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceState {
+    Connecting,
+    Connected,
+    /// Failing and retrying with backoff; the text says why.
+    Reconnecting(String),
+    /// The API answered 403: this part stays empty, the rest works.
+    Forbidden(String),
+    /// The API does not exist on this cluster (e.g. no metrics-server).
+    Absent(String),
+}
+
+impl SourceState {
+    pub fn word(&self) -> &'static str {
+        match self {
+            SourceState::Connecting => "connecting",
+            SourceState::Connected => "connected",
+            SourceState::Reconnecting(_) => "reconnecting",
+            SourceState::Forbidden(_) => "forbidden",
+            SourceState::Absent(_) => "absent",
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            SourceState::Reconnecting(r) | SourceState::Forbidden(r) | SourceState::Absent(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    Pods(Change<PodInfo>),
+    Nodes(Change<NodeInfo>),
+    Events(Change<EventInfo>),
+    PodUsage { at: UnixSecs, usages: Vec<ContainerUsage> },
+    NodeUsage { at: UnixSecs, usages: Vec<(String, Usage)> },
+    Status { source: SourceId, state: SourceState },
+    /// Something the user should read once (a fallback taken, a config problem).
+    Notice(String),
+}

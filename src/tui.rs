@@ -1,0 +1,155 @@
+//! The interactive session: terminal setup and restore, the input thread, the clock, the sources,
+//! and the loop that feeds messages to `State::update` and draws. No logic of its own.
+
+use std::io::stdout;
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
+use ratatui::crossterm::execute;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{Command, Msg, State};
+use crate::kubeconfig::Connector;
+use crate::model::time::now_unix;
+use crate::sources::Update;
+use crate::sources::kube::{KubeSourceConfig, Scope, spawn_all};
+
+/// Restores the terminal on every exit path: normal return, error, and panic (the hook runs before
+/// the panic message is printed, so it is readable).
+fn install_terminal() -> std::io::Result<ratatui::DefaultTerminal> {
+    let terminal = ratatui::try_init()?;
+    execute!(stdout(), EnableMouseCapture)?;
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(stdout(), DisableMouseCapture);
+        ratatui::restore();
+        previous(info);
+    }));
+    Ok(terminal)
+}
+
+fn restore_terminal() {
+    let _ = execute!(stdout(), DisableMouseCapture);
+    ratatui::restore();
+}
+
+struct Sources {
+    cancel: CancellationToken,
+    updates: mpsc::UnboundedReceiver<Update>,
+}
+
+fn start_sources(client: kube::Client, state: &State, fallback_namespace: &str) -> Sources {
+    let (tx, updates) = mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let cfg = KubeSourceConfig {
+        scope: state.scope.clone(),
+        metrics_interval: state.config.metrics_interval,
+        fallback_namespace: fallback_namespace.to_string(),
+    };
+    spawn_all(client, cfg, tx, cancel.clone());
+    Sources { cancel, updates }
+}
+
+pub async fn run(connector: Connector, mut state: State) -> color_eyre::Result<()> {
+    let (client, default_ns) = connector.connect(&state.context).await?;
+    let mut sources = start_sources(client, &state, &default_ns);
+
+    let mut terminal = install_terminal()?;
+    let (input_tx, mut input_rx) = mpsc::unbounded_channel::<Msg>();
+    let stop_input = CancellationToken::new();
+    {
+        let stop = stop_input.clone();
+        std::thread::spawn(move || {
+            while !stop.is_cancelled() {
+                // Poll with a timeout so the thread notices shutdown.
+                if !event::poll(Duration::from_millis(200)).unwrap_or(false) {
+                    continue;
+                }
+                let msg = match event::read() {
+                    Ok(Event::Key(k)) if k.kind == event::KeyEventKind::Press => Msg::Key(k),
+                    Ok(Event::Mouse(m)) => Msg::Mouse(m),
+                    Ok(Event::Resize(..)) => Msg::Tick(now_unix()),
+                    Ok(_) => continue,
+                    Err(_) => break,
+                };
+                if input_tx.send(msg).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let mut clock = tokio::time::interval(state.config.refresh_interval);
+    let mut frame = tokio::time::interval(Duration::from_millis(100));
+    frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut needs_draw = true;
+    let mut last_draw = Instant::now() - Duration::from_secs(1);
+    let result: color_eyre::Result<()> = async {
+        loop {
+            let mut commands = Vec::new();
+            let mut input_seen = false;
+            tokio::select! {
+                Some(msg) = input_rx.recv() => {
+                    commands.extend(state.update(msg));
+                    input_seen = true;
+                }
+                Some(update) = sources.updates.recv() => {
+                    state.update(Msg::Source(update));
+                    needs_draw = true;
+                }
+                _ = clock.tick() => {
+                    state.update(Msg::Tick(now_unix()));
+                    needs_draw = true;
+                }
+                _ = frame.tick() => {}
+            }
+            // Drain what is queued (a 10,000-pod list arrives as a burst) but keep input responsive.
+            let mut drained = 0;
+            while drained < 20_000 {
+                match sources.updates.try_recv() {
+                    Ok(update) => state.update(Msg::Source(update)),
+                    Err(_) => break,
+                };
+                drained += 1;
+                needs_draw = true;
+            }
+            for command in commands {
+                match command {
+                    Command::Quit => return Ok(()),
+                    Command::Rescope(_) => {
+                        sources.cancel.cancel();
+                        match connector.connect(&state.context).await {
+                            Ok((client, ns)) => sources = start_sources(client, &state, &ns),
+                            Err(e) => state.notice(e.to_string()),
+                        }
+                    }
+                    Command::SwitchContext(ctx) => {
+                        sources.cancel.cancel();
+                        match tokio::time::timeout(Duration::from_secs(15), connector.connect(&ctx)).await {
+                            Ok(Ok((client, ns))) => {
+                                if !state.config.all_namespaces && !state.demo {
+                                    state.scope = Scope::Namespace(ns.clone());
+                                }
+                                sources = start_sources(client, &state, &ns);
+                            }
+                            Ok(Err(e)) => state.notice(e.to_string()),
+                            Err(_) => state.notice(format!("connecting to context {ctx} timed out")),
+                        }
+                    }
+                }
+            }
+            // Input redraws at once; data redraws at most ten times a second.
+            if input_seen || (needs_draw && last_draw.elapsed() >= Duration::from_millis(100)) {
+                state.refresh();
+                terminal.draw(|f| crate::ui::draw(&state, f))?;
+                needs_draw = false;
+                last_draw = Instant::now();
+            }
+        }
+    }
+    .await;
+    stop_input.cancel();
+    sources.cancel.cancel();
+    restore_terminal();
+    result
+}

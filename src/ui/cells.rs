@@ -1,0 +1,179 @@
+//! Cell text and style per column: one place that knows how each column reads.
+
+use ratatui::layout::Constraint;
+use ratatui::text::{Line, Span};
+
+use super::theme::Theme;
+use crate::app::rows::{ContainerColumn, ContainerRow, ContainerTrack, NodeColumn, NodeRow, percent};
+use crate::model::quantity::{format_bytes, format_cpu_millis};
+use crate::model::time::{UnixSecs, format_age};
+
+pub fn container_width(col: ContainerColumn) -> Constraint {
+    use ContainerColumn::*;
+    match col {
+        Namespace => Constraint::Length(12),
+        Pod => Constraint::Fill(3),
+        Container => Constraint::Fill(1),
+        Node => Constraint::Length(12),
+        Workload => Constraint::Fill(1),
+        Health => Constraint::Length(13),
+        Ready => Constraint::Length(3),
+        Restarts => Constraint::Length(4),
+        Restarts1h => Constraint::Length(6),
+        LastReason => Constraint::Length(10),
+        Age => Constraint::Length(5),
+        Cpu | Mem => Constraint::Length(7),
+        CpuPctRequest | CpuPctLimit | MemPctRequest | MemPctLimit => Constraint::Length(6),
+        CpuTrend => Constraint::Length(10),
+    }
+}
+
+/// Columns dropped first when the terminal is narrow, least useful first.
+pub const CONTAINER_DROP_ORDER: [ContainerColumn; 9] = [
+    ContainerColumn::Workload,
+    ContainerColumn::Age,
+    ContainerColumn::MemPctRequest,
+    ContainerColumn::CpuPctRequest,
+    ContainerColumn::LastReason,
+    ContainerColumn::Node,
+    ContainerColumn::CpuTrend,
+    ContainerColumn::Restarts1h,
+    ContainerColumn::Namespace,
+];
+
+const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// A one-line sparkline scaled to the limit (or the series maximum); gaps stay blank.
+pub fn sparkline(track: Option<&ContainerTrack>, width: usize, scale: Option<f64>) -> String {
+    let Some(track) = track else { return String::new() };
+    let values: Vec<Option<f64>> = track.cpu.tail(width).collect();
+    let top = scale.filter(|s| *s > 0.0).or(track.cpu.max()).unwrap_or(1.0).max(1e-9);
+    let mut out = String::with_capacity(width * 3);
+    for v in values {
+        match v {
+            None => out.push(' '),
+            Some(v) => {
+                let idx = ((v / top) * (SPARK.len() as f64 - 1.0)).round().clamp(0.0, 7.0) as usize;
+                out.push(SPARK[idx]);
+            }
+        }
+    }
+    out
+}
+
+fn pct_text(p: Option<f64>) -> String {
+    p.map_or_else(|| "-".to_string(), |p| format!("{p:.0}%"))
+}
+
+fn num_or_dash(v: f64, f: fn(f64) -> String) -> String {
+    if v.is_finite() { f(v) } else { "-".into() }
+}
+
+pub fn container_cell<'a>(
+    col: ContainerColumn,
+    row: &'a ContainerRow,
+    track: Option<&ContainerTrack>,
+    now: UnixSecs,
+    theme: &Theme,
+) -> Line<'a> {
+    use ContainerColumn::*;
+    let plain = |s: String| Line::from(Span::styled(s, theme.base));
+    match col {
+        Namespace => plain(row.pod.namespace.clone()),
+        Pod => plain(row.pod.name.clone()),
+        Container => plain(if row.init { format!("{} (init)", row.container) } else { row.container.clone() }),
+        Node => plain(row.node.clone()),
+        Workload => plain(row.workload.clone()),
+        Health => Line::from(Span::styled(row.health.word.clone(), theme.severity(row.health.severity))),
+        Ready => Line::from(if row.ready { Span::styled("✓", theme.good) } else { Span::styled("✗", theme.warn) }),
+        Restarts => plain(row.restarts.to_string()),
+        Restarts1h => {
+            let style = if row.restarts_1h > 0 { theme.warn } else { theme.dim };
+            Line::from(Span::styled(row.restarts_1h.to_string(), style))
+        }
+        LastReason => {
+            let reason = row.last_reason.clone().unwrap_or_default();
+            let style = if reason == "OOMKilled" { theme.bad } else { theme.base };
+            Line::from(Span::styled(reason, style))
+        }
+        Age => plain(row.created.map(|c| format_age(now - c)).unwrap_or_default()),
+        Cpu => plain(num_or_dash(row.usage.cpu_m, format_cpu_millis)),
+        Mem => plain(num_or_dash(row.usage.mem, format_bytes)),
+        CpuPctRequest => Line::from(Span::styled(pct_text(row.cpu_pct_request()), theme.base)),
+        CpuPctLimit => Line::from(Span::styled(pct_text(row.cpu_pct_limit()), theme.percent(row.cpu_pct_limit()))),
+        MemPctRequest => Line::from(Span::styled(pct_text(row.mem_pct_request()), theme.base)),
+        MemPctLimit => Line::from(Span::styled(pct_text(row.mem_pct_limit()), theme.percent(row.mem_pct_limit()))),
+        CpuTrend => Line::from(Span::styled(
+            sparkline(track, 10, row.resources.cpu_limit_m),
+            theme.accent,
+        )),
+    }
+}
+
+pub fn node_width(col: NodeColumn) -> Constraint {
+    match col {
+        NodeColumn::Name => Constraint::Fill(2),
+        NodeColumn::Status => Constraint::Length(18),
+        NodeColumn::Pods => Constraint::Length(8),
+        NodeColumn::CpuAllocatable | NodeColumn::MemAllocatable => Constraint::Length(13),
+        NodeColumn::CpuRequests
+        | NodeColumn::CpuLimits
+        | NodeColumn::CpuUsage
+        | NodeColumn::MemRequests
+        | NodeColumn::MemLimits
+        | NodeColumn::MemUsage => Constraint::Length(13),
+        NodeColumn::Conditions => Constraint::Fill(2),
+        NodeColumn::Age => Constraint::Length(5),
+    }
+}
+
+pub fn node_cell<'a>(col: NodeColumn, row: &'a NodeRow, now: UnixSecs, theme: &Theme) -> Line<'a> {
+    let n = &row.info;
+    let cpu_of = |v: f64| format!("{} {}", format_cpu_millis(v), pct_text(percent(v, Some(n.cpu_allocatable_m))));
+    let mem_of = |v: f64| format!("{} {}", format_bytes(v), pct_text(percent(v, Some(n.mem_allocatable))));
+    let styled_pct = |text: String, v: f64, of: f64| Line::from(Span::styled(text, theme.percent(percent(v, Some(of)))));
+    match col {
+        NodeColumn::Name => Line::from(Span::styled(n.name.clone(), theme.base)),
+        NodeColumn::Status => {
+            let (word, style) = match n.ready.as_str() {
+                "True" => ("Ready", theme.good),
+                "False" => ("NotReady", theme.bad),
+                _ => ("Unknown", theme.warn),
+            };
+            let mut spans = vec![Span::styled(word, style)];
+            if n.unschedulable {
+                spans.push(Span::styled(",Cordoned", theme.warn));
+            }
+            Line::from(spans)
+        }
+        NodeColumn::Pods => Line::from(Span::styled(format!("{}/{}", row.alloc.pods, n.pods_allocatable), theme.base)),
+        NodeColumn::CpuAllocatable => Line::from(Span::styled(
+            format!("{}/{}", format_cpu_millis(n.cpu_capacity_m), format_cpu_millis(n.cpu_allocatable_m)),
+            theme.base,
+        )),
+        NodeColumn::MemAllocatable => Line::from(Span::styled(
+            format!("{}/{}", format_bytes(n.mem_capacity), format_bytes(n.mem_allocatable)),
+            theme.base,
+        )),
+        NodeColumn::CpuRequests => styled_pct(cpu_of(row.alloc.cpu_requests_m), row.alloc.cpu_requests_m, n.cpu_allocatable_m),
+        NodeColumn::CpuLimits => Line::from(Span::styled(cpu_of(row.alloc.cpu_limits_m), theme.base)),
+        NodeColumn::MemRequests => styled_pct(mem_of(row.alloc.mem_requests), row.alloc.mem_requests, n.mem_allocatable),
+        NodeColumn::MemLimits => Line::from(Span::styled(mem_of(row.alloc.mem_limits), theme.base)),
+        NodeColumn::CpuUsage => match row.usage {
+            Some(u) => styled_pct(cpu_of(u.cpu_m), u.cpu_m, n.cpu_allocatable_m),
+            None => Line::from(Span::styled("-", theme.dim)),
+        },
+        NodeColumn::MemUsage => match row.usage {
+            Some(u) => styled_pct(mem_of(u.mem), u.mem, n.mem_allocatable),
+            None => Line::from(Span::styled("-", theme.dim)),
+        },
+        NodeColumn::Conditions => {
+            if n.pressures.is_empty() {
+                Line::from(Span::styled("no pressure", theme.dim))
+            } else {
+                Line::from(Span::styled(n.pressures.join(","), theme.bad))
+            }
+        }
+        NodeColumn::Age => Line::from(Span::styled(n.created.map(|c| format_age(now - c)).unwrap_or_default(), theme.base)),
+    }
+}

@@ -1,0 +1,320 @@
+//! `draw(&State, &mut Frame)`: reads state, never does I/O. Only the rows on screen are formatted,
+//! so a frame costs the same at 30 rows or 30,000.
+
+pub mod cells;
+pub mod detail;
+pub mod theme;
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, List, ListItem, ListState, Paragraph, Row, Table, Wrap};
+
+use crate::app::keymap::ACTIONS;
+use crate::app::rows::{ContainerColumn, NodeColumn};
+use crate::app::{InputMode, Overlay, PickerKind, State, View};
+use crate::model::time::format_age;
+use crate::sources::kube::Scope;
+use crate::sources::{SourceId, SourceState};
+use cells::{CONTAINER_DROP_ORDER, container_cell, container_width, node_cell, node_width};
+use theme::Theme;
+
+pub fn draw(state: &State, frame: &mut Frame) {
+    let theme = Theme::named(&state.config.theme);
+    let area = frame.area();
+    let [top, main, status] =
+        Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+    draw_title(state, frame, top, &theme);
+    let table_area = if state.show_detail && state.view == View::Containers {
+        let [t, d] = Layout::vertical([Constraint::Percentage(45), Constraint::Fill(1)]).areas(main);
+        detail::draw_detail(state, frame, d, &theme);
+        t
+    } else {
+        main
+    };
+    match state.view {
+        View::Containers => draw_containers(state, frame, table_area, &theme),
+        View::Nodes => draw_nodes(state, frame, table_area, &theme),
+    }
+    draw_status(state, frame, status, &theme);
+    match &state.overlay {
+        Overlay::None => {}
+        Overlay::Help => draw_help(state, frame, area, &theme),
+        Overlay::Picker { kind, items, selected } => draw_picker(*kind, items, *selected, frame, area, &theme),
+    }
+}
+
+fn draw_title(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let ns = match (&state.scope, &state.namespace_filter) {
+        (_, Some(ns)) => ns.clone(),
+        (Scope::All, None) => "all".into(),
+        (Scope::Namespace(ns), None) => ns.clone(),
+    };
+    let tab = |label: &str, key: &str, active: bool| {
+        let style = if active { theme.selected } else { theme.dim };
+        Span::styled(format!(" {key} {label} "), style)
+    };
+    let (shown, total, sort) = match state.view {
+        View::Containers => (
+            state.visible.len(),
+            state.rows.len(),
+            format!("{} {}", state.container_sort.0.title(), if state.container_sort.1 { "↓" } else { "↑" }),
+        ),
+        View::Nodes => (
+            state.node_visible.len(),
+            state.node_rows.len(),
+            format!("{} {}", state.node_sort.0.title(), if state.node_sort.1 { "↓" } else { "↑" }),
+        ),
+    };
+    let mut spans = vec![
+        Span::styled(" kpulse ", theme.title),
+        Span::styled(format!("ctx:{} ", state.context), theme.base),
+        Span::styled(format!("ns:{ns} "), theme.accent),
+        tab("Containers", "1", state.view == View::Containers),
+        tab("Nodes", "2", state.view == View::Nodes),
+        Span::styled(format!("  {shown}/{total} rows  sort: {sort}"), theme.dim),
+    ];
+    if !state.filter.is_empty() {
+        spans.push(Span::styled(format!("  filter: {}", state.filter), theme.warn));
+    }
+    spans.push(Span::styled("  ? help", theme.dim));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// Keeps the selection visible, remembering the offset between frames like a TableState.
+fn scroll_offset(state: &State, selected: usize, body_height: usize) -> usize {
+    let mut offset = state.layout.offset.get();
+    if selected < offset {
+        offset = selected;
+    } else if body_height > 0 && selected >= offset + body_height {
+        offset = selected + 1 - body_height;
+    }
+    state.layout.offset.set(offset);
+    offset
+}
+
+fn remember_header(state: &State, area: Rect, widths: &[Constraint], all_index: &[usize]) {
+    let inner = Rect { x: area.x + 1, width: area.width.saturating_sub(2), ..area };
+    let rects = Layout::horizontal(widths.to_vec()).spacing(1).split(inner);
+    let mut header = [(0u16, 0u16); 20];
+    for (rect, &i) in rects.iter().zip(all_index) {
+        if i < header.len() {
+            header[i] = (rect.x, rect.width);
+        }
+    }
+    state.layout.header.set(header);
+}
+
+fn draw_containers(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
+    state.layout.table.set(area);
+    // Drop the least useful columns until the rest fit in the width.
+    let mut columns: Vec<ContainerColumn> = ContainerColumn::ALL.to_vec();
+    let min_width = |cols: &[ContainerColumn]| -> u16 {
+        cols.iter()
+            .map(|c| match container_width(*c) {
+                Constraint::Length(n) => n + 1,
+                _ => 12,
+            })
+            .sum()
+    };
+    for drop in CONTAINER_DROP_ORDER {
+        if min_width(&columns) <= area.width.saturating_sub(2) {
+            break;
+        }
+        columns.retain(|c| *c != drop);
+    }
+    let body_height = area.height.saturating_sub(3) as usize;
+    let offset = scroll_offset(state, state.selected, body_height);
+    let end = (offset + body_height).min(state.visible.len());
+    let rows = state.visible[offset.min(end)..end].iter().map(|&i| {
+        let row = &state.rows[i as usize];
+        let track = state.tracks.get(&(row.pod.clone(), row.container.clone()));
+        Row::new(columns.iter().map(|c| Cell::from(container_cell(*c, row, track, state.now, theme))))
+    });
+    let sorted = state.container_sort.0;
+    let header = Row::new(columns.iter().map(|c| {
+        let title = if *c == sorted {
+            format!("{}{}", c.title(), if state.container_sort.1 { "↓" } else { "↑" })
+        } else {
+            c.title().to_string()
+        };
+        Cell::from(title)
+    }))
+    .style(theme.header);
+    let widths: Vec<Constraint> = columns.iter().map(|c| container_width(*c)).collect();
+    let all_index: Vec<usize> =
+        columns.iter().map(|c| ContainerColumn::ALL.iter().position(|a| a == c).unwrap_or(usize::MAX)).collect();
+    remember_header(state, area, &widths, &all_index);
+    let title = if state.pods.synced() || !state.rows.is_empty() {
+        " Containers ".to_string()
+    } else {
+        " Containers — waiting for the first pod list… ".to_string()
+    };
+    let table = Table::new(rows, widths)
+        .header(header)
+        .column_spacing(1)
+        .block(Block::default().borders(Borders::ALL).border_style(theme.border).title(Span::styled(title, theme.title)))
+        .row_highlight_style(theme.selected);
+    let mut table_state = ratatui::widgets::TableState::default();
+    if !state.visible.is_empty() {
+        table_state.select(Some(state.selected - offset.min(state.selected)));
+    }
+    frame.render_stateful_widget(table, area, &mut table_state);
+    if state.visible.is_empty() && (state.pods.synced() || !state.rows.is_empty()) {
+        let msg = if state.filter.is_empty() { "no containers in this scope" } else { "no container matches the filter" };
+        let inner = Rect { y: area.y + 2, height: 1, x: area.x + 2, width: area.width.saturating_sub(4) };
+        frame.render_widget(Paragraph::new(Span::styled(msg, theme.dim)), inner);
+    }
+}
+
+fn draw_nodes(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
+    state.layout.table.set(area);
+    let columns = NodeColumn::ALL;
+    let body_height = area.height.saturating_sub(3) as usize;
+    let offset = scroll_offset(state, state.node_selected, body_height);
+    let end = (offset + body_height).min(state.node_visible.len());
+    let rows = state.node_visible[offset.min(end)..end].iter().map(|&i| {
+        let row = &state.node_rows[i as usize];
+        Row::new(columns.iter().map(|c| Cell::from(node_cell(*c, row, state.now, theme))))
+    });
+    let header = Row::new(columns.iter().map(|c| {
+        if *c == state.node_sort.0 {
+            format!("{}{}", c.title(), if state.node_sort.1 { "↓" } else { "↑" })
+        } else {
+            c.title().to_string()
+        }
+    }))
+    .style(theme.header);
+    let widths: Vec<Constraint> = columns.iter().map(|c| node_width(*c)).collect();
+    let all_index: Vec<usize> = (0..columns.len()).collect();
+    remember_header(state, area, &widths, &all_index);
+    let table = Table::new(rows, widths)
+        .header(header)
+        .column_spacing(1)
+        .block(Block::default().borders(Borders::ALL).border_style(theme.border).title(Span::styled(" Nodes ", theme.title)))
+        .row_highlight_style(theme.selected);
+    let mut table_state = ratatui::widgets::TableState::default();
+    if !state.node_visible.is_empty() {
+        table_state.select(Some(state.node_selected - offset.min(state.node_selected)));
+    }
+    frame.render_stateful_widget(table, area, &mut table_state);
+}
+
+fn draw_status(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
+    match &state.input {
+        InputMode::Filter => {
+            let line = Line::from(vec![
+                Span::styled("/", theme.accent),
+                Span::styled(state.filter.clone(), theme.base),
+                Span::styled("█", theme.dim),
+                Span::styled("   Enter keep · Esc clear · ~ prefix = fuzzy", theme.dim),
+            ]);
+            frame.render_widget(Paragraph::new(line), area);
+            return;
+        }
+        InputMode::Command(text) => {
+            let line = Line::from(vec![
+                Span::styled(":", theme.accent),
+                Span::styled(text.clone(), theme.base),
+                Span::styled("█", theme.dim),
+                Span::styled("   ns NAME · ns all · ctx NAME · nodes · pods · q", theme.dim),
+            ]);
+            frame.render_widget(Paragraph::new(line), area);
+            return;
+        }
+        InputMode::Normal => {}
+    }
+    let mut spans = Vec::new();
+    for id in SourceId::ALL {
+        let Some(s) = state.sources.get(&id) else { continue };
+        let age = s.last_data.map(|t| format!(" {}", format_age(state.now - t))).unwrap_or_default();
+        spans.push(Span::styled(format!("{} ", id.label()), theme.dim));
+        let mark = match s.state {
+            SourceState::Connected => "●",
+            SourceState::Connecting => "…",
+            _ => "○",
+        };
+        spans.push(Span::styled(format!("{mark}{}{age}", s.state.word()), theme.source(&s.state)));
+        spans.push(Span::raw("  "));
+    }
+    // The most useful explanation: the latest notice, else why a source is not connected.
+    let reason = state
+        .notices
+        .last()
+        .filter(|(at, _)| state.now - at < 30)
+        .map(|(_, n)| n.clone())
+        .or_else(|| {
+            SourceId::ALL.iter().find_map(|id| {
+                let s = state.sources.get(id)?;
+                s.state.reason().map(|r| format!("{}: {r}", id.label()))
+            })
+        });
+    if let Some(r) = reason {
+        spans.push(Span::styled(format!("│ {r}"), theme.warn));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+}
+
+fn draw_help(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let mut lines: Vec<Line> = ACTIONS
+        .iter()
+        .map(|(action, _, _, what)| {
+            Line::from(vec![
+                Span::styled(format!("{:>18}  ", state.keymap.keys_for(*action)), theme.accent),
+                Span::styled(*what, theme.base),
+            ])
+        })
+        .collect();
+    lines.push(Line::from(""));
+    for (k, what) in [
+        ("mouse", "wheel scrolls, click selects a row, click a header sorts by it"),
+        ("Esc", "close the detail pane or clear the filter"),
+        ("health", "Running Restarted Starting NotReady CrashLoop OOMKilled ImagePull"),
+        ("", "ConfigError Pending Unschedulable Completed Terminating Failed"),
+        ("%CPU/L", "usage as % of the limit (/R: of the request); - = not set or no metrics"),
+    ] {
+        lines.push(Line::from(vec![Span::styled(format!("{k:>18}  "), theme.accent), Span::styled(what, theme.dim)]));
+    }
+    let height = lines.len() as u16 + 2;
+    let rect = centered(area, 86, height);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.border)
+                .title(Span::styled(" Keys — ? or Esc to close ", theme.title))
+                .title_alignment(Alignment::Center),
+        ),
+        rect,
+    );
+}
+
+fn draw_picker(kind: PickerKind, items: &[String], selected: usize, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let title = match kind {
+        PickerKind::Namespace => " Namespace ",
+        PickerKind::Context => " Context ",
+    };
+    let height = (items.len() as u16 + 2).min(area.height.saturating_sub(4)).max(3);
+    let rect = centered(area, 40, height);
+    frame.render_widget(Clear, rect);
+    let list = List::new(items.iter().map(|i| ListItem::new(i.as_str())))
+        .style(theme.base)
+        .highlight_style(theme.selected)
+        .block(Block::default().borders(Borders::ALL).border_style(theme.border).title(Span::styled(title, theme.title)));
+    let mut ls = ListState::default();
+    ls.select(Some(selected));
+    frame.render_stateful_widget(list, rect, &mut ls);
+}
+
+/// Shared by the detail pane and the tables: a dim placeholder for empty content.
+pub fn placeholder(text: &str, theme: &Theme) -> Paragraph<'static> {
+    Paragraph::new(Span::styled(text.to_string(), theme.dim.patch(Style::default())))
+}
