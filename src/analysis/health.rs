@@ -84,11 +84,9 @@ pub fn classify(pod: &PodInfo, container: &ContainerInfo, now: UnixSecs) -> Heal
                 return Health::new(Warn, if starting { "Starting" } else { "NotReady" }, None);
             }
             match &container.last_termination {
-                Some((reason, code, Some(finished))) if now - finished < RECENT_RESTART_SECS => Health::new(
-                    Warn,
-                    "Restarted",
-                    Some(format!("{reason} (exit {code}) {}s ago", now - finished)),
-                ),
+                Some((reason, code, Some(finished))) if now - finished < RECENT_RESTART_SECS => {
+                    Health::new(Warn, "Restarted", Some(format!("last exit {reason} (exit {code})")))
+                }
                 _ => Health::new(Good, "Running", None),
             }
         }

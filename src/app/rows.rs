@@ -54,9 +54,10 @@ impl ContainerTrack {
     }
 
     /// Restarts in the last hour: increments observed since the count an hour ago (or since kpulse
-    /// started), plus the last termination when it happened in the hour before the first observation.
+    /// started). When none were observed, the last termination counts if it was within the hour;
+    /// restarts before kpulse started other than that last one cannot be dated, so are not counted.
     pub fn restarts_last_hour(&self, now: UnixSecs, current: u32, last_finished: Option<UnixSecs>) -> u32 {
-        let Some(&(first_at, first_count)) = self.restarts_seen.front() else { return 0 };
+        let Some(&(_, first_count)) = self.restarts_seen.front() else { return 0 };
         let hour_ago = now - RECENT_RESTART_SECS;
         let baseline = self
             .restarts_seen
@@ -64,10 +65,9 @@ impl ContainerTrack {
             .rev()
             .find(|(at, _)| *at <= hour_ago)
             .map_or(first_count, |(_, n)| *n);
-        let before_watch = first_at > hour_ago
-            && first_count > 0
-            && last_finished.is_some_and(|f| f > hour_ago && f <= first_at);
-        current.saturating_sub(baseline) + u32::from(before_watch)
+        let observed = current.saturating_sub(baseline);
+        let unobserved_recent = observed == 0 && current > 0 && last_finished.is_some_and(|f| f > hour_ago);
+        observed + u32::from(unobserved_recent)
     }
 }
 
@@ -406,6 +406,10 @@ mod tests {
         t.observe(17_500, 7, &h);
         assert_eq!(t.restarts_last_hour(17_500, 7, Some(17_400)), 1);
         assert_eq!(t.restarts_last_hour(22_000, 7, Some(17_400)), 0);
+        // Clock skew: the termination is stamped a little after kpulse first saw it.
+        let mut t = ContainerTrack::new(10, 900);
+        t.observe(10_000, 1, &h);
+        assert_eq!(t.restarts_last_hour(10_002, 1, Some(10_001)), 1);
     }
 
     #[test]

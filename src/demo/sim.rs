@@ -217,13 +217,15 @@ impl Sim {
         };
         let r = self.res[svc];
         let node = self.schedule(r.cpu_req, r.mem_req);
+        // A faulty rollout: the crash-looping version started when the scenario did.
+        let started = if self.fault_active(FaultKind::CrashLoop, svc).is_some() { self.now } else { created + 5 };
         self.pod_seq += 1;
         let seq = self.pod_seq;
         let mut containers = vec![SimContainer {
             name: "app".into(),
             main: true,
             restarts: 0,
-            state: CState::Running { since: created + 5 },
+            state: CState::Running { since: started },
             last_term: None,
             ready: true,
             cpu_m: 0.0,

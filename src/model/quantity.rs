@@ -92,7 +92,7 @@ pub fn format_bytes(bytes: f64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 || value >= 100.0 {
+    if unit == 0 || value >= 100.0 || value.fract() == 0.0 {
         format!("{value:.0}{}", UNITS[unit])
     } else {
         format!("{value:.1}{}", UNITS[unit])
@@ -159,5 +159,6 @@ mod tests {
         assert_eq!(format_bytes(512.0 * 1048576.0), "512Mi");
         assert_eq!(format_bytes(1.5 * 1073741824.0), "1.5Gi");
         assert_eq!(format_bytes(100.0), "100");
+        assert_eq!(format_bytes(64.0 * 1048576.0), "64Mi");
     }
 }

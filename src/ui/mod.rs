@@ -142,7 +142,28 @@ fn draw_containers(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
         Cell::from(title)
     }))
     .style(theme.header);
-    let widths: Vec<Constraint> = columns.iter().map(|c| container_width(*c)).collect();
+    // Text columns are as wide as their widest visible cell (capped), so nothing is cut needlessly.
+    let visible_rows: Vec<&crate::app::rows::ContainerRow> =
+        state.visible[offset.min(end)..end].iter().map(|&i| &state.rows[i as usize]).collect();
+    let widths: Vec<Constraint> = columns
+        .iter()
+        .map(|c| {
+            let text_len = |f: &dyn Fn(&crate::app::rows::ContainerRow) -> usize, cap: usize| {
+                let widest = visible_rows.iter().map(|r| f(r)).max().unwrap_or(0).max(c.title().len() + 1);
+                Constraint::Length(widest.min(cap) as u16)
+            };
+            match c {
+                ContainerColumn::Namespace => text_len(&|r| r.pod.namespace.chars().count(), 20),
+                ContainerColumn::Pod => text_len(&|r| r.pod.name.chars().count(), 48),
+                ContainerColumn::Container => {
+                    text_len(&|r| r.container.chars().count() + if r.init { 7 } else { 0 }, 24)
+                }
+                ContainerColumn::Node => text_len(&|r| r.node.chars().count(), 20),
+                ContainerColumn::Workload => text_len(&|r| r.workload.chars().count(), 32),
+                other => container_width(*other),
+            }
+        })
+        .collect();
     let all_index: Vec<usize> =
         columns.iter().map(|c| ContainerColumn::ALL.iter().position(|a| a == c).unwrap_or(usize::MAX)).collect();
     remember_header(state, area, &widths, &all_index);

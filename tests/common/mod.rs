@@ -1,0 +1,162 @@
+//! Test harness: the simulator on 127.0.0.1 and kpulse's real sources talking to it through the
+//! kube client, feeding a real `State`.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kpulse::app::State;
+use kpulse::app::Msg;
+use kpulse::config::Config;
+use kpulse::demo::scenario::Scenario;
+use kpulse::demo::server::{RunningServer, ServerOptions, kubeconfig_yaml, serve};
+use kpulse::demo::sim::Sim;
+use kpulse::kubeconfig::Connector;
+use kpulse::model::pod::PodInfo;
+use kpulse::model::time::now_unix;
+use kpulse::sources::Update;
+use kpulse::sources::kube::{KubeSourceConfig, Scope, spawn_all};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub struct Harness {
+    pub sim: Arc<Mutex<Sim>>,
+    pub requests: Arc<Mutex<Vec<(String, String)>>>,
+    pub server: Option<RunningServer>,
+    pub addr: SocketAddr,
+    pub options: ServerOptions,
+}
+
+impl Harness {
+    pub async fn start(scenario: Scenario, options: ServerOptions) -> Harness {
+        let sim = Arc::new(Mutex::new(Sim::new(scenario, now_unix())));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let server = serve(sim.clone(), options.clone(), requests.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("simulator listens on loopback");
+        let addr = server.addr;
+        Harness { sim, requests, server: Some(server), addr, options }
+    }
+
+    /// Stops the API server (open watches end), as an apiserver restart does.
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await;
+        }
+    }
+
+    /// Starts the server again on the same address, with the same cluster state.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let server = serve(self.sim.clone(), self.options.clone(), self.requests.clone(), self.addr)
+            .await
+            .expect("rebinds the same port");
+        self.server = Some(server);
+    }
+
+    pub fn connector(&self) -> Connector {
+        let kc = kube::config::Kubeconfig::from_yaml(&kubeconfig_yaml(self.addr)).unwrap();
+        Connector::Kubeconfig(Box::new(kc))
+    }
+
+    pub async fn client(&self) -> kube::Client {
+        self.connector().connect("kpulse-demo").await.expect("client").0
+    }
+
+    /// Pods as the simulator holds them, converted the same way kpulse converts.
+    pub fn expected_pods(&self) -> Vec<PodInfo> {
+        let sim = self.sim.lock().unwrap();
+        sim.pods_api.objects.values().map(|s| PodInfo::from_pod(&serde_json::from_slice::<Pod>(&s.json).unwrap())).collect()
+    }
+
+    /// A frontend pod (namespace, name), read while the caller holds the lock.
+    pub fn expected_pods_locked(&self, sim: &Sim) -> (String, String) {
+        let obj = sim.pods_api.objects.iter().find(|(k, _)| k.1.starts_with("frontend")).unwrap();
+        obj.0.clone()
+    }
+
+    pub fn non_get_requests(&self) -> Vec<(String, String)> {
+        self.requests.lock().unwrap().iter().filter(|(m, _)| m != "GET").cloned().collect()
+    }
+
+    /// LIST (not WATCH) requests for pods across all namespaces.
+    pub fn pod_lists(&self) -> usize {
+        self.requests.lock().unwrap().iter().filter(|(_, p)| p.starts_with("/api/v1/pods") && !p.contains("watch=true")).count()
+    }
+
+    pub fn requests_matching(&self, needle: &str) -> usize {
+        self.requests.lock().unwrap().iter().filter(|(_, p)| p.contains(needle)).count()
+    }
+}
+
+/// kpulse's sources running against the harness, applying every update to a State.
+pub struct Kpulse {
+    pub state: State,
+    pub updates: mpsc::UnboundedReceiver<Update>,
+    pub cancel: CancellationToken,
+    pub log: Vec<Update>,
+}
+
+impl Kpulse {
+    pub async fn start(h: &Harness, scope: Scope, fallback_namespace: &str) -> Kpulse {
+        let mut config = Config::default();
+        config.metrics_interval = Duration::from_secs(1);
+        let (tx, updates) = mpsc::unbounded_channel();
+        let cancel = CancellationToken::new();
+        let cfg = KubeSourceConfig {
+            scope: scope.clone(),
+            metrics_interval: config.metrics_interval,
+            fallback_namespace: fallback_namespace.into(),
+        };
+        spawn_all(h.client().await, cfg, tx, cancel.clone());
+        let state = State::new(config, "kpulse-demo".into(), vec!["kpulse-demo".into()], scope, now_unix());
+        Kpulse { state, updates, cancel, log: Vec::new() }
+    }
+
+    /// Applies updates until `done(state)` holds; panics with `what` after 30 s.
+    pub async fn wait_for(&mut self, what: &str, done: impl Fn(&State) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            self.state.update(Msg::Tick(now_unix()));
+            self.state.refresh();
+            if done(&self.state) {
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                panic!("timed out waiting for: {what}\nsource states: {:?}\nnotices: {:?}", self.state.sources, self.state.notices);
+            }
+            if let Ok(Some(u)) = tokio::time::timeout(left.min(Duration::from_millis(200)), self.updates.recv()).await {
+                self.log.push(u.clone());
+                self.state.update(Msg::Source(u));
+                while let Ok(u) = self.updates.try_recv() {
+                    self.log.push(u.clone());
+                    self.state.update(Msg::Source(u));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Kpulse {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// (pod, container, restarts, ready) for every container: what "the same rows" means.
+pub fn fingerprint(pods: &[PodInfo]) -> Vec<(String, String, u32, bool)> {
+    let mut v: Vec<_> = pods
+        .iter()
+        .flat_map(|p| p.containers.iter().map(move |c| (p.key.to_string(), c.name.clone(), c.restarts, c.ready)))
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn state_fingerprint(state: &State) -> Vec<(String, String, u32, bool)> {
+    let pods: Vec<PodInfo> = state.pods.values().cloned().collect();
+    fingerprint(&pods)
+}

@@ -1,0 +1,148 @@
+//! kpulse's Kubernetes source against the simulator over real HTTP: list, watch, delete, restart,
+//! 410 Gone, 403s and absent APIs, pagination — and proof that every request was a GET.
+
+mod common;
+
+use common::{Harness, Kpulse, fingerprint, state_fingerprint};
+use kpulse::demo::scenario::Scenario;
+use kpulse::demo::server::ServerOptions;
+use kpulse::sources::kube::Scope;
+use kpulse::sources::{SourceId, SourceState};
+
+fn assert_only_gets(h: &Harness) {
+    assert!(h.requests.lock().unwrap().len() > 3, "kpulse made requests");
+    assert_eq!(h.non_get_requests(), vec![], "kpulse must only ever send GETs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_then_follows_watch_updates_and_deletions() {
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let mut k = Kpulse::start(&h, Scope::All, "default").await;
+    let expected = fingerprint(&h.expected_pods());
+    k.wait_for("the initial list", |s| s.pods.synced() && state_fingerprint(s) == expected).await;
+    let containers = expected.len();
+    assert_eq!(k.state.rows.len(), containers, "one row per container, no duplicates");
+    k.wait_for("nodes and usage", |s| s.nodes.len() == 3 && s.rows.iter().any(|r| r.usage.cpu_m.is_finite())).await;
+
+    // Time passes: the leak, the crash loop and readiness flaps change pod status via watch.
+    h.sim.lock().unwrap().advance(90);
+    let expected = fingerprint(&h.expected_pods());
+    k.wait_for("watch updates", |s| state_fingerprint(s) == expected).await;
+    let crash = k.state.rows.iter().find(|r| r.pod.name.starts_with("notification")).unwrap().clone();
+    assert!(matches!(crash.health.word.as_str(), "CrashLoop" | "Starting"), "{:?}", crash.health);
+    assert!(crash.restarts >= 2);
+
+    let victim = h.expected_pods().into_iter().find(|p| p.label("app") == Some("frontend")).unwrap();
+    assert!(h.sim.lock().unwrap().delete_pod(&victim.key.namespace, &victim.key.name));
+    let expected = fingerprint(&h.expected_pods());
+    k.wait_for("deletion and replacement", |s| s.pods.get(&victim.key).is_none() && state_fingerprint(s) == expected)
+        .await;
+    // Only one LIST per kind: updates came from the watch, never from relisting.
+    assert_eq!(h.pod_lists(), 1, "{:?}", h.requests.lock().unwrap());
+    assert!(h.requests_matching("fieldSelector=type%3DWarning") >= 1, "events are narrowed to Warnings");
+    k.wait_for("BackOff Warning events of the crash-looping pod", |s| {
+        s.pod_events(&crash.pod).iter().any(|e| e.reason == "BackOff" && e.warning)
+    })
+    .await;
+    assert_only_gets(&h);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apiserver_restart_mid_watch_resumes_without_loss_or_duplicates() {
+    let mut h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let mut k = Kpulse::start(&h, Scope::All, "default").await;
+    let expected = fingerprint(&h.expected_pods());
+    k.wait_for("the initial list", |s| s.pods.synced() && state_fingerprint(s) == expected).await;
+    h.stop().await;
+    k.wait_for("the outage is noticed", |s| matches!(s.sources[&SourceId::Pods].state, SourceState::Reconnecting(_)))
+        .await;
+    let rows_during_outage = k.state.rows.len();
+    assert_eq!(rows_during_outage, expected.len(), "nothing collected is lost while disconnected");
+    h.sim.lock().unwrap().advance(60);
+    h.restart().await;
+    let expected = fingerprint(&h.expected_pods());
+    k.wait_for("convergence after restart", |s| {
+        s.sources[&SourceId::Pods].state == SourceState::Connected && state_fingerprint(s) == expected
+    })
+    .await;
+    assert_eq!(k.state.rows.len(), expected.len());
+    assert_only_gets(&h);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gone_resource_version_triggers_a_relist() {
+    let mut h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let mut k = Kpulse::start(&h, Scope::All, "default").await;
+    let expected = fingerprint(&h.expected_pods());
+    k.wait_for("the initial list", |s| s.pods.synced() && state_fingerprint(s) == expected).await;
+    let lists_before = h.pod_lists();
+    h.stop().await;
+    {
+        let mut sim = h.sim.lock().unwrap();
+        sim.advance(45);
+        let victim = h.expected_pods_locked(&sim);
+        sim.delete_pod(&victim.0, &victim.1);
+        sim.compact();
+    }
+    h.restart().await;
+    let expected = fingerprint(&h.expected_pods());
+    k.wait_for("relist after 410", |s| state_fingerprint(s) == expected).await;
+    let lists_after = h.pod_lists();
+    assert!(lists_after > lists_before, "a 410 makes the watcher list again ({lists_before} → {lists_after})");
+    assert_only_gets(&h);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_and_absent_metrics_degrade_only_the_usage_columns() {
+    for (options, want) in [
+        (ServerOptions { metrics_forbidden: true, ..Default::default() }, "forbidden"),
+        (ServerOptions { metrics_absent: true, ..Default::default() }, "absent"),
+    ] {
+        let h = Harness::start(Scenario::shop(), options).await;
+        let mut k = Kpulse::start(&h, Scope::All, "default").await;
+        k.wait_for("metrics state", |s| s.sources[&SourceId::PodMetrics].state.word() == want).await;
+        let expected = fingerprint(&h.expected_pods());
+        k.wait_for("rows without metrics", |s| state_fingerprint(s) == expected && s.nodes.len() == 3).await;
+        assert!(k.state.rows.iter().all(|r| r.usage.cpu_m.is_nan()), "no usage without metrics");
+        let reason = k.state.sources[&SourceId::PodMetrics].state.reason().unwrap().to_string();
+        if want == "absent" {
+            assert!(reason.contains("metrics-server"), "the status bar says why: {reason}");
+        } else {
+            assert!(reason.contains("forbidden"), "{reason}");
+        }
+        assert_only_gets(&h);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_allowed_one_namespace_gets_its_rows_and_one_notice() {
+    let options = ServerOptions { allowed_namespaces: Some(vec!["shop".into()]), ..Default::default() };
+    let h = Harness::start(Scenario::shop(), options).await;
+    let mut k = Kpulse::start(&h, Scope::All, "shop").await;
+    let expected: Vec<_> = fingerprint(&h.expected_pods()).into_iter().filter(|f| f.0.starts_with("shop/")).collect();
+    k.wait_for("shop rows through the fallback", |s| state_fingerprint(s) == expected).await;
+    k.wait_for("nodes forbidden", |s| s.sources[&SourceId::Nodes].state.word() == "forbidden").await;
+    let notices: Vec<_> = k.state.notices.iter().filter(|(_, n)| n.contains("not allowed to list pods")).collect();
+    assert_eq!(notices.len(), 1, "one clear notice, no flood: {:?}", k.state.notices);
+    assert!(k.state.rows.iter().all(|r| r.pod.namespace == "shop"));
+    // The forbidden node watch keeps retrying with backoff but reports its state once.
+    let node_statuses = k
+        .log
+        .iter()
+        .filter(|u| matches!(u, kpulse::sources::Update::Status { source: SourceId::Nodes, state: SourceState::Forbidden(_) }))
+        .count();
+    assert_eq!(node_statuses, 1);
+    assert_only_gets(&h);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pagination_lists_every_pod_of_a_large_cluster() {
+    let h = Harness::start(Scenario::shop().scaled_to(1_200), ServerOptions::default()).await;
+    let mut k = Kpulse::start(&h, Scope::All, "default").await;
+    let expected = fingerprint(&h.expected_pods());
+    assert!(expected.len() > 3_000);
+    k.wait_for("the paged list", |s| s.pods.synced() && state_fingerprint(s) == expected).await;
+    assert!(h.requests_matching("limit=500") >= 3, "kube's watcher pages by 500");
+    assert!(h.requests_matching("continue=") >= 2, "continue tokens are followed");
+    assert_only_gets(&h);
+}
