@@ -127,6 +127,50 @@ fn draw_containers(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
     let body_height = area.height.saturating_sub(3) as usize;
     let offset = scroll_offset(state, state.selected, body_height);
     let end = (offset + body_height).min(state.visible.len());
+    // Text columns are as wide as their widest visible cell (capped); when the width runs out,
+    // the pod name keeps the most and the workload gives way first.
+    let visible_rows: Vec<&crate::app::rows::ContainerRow> =
+        state.visible[offset.min(end)..end].iter().map(|&i| &state.rows[i as usize]).collect();
+    let desired = |c: ContainerColumn| -> Option<usize> {
+        let (f, cap): (fn(&crate::app::rows::ContainerRow) -> usize, usize) = match c {
+            ContainerColumn::Namespace => (|r| r.pod.namespace.chars().count(), 20),
+            ContainerColumn::Pod => (|r| r.pod.name.chars().count(), 48),
+            ContainerColumn::Container => (|r| r.container.chars().count() + if r.init { 7 } else { 0 }, 24),
+            ContainerColumn::Node => (|r| r.node.chars().count(), 20),
+            ContainerColumn::Workload => (|r| r.workload.chars().count(), 32),
+            _ => return None,
+        };
+        Some(visible_rows.iter().map(|r| f(r)).max().unwrap_or(0).max(c.title().len() + 1).min(cap))
+    };
+    let fixed: usize = columns
+        .iter()
+        .filter(|c| desired(**c).is_none())
+        .map(|c| match container_width(*c) {
+            Constraint::Length(n) => n as usize,
+            _ => 0,
+        })
+        .sum();
+    let mut budget = (area.width as usize).saturating_sub(2 + fixed + columns.len().saturating_sub(1));
+    let mut text_width = std::collections::HashMap::new();
+    for c in [
+        ContainerColumn::Pod,
+        ContainerColumn::Namespace,
+        ContainerColumn::Container,
+        ContainerColumn::Node,
+        ContainerColumn::Workload,
+    ] {
+        if let (true, Some(want)) = (columns.contains(&c), desired(c)) {
+            let w = want.min(budget).max(4);
+            budget = budget.saturating_sub(w);
+            text_width.insert(c, w as u16);
+        }
+    }
+    // A sliver of a column helps nobody: drop it instead.
+    columns.retain(|c| text_width.get(c).is_none_or(|w| *w >= 6));
+    let widths: Vec<Constraint> = columns
+        .iter()
+        .map(|c| text_width.get(c).map_or_else(|| container_width(*c), |w| Constraint::Length(*w)))
+        .collect();
     let rows = state.visible[offset.min(end)..end].iter().map(|&i| {
         let row = &state.rows[i as usize];
         let track = state.tracks.get(&(row.pod.clone(), row.container.clone()));
@@ -142,28 +186,6 @@ fn draw_containers(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
         Cell::from(title)
     }))
     .style(theme.header);
-    // Text columns are as wide as their widest visible cell (capped), so nothing is cut needlessly.
-    let visible_rows: Vec<&crate::app::rows::ContainerRow> =
-        state.visible[offset.min(end)..end].iter().map(|&i| &state.rows[i as usize]).collect();
-    let widths: Vec<Constraint> = columns
-        .iter()
-        .map(|c| {
-            let text_len = |f: &dyn Fn(&crate::app::rows::ContainerRow) -> usize, cap: usize| {
-                let widest = visible_rows.iter().map(|r| f(r)).max().unwrap_or(0).max(c.title().len() + 1);
-                Constraint::Length(widest.min(cap) as u16)
-            };
-            match c {
-                ContainerColumn::Namespace => text_len(&|r| r.pod.namespace.chars().count(), 20),
-                ContainerColumn::Pod => text_len(&|r| r.pod.name.chars().count(), 48),
-                ContainerColumn::Container => {
-                    text_len(&|r| r.container.chars().count() + if r.init { 7 } else { 0 }, 24)
-                }
-                ContainerColumn::Node => text_len(&|r| r.node.chars().count(), 20),
-                ContainerColumn::Workload => text_len(&|r| r.workload.chars().count(), 32),
-                other => container_width(*other),
-            }
-        })
-        .collect();
     let all_index: Vec<usize> =
         columns.iter().map(|c| ContainerColumn::ALL.iter().position(|a| a == c).unwrap_or(usize::MAX)).collect();
     remember_header(state, area, &widths, &all_index);

@@ -1,0 +1,213 @@
+//! Whole-screen snapshots on a fixed scenario and clock (ratatui TestBackend + insta), and
+//! `update()` transitions driven by keys, without a terminal.
+
+use insta::assert_snapshot;
+use kpulse::app::{Command, Msg, Overlay, State, View};
+use kpulse::config::Config;
+use kpulse::demo::scenario::Scenario;
+use kpulse::demo::sim::Sim;
+use kpulse::demo::updates_from_sim;
+use kpulse::sources::kube::Scope;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+
+const START: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+/// The shop, played for `secs` with metrics sampled every 10 s, fed into a fresh state.
+fn state_after(secs: i64) -> State {
+    let mut sim = Sim::new(Scenario::shop(), START);
+    let mut state = State::new(Config::default(), "kpulse-demo".into(), vec!["kpulse-demo".into(), "prod".into()], Scope::All, START);
+    let mut t = 0;
+    while t < secs {
+        sim.advance(10);
+        t += 10;
+        state.update(Msg::Tick(sim.now));
+        for u in updates_from_sim(&sim) {
+            state.update(Msg::Source(u));
+        }
+    }
+    state.refresh();
+    state
+}
+
+fn key(state: &mut State, code: KeyCode) -> Vec<Command> {
+    let cmds = state.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    state.refresh();
+    cmds
+}
+
+fn render(state: &State, w: u16, h: u16) -> TestBackend {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| kpulse::ui::draw(state, f)).unwrap();
+    terminal.backend().clone()
+}
+
+#[test]
+fn containers_screen() {
+    let state = state_after(300);
+    assert_snapshot!("containers", render(&state, 180, 30));
+}
+
+#[test]
+fn containers_screen_narrow_drops_columns_not_health() {
+    let state = state_after(300);
+    let screen = render(&state, 100, 24).to_string();
+    assert!(screen.contains("HEALTH"), "{screen}");
+    assert!(!screen.contains("WORKLOAD"));
+    assert_snapshot!("containers_narrow", screen);
+}
+
+#[test]
+fn nodes_screen() {
+    let mut state = state_after(300);
+    key(&mut state, KeyCode::Char('2'));
+    assert_eq!(state.view, View::Nodes);
+    assert_snapshot!("nodes", render(&state, 180, 12));
+}
+
+#[test]
+fn help_screen_lists_every_key() {
+    let mut state = state_after(20);
+    key(&mut state, KeyCode::Char('?'));
+    assert_eq!(state.overlay, Overlay::Help);
+    let screen = render(&state, 120, 36);
+    for (_, name, _, what) in kpulse::app::keymap::ACTIONS {
+        assert!(screen.to_string().contains(what), "help shows {name}");
+    }
+    assert_snapshot!("help", screen);
+    key(&mut state, KeyCode::Esc);
+    assert_eq!(state.overlay, Overlay::None);
+}
+
+#[test]
+fn detail_pane_of_the_leaking_cart() {
+    let mut state = state_after(600);
+    key(&mut state, KeyCode::Char('/'));
+    for c in "cart".chars() {
+        key(&mut state, KeyCode::Char(c));
+    }
+    key(&mut state, KeyCode::Enter);
+    key(&mut state, KeyCode::Enter);
+    assert!(state.show_detail);
+    let row = state.selected_row().unwrap().clone();
+    assert!(row.pod.name.starts_with("cart"));
+    assert!(row.restarts >= 1 && row.last_reason.as_deref() == Some("OOMKilled"), "{row:?}");
+    assert_snapshot!("detail_cart", render(&state, 160, 44));
+}
+
+#[test]
+fn sorting_filtering_and_selection_follow_the_keys() {
+    let mut state = state_after(120);
+    let total = state.visible.len();
+    assert!(total >= 18);
+    // Default sort: worst health first.
+    let first = state.selected_row().unwrap();
+    assert_eq!(first.health.severity, kpulse::analysis::health::Severity::Bad);
+    // Sort by CPU %limit: the starved payment pods come first.
+    while state.container_sort.0 != kpulse::app::rows::ContainerColumn::CpuPctLimit {
+        key(&mut state, KeyCode::Char('s'));
+    }
+    key(&mut state, KeyCode::Char('g'));
+    assert!(state.selected_row().unwrap().pod.name.starts_with("payment"));
+    key(&mut state, KeyCode::Char('r'));
+    key(&mut state, KeyCode::Char('g'));
+    assert!(!state.selected_row().unwrap().pod.name.starts_with("payment"));
+    // Moving stays in bounds.
+    key(&mut state, KeyCode::Char('G'));
+    assert_eq!(state.selected, total - 1);
+    key(&mut state, KeyCode::Down);
+    assert_eq!(state.selected, total - 1);
+    // Fuzzy filter.
+    key(&mut state, KeyCode::Char('/'));
+    for c in "~ntfcatn".chars() {
+        key(&mut state, KeyCode::Char(c));
+    }
+    key(&mut state, KeyCode::Enter);
+    let names: Vec<&str> = state.visible.iter().map(|&i| state.rows[i as usize].pod.name.as_str()).collect();
+    assert!(names.iter().any(|n| n.starts_with("notification")), "fuzzy ~ntfcatn finds notification: {names:?}");
+    assert!(names.len() < total / 2, "and narrows the list: {names:?}");
+    key(&mut state, KeyCode::Esc);
+    assert_eq!(state.visible.len(), total);
+}
+
+#[test]
+fn selection_stays_on_the_same_container_when_data_changes() {
+    let mut sim = Sim::new(Scenario::shop(), START);
+    let mut state = State::new(Config::default(), "c".into(), vec![], Scope::All, START);
+    for u in updates_from_sim(&sim) {
+        state.update(Msg::Source(u));
+    }
+    state.refresh();
+    key(&mut state, KeyCode::Char('j'));
+    key(&mut state, KeyCode::Char('j'));
+    let chosen = state.selected_row().unwrap().key();
+    sim.advance(200);
+    for u in updates_from_sim(&sim) {
+        state.update(Msg::Source(u));
+    }
+    state.update(Msg::Tick(sim.now));
+    state.refresh();
+    assert_eq!(state.selected_row().unwrap().key(), chosen);
+}
+
+#[test]
+fn namespace_and_context_commands() {
+    let mut state = state_after(20);
+    // Watching all namespaces: :ns is a local filter, no re-watch.
+    key(&mut state, KeyCode::Char(':'));
+    for c in "ns ingress-nginx".chars() {
+        key(&mut state, KeyCode::Char(c));
+    }
+    assert_eq!(key(&mut state, KeyCode::Enter), vec![]);
+    assert!(state.visible.iter().all(|&i| state.rows[i as usize].pod.namespace == "ingress-nginx"));
+    assert_eq!(state.visible.len(), 2);
+    // The picker offers "all" first.
+    key(&mut state, KeyCode::Char('n'));
+    assert!(matches!(&state.overlay, Overlay::Picker { items, .. } if items[0] == "all" && items.contains(&"shop".to_string())));
+    key(&mut state, KeyCode::Enter);
+    assert!(state.visible.len() > 2);
+    // Context switch is an effect for main to carry out, and clears old data.
+    key(&mut state, KeyCode::Char('c'));
+    key(&mut state, KeyCode::Down);
+    assert_eq!(key(&mut state, KeyCode::Enter), vec![Command::SwitchContext("prod".into())]);
+    assert_eq!(state.rows.len(), 0);
+    assert_eq!(state.context, "prod");
+    // Unknown commands are explained, not fatal.
+    assert!(state.run_command("frobnicate").is_empty());
+    assert!(state.notices.last().unwrap().1.contains("unknown command"));
+    assert_eq!(state.run_command("q"), vec![Command::Quit]);
+}
+
+#[test]
+fn namespace_switch_from_a_namespaced_watch_rescopes_the_sources() {
+    let mut state = State::new(Config::default(), "c".into(), vec![], Scope::Namespace("shop".into()), START);
+    assert_eq!(state.run_command("ns ingress-nginx"), vec![Command::Rescope(Scope::Namespace("ingress-nginx".into()))]);
+    assert_eq!(state.run_command("ns all"), vec![Command::Rescope(Scope::All)]);
+}
+
+#[test]
+fn mouse_click_selects_and_header_click_sorts() {
+    let mut state = state_after(60);
+    render(&state, 180, 30);
+    // Row 0 is the title bar, row 1 the table border, row 2 the header; row 5 is the 3rd data row.
+    state.update(Msg::Mouse(MouseEvent { kind: MouseEventKind::Down(MouseButton::Left), column: 10, row: 5, modifiers: KeyModifiers::NONE }));
+    assert_eq!(state.selected, 2);
+    state.update(Msg::Mouse(MouseEvent { kind: MouseEventKind::ScrollDown, column: 10, row: 5, modifiers: KeyModifiers::NONE }));
+    assert_eq!(state.selected, 5);
+    // Click the POD header.
+    let (x, _) = state.layout.header.get()[1];
+    state.update(Msg::Mouse(MouseEvent { kind: MouseEventKind::Down(MouseButton::Left), column: x + 1, row: 2, modifiers: KeyModifiers::NONE }));
+    assert_eq!(state.container_sort.0, kpulse::app::rows::ContainerColumn::Pod);
+}
+
+#[test]
+fn ctrl_c_and_q_quit_even_when_rebound() {
+    let mut config = Config::default();
+    config.keys.insert("quit".into(), "x".into());
+    let mut state = State::new(config, "c".into(), vec![], Scope::All, START);
+    assert_eq!(key(&mut state, KeyCode::Char('q')), vec![]);
+    assert_eq!(key(&mut state, KeyCode::Char('x')), vec![Command::Quit]);
+    let cmds = state.update(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+    assert_eq!(cmds, vec![Command::Quit]);
+}
