@@ -136,7 +136,13 @@ enum Failure {
     Runtime(String),
 }
 
-fn new_state(config: Config, config_error: Option<String>, context: String, contexts: Vec<String>, scope: Scope) -> State {
+fn new_state(
+    config: Config,
+    config_error: Option<String>,
+    context: String,
+    contexts: Vec<String>,
+    scope: Scope,
+) -> State {
     let mut state = State::new(config, context, contexts, scope, now_unix());
     if let Some(e) = config_error {
         state.notice(e);
@@ -175,7 +181,8 @@ async fn run_demo(cli: &Cli, args: &DemoArgs, config: Config, config_error: Opti
     spawn_clock(sim.clone(), args.speed, clock.clone());
     let kubeconfig = kubeconfig_yaml(server.addr);
     if let Some(path) = &args.kubeconfig_out {
-        std::fs::write(path, &kubeconfig).map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(path, &kubeconfig)
+            .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
     }
     if args.serve {
         let pods = sim.lock().map(|s| s.pod_count()).unwrap_or(0);

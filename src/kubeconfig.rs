@@ -20,7 +20,9 @@ pub enum ConnectError {
     Missing(PathBuf),
     #[error("cannot read kubeconfig {0}: {1}")]
     Unreadable(PathBuf, String),
-    #[error("no kubeconfig found (tried $KUBECONFIG and ~/.kube/config) and not running inside a cluster; try `kpulse demo`")]
+    #[error(
+        "no kubeconfig found (tried $KUBECONFIG and ~/.kube/config) and not running inside a cluster; try `kpulse demo`"
+    )]
     NoConfig,
     #[error("context {0:?} is not in the kubeconfig (known: {1})")]
     UnknownContext(String, String),
@@ -74,7 +76,9 @@ impl Connector {
             Connector::Kubeconfig(k) => {
                 let name = match asked {
                     Some(n) => n.to_string(),
-                    None => k.current_context.clone().filter(|c| !c.is_empty()).ok_or(ConnectError::NoCurrentContext)?,
+                    None => {
+                        k.current_context.clone().filter(|c| !c.is_empty()).ok_or(ConnectError::NoCurrentContext)?
+                    }
                 };
                 if !k.contexts.iter().any(|c| c.name == name) {
                     return Err(ConnectError::UnknownContext(name, self.contexts().join(", ")));
@@ -87,7 +91,9 @@ impl Connector {
     /// A client for `context` and that context's default namespace.
     pub async fn connect(&self, context: &str) -> Result<(Client, String), ConnectError> {
         let config = match self {
-            Connector::InCluster => Config::incluster().map_err(|e| ConnectError::Config(context.into(), e.to_string()))?,
+            Connector::InCluster => {
+                Config::incluster().map_err(|e| ConnectError::Config(context.into(), e.to_string()))?
+            }
             Connector::Kubeconfig(k) => {
                 let options = KubeConfigOptions { context: Some(context.to_string()), ..Default::default() };
                 Config::from_custom_kubeconfig((**k).clone(), &options)

@@ -129,7 +129,9 @@ async fn a_user_allowed_one_namespace_gets_its_rows_and_one_notice() {
     let node_statuses = k
         .log
         .iter()
-        .filter(|u| matches!(u, kpulse::sources::Update::Status { source: SourceId::Nodes, state: SourceState::Forbidden(_) }))
+        .filter(|u| {
+            matches!(u, kpulse::sources::Update::Status { source: SourceId::Nodes, state: SourceState::Forbidden(_) })
+        })
         .count();
     assert_eq!(node_statuses, 1);
     assert_only_gets(&h);

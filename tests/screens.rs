@@ -17,7 +17,13 @@ const START: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 /// The shop, played for `secs` with metrics sampled every 10 s, fed into a fresh state.
 fn state_after(secs: i64) -> State {
     let mut sim = Sim::new(Scenario::shop(), START);
-    let mut state = State::new(Config::default(), "kpulse-demo".into(), vec!["kpulse-demo".into(), "prod".into()], Scope::All, START);
+    let mut state = State::new(
+        Config::default(),
+        "kpulse-demo".into(),
+        vec!["kpulse-demo".into(), "prod".into()],
+        Scope::All,
+        START,
+    );
     let mut t = 0;
     while t < secs {
         sim.advance(10);
@@ -164,7 +170,9 @@ fn namespace_and_context_commands() {
     assert_eq!(state.visible.len(), 2);
     // The picker offers "all" first.
     key(&mut state, KeyCode::Char('n'));
-    assert!(matches!(&state.overlay, Overlay::Picker { items, .. } if items[0] == "all" && items.contains(&"shop".to_string())));
+    assert!(
+        matches!(&state.overlay, Overlay::Picker { items, .. } if items[0] == "all" && items.contains(&"shop".to_string()))
+    );
     key(&mut state, KeyCode::Enter);
     assert!(state.visible.len() > 2);
     // Context switch is an effect for main to carry out, and clears old data.
@@ -191,13 +199,28 @@ fn mouse_click_selects_and_header_click_sorts() {
     let mut state = state_after(60);
     render(&state, 180, 30);
     // Row 0 is the title bar, row 1 the table border, row 2 the header; row 5 is the 3rd data row.
-    state.update(Msg::Mouse(MouseEvent { kind: MouseEventKind::Down(MouseButton::Left), column: 10, row: 5, modifiers: KeyModifiers::NONE }));
+    state.update(Msg::Mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: 10,
+        row: 5,
+        modifiers: KeyModifiers::NONE,
+    }));
     assert_eq!(state.selected, 2);
-    state.update(Msg::Mouse(MouseEvent { kind: MouseEventKind::ScrollDown, column: 10, row: 5, modifiers: KeyModifiers::NONE }));
+    state.update(Msg::Mouse(MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: 10,
+        row: 5,
+        modifiers: KeyModifiers::NONE,
+    }));
     assert_eq!(state.selected, 5);
     // Click the POD header.
     let (x, _) = state.layout.header.get()[1];
-    state.update(Msg::Mouse(MouseEvent { kind: MouseEventKind::Down(MouseButton::Left), column: x + 1, row: 2, modifiers: KeyModifiers::NONE }));
+    state.update(Msg::Mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: x + 1,
+        row: 2,
+        modifiers: KeyModifiers::NONE,
+    }));
     assert_eq!(state.container_sort.0, kpulse::app::rows::ContainerColumn::Pod);
 }
 

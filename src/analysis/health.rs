@@ -55,9 +55,7 @@ pub fn classify(pod: &PodInfo, container: &ContainerInfo, now: UnixSecs) -> Heal
                 other => other,
             };
             let detail = match (reason.as_str(), &container.last_termination) {
-                ("CrashLoopBackOff", Some((last, code, _))) => {
-                    Some(format!("back-off after {last} (exit {code})"))
-                }
+                ("CrashLoopBackOff", Some((last, code, _))) => Some(format!("back-off after {last} (exit {code})")),
                 _ => message.clone(),
             };
             Health::new(severity, word, detail)

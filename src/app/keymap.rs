@@ -89,12 +89,9 @@ impl KeyMap {
 
     pub fn action(&self, key: &KeyEvent) -> Option<Action> {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        let code = match key.code {
-            // Terminals report Shift+g as 'G' with SHIFT; the character alone is what counts.
-            KeyCode::Char(c) => KeyCode::Char(c),
-            other => other,
-        };
-        self.bindings.get(&(code, ctrl)).copied()
+        // Terminals report Shift+g as 'G' with SHIFT; the character alone is what counts, so
+        // only Ctrl is part of the lookup.
+        self.bindings.get(&(key.code, ctrl)).copied()
     }
 
     pub fn keys_for(&self, action: Action) -> String {
@@ -128,9 +125,7 @@ pub fn parse_key(text: &str) -> Option<(KeyCode, bool)> {
         "home" => KeyCode::Home,
         "end" => KeyCode::End,
         "space" => KeyCode::Char(' '),
-        f if f.len() >= 2 && f.starts_with('f') && f[1..].parse::<u8>().is_ok() => {
-            KeyCode::F(f[1..].parse().ok()?)
-        }
+        f if f.len() >= 2 && f.starts_with('f') && f[1..].parse::<u8>().is_ok() => KeyCode::F(f[1..].parse().ok()?),
         c if c.chars().count() == 1 => KeyCode::Char(c.chars().next()?),
         _ => return None,
     };

@@ -5,7 +5,7 @@ pub mod keymap;
 pub mod rows;
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
@@ -23,10 +23,15 @@ use crate::sources::kube::Scope;
 use crate::sources::{SourceId, SourceState, Update};
 use keymap::{Action, KeyMap};
 use rows::{
-    ContainerColumn, ContainerKey, ContainerRow, ContainerTrack, NodeColumn, NodeRow, build_container_rows,
+    ContainerColumn, ContainerKey, ContainerRow, ContainerTrack, NodeColumn, NodeRow, Tracks, build_container_rows,
     matches_filter,
 };
 
+/// How often clock-dependent row fields are re-derived.
+const CLOCK_REFRESH_SECS: i64 = 5;
+
+// Updates are moved once from a source to `update`; boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Msg {
     Key(KeyEvent),
@@ -99,7 +104,7 @@ pub struct State {
     pub pods: Store<PodKey, PodInfo>,
     pub nodes: Store<String, NodeInfo>,
     pub events: Store<PodKey, EventInfo>,
-    pub tracks: HashMap<ContainerKey, ContainerTrack>,
+    pub tracks: Tracks,
     pub node_usage: HashMap<String, Usage>,
     pub sources: BTreeMap<SourceId, SourceStatus>,
     pub notices: Vec<(UnixSecs, String)>,
@@ -119,7 +124,12 @@ pub struct State {
     pub selected: usize,
     selected_key: Option<ContainerKey>,
     pub node_selected: usize,
-    data_dirty: bool,
+    /// What changed since the last refresh, so a refresh redoes only that.
+    rebuild_all: bool,
+    dirty_pods: HashSet<PodKey>,
+    usage_dirty: bool,
+    nodes_dirty: bool,
+    last_clock_refresh: UnixSecs,
     view_dirty: bool,
     pub layout: LayoutMemo,
 }
@@ -139,7 +149,7 @@ impl State {
             pods: Store::default(),
             nodes: Store::default(),
             events: Store::default(),
-            tracks: HashMap::new(),
+            tracks: Tracks::default(),
             node_usage: HashMap::new(),
             sources: SourceId::ALL
                 .iter()
@@ -160,7 +170,11 @@ impl State {
             selected: 0,
             selected_key: None,
             node_selected: 0,
-            data_dirty: true,
+            rebuild_all: true,
+            dirty_pods: HashSet::new(),
+            usage_dirty: false,
+            nodes_dirty: true,
+            last_clock_refresh: now,
             view_dirty: true,
             layout: LayoutMemo::default(),
         };
@@ -189,7 +203,6 @@ impl State {
         match msg {
             Msg::Tick(now) => {
                 self.now = now;
-                self.data_dirty = true;
                 vec![]
             }
             Msg::Source(update) => {
@@ -218,8 +231,18 @@ impl State {
                     _ => None,
                 };
                 let done = matches!(change, Change::InitDone);
+                let touched = match &change {
+                    Change::Applied(p) | Change::Deleted(p) => Some(p.key.clone()),
+                    _ => None,
+                };
                 if self.pods.apply(change, |p| p.key.clone()) {
-                    self.data_dirty = true;
+                    match touched {
+                        Some(key) => {
+                            self.dirty_pods.insert(key);
+                        }
+                        None => self.rebuild_all = true,
+                    }
+                    self.nodes_dirty = true;
                     self.mark_data(SourceId::Pods);
                 }
                 if let Some(pod) = observed {
@@ -231,7 +254,7 @@ impl State {
             }
             Update::Nodes(change) => {
                 if self.nodes.apply(change, |n| n.name.clone()) {
-                    self.data_dirty = true;
+                    self.nodes_dirty = true;
                     self.mark_data(SourceId::Nodes);
                 }
             }
@@ -243,10 +266,8 @@ impl State {
             Update::PodUsage { at, usages } => {
                 let (step, retention) = (self.step_secs(), self.retention_secs());
                 for u in usages {
-                    let track = self
-                        .tracks
-                        .entry((u.pod, u.container))
-                        .or_insert_with(|| ContainerTrack::new(step, retention));
+                    let track =
+                        self.tracks.get_or_insert(&u.pod, &u.container, || ContainerTrack::new(step, retention));
                     if u.usage.cpu_m.is_finite() {
                         track.cpu.push(at, u.usage.cpu_m);
                     }
@@ -255,12 +276,12 @@ impl State {
                     }
                 }
                 self.mark_data(SourceId::PodMetrics);
-                self.data_dirty = true;
+                self.usage_dirty = true;
             }
             Update::NodeUsage { usages, .. } => {
                 self.node_usage = usages.into_iter().collect();
                 self.mark_data(SourceId::NodeMetrics);
-                self.data_dirty = true;
+                self.nodes_dirty = true;
             }
             Update::Status { source, state } => {
                 if let Some(s) = self.sources.get_mut(&source) {
@@ -275,17 +296,18 @@ impl State {
         let (step, retention, now) = (self.step_secs(), self.retention_secs(), self.now);
         for c in &pod.containers {
             let health = classify(pod, c, now);
-            self.tracks
-                .entry((pod.key.clone(), c.name.clone()))
-                .or_insert_with(|| ContainerTrack::new(step, retention))
-                .observe(now, c.restarts, &health);
+            self.tracks.get_or_insert(&pod.key, &c.name, || ContainerTrack::new(step, retention)).observe(
+                now,
+                c.restarts,
+                &health,
+            );
         }
     }
 
     /// Drops the history of containers whose pods are gone, so memory stays bounded under churn.
     fn prune_tracks(&mut self) {
         let pods = &self.pods;
-        self.tracks.retain(|(pod, _), _| pods.get(pod).is_some());
+        self.tracks.retain_pods(|pod| pods.get(pod).is_some());
     }
 
     /// Forgets everything collected, for a context or scope switch.
@@ -298,14 +320,52 @@ impl State {
         for s in self.sources.values_mut() {
             *s = SourceStatus { state: SourceState::Connecting, last_data: None };
         }
-        self.data_dirty = true;
+        self.rebuild_all = true;
+        self.nodes_dirty = true;
     }
 
-    /// Rebuilds rows if data changed and re-applies filter and sort if either changed. Called once
-    /// before each draw, never per message, so a burst of 10,000 watch events costs one rebuild.
+    /// Brings rows up to date with what changed, then re-applies filter and sort. Called once
+    /// before each draw, never per message: a burst of 10,000 watch events costs one refresh, and
+    /// one changed pod rebuilds only its own rows.
     pub fn refresh(&mut self) {
-        if self.data_dirty {
+        // Health ("Starting" for 30 s, "Restarted" for an hour) and restarts/1h move with the clock,
+        // slowly: re-deriving them every few seconds is enough.
+        let clock_due = self.now - self.last_clock_refresh >= CLOCK_REFRESH_SECS;
+        if self.rebuild_all {
             self.rows = build_container_rows(self.pods.values(), &self.tracks, self.now);
+            self.rows.sort_by(ContainerColumn::tiebreak);
+            self.rebuild_all = false;
+            self.dirty_pods.clear();
+            self.view_dirty = true;
+        } else if !self.dirty_pods.is_empty() {
+            // Replace each changed pod's rows in place: its rows are one contiguous, ordered range.
+            for key in std::mem::take(&mut self.dirty_pods) {
+                let start = self.rows.partition_point(|r| r.pod < key);
+                let end = start + self.rows[start..].partition_point(|r| r.pod == key);
+                let fresh = build_container_rows(self.pods.get(&key).into_iter(), &self.tracks, self.now);
+                let mut fresh = fresh;
+                fresh.sort_by(ContainerColumn::tiebreak);
+                self.rows.splice(start..end, fresh);
+            }
+            self.view_dirty = true;
+        }
+        if clock_due {
+            for row in &mut self.rows {
+                if let Some(pod) = self.pods.get(&row.pod) {
+                    row.refresh_derived(pod, &self.tracks, self.now);
+                }
+            }
+            self.last_clock_refresh = self.now;
+            self.usage_dirty = false;
+            self.view_dirty = true;
+        } else if self.usage_dirty {
+            for row in &mut self.rows {
+                row.refresh_usage(&self.tracks);
+            }
+            self.usage_dirty = false;
+            self.view_dirty = true;
+        }
+        if self.nodes_dirty {
             let allocs = allocations(self.pods.values());
             self.node_rows = self
                 .nodes
@@ -316,7 +376,7 @@ impl State {
                     usage: self.node_usage.get(&n.name).copied(),
                 })
                 .collect();
-            self.data_dirty = false;
+            self.nodes_dirty = false;
             self.view_dirty = true;
         }
         if self.view_dirty {
@@ -339,11 +399,11 @@ impl State {
         let (col, desc) = self.container_sort;
         let now = self.now;
         let rows = &self.rows;
-        visible.sort_unstable_by(|&a, &b| {
-            let (ra, rb) = (&rows[a as usize], &rows[b as usize]);
-            let ord = col.compare(ra, rb, now);
-            let ord = if desc { ord.reverse() } else { ord };
-            ord.then_with(|| ContainerColumn::tiebreak(ra, rb))
+        // Rows are kept in (pod, container) order, so a stable sort on the column alone breaks ties
+        // the same way every time without comparing names.
+        visible.sort_by(|&a, &b| {
+            let ord = col.compare(&rows[a as usize], &rows[b as usize], now);
+            if desc { ord.reverse() } else { ord }
         });
         self.visible = visible;
         // Keep the cursor on the same container after a re-sort or refresh.
@@ -388,7 +448,7 @@ impl State {
     /// Warning events about a pod, newest first.
     pub fn pod_events(&self, pod: &PodKey) -> Vec<&EventInfo> {
         let mut evs: Vec<&EventInfo> = self.events.values().filter(|e| &e.involved == pod).collect();
-        evs.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        evs.sort_by_key(|e| std::cmp::Reverse(e.last_seen));
         evs
     }
 
@@ -453,8 +513,11 @@ impl State {
             }
             View::Nodes => {
                 if let Some(&col) = NodeColumn::ALL.get(index) {
-                    self.node_sort =
-                        if self.node_sort.0 == col { (col, !self.node_sort.1) } else { (col, col.descending_by_default()) };
+                    self.node_sort = if self.node_sort.0 == col {
+                        (col, !self.node_sort.1)
+                    } else {
+                        (col, col.descending_by_default())
+                    };
                 }
             }
         }
@@ -512,15 +575,12 @@ impl State {
             }
             Action::Context => {
                 let selected = self.contexts.iter().position(|c| *c == self.context).unwrap_or(0);
-                self.overlay =
-                    Overlay::Picker { kind: PickerKind::Context, items: self.contexts.clone(), selected };
+                self.overlay = Overlay::Picker { kind: PickerKind::Context, items: self.contexts.clone(), selected };
             }
             Action::Detail => self.show_detail = !self.show_detail,
             Action::Containers => self.view = View::Containers,
             Action::Nodes => self.view = View::Nodes,
-            Action::NextView => {
-                self.view = if self.view == View::Containers { View::Nodes } else { View::Containers }
-            }
+            Action::NextView => self.view = if self.view == View::Containers { View::Nodes } else { View::Containers },
             Action::Up => self.move_selection(-1),
             Action::Down => self.move_selection(1),
             Action::PageUp => self.move_selection(-(self.page_size() as isize)),
@@ -671,7 +731,11 @@ impl State {
             MouseEventKind::ScrollUp => self.move_selection(-3),
             MouseEventKind::Down(MouseButton::Left) => {
                 let area = self.layout.table.get();
-                if m.column < area.x || m.column >= area.x + area.width || m.row < area.y || m.row >= area.y + area.height {
+                if m.column < area.x
+                    || m.column >= area.x + area.width
+                    || m.row < area.y
+                    || m.row >= area.y + area.height
+                {
                     return;
                 }
                 // Row 0 of the area is the border, row 1 the header.

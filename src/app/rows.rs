@@ -4,6 +4,7 @@
 use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
 
+
 use crate::analysis::health::{Health, RECENT_RESTART_SECS, classify};
 use crate::analysis::nodes::NodeAllocation;
 use crate::model::metrics::Usage;
@@ -59,15 +60,47 @@ impl ContainerTrack {
     pub fn restarts_last_hour(&self, now: UnixSecs, current: u32, last_finished: Option<UnixSecs>) -> u32 {
         let Some(&(_, first_count)) = self.restarts_seen.front() else { return 0 };
         let hour_ago = now - RECENT_RESTART_SECS;
-        let baseline = self
-            .restarts_seen
-            .iter()
-            .rev()
-            .find(|(at, _)| *at <= hour_ago)
-            .map_or(first_count, |(_, n)| *n);
+        let baseline = self.restarts_seen.iter().rev().find(|(at, _)| *at <= hour_ago).map_or(first_count, |(_, n)| *n);
         let observed = current.saturating_sub(baseline);
         let unobserved_recent = observed == 0 && current > 0 && last_finished.is_some_and(|f| f > hour_ago);
         observed + u32::from(unobserved_recent)
+    }
+}
+
+/// Container tracks grouped by pod, so a lookup needs no owned key (no allocation per row).
+#[derive(Debug, Clone, Default)]
+pub struct Tracks(HashMap<PodKey, Vec<(String, ContainerTrack)>>);
+
+impl Tracks {
+    pub fn get(&self, pod: &PodKey, container: &str) -> Option<&ContainerTrack> {
+        self.0.get(pod)?.iter().find(|(name, _)| name == container).map(|(_, t)| t)
+    }
+
+    pub fn get_or_insert(
+        &mut self,
+        pod: &PodKey,
+        container: &str,
+        make: impl FnOnce() -> ContainerTrack,
+    ) -> &mut ContainerTrack {
+        if !self.0.contains_key(pod) {
+            self.0.insert(pod.clone(), Vec::new());
+        }
+        let list = self.0.get_mut(pod).expect("inserted above");
+        match list.iter().position(|(name, _)| name == container) {
+            Some(i) => &mut list[i].1,
+            None => {
+                list.push((container.to_string(), make()));
+                &mut list.last_mut().expect("pushed").1
+            }
+        }
+    }
+
+    pub fn retain_pods(&mut self, keep: impl Fn(&PodKey) -> bool) {
+        self.0.retain(|pod, _| keep(pod));
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
     }
 }
 
@@ -114,16 +147,35 @@ pub fn percent(value: f64, of: Option<f64>) -> Option<f64> {
     }
 }
 
+impl ContainerRow {
+    /// Refreshes what depends on the clock or on new usage samples, in place.
+    pub fn refresh_derived(&mut self, pod: &PodInfo, tracks: &Tracks, now: UnixSecs) {
+        let Some(c) = pod.containers.iter().find(|c| c.name == self.container) else { return };
+        let track = tracks.get(&pod.key, &c.name);
+        self.health = classify(pod, c, now);
+        let last_finished = c.last_termination.as_ref().and_then(|t| t.2);
+        self.restarts_1h = track.map_or(0, |t| t.restarts_last_hour(now, c.restarts, last_finished));
+        self.refresh_usage(tracks);
+    }
+
+    pub fn refresh_usage(&mut self, tracks: &Tracks) {
+        let track = tracks.get(&self.pod, &self.container);
+        self.usage = Usage {
+            cpu_m: track.and_then(|t| t.cpu.latest()).unwrap_or(f64::NAN),
+            mem: track.and_then(|t| t.mem.latest()).unwrap_or(f64::NAN),
+        };
+    }
+}
+
 pub fn build_container_rows<'a>(
     pods: impl Iterator<Item = &'a PodInfo>,
-    tracks: &HashMap<ContainerKey, ContainerTrack>,
+    tracks: &Tracks,
     now: UnixSecs,
 ) -> Vec<ContainerRow> {
     let mut rows = Vec::new();
     for pod in pods {
         for c in &pod.containers {
-            let key = (pod.key.clone(), c.name.clone());
-            let track = tracks.get(&key);
+            let track = tracks.get(&pod.key, &c.name);
             let last_finished = c.last_termination.as_ref().and_then(|t| t.2);
             let last_reason = match &c.state {
                 StateInfo::Terminated { reason, .. } if c.init && reason == "Completed" => None,
@@ -146,7 +198,7 @@ pub fn build_container_rows<'a>(
                     cpu_m: track.and_then(|t| t.cpu.latest()).unwrap_or(f64::NAN),
                     mem: track.and_then(|t| t.mem.latest()).unwrap_or(f64::NAN),
                 },
-                pod: key.0,
+                pod: pod.key.clone(),
             });
         }
     }
@@ -242,7 +294,9 @@ impl ContainerColumn {
             ContainerColumn::Container => a.container.cmp(&b.container),
             ContainerColumn::Node => a.node.cmp(&b.node),
             ContainerColumn::Workload => a.workload.cmp(&b.workload),
-            ContainerColumn::Health => a.health.severity.cmp(&b.health.severity).then(a.restarts_1h.cmp(&b.restarts_1h)),
+            ContainerColumn::Health => {
+                a.health.severity.cmp(&b.health.severity).then(a.restarts_1h.cmp(&b.restarts_1h))
+            }
             ContainerColumn::Ready => a.ready.cmp(&b.ready),
             ContainerColumn::Restarts => a.restarts.cmp(&b.restarts),
             ContainerColumn::Restarts1h => a.restarts_1h.cmp(&b.restarts_1h),

@@ -128,7 +128,8 @@ impl Scenario {
     }
 
     pub fn load(path: &std::path::Path) -> Result<Scenario, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read scenario {}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read scenario {}: {e}", path.display()))?;
         Scenario::parse(&text).map_err(|e| format!("scenario {}: {e}", path.display()))
     }
 

@@ -127,11 +127,18 @@ fn forbidden(resource: &str, verb: &str, namespace: Option<&str>, group: &str) -
     status(
         StatusCode::FORBIDDEN,
         "Forbidden",
-        &format!("{resource} is forbidden: User \"kpulse-demo\" cannot {verb} resource \"{resource}\" in API group \"{group}\" {scope}"),
+        &format!(
+            "{resource} is forbidden: User \"kpulse-demo\" cannot {verb} resource \"{resource}\" in API group \"{group}\" {scope}"
+        ),
     )
 }
 
-async fn handle(State(shared): State<Shared>, method: Method, uri: Uri, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn handle(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let path_and_query = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
     if let Ok(mut r) = shared.requests.lock() {
         r.push((method.to_string(), path_and_query));
@@ -169,10 +176,8 @@ async fn handle(State(shared): State<Shared>, method: Method, uri: Uri, Query(qu
                 return forbidden("namespaces", "list", None, "");
             }
             let names = shared.sim.lock().map(|s| s.namespaces()).unwrap_or_default();
-            let items: Vec<_> = names
-                .iter()
-                .map(|n| json!({"metadata": {"name": n}, "status": {"phase": "Active"}}))
-                .collect();
+            let items: Vec<_> =
+                names.iter().map(|n| json!({"metadata": {"name": n}, "status": {"phase": "Active"}})).collect();
             json_response(json!({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": items}))
         }
         ["api", "v1", "pods"] => collection(&shared, &options, "pods", None, None, &query).await,
@@ -261,7 +266,13 @@ async fn collection(
             None => false,
         };
         if !ok {
-            let verb = if name.is_some() { "get" } else if query.get("watch").is_some_and(|w| w == "true" || w == "1") { "watch" } else { "list" };
+            let verb = if name.is_some() {
+                "get"
+            } else if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
+                "watch"
+            } else {
+                "list"
+            };
             return forbidden(kind, verb, namespace, "");
         }
     }
@@ -394,7 +405,7 @@ fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
 }
 
 fn decode_continue(token: &str) -> Option<(u64, (String, String))> {
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> =
@@ -435,10 +446,8 @@ fn watch_response(mut w: WatchStream) -> Response {
         // resourceVersion=0 or unset on a watch means "start from now" for our purposes.
         if w.from != 0 {
             for r in std::mem::take(&mut w.backlog) {
-                if r.rv > last_rv && (w.filter)(&r) {
-                    if tx.send(watch_line(&r)).await.is_err() {
-                        return;
-                    }
+                if r.rv > last_rv && (w.filter)(&r) && tx.send(watch_line(&r)).await.is_err() {
+                    return;
                 }
                 last_rv = last_rv.max(r.rv);
             }
@@ -468,9 +477,8 @@ fn watch_response(mut w: WatchStream) -> Response {
             }
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<Bytes, Infallible>(b), rx))
-    });
+    let stream =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<Bytes, Infallible>(b), rx)) });
     Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from_stream(stream))

@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
-    ContainerStatus, Event, EventSource, Node, NodeCondition, NodeSpec as K8sNodeSpec, NodeStatus, ObjectReference,
-    Pod, PodCondition, PodIP, PodSpec, PodStatus, Probe, HTTPGetAction, ResourceRequirements,
+    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
+    Event, EventSource, HTTPGetAction, Node, NodeCondition, NodeSpec as K8sNodeSpec, NodeStatus, ObjectReference, Pod,
+    PodCondition, PodIP, PodSpec, PodStatus, Probe, ResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta, OwnerReference, Time};
@@ -254,7 +254,14 @@ impl Sim {
             svc,
             name,
             namespace: spec.namespace.clone(),
-            uid: format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", self.rng.next_u64() as u32, seq & 0xffff, seq % 4096, (seq * 7) % 4096, self.rng.next_u64() & 0xffff_ffff_ffff),
+            uid: format!(
+                "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+                self.rng.next_u64() as u32,
+                seq & 0xffff,
+                seq % 4096,
+                (seq * 7) % 4096,
+                self.rng.next_u64() & 0xffff_ffff_ffff
+            ),
             node,
             created,
             ip: format!("10.244.{}.{}", node.unwrap_or(0) % 250, 2 + (seq % 250)),
@@ -351,13 +358,18 @@ impl Sim {
                 let noise = 0.9 + 0.2 * self.rng.unit();
                 let c = &mut self.pods[idx].containers[ci];
                 match c.state.clone() {
-                    CState::Waiting { reason, until, .. } if reason.contains("ImagePull") || reason == "ErrImagePull" || image_pull => {
+                    CState::Waiting { reason, until, .. }
+                        if reason.contains("ImagePull") || reason == "ErrImagePull" || image_pull =>
+                    {
                         // Alternate like the kubelet: a pull attempt fails, then back-off.
                         if (now - self.start) % 20 == 0 {
                             let (next, msg) = if reason == "ErrImagePull" {
                                 ("ImagePullBackOff", format!("Back-off pulling image \"{}\"", spec.image))
                             } else {
-                                ("ErrImagePull", format!("failed to pull and unpack image \"{}\": not found", spec.image))
+                                (
+                                    "ErrImagePull",
+                                    format!("failed to pull and unpack image \"{}\": not found", spec.image),
+                                )
                             };
                             c.state = CState::Waiting { reason: next.into(), message: msg.clone(), until };
                             dirty = true;
@@ -395,7 +407,10 @@ impl Sim {
                             c.backoff_level += 1;
                             c.state = CState::Waiting {
                                 reason: "CrashLoopBackOff".into(),
-                                message: format!("back-off {}s restarting failed container={} pod={pod_name}", backoff, c.name),
+                                message: format!(
+                                    "back-off {}s restarting failed container={} pod={pod_name}",
+                                    backoff, c.name
+                                ),
                                 until: now + backoff,
                             };
                             c.ready = false;
@@ -460,10 +475,10 @@ impl Sim {
             .filter(|f| f.kind == FaultKind::NodePressure && self.now - self.start >= f.start_secs)
             .filter_map(|f| f.node.clone())
             .collect();
-        for i in 0..self.nodes.len() {
+        for (i, used) in usage.iter().enumerate() {
             let n = &mut self.nodes[i];
             // The system itself uses some: kubelet, runtime, kernel.
-            n.usage = (usage[i].0 + 80.0, usage[i].1 + 600.0 * 1024.0 * 1024.0);
+            n.usage = (used.0 + 80.0, used.1 + 600.0 * 1024.0 * 1024.0);
             let pressure = pressure_nodes.contains(&n.name) || n.usage.1 > (n.mem - SYSTEM_RESERVED_MEM) * 0.95;
             if pressure != n.memory_pressure {
                 n.memory_pressure = pressure;
@@ -627,14 +642,22 @@ impl Sim {
                 let scale = if c.main { 1.0 } else { 0.25 };
                 Container {
                     name: c.name.clone(),
-                    image: Some(if c.main { spec.image.clone() } else { format!("docker.io/istio/proxyv2:1.28.0#{}", c.name) }),
+                    image: Some(if c.main {
+                        spec.image.clone()
+                    } else {
+                        format!("docker.io/istio/proxyv2:1.28.0#{}", c.name)
+                    }),
                     resources: Some(ResourceRequirements {
                         requests: quantity_map(Some(r.cpu_req), Some(r.mem_req), scale),
                         limits: quantity_map(r.cpu_lim, r.mem_lim, scale),
                         ..Default::default()
                     }),
                     readiness_probe: c.main.then(|| Probe {
-                        http_get: Some(HTTPGetAction { path: Some("/ready".into()), port: IntOrString::Int(8080), ..Default::default() }),
+                        http_get: Some(HTTPGetAction {
+                            path: Some("/ready".into()),
+                            port: IntOrString::Int(8080),
+                            ..Default::default()
+                        }),
                         period_seconds: Some(5),
                         ..Default::default()
                     }),
@@ -654,7 +677,11 @@ impl Sim {
                         },
                         CState::Waiting { reason, message, .. } => ContainerState {
                             waiting: Some(ContainerStateWaiting {
-                                reason: Some(if reason.is_empty() { "ContainerCreating".into() } else { reason.clone() }),
+                                reason: Some(if reason.is_empty() {
+                                    "ContainerCreating".into()
+                                } else {
+                                    reason.clone()
+                                }),
                                 message: (!message.is_empty()).then(|| message.clone()),
                             }),
                             ..Default::default()
@@ -666,7 +693,10 @@ impl Sim {
                             exit_code: *code,
                             started_at: Some(ts(*started)),
                             finished_at: Some(ts(*finished)),
-                            container_id: Some(format!("containerd://{:064x}", (*finished as u64).wrapping_mul(0x9E37))),
+                            container_id: Some(format!(
+                                "containerd://{:064x}",
+                                (*finished as u64).wrapping_mul(0x9E37)
+                            )),
                             ..Default::default()
                         }),
                         ..Default::default()
@@ -713,7 +743,9 @@ impl Sim {
                 ..Default::default()
             }]
         };
-        let phase = if scheduled && pod.containers.iter().any(|c| matches!(c.state, CState::Running { .. }) || c.restarts > 0) {
+        let phase = if scheduled
+            && pod.containers.iter().any(|c| matches!(c.state, CState::Running { .. }) || c.restarts > 0)
+        {
             "Running"
         } else {
             "Pending"
@@ -908,7 +940,8 @@ mod tests {
         assert!(notif.containers[0].restarts >= 3, "{:?}", notif.containers[0]);
         // The kubelet's back-off doubles: after 400 s there cannot be more than ~6 crashes.
         assert!(notif.containers[0].restarts <= 7);
-        let payment: Vec<_> = sim.pod_metrics(Some("shop")).into_iter().filter(|m| m.metadata.name.starts_with("payment")).collect();
+        let payment: Vec<_> =
+            sim.pod_metrics(Some("shop")).into_iter().filter(|m| m.metadata.name.starts_with("payment")).collect();
         let cpu = crate::model::quantity::parse_cpu_millis(&payment[0].containers[0].usage["cpu"]).unwrap();
         assert!(cpu <= 150.0 + 1e-6, "CPU is capped at the limit: {cpu}");
         let _ = StateInfo::Unknown;

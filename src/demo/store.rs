@@ -62,7 +62,8 @@ impl Collection {
         let key = (namespace.to_string(), name.to_string());
         let event_type = if self.objects.contains_key(&key) { "MODIFIED" } else { "ADDED" };
         let json = Arc::new(json);
-        self.objects.insert(key, Stored { rv, namespace: namespace.to_string(), json: json.clone(), select: select.clone() });
+        self.objects
+            .insert(key, Stored { rv, namespace: namespace.to_string(), json: json.clone(), select: select.clone() });
         self.record(WatchRecord { rv, event_type, namespace: namespace.to_string(), json, select });
     }
 

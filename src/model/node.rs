@@ -24,9 +24,10 @@ pub struct NodeInfo {
 impl NodeInfo {
     pub fn from_node(node: &Node) -> NodeInfo {
         let status = node.status.as_ref();
-        let resource = |map: Option<&std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>, key: &str| {
-            map.and_then(|m| m.get(key)).map(|q| q.0.clone())
-        };
+        let resource = |map: Option<
+            &std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+        >,
+                        key: &str| { map.and_then(|m| m.get(key)).map(|q| q.0.clone()) };
         let capacity = status.and_then(|s| s.capacity.as_ref());
         let allocatable = status.and_then(|s| s.allocatable.as_ref());
         let cpu = |q: Option<String>| q.and_then(|q| parse_cpu_millis(&q).ok()).unwrap_or(0.0);

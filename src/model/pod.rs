@@ -53,9 +53,18 @@ pub struct Resources {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StateInfo {
-    Running { started: Option<UnixSecs> },
-    Waiting { reason: String, message: Option<String> },
-    Terminated { reason: String, exit_code: i32, finished: Option<UnixSecs> },
+    Running {
+        started: Option<UnixSecs>,
+    },
+    Waiting {
+        reason: String,
+        message: Option<String>,
+    },
+    Terminated {
+        reason: String,
+        exit_code: i32,
+        finished: Option<UnixSecs>,
+    },
     /// No status reported yet (pod not scheduled or kubelet has not started it).
     Unknown,
 }
@@ -78,19 +87,14 @@ impl PodInfo {
         let meta = &pod.metadata;
         let spec = pod.spec.as_ref();
         let status = pod.status.as_ref();
-        let key = PodKey::new(
-            meta.namespace.clone().unwrap_or_default(),
-            meta.name.clone().unwrap_or_default(),
-        );
-        let labels: Vec<(String, String)> = meta
-            .labels
+        let key = PodKey::new(meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default());
+        let labels: Vec<(String, String)> = meta.labels.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let workload = meta
+            .owner_references
             .iter()
             .flatten()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let workload = meta.owner_references.iter().flatten().find(|o| o.controller == Some(true)).map(
-            |owner| workload_name(&owner.kind, &owner.name, &labels),
-        );
+            .find(|o| o.controller == Some(true))
+            .map(|owner| workload_name(&owner.kind, &owner.name, &labels));
         let unschedulable = status
             .and_then(|s| s.conditions.as_ref())
             .and_then(|conds| conds.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False"))
@@ -160,10 +164,8 @@ impl ContainerInfo {
             mem_request: quantity("requests", "memory"),
             mem_limit: quantity("limits", "memory"),
         };
-        let last_termination = status
-            .and_then(|s| s.last_state.as_ref())
-            .and_then(|ls| ls.terminated.as_ref())
-            .map(|t| {
+        let last_termination =
+            status.and_then(|s| s.last_state.as_ref()).and_then(|ls| ls.terminated.as_ref()).map(|t| {
                 (
                     t.reason.clone().unwrap_or_else(|| "Error".into()),
                     t.exit_code,
@@ -185,10 +187,7 @@ impl ContainerInfo {
 
 fn state_info(state: &ContainerState) -> StateInfo {
     if let Some(w) = &state.waiting {
-        StateInfo::Waiting {
-            reason: w.reason.clone().unwrap_or_else(|| "Waiting".into()),
-            message: w.message.clone(),
-        }
+        StateInfo::Waiting { reason: w.reason.clone().unwrap_or_else(|| "Waiting".into()), message: w.message.clone() }
     } else if let Some(t) = &state.terminated {
         StateInfo::Terminated {
             reason: t.reason.clone().unwrap_or_else(|| "Error".into()),

@@ -22,9 +22,7 @@ pub fn parse_quantity(text: &str) -> Result<f64, QuantityError> {
     let s = text.trim();
     let number_end = s
         .char_indices()
-        .find(|&(i, c)| {
-            !(c.is_ascii_digit() || c == '.' || ((c == '+' || c == '-') && i == 0))
-        })
+        .find(|&(i, c)| !(c.is_ascii_digit() || c == '.' || ((c == '+' || c == '-') && i == 0)))
         .map_or(s.len(), |(i, _)| i);
     let (number, suffix) = s.split_at(number_end);
     if number.is_empty() || number == "+" || number == "-" || number == "." {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Event as K8sEvent, Node, Pod};
-use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc::UnboundedSender;
@@ -110,7 +110,8 @@ async fn watch_scoped<K, F>(
             watch_api(Api::<K>::namespaced(client, ns), source, fields, wrap, tx, false).await;
         }
         Scope::All => {
-            let outcome = watch_api(Api::<K>::all(client.clone()), source, fields, wrap.clone(), tx.clone(), true).await;
+            let outcome =
+                watch_api(Api::<K>::all(client.clone()), source, fields, wrap.clone(), tx.clone(), true).await;
             if outcome == WatchEnd::Forbidden {
                 let ns = cfg.fallback_namespace.clone();
                 let _ = tx.send(Update::Notice(format!(
@@ -146,7 +147,7 @@ where
     if let Some(f) = fields {
         config = config.fields(f);
     }
-    let status = |state: SourceState| tx.send(Update::Status { source, state });
+    let status = |state: SourceState| tx.send(Update::Status { source, state }).is_ok();
     let _ = status(SourceState::Connecting);
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
     let mut synced_once = false;
@@ -275,15 +276,16 @@ async fn poll_metrics(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender
             pod_state = state.clone();
             let _ = tx.send(Update::Status { source: SourceId::PodMetrics, state });
         }
-        let state = match get_json::<MetricsList<NodeMetrics>>(&client, "/apis/metrics.k8s.io/v1beta1/nodes", timeout).await {
-            Ok(list) => {
-                if tx.send(Update::NodeUsage { at: now_unix(), usages: node_usages(&list) }).is_err() {
-                    return;
+        let state =
+            match get_json::<MetricsList<NodeMetrics>>(&client, "/apis/metrics.k8s.io/v1beta1/nodes", timeout).await {
+                Ok(list) => {
+                    if tx.send(Update::NodeUsage { at: now_unix(), usages: node_usages(&list) }).is_err() {
+                        return;
+                    }
+                    SourceState::Connected
                 }
-                SourceState::Connected
-            }
-            Err(state) => metrics_reason(state),
-        };
+                Err(state) => metrics_reason(state),
+            };
         if state != node_state {
             node_state = state.clone();
             let _ = tx.send(Update::Status { source: SourceId::NodeMetrics, state });
@@ -293,7 +295,9 @@ async fn poll_metrics(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender
 
 fn metrics_reason(state: SourceState) -> SourceState {
     match state {
-        SourceState::Absent(_) => SourceState::Absent("metrics.k8s.io is not served (no metrics-server installed?)".into()),
+        SourceState::Absent(_) => {
+            SourceState::Absent("metrics.k8s.io is not served (no metrics-server installed?)".into())
+        }
         SourceState::Reconnecting(r) if r.starts_with("HTTP 503") => {
             SourceState::Reconnecting("metrics-server is unavailable (503)".into())
         }

@@ -70,9 +70,18 @@ pub enum Update {
     Pods(Change<PodInfo>),
     Nodes(Change<NodeInfo>),
     Events(Change<EventInfo>),
-    PodUsage { at: UnixSecs, usages: Vec<ContainerUsage> },
-    NodeUsage { at: UnixSecs, usages: Vec<(String, Usage)> },
-    Status { source: SourceId, state: SourceState },
+    PodUsage {
+        at: UnixSecs,
+        usages: Vec<ContainerUsage>,
+    },
+    NodeUsage {
+        at: UnixSecs,
+        usages: Vec<(String, Usage)>,
+    },
+    Status {
+        source: SourceId,
+        state: SourceState,
+    },
     /// Something the user should read once (a fallback taken, a config problem).
     Notice(String),
 }

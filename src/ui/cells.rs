@@ -103,10 +103,7 @@ pub fn container_cell<'a>(
         CpuPctLimit => Line::from(Span::styled(pct_text(row.cpu_pct_limit()), theme.percent(row.cpu_pct_limit()))),
         MemPctRequest => Line::from(Span::styled(pct_text(row.mem_pct_request()), theme.base)),
         MemPctLimit => Line::from(Span::styled(pct_text(row.mem_pct_limit()), theme.percent(row.mem_pct_limit()))),
-        CpuTrend => Line::from(Span::styled(
-            sparkline(track, 10, row.resources.cpu_limit_m),
-            theme.accent,
-        )),
+        CpuTrend => Line::from(Span::styled(sparkline(track, 10, row.resources.cpu_limit_m), theme.accent)),
     }
 }
 
@@ -131,7 +128,8 @@ pub fn node_cell<'a>(col: NodeColumn, row: &'a NodeRow, now: UnixSecs, theme: &T
     let n = &row.info;
     let cpu_of = |v: f64| format!("{} {}", format_cpu_millis(v), pct_text(percent(v, Some(n.cpu_allocatable_m))));
     let mem_of = |v: f64| format!("{} {}", format_bytes(v), pct_text(percent(v, Some(n.mem_allocatable))));
-    let styled_pct = |text: String, v: f64, of: f64| Line::from(Span::styled(text, theme.percent(percent(v, Some(of)))));
+    let styled_pct =
+        |text: String, v: f64, of: f64| Line::from(Span::styled(text, theme.percent(percent(v, Some(of)))));
     match col {
         NodeColumn::Name => Line::from(Span::styled(n.name.clone(), theme.base)),
         NodeColumn::Status => {
@@ -155,9 +153,13 @@ pub fn node_cell<'a>(col: NodeColumn, row: &'a NodeRow, now: UnixSecs, theme: &T
             format!("{}/{}", format_bytes(n.mem_capacity), format_bytes(n.mem_allocatable)),
             theme.base,
         )),
-        NodeColumn::CpuRequests => styled_pct(cpu_of(row.alloc.cpu_requests_m), row.alloc.cpu_requests_m, n.cpu_allocatable_m),
+        NodeColumn::CpuRequests => {
+            styled_pct(cpu_of(row.alloc.cpu_requests_m), row.alloc.cpu_requests_m, n.cpu_allocatable_m)
+        }
         NodeColumn::CpuLimits => Line::from(Span::styled(cpu_of(row.alloc.cpu_limits_m), theme.base)),
-        NodeColumn::MemRequests => styled_pct(mem_of(row.alloc.mem_requests), row.alloc.mem_requests, n.mem_allocatable),
+        NodeColumn::MemRequests => {
+            styled_pct(mem_of(row.alloc.mem_requests), row.alloc.mem_requests, n.mem_allocatable)
+        }
         NodeColumn::MemLimits => Line::from(Span::styled(mem_of(row.alloc.mem_limits), theme.base)),
         NodeColumn::CpuUsage => match row.usage {
             Some(u) => styled_pct(cpu_of(u.cpu_m), u.cpu_m, n.cpu_allocatable_m),
@@ -174,6 +176,8 @@ pub fn node_cell<'a>(col: NodeColumn, row: &'a NodeRow, now: UnixSecs, theme: &T
                 Line::from(Span::styled(n.pressures.join(","), theme.bad))
             }
         }
-        NodeColumn::Age => Line::from(Span::styled(n.created.map(|c| format_age(now - c)).unwrap_or_default(), theme.base)),
+        NodeColumn::Age => {
+            Line::from(Span::styled(n.created.map(|c| format_age(now - c)).unwrap_or_default(), theme.base))
+        }
     }
 }

@@ -21,7 +21,7 @@ pub fn draw_detail(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
         frame.render_widget(placeholder("no container selected", theme), area);
         return;
     };
-    let track = state.tracks.get(&(row.pod.clone(), row.container.clone()));
+    let track = state.tracks.get(&row.pod, &row.container);
     let [left, right] = Layout::horizontal([Constraint::Percentage(45), Constraint::Fill(1)]).areas(area);
     let [info, events] = Layout::vertical([Constraint::Percentage(55), Constraint::Fill(1)]).areas(left);
     draw_info(state, row, track, frame, info, theme);
@@ -39,14 +39,31 @@ pub fn draw_detail(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
         r.cpu_limit_m,
         format_cpu_millis,
     );
-    draw_chart(state, frame, mem, theme, " Memory (working set) ", track.map(|t| &t.mem), r.mem_request, r.mem_limit, format_bytes);
+    draw_chart(
+        state,
+        frame,
+        mem,
+        theme,
+        " Memory (working set) ",
+        track.map(|t| &t.mem),
+        r.mem_request,
+        r.mem_limit,
+        format_bytes,
+    );
 }
 
 fn block<'a>(title: &'a str, theme: &Theme) -> Block<'a> {
     Block::default().borders(Borders::ALL).border_style(theme.border).title(Span::styled(title, theme.title))
 }
 
-fn draw_info(state: &State, row: &ContainerRow, track: Option<&ContainerTrack>, frame: &mut Frame, area: Rect, theme: &Theme) {
+fn draw_info(
+    state: &State,
+    row: &ContainerRow,
+    track: Option<&ContainerTrack>,
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+) {
     let label = |l: &str| Span::styled(format!("{l:>10} "), theme.dim);
     let opt_cpu = |v: Option<f64>| v.map_or_else(|| "unset".to_string(), format_cpu_millis);
     let opt_mem = |v: Option<f64>| v.map_or_else(|| "unset".to_string(), format_bytes);
@@ -59,7 +76,11 @@ fn draw_info(state: &State, row: &ContainerRow, track: Option<&ContainerTrack>, 
         .unwrap_or_default();
     let mut lines = vec![
         Line::from(vec![label("pod"), Span::styled(row.pod.to_string(), theme.base)]),
-        Line::from(vec![label("container"), Span::styled(row.container.clone(), theme.base), Span::styled(format!("  {image}"), theme.dim)]),
+        Line::from(vec![
+            label("container"),
+            Span::styled(row.container.clone(), theme.base),
+            Span::styled(format!("  {image}"), theme.dim),
+        ]),
         Line::from(vec![
             label("node"),
             Span::styled(if row.node.is_empty() { "(not scheduled)".into() } else { row.node.clone() }, theme.base),
@@ -137,11 +158,15 @@ fn draw_chart(
     let points: Vec<(f64, f64)> =
         series.map(|s| s.points().map(|(t, v)| ((t - state.now) as f64, v)).collect()).unwrap_or_default();
     if points.is_empty() {
-        frame.render_widget(placeholder("no usage samples yet (metrics pending or unavailable)", theme).block(block(title, theme)), area);
+        frame.render_widget(
+            placeholder("no usage samples yet (metrics pending or unavailable)", theme).block(block(title, theme)),
+            area,
+        );
         return;
     }
     let window = state.config.retention.as_secs() as f64;
-    let top = [series.and_then(|s| s.max()), request, limit].into_iter().flatten().fold(0.0f64, f64::max).max(1e-9) * 1.1;
+    let top =
+        [series.and_then(|s| s.max()), request, limit].into_iter().flatten().fold(0.0f64, f64::max).max(1e-9) * 1.1;
     let req_line: Vec<(f64, f64)> = request.map(|r| vec![(-window, r), (0.0, r)]).unwrap_or_default();
     let lim_line: Vec<(f64, f64)> = limit.map(|l| vec![(-window, l), (0.0, l)]).unwrap_or_default();
     // Gaps: split the points into runs so a missing sample is not drawn as a line across it.
@@ -167,12 +192,22 @@ fn draw_chart(
         .collect();
     if !req_line.is_empty() {
         datasets.push(
-            Dataset::default().name("request").marker(Marker::Braille).graph_type(GraphType::Line).style(Style::default().fg(theme.chart_request)).data(&req_line),
+            Dataset::default()
+                .name("request")
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::default().fg(theme.chart_request))
+                .data(&req_line),
         );
     }
     if !lim_line.is_empty() {
         datasets.push(
-            Dataset::default().name("limit").marker(Marker::Braille).graph_type(GraphType::Line).style(Style::default().fg(theme.chart_limit)).data(&lim_line),
+            Dataset::default()
+                .name("limit")
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::default().fg(theme.chart_limit))
+                .data(&lim_line),
         );
     }
     let current = points.last().map(|p| fmt(p.1)).unwrap_or_default();
@@ -185,6 +220,8 @@ fn draw_chart(
                 .bounds([-window, 0.0])
                 .labels([Span::raw(format!("-{}", format_age(window as i64))), Span::raw("now")]),
         )
-        .y_axis(Axis::default().style(theme.dim).bounds([0.0, top]).labels([Span::raw("0"), Span::raw(fmt(top / 1.1))]));
+        .y_axis(
+            Axis::default().style(theme.dim).bounds([0.0, top]).labels([Span::raw("0"), Span::raw(fmt(top / 1.1))]),
+        );
     frame.render_widget(chart, area);
 }

@@ -151,29 +151,39 @@ fn draw_containers(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
         })
         .sum();
     let mut budget = (area.width as usize).saturating_sub(2 + fixed + columns.len().saturating_sub(1));
-    let mut text_width = std::collections::HashMap::new();
-    for c in [
+    // Two passes: every text column first gets a readable minimum, then what is left goes to the
+    // pod name first and the workload last.
+    const PRIORITY: [ContainerColumn; 5] = [
         ContainerColumn::Pod,
         ContainerColumn::Namespace,
         ContainerColumn::Container,
         ContainerColumn::Node,
         ContainerColumn::Workload,
-    ] {
+    ];
+    let mut text_width: std::collections::HashMap<ContainerColumn, usize> = std::collections::HashMap::new();
+    for c in PRIORITY {
         if let (true, Some(want)) = (columns.contains(&c), desired(c)) {
-            let w = want.min(budget).max(4);
-            budget = budget.saturating_sub(w);
-            text_width.insert(c, w as u16);
+            let w = want.min(10).min(budget);
+            budget -= w;
+            text_width.insert(c, w);
+        }
+    }
+    for c in PRIORITY {
+        if let (Some(w), Some(want)) = (text_width.get_mut(&c), desired(c)) {
+            let extra = want.saturating_sub(*w).min(budget);
+            *w += extra;
+            budget -= extra;
         }
     }
     // A sliver of a column helps nobody: drop it instead.
     columns.retain(|c| text_width.get(c).is_none_or(|w| *w >= 6));
     let widths: Vec<Constraint> = columns
         .iter()
-        .map(|c| text_width.get(c).map_or_else(|| container_width(*c), |w| Constraint::Length(*w)))
+        .map(|c| text_width.get(c).map_or_else(|| container_width(*c), |w| Constraint::Length(*w as u16)))
         .collect();
     let rows = state.visible[offset.min(end)..end].iter().map(|&i| {
         let row = &state.rows[i as usize];
-        let track = state.tracks.get(&(row.pod.clone(), row.container.clone()));
+        let track = state.tracks.get(&row.pod, &row.container);
         Row::new(columns.iter().map(|c| Cell::from(container_cell(*c, row, track, state.now, theme))))
     });
     let sorted = state.container_sort.0;
@@ -197,7 +207,9 @@ fn draw_containers(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
     let table = Table::new(rows, widths)
         .header(header)
         .column_spacing(1)
-        .block(Block::default().borders(Borders::ALL).border_style(theme.border).title(Span::styled(title, theme.title)))
+        .block(
+            Block::default().borders(Borders::ALL).border_style(theme.border).title(Span::styled(title, theme.title)),
+        )
         .row_highlight_style(theme.selected);
     let mut table_state = ratatui::widgets::TableState::default();
     if !state.visible.is_empty() {
@@ -205,7 +217,8 @@ fn draw_containers(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
     }
     frame.render_stateful_widget(table, area, &mut table_state);
     if state.visible.is_empty() && (state.pods.synced() || !state.rows.is_empty()) {
-        let msg = if state.filter.is_empty() { "no containers in this scope" } else { "no container matches the filter" };
+        let msg =
+            if state.filter.is_empty() { "no containers in this scope" } else { "no container matches the filter" };
         let inner = Rect { y: area.y + 2, height: 1, x: area.x + 2, width: area.width.saturating_sub(4) };
         frame.render_widget(Paragraph::new(Span::styled(msg, theme.dim)), inner);
     }
@@ -235,7 +248,12 @@ fn draw_nodes(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
     let table = Table::new(rows, widths)
         .header(header)
         .column_spacing(1)
-        .block(Block::default().borders(Borders::ALL).border_style(theme.border).title(Span::styled(" Nodes ", theme.title)))
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.border)
+                .title(Span::styled(" Nodes ", theme.title)),
+        )
         .row_highlight_style(theme.selected);
     let mut table_state = ratatui::widgets::TableState::default();
     if !state.node_visible.is_empty() {
@@ -282,17 +300,12 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
         spans.push(Span::raw("  "));
     }
     // The most useful explanation: the latest notice, else why a source is not connected.
-    let reason = state
-        .notices
-        .last()
-        .filter(|(at, _)| state.now - at < 30)
-        .map(|(_, n)| n.clone())
-        .or_else(|| {
-            SourceId::ALL.iter().find_map(|id| {
-                let s = state.sources.get(id)?;
-                s.state.reason().map(|r| format!("{}: {r}", id.label()))
-            })
-        });
+    let reason = state.notices.last().filter(|(at, _)| state.now - at < 30).map(|(_, n)| n.clone()).or_else(|| {
+        SourceId::ALL.iter().find_map(|id| {
+            let s = state.sources.get(id)?;
+            s.state.reason().map(|r| format!("{}: {r}", id.label()))
+        })
+    });
     if let Some(r) = reason {
         spans.push(Span::styled(format!("│ {r}"), theme.warn));
     }
@@ -351,7 +364,9 @@ fn draw_picker(kind: PickerKind, items: &[String], selected: usize, frame: &mut 
     let list = List::new(items.iter().map(|i| ListItem::new(i.as_str())))
         .style(theme.base)
         .highlight_style(theme.selected)
-        .block(Block::default().borders(Borders::ALL).border_style(theme.border).title(Span::styled(title, theme.title)));
+        .block(
+            Block::default().borders(Borders::ALL).border_style(theme.border).title(Span::styled(title, theme.title)),
+        );
     let mut ls = ListState::default();
     ls.select(Some(selected));
     frame.render_stateful_widget(list, rect, &mut ls);

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
-use kpulse::app::State;
 use kpulse::app::Msg;
+use kpulse::app::State;
 use kpulse::config::Config;
 use kpulse::demo::scenario::Scenario;
 use kpulse::demo::server::{RunningServer, ServerOptions, kubeconfig_yaml, serve};
@@ -68,7 +68,11 @@ impl Harness {
     /// Pods as the simulator holds them, converted the same way kpulse converts.
     pub fn expected_pods(&self) -> Vec<PodInfo> {
         let sim = self.sim.lock().unwrap();
-        sim.pods_api.objects.values().map(|s| PodInfo::from_pod(&serde_json::from_slice::<Pod>(&s.json).unwrap())).collect()
+        sim.pods_api
+            .objects
+            .values()
+            .map(|s| PodInfo::from_pod(&serde_json::from_slice::<Pod>(&s.json).unwrap()))
+            .collect()
     }
 
     /// A frontend pod (namespace, name), read while the caller holds the lock.
@@ -83,7 +87,12 @@ impl Harness {
 
     /// LIST (not WATCH) requests for pods across all namespaces.
     pub fn pod_lists(&self) -> usize {
-        self.requests.lock().unwrap().iter().filter(|(_, p)| p.starts_with("/api/v1/pods") && !p.contains("watch=true")).count()
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, p)| p.starts_with("/api/v1/pods") && !p.contains("watch=true"))
+            .count()
     }
 
     pub fn requests_matching(&self, needle: &str) -> usize {
@@ -101,8 +110,7 @@ pub struct Kpulse {
 
 impl Kpulse {
     pub async fn start(h: &Harness, scope: Scope, fallback_namespace: &str) -> Kpulse {
-        let mut config = Config::default();
-        config.metrics_interval = Duration::from_secs(1);
+        let config = Config { metrics_interval: Duration::from_secs(1), ..Default::default() };
         let (tx, updates) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
         let cfg = KubeSourceConfig {
@@ -126,7 +134,10 @@ impl Kpulse {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                panic!("timed out waiting for: {what}\nsource states: {:?}\nnotices: {:?}", self.state.sources, self.state.notices);
+                panic!(
+                    "timed out waiting for: {what}\nsource states: {:?}\nnotices: {:?}",
+                    self.state.sources, self.state.notices
+                );
             }
             if let Ok(Some(u)) = tokio::time::timeout(left.min(Duration::from_millis(200)), self.updates.recv()).await {
                 self.log.push(u.clone());

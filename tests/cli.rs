@@ -1,0 +1,225 @@
+//! The command line as a user meets it: help, bad flags, missing kubeconfig, the plugin name,
+//! the headless simulator, and a scripted session in a real terminal (tmux).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn kpulse() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kpulse"))
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.stdin(Stdio::null()).output().expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn help_lists_kubectl_style_flags_and_the_demo() {
+    let (code, out, _) = run(kpulse().arg("--help"));
+    assert_eq!(code, 0);
+    for flag in ["--kubeconfig", "--context", "-n, --namespace", "-A, --all-namespaces", "demo"] {
+        assert!(out.contains(flag), "help mentions {flag}:\n{out}");
+    }
+    let (code, out, _) = run(kpulse().args(["demo", "--help"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("--serve") && out.contains("--scenario") && out.contains("--pods"));
+}
+
+#[test]
+fn bad_flags_exit_2_with_a_message() {
+    let (code, _, err) = run(kpulse().arg("--bogus"));
+    assert_eq!(code, 2);
+    assert!(err.contains("--bogus"), "{err}");
+    let (code, _, err) = run(kpulse().args(["-n", "a", "-A"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot be used with"), "{err}");
+}
+
+#[test]
+fn a_missing_kubeconfig_is_a_clear_error_with_exit_2() {
+    let (code, _, err) = run(kpulse().args(["--kubeconfig", "/nonexistent/kubeconfig"]));
+    assert_eq!(code, 2);
+    assert_eq!(err.trim(), "kpulse: kubeconfig /nonexistent/kubeconfig does not exist");
+}
+
+#[test]
+fn unknown_context_names_the_known_ones_and_never_prints_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config");
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n\
+         users:\n- name: u\n  user:\n    token: SUPER-SECRET-TOKEN\ncontexts:\n- name: prod\n  context:\n    cluster: c\n    user: u\n\
+         current-context: prod\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(kpulse().args(["--kubeconfig", path.to_str().unwrap(), "--context", "staging"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("\"staging\"") && err.contains("prod"), "{err}");
+    assert!(!err.contains("SUPER-SECRET-TOKEN"));
+}
+
+#[test]
+fn kubeconfig_env_with_several_files_is_merged_like_kubectl() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    std::fs::write(&a, "apiVersion: v1\nkind: Config\ncurrent-context: one\ncontexts: []\nclusters: []\nusers: []\n")
+        .unwrap();
+    std::fs::write(
+        &b,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:1\nusers:\n- name: u\n  user: {}\n\
+         contexts:\n- name: two\n  context:\n    cluster: c\n    user: u\n",
+    )
+    .unwrap();
+    let joined = std::env::join_paths([&a, &dir.path().join("missing"), &b]).unwrap();
+    // current-context comes from the first file and names a context that exists nowhere.
+    let (code, _, err) = run(kpulse().env("KUBECONFIG", &joined).env("HOME", dir.path()));
+    assert_eq!(code, 2);
+    assert!(err.contains("\"one\"") && err.contains("two"), "merged contexts are listed: {err}");
+}
+
+#[test]
+fn kubectl_plugin_binary_names_itself_kubectl_pulse() {
+    let (code, out, _) = run(Command::new(env!("CARGO_BIN_EXE_kubectl-pulse")).arg("--help"));
+    assert_eq!(code, 0);
+    assert!(out.contains("kubectl pulse"), "{out}");
+}
+
+#[test]
+fn bad_scenario_file_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, "name = \"x\"\nnodes = []\nservices = []\n").unwrap();
+    let (code, _, err) = run(kpulse().args(["demo", "--serve", "--scenario", path.to_str().unwrap()]));
+    assert_eq!(code, 2);
+    assert!(err.contains("load"), "names the missing field: {err}");
+}
+
+fn wait_for_file(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "{} was not written", path.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn demo_serve_runs_headless_and_answers_kubernetes_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    let mut child = kpulse()
+        .args(["demo", "--serve", "--kubeconfig-out", kc.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_file(&kc);
+    let text = std::fs::read_to_string(&kc).unwrap();
+    let server = text.lines().find_map(|l| l.trim().strip_prefix("server: ")).unwrap().to_string();
+    assert!(server.starts_with("http://127.0.0.1:"), "loopback only: {server}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pods = rt.block_on(async {
+        let kc = kube::config::Kubeconfig::read_from(&kc).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+        let client = kube::Client::try_from(cfg).unwrap();
+        let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::all(client);
+        api.list(&Default::default()).await.unwrap()
+    });
+    assert!(pods.items.len() >= 18, "the shop is served: {}", pods.items.len());
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+/// tmux is the terminal here; without it this test cannot run.
+fn tmux_available() -> bool {
+    let ok = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
+    if !ok {
+        let msg = "tmux is missing: install it with `apt-get install -y tmux` (scripts/test.sh does)";
+        assert!(std::env::var_os("KPULSE_REQUIRE_REAL").is_none(), "{msg}");
+        eprintln!("SKIPPED: {msg}");
+    }
+    ok
+}
+
+fn capture(session: &str) -> String {
+    let out = Command::new("tmux").args(["capture-pane", "-p", "-t", session]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into()
+}
+
+fn wait_screen(session: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let screen = capture(session);
+        if pred(&screen) {
+            return screen;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}; screen:\n{screen}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn scripted_demo_session_in_a_real_terminal() {
+    if !tmux_available() {
+        return;
+    }
+    let session = format!("kpulse-test-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let done = dir.path().join("exit-code");
+    let cmd = format!(
+        "XDG_CONFIG_HOME={} {} demo; echo $? > {}; sleep 30",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_kpulse"),
+        done.display()
+    );
+    let status = Command::new("tmux")
+        .args(["new-session", "-d", "-s", &session, "-x", "180", "-y", "40", &cmd])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let keys = |k: &[&str]| {
+        let mut args = vec!["send-keys", "-t", session.as_str()];
+        args.extend_from_slice(k);
+        Command::new("tmux").args(&args).status().unwrap();
+    };
+    let screen = wait_screen(&session, "live rows", |s| s.contains("payment") && s.contains("pod metrics ●connected"));
+    for service in [
+        "ingress-nginx-controller",
+        "frontend",
+        "catalog",
+        "cart",
+        "order",
+        "payment",
+        "inventory",
+        "notification",
+        "event-consumer",
+        "search-0",
+    ] {
+        assert!(screen.contains(service), "{service} is shown:\n{screen}");
+    }
+    assert!(screen.contains("CrashLoop") || screen.contains("Starting"));
+    assert!(screen.contains("Unschedulable"));
+    keys(&["2"]);
+    wait_screen(&session, "nodes view", |s| s.contains("node-a") && s.contains("CPU CAP/ALLOC"));
+    keys(&["1", "/", "payment", "Enter", "Enter"]);
+    wait_screen(&session, "detail pane", |s| s.contains("request 100m  limit 150m") && s.contains("Warning events"));
+    keys(&["?"]);
+    wait_screen(&session, "help", |s| s.contains("Keys — ? or Esc to close"));
+    keys(&["Escape", "q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done.exists() {
+        assert!(Instant::now() < deadline, "kpulse did not exit on q");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read_to_string(&done).unwrap().trim(), "0");
+    // The terminal is restored: the alternate screen is gone.
+    let after = capture(&session);
+    assert!(!after.contains("CPU TREND"), "terminal restored:\n{after}");
+    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+}
