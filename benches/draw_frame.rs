@@ -10,6 +10,8 @@ use kpulse::sources::kube::Scope;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::Constraint;
+use ratatui::widgets::{Cell, Row, Table, TableState};
 
 const START: i64 = 1_767_225_600;
 
@@ -31,6 +33,32 @@ fn bench(c: &mut Criterion) {
     group.bench_function("containers", |b| {
         b.iter(|| {
             terminal.draw(|f| kpulse::ui::draw(&state, f)).unwrap();
+        })
+    });
+    // Baseline, same run: the naive way — one ratatui Row per container, scrolled by TableState.
+    group.bench_function("baseline_naive_table_of_all_rows", |b| {
+        b.iter(|| {
+            terminal
+                .draw(|f| {
+                    let rows = state.visible.iter().map(|&i| {
+                        let r = &state.rows[i as usize];
+                        Row::new(vec![
+                            Cell::from(r.pod.namespace.clone()),
+                            Cell::from(r.pod.name.clone()),
+                            Cell::from(r.container.clone()),
+                            Cell::from(r.node.clone()),
+                            Cell::from(r.health.word.clone()),
+                            Cell::from(r.restarts.to_string()),
+                            Cell::from(format!("{:.0}", r.usage.cpu_m)),
+                            Cell::from(format!("{:.0}", r.usage.mem)),
+                        ])
+                    });
+                    let table = Table::new(rows, [Constraint::Fill(1); 8]);
+                    let mut ts = TableState::default();
+                    ts.select(Some(0));
+                    f.render_stateful_widget(table, f.area(), &mut ts);
+                })
+                .unwrap();
         })
     });
     state.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
