@@ -296,11 +296,9 @@ impl State {
         let (step, retention, now) = (self.step_secs(), self.retention_secs(), self.now);
         for c in &pod.containers {
             let health = classify(pod, c, now);
-            self.tracks.get_or_insert(&pod.key, &c.name, || ContainerTrack::new(step, retention)).observe(
-                now,
-                c.restarts,
-                &health,
-            );
+            self.tracks
+                .get_or_insert(&pod.key, &c.name, || ContainerTrack::new(step, retention))
+                .observe(now, c.restarts, &health);
         }
     }
 

@@ -4,7 +4,6 @@
 use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
 
-
 use crate::analysis::health::{Health, RECENT_RESTART_SECS, classify};
 use crate::analysis::nodes::NodeAllocation;
 use crate::model::metrics::Usage;
