@@ -13,7 +13,7 @@ use crate::demo::server::{ServerOptions, kubeconfig_yaml, serve, spawn_clock};
 use crate::demo::sim::Sim;
 use crate::kubeconfig::Connector;
 use crate::model::time::now_unix;
-use crate::sources::kube::Scope;
+use crate::sources::kube::{Scope, UsageMode};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +36,10 @@ pub struct Cli {
     /// Watch all namespaces
     #[arg(short = 'A', long, global = true)]
     pub all_namespaces: bool,
+    /// Where container usage comes from: auto (kubelet cAdvisor via the node proxy, else
+    /// metrics.k8s.io), cadvisor, metrics-api
+    #[arg(long, global = true, value_name = "SOURCE", value_parser = ["auto", "cadvisor", "metrics-api"])]
+    pub usage: Option<String>,
     /// Config file (default: $XDG_CONFIG_HOME/kpulse/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -100,9 +104,15 @@ pub fn main() {
 
 async fn run(cli: Cli) -> i32 {
     let config_path = cli.config.clone().or_else(Config::default_path);
-    let (config, config_error) = match &config_path {
+    let (mut config, config_error) = match &config_path {
         Some(p) => Config::load(p),
         None => (Config::default(), None),
+    };
+    config.usage = match cli.usage.as_deref() {
+        Some("cadvisor") => UsageMode::Cadvisor,
+        Some("metrics-api") => UsageMode::MetricsApi,
+        Some(_) => UsageMode::Auto,
+        None => config.usage,
     };
     if let (Some(err), Some(_)) = (&config_error, &cli.config)
         && cli.config.as_ref().is_some_and(|p| !p.exists())

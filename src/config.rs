@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::sources::kube::UsageMode;
+
 pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -17,6 +19,7 @@ struct FileConfig {
     retention_minutes: Option<u64>,
     theme: Option<String>,
     all_namespaces: Option<bool>,
+    usage: Option<String>,
     #[serde(default)]
     keys: BTreeMap<String, String>,
 }
@@ -28,6 +31,7 @@ pub struct Config {
     pub retention: Duration,
     pub theme: String,
     pub all_namespaces: bool,
+    pub usage: UsageMode,
     /// action name → key, as written by the user (validated by the keymap).
     pub keys: BTreeMap<String, String>,
 }
@@ -57,6 +61,14 @@ impl Config {
         if !["dark", "light", "mono"].contains(&theme.as_str()) {
             return Err(format!("unknown theme {theme:?} (expected dark, light or mono)"));
         }
+        let usage = match file.usage.or(base.usage).as_deref() {
+            None | Some("auto") => UsageMode::Auto,
+            Some("cadvisor") => UsageMode::Cadvisor,
+            Some("metrics-api") => UsageMode::MetricsApi,
+            Some(other) => {
+                return Err(format!("unknown usage source {other:?} (expected auto, cadvisor or metrics-api)"));
+            }
+        };
         let mut keys = base.keys;
         keys.extend(file.keys);
         Ok(Config {
@@ -65,6 +77,7 @@ impl Config {
             retention: Duration::from_secs(retention * 60),
             theme,
             all_namespaces: file.all_namespaces.or(base.all_namespaces).unwrap_or(false),
+            usage,
             keys,
         })
     }

@@ -44,6 +44,7 @@ fn start_sources(client: kube::Client, state: &State, fallback_namespace: &str) 
     let cancel = CancellationToken::new();
     let cfg = KubeSourceConfig {
         scope: state.scope.clone(),
+        usage: state.config.usage,
         metrics_interval: state.config.metrics_interval,
         fallback_namespace: fallback_namespace.to_string(),
     };

@@ -188,7 +188,7 @@ fn scripted_demo_session_in_a_real_terminal() {
         args.extend_from_slice(k);
         Command::new("tmux").args(&args).status().unwrap();
     };
-    let screen = wait_screen(&session, "live rows", |s| s.contains("payment") && s.contains("pod metrics ●connected"));
+    let screen = wait_screen(&session, "live rows", |s| s.contains("payment") && s.contains("cadvisor ●connected"));
     for service in [
         "ingress-nginx-controller",
         "frontend",

@@ -6,7 +6,7 @@ mod common;
 use common::{Harness, Kpulse, fingerprint, state_fingerprint};
 use kpulse::demo::scenario::Scenario;
 use kpulse::demo::server::ServerOptions;
-use kpulse::sources::kube::Scope;
+use kpulse::sources::kube::{Scope, UsageMode};
 use kpulse::sources::{SourceId, SourceState};
 
 fn assert_only_gets(h: &Harness) {
@@ -100,7 +100,8 @@ async fn forbidden_and_absent_metrics_degrade_only_the_usage_columns() {
     ] {
         let h = Harness::start(Scenario::shop(), options).await;
         let mut k = Kpulse::start(&h, Scope::All, "default").await;
-        k.wait_for("metrics state", |s| s.sources[&SourceId::PodMetrics].state.word() == want).await;
+        k.wait_for("metrics state", |s| s.sources.get(&SourceId::PodMetrics).is_some_and(|m| m.state.word() == want))
+            .await;
         let expected = fingerprint(&h.expected_pods());
         k.wait_for("rows without metrics", |s| state_fingerprint(s) == expected && s.nodes.len() == 3).await;
         assert!(k.state.rows.iter().all(|r| r.usage.cpu_m.is_nan()), "no usage without metrics");
@@ -147,4 +148,66 @@ async fn pagination_lists_every_pod_of_a_large_cluster() {
     assert!(h.requests_matching("limit=500") >= 3, "kube's watcher pages by 500");
     assert!(h.requests_matching("continue=") >= 2, "continue tokens are followed");
     assert_only_gets(&h);
+}
+
+/// Advances the simulated clock 10 s per real second, so successive scrapes see new counters.
+fn run_clock(h: &Harness) -> tokio_util::sync::CancellationToken {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    kpulse::demo::server::spawn_clock(h.sim.clone(), 10, cancel.clone());
+    cancel
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cadvisor_through_the_node_proxy_gives_cpu_throttling_and_network() {
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let clock = run_clock(&h);
+    let mut k = Kpulse::start_with(&h, Scope::All, "default", UsageMode::Auto).await;
+    k.wait_for("throttling of the CPU-starved payment service", |s| {
+        s.rows.iter().filter(|r| r.pod.name.starts_with("payment")).all(|r| r.throttle.is_some_and(|t| t > 0.25))
+    })
+    .await;
+    for r in k.state.rows.iter().filter(|r| r.pod.name.starts_with("payment")) {
+        // Usage is capped at the 150m limit; a rate over an interval can only be at or below it.
+        assert!(r.usage.cpu_m > 90.0 && r.usage.cpu_m <= 150.5, "{:?}", r.usage);
+        assert_eq!(r.cpu_pct_limit().map(|p| p <= 100.4), Some(true));
+    }
+    k.wait_for("network rates", |s| {
+        s.rows.iter().any(|r| r.pod.name.starts_with("frontend") && r.net.is_some_and(|n| n.1 > n.0))
+    })
+    .await;
+    // Usage came from cAdvisor, not from metrics.k8s.io.
+    assert_eq!(k.state.sources[&SourceId::Cadvisor].state, SourceState::Connected);
+    assert!(!k.state.sources.contains_key(&SourceId::PodMetrics));
+    assert!(h.requests_matching("/proxy/metrics/cadvisor") >= 6, "one scrape per node per round");
+    clock.cancel();
+    assert_only_gets(&h);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_node_proxy_falls_back_to_metrics_api_with_a_notice() {
+    let h = Harness::start(Scenario::shop(), ServerOptions { node_proxy_forbidden: true, ..Default::default() }).await;
+    let mut k = Kpulse::start_with(&h, Scope::All, "default", UsageMode::Auto).await;
+    k.wait_for("usage from metrics.k8s.io", |s| {
+        s.sources.get(&SourceId::PodMetrics).is_some_and(|p| p.state == SourceState::Connected)
+            && s.rows.iter().any(|r| r.usage.cpu_m.is_finite())
+    })
+    .await;
+    assert_eq!(k.state.sources[&SourceId::Cadvisor].state.word(), "absent");
+    assert!(k.state.notices.iter().any(|(_, n)| n.contains("usage from metrics.k8s.io")), "{:?}", k.state.notices);
+    assert_only_gets(&h);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_exposition_is_reported_not_fatal() {
+    let good = "container_memory_working_set_bytes{container=\"app\",namespace=\"shop\",pod=\"x\"} 5 1000\n";
+    let garbage = format!(
+        "{good}this is {{ not exposition\n\u{0}\u{1}binary\ncontainer_cpu_usage_seconds_total{{container=\"app\" 1\n"
+    );
+    let options = ServerOptions { cadvisor_override: Some(garbage), ..Default::default() };
+    let h = Harness::start(Scenario::shop(), options).await;
+    let mut k = Kpulse::start_with(&h, Scope::All, "default", UsageMode::Cadvisor).await;
+    k.wait_for("a notice about malformed lines", |s| s.notices.iter().any(|(_, n)| n.contains("malformed line"))).await;
+    let expected = fingerprint(&h.expected_pods());
+    k.wait_for("rows unaffected", |s| state_fingerprint(s) == expected).await;
+    assert_eq!(k.state.sources[&SourceId::Cadvisor].state, SourceState::Connected);
 }

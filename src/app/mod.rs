@@ -17,6 +17,7 @@ use crate::model::event::EventInfo;
 use crate::model::metrics::Usage;
 use crate::model::node::NodeInfo;
 use crate::model::pod::{PodInfo, PodKey};
+use crate::model::series::Series;
 use crate::model::store::{Change, Store};
 use crate::model::time::UnixSecs;
 use crate::sources::kube::Scope;
@@ -151,7 +152,7 @@ impl State {
             events: Store::default(),
             tracks: Tracks::default(),
             node_usage: HashMap::new(),
-            sources: SourceId::ALL
+            sources: SourceId::ALWAYS
                 .iter()
                 .map(|s| (*s, SourceStatus { state: SourceState::Connecting, last_data: None }))
                 .collect(),
@@ -263,7 +264,7 @@ impl State {
                     self.mark_data(SourceId::Events);
                 }
             }
-            Update::PodUsage { at, usages } => {
+            Update::PodUsage { at, source, usages } => {
                 let (step, retention) = (self.step_secs(), self.retention_secs());
                 for u in usages {
                     let track =
@@ -274,8 +275,22 @@ impl State {
                     if u.usage.mem.is_finite() {
                         track.mem.push(at, u.usage.mem);
                     }
+                    if let Some(t) = u.throttle {
+                        track.throttle.push(at, t);
+                    }
                 }
-                self.mark_data(SourceId::PodMetrics);
+                self.mark_data(source);
+                self.usage_dirty = true;
+            }
+            Update::PodNetwork { at, usages } => {
+                let (step, retention) = (self.step_secs(), self.retention_secs());
+                for (pod, rx, tx) in usages {
+                    let net = self
+                        .tracks
+                        .pod_net_or_insert(&pod, || (Series::new(step, retention), Series::new(step, retention)));
+                    net.0.push(at, rx);
+                    net.1.push(at, tx);
+                }
                 self.usage_dirty = true;
             }
             Update::NodeUsage { usages, .. } => {
@@ -284,9 +299,10 @@ impl State {
                 self.nodes_dirty = true;
             }
             Update::Status { source, state } => {
-                if let Some(s) = self.sources.get_mut(&source) {
-                    s.state = state;
-                }
+                self.sources
+                    .entry(source)
+                    .or_insert(SourceStatus { state: SourceState::Connecting, last_data: None })
+                    .state = state;
             }
             Update::Notice(text) => self.notice(text),
         }

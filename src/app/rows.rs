@@ -21,6 +21,8 @@ pub type ContainerKey = (PodKey, String);
 pub struct ContainerTrack {
     pub cpu: Series,
     pub mem: Series,
+    /// Share of CFS periods throttled (0..1); empty where the usage source cannot tell.
+    pub throttle: Series,
     /// (observed at, restart count): the newest observation older than an hour is kept as a baseline.
     restarts_seen: VecDeque<(UnixSecs, u32)>,
     pub history: VecDeque<(UnixSecs, String, Option<String>)>,
@@ -33,6 +35,7 @@ impl ContainerTrack {
         ContainerTrack {
             cpu: Series::new(step_secs, retention_secs),
             mem: Series::new(step_secs, retention_secs),
+            throttle: Series::new(step_secs, retention_secs),
             restarts_seen: VecDeque::new(),
             history: VecDeque::new(),
         }
@@ -66,13 +69,36 @@ impl ContainerTrack {
     }
 }
 
-/// Container tracks grouped by pod, so a lookup needs no owned key (no allocation per row).
+/// What is remembered per pod: its network (one namespace per pod) and its containers' tracks.
 #[derive(Debug, Clone, Default)]
-pub struct Tracks(HashMap<PodKey, Vec<(String, ContainerTrack)>>);
+pub struct PodTracks {
+    /// Received and sent bytes per second.
+    pub net: Option<(Series, Series)>,
+    pub containers: Vec<(String, ContainerTrack)>,
+}
+
+/// Tracks grouped by pod, so a lookup needs no owned key (no allocation per row).
+#[derive(Debug, Clone, Default)]
+pub struct Tracks(HashMap<PodKey, PodTracks>);
 
 impl Tracks {
     pub fn get(&self, pod: &PodKey, container: &str) -> Option<&ContainerTrack> {
-        self.0.get(pod)?.iter().find(|(name, _)| name == container).map(|(_, t)| t)
+        self.0.get(pod)?.containers.iter().find(|(name, _)| name == container).map(|(_, t)| t)
+    }
+
+    pub fn pod_net(&self, pod: &PodKey) -> Option<&(Series, Series)> {
+        self.0.get(pod)?.net.as_ref()
+    }
+
+    pub fn pod_net_or_insert(
+        &mut self,
+        pod: &PodKey,
+        make: impl FnOnce() -> (Series, Series),
+    ) -> &mut (Series, Series) {
+        if !self.0.contains_key(pod) {
+            self.0.insert(pod.clone(), PodTracks::default());
+        }
+        self.0.get_mut(pod).expect("inserted above").net.get_or_insert_with(make)
     }
 
     pub fn get_or_insert(
@@ -82,9 +108,9 @@ impl Tracks {
         make: impl FnOnce() -> ContainerTrack,
     ) -> &mut ContainerTrack {
         if !self.0.contains_key(pod) {
-            self.0.insert(pod.clone(), Vec::new());
+            self.0.insert(pod.clone(), PodTracks::default());
         }
-        let list = self.0.get_mut(pod).expect("inserted above");
+        let list = &mut self.0.get_mut(pod).expect("inserted above").containers;
         match list.iter().position(|(name, _)| name == container) {
             Some(i) => &mut list[i].1,
             None => {
@@ -118,6 +144,10 @@ pub struct ContainerRow {
     pub created: Option<UnixSecs>,
     pub resources: Resources,
     pub usage: Usage,
+    /// Latest share of CFS periods throttled (0..1).
+    pub throttle: Option<f64>,
+    /// Latest pod network rates (rx, tx bytes per second).
+    pub net: Option<(f64, f64)>,
 }
 
 impl ContainerRow {
@@ -163,6 +193,8 @@ impl ContainerRow {
             cpu_m: track.and_then(|t| t.cpu.latest()).unwrap_or(f64::NAN),
             mem: track.and_then(|t| t.mem.latest()).unwrap_or(f64::NAN),
         };
+        self.throttle = track.and_then(|t| t.throttle.latest());
+        self.net = tracks.pod_net(&self.pod).and_then(|(rx, tx)| Some((rx.latest()?, tx.latest()?)));
     }
 }
 
@@ -193,12 +225,14 @@ pub fn build_container_rows<'a>(
                 last_reason,
                 created: pod.created,
                 resources: c.resources.clone(),
-                usage: Usage {
-                    cpu_m: track.and_then(|t| t.cpu.latest()).unwrap_or(f64::NAN),
-                    mem: track.and_then(|t| t.mem.latest()).unwrap_or(f64::NAN),
-                },
+                usage: Usage::default(),
+                throttle: None,
+                net: None,
                 pod: pod.key.clone(),
             });
+            if let Some(row) = rows.last_mut() {
+                row.refresh_usage(tracks);
+            }
         }
     }
     rows
@@ -220,14 +254,16 @@ pub enum ContainerColumn {
     Cpu,
     CpuPctRequest,
     CpuPctLimit,
+    Throttle,
     Mem,
     MemPctRequest,
     MemPctLimit,
+    Net,
     CpuTrend,
 }
 
 impl ContainerColumn {
-    pub const ALL: [ContainerColumn; 18] = [
+    pub const ALL: [ContainerColumn; 20] = [
         ContainerColumn::Namespace,
         ContainerColumn::Pod,
         ContainerColumn::Container,
@@ -242,9 +278,11 @@ impl ContainerColumn {
         ContainerColumn::Cpu,
         ContainerColumn::CpuPctRequest,
         ContainerColumn::CpuPctLimit,
+        ContainerColumn::Throttle,
         ContainerColumn::Mem,
         ContainerColumn::MemPctRequest,
         ContainerColumn::MemPctLimit,
+        ContainerColumn::Net,
         ContainerColumn::CpuTrend,
     ];
 
@@ -264,6 +302,8 @@ impl ContainerColumn {
             ContainerColumn::Cpu => "CPU",
             ContainerColumn::CpuPctRequest => "%CPU/R",
             ContainerColumn::CpuPctLimit => "%CPU/L",
+            ContainerColumn::Throttle => "THROT",
+            ContainerColumn::Net => "NET RX/TX",
             ContainerColumn::Mem => "MEM",
             ContainerColumn::MemPctRequest => "%MEM/R",
             ContainerColumn::MemPctLimit => "%MEM/L",
@@ -305,6 +345,8 @@ impl ContainerColumn {
             ContainerColumn::Cpu | ContainerColumn::CpuTrend => cmp_num(a.usage.cpu_m, b.usage.cpu_m),
             ContainerColumn::CpuPctRequest => cmp_opt(a.cpu_pct_request(), b.cpu_pct_request()),
             ContainerColumn::CpuPctLimit => cmp_opt(a.cpu_pct_limit(), b.cpu_pct_limit()),
+            ContainerColumn::Throttle => cmp_opt(a.throttle, b.throttle),
+            ContainerColumn::Net => cmp_opt(a.net.map(|(rx, tx)| rx + tx), b.net.map(|(rx, tx)| rx + tx)),
             ContainerColumn::Mem => cmp_num(a.usage.mem, b.usage.mem),
             ContainerColumn::MemPctRequest => cmp_opt(a.mem_pct_request(), b.mem_pct_request()),
             ContainerColumn::MemPctLimit => cmp_opt(a.mem_pct_limit(), b.mem_pct_limit()),

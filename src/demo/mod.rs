@@ -36,9 +36,13 @@ pub fn updates_from_sim(sim: &sim::Sim) -> Vec<Update> {
     out.extend(listed::<Pod, _>(&sim.pods_api, PodInfo::from_pod, Update::Pods));
     out.extend(listed::<Node, _>(&sim.nodes_api, NodeInfo::from_node, Update::Nodes));
     out.extend(listed::<Event, _>(&sim.events_api, EventInfo::from_event, Update::Events));
-    out.push(Update::PodUsage { at: sim.now, usages: container_usages(&MetricsList { items: sim.pod_metrics(None) }) });
+    out.push(Update::PodUsage {
+        at: sim.now,
+        source: SourceId::PodMetrics,
+        usages: container_usages(&MetricsList { items: sim.pod_metrics(None) }),
+    });
     out.push(Update::NodeUsage { at: sim.now, usages: node_usages(&MetricsList { items: sim.node_metrics() }) });
-    for source in SourceId::ALL {
+    for source in [SourceId::Pods, SourceId::Nodes, SourceId::Events, SourceId::PodMetrics, SourceId::NodeMetrics] {
         out.push(Update::Status { source, state: SourceState::Connected });
     }
     out

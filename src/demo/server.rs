@@ -31,6 +31,10 @@ pub struct ServerOptions {
     pub metrics_forbidden: bool,
     /// When set, the user may read only these namespaces: cluster-wide lists and nodes get 403.
     pub allowed_namespaces: Option<Vec<String>>,
+    /// The kubelet endpoints behind `nodes/{node}/proxy` answer 403 (no `nodes/proxy` permission).
+    pub node_proxy_forbidden: bool,
+    /// Every cAdvisor scrape answers this body instead (garbage-input tests).
+    pub cadvisor_override: Option<String>,
 }
 
 #[derive(Clone)]
@@ -184,6 +188,22 @@ async fn handle(
         ["api", "v1", "events"] => collection(&shared, &options, "events", None, None, &query).await,
         ["api", "v1", "nodes"] => collection(&shared, &options, "nodes", None, None, &query).await,
         ["api", "v1", "nodes", name] => collection(&shared, &options, "nodes", None, Some(name), &query).await,
+        ["api", "v1", "nodes", node, "proxy", "metrics", "cadvisor"] => {
+            if options.node_proxy_forbidden || options.allowed_namespaces.is_some() {
+                return forbidden("nodes/proxy", "get", None, "");
+            }
+            let body = match &options.cadvisor_override {
+                Some(text) => Some(text.clone()),
+                None => shared.sim.lock().ok().and_then(|s| s.cadvisor_exposition(node)),
+            };
+            match body {
+                Some(text) => Response::builder()
+                    .header(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
+                    .body(Body::from(text))
+                    .unwrap_or_default(),
+                None => status(StatusCode::NOT_FOUND, "NotFound", &format!("nodes \"{node}\" not found")),
+            }
+        }
         ["api", "v1", "namespaces", ns, kind @ ("pods" | "events")] => {
             collection(&shared, &options, kind, Some(ns), None, &query).await
         }

@@ -67,6 +67,12 @@ struct SimContainer {
     mem: f64,
     leak: f64,
     backoff_level: u32,
+    /// cAdvisor-style cumulative counters of the current container instance (reset on restart).
+    cpu_seconds: f64,
+    cfs_periods: f64,
+    cfs_throttled_periods: f64,
+    cfs_throttled_seconds: f64,
+    oom_events: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +87,8 @@ struct SimPod {
     template_hash: String,
     containers: Vec<SimContainer>,
     deleting: bool,
+    net_rx_bytes: f64,
+    net_tx_bytes: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -232,6 +240,11 @@ impl Sim {
             mem: r.base_mem,
             leak: 0.0,
             backoff_level: 0,
+            cpu_seconds: 0.0,
+            cfs_periods: 0.0,
+            cfs_throttled_periods: 0.0,
+            cfs_throttled_seconds: 0.0,
+            oom_events: 0,
         }];
         for side in &spec.sidecars {
             let mut c = containers[0].clone();
@@ -268,6 +281,8 @@ impl Sim {
             template_hash: hash.to_string(),
             containers,
             deleting: false,
+            net_rx_bytes: 0.0,
+            net_tx_bytes: 0.0,
         };
         self.pods.push(pod);
         let idx = self.pods.len() - 1;
@@ -387,7 +402,17 @@ impl Sim {
                     CState::Running { since } => {
                         let demand = (spec.base_cpu_m + spec.cpu_per_rps_m * rps) * noise + hog.unwrap_or(0.0);
                         let demand = if c.main { demand } else { demand * 0.15 };
-                        c.cpu_m = r.cpu_lim.map_or(demand, |l| demand.min(l));
+                        let limit = r.cpu_lim.map(|l| if c.main { l } else { l * 0.25 });
+                        c.cpu_m = limit.map_or(demand, |l| demand.min(l));
+                        // CFS: 10 periods of 100 ms per second; near and above the quota a growing
+                        // share of periods exhaust it and the container waits for the next one.
+                        c.cpu_seconds += c.cpu_m / 1000.0;
+                        c.cfs_periods += 10.0;
+                        if let Some(l) = limit {
+                            let throttled = ((demand / l - 0.85) * 2.0).clamp(0.0, 1.0);
+                            c.cfs_throttled_periods += 10.0 * throttled;
+                            c.cfs_throttled_seconds += (demand - c.cpu_m).max(0.0) / 1000.0;
+                        }
                         if c.main {
                             c.leak += leak * 1024.0 * 1024.0 / 60.0;
                         }
@@ -400,6 +425,12 @@ impl Sim {
                             let (reason, code) = if oom { ("OOMKilled", 137) } else { ("Error", 1) };
                             c.restarts += 1;
                             c.last_term = Some((reason.into(), code, since, now));
+                            c.oom_events += u64::from(oom);
+                            // A new container instance: its cgroup counters start from zero.
+                            c.cpu_seconds = 0.0;
+                            c.cfs_periods = 0.0;
+                            c.cfs_throttled_periods = 0.0;
+                            c.cfs_throttled_seconds = 0.0;
                             if ran > 600 {
                                 c.backoff_level = 0;
                             }
@@ -442,6 +473,12 @@ impl Sim {
                         }
                     }
                 }
+            }
+            // Traffic in and out of the pod's network namespace follows its share of the load.
+            let pod = &mut self.pods[idx];
+            if pod.containers.iter().any(|c| c.main && matches!(c.state, CState::Running { .. })) {
+                pod.net_rx_bytes += rps * 1_800.0;
+                pod.net_tx_bytes += rps * 12_000.0;
             }
             if dirty {
                 changed.push(idx);
@@ -883,6 +920,108 @@ impl Sim {
                 }
             })
             .collect()
+    }
+
+    /// The kubelet's cAdvisor endpoint for one node (`/api/v1/nodes/{node}/proxy/metrics/cadvisor`):
+    /// real metric names, label sets and millisecond timestamps, including the pod-level cgroup
+    /// rows (`container=""`) that consumers must filter out.
+    pub fn cadvisor_exposition(&self, node: &str) -> Option<String> {
+        use std::fmt::Write;
+        let node_idx = self.nodes.iter().position(|n| n.name == node)?;
+        let ts = self.now * 1000;
+        let pods: Vec<&SimPod> = self.pods.iter().filter(|p| p.node == Some(node_idx)).collect();
+        let mut out = String::with_capacity(pods.len() * 4096);
+        let running = |c: &SimContainer| matches!(c.state, CState::Running { .. });
+        type Metric<'x> = (&'x str, &'x str, &'x str, fn(&SimContainer, &Res) -> Option<f64>);
+        let per_container: [Metric; 9] = [
+            ("container_cpu_usage_seconds_total", "counter", "Cumulative cpu time consumed in seconds.", |c, _| {
+                Some(c.cpu_seconds)
+            }),
+            (
+                "container_cpu_cfs_periods_total",
+                "counter",
+                "Number of elapsed enforcement period intervals.",
+                |c, r| r.cpu_lim.map(|_| c.cfs_periods.floor()),
+            ),
+            (
+                "container_cpu_cfs_throttled_periods_total",
+                "counter",
+                "Number of throttled period intervals.",
+                |c, r| r.cpu_lim.map(|_| c.cfs_throttled_periods.floor()),
+            ),
+            (
+                "container_cpu_cfs_throttled_seconds_total",
+                "counter",
+                "Total time duration the container has been throttled.",
+                |c, r| r.cpu_lim.map(|_| c.cfs_throttled_seconds),
+            ),
+            ("container_memory_working_set_bytes", "gauge", "Current working set in bytes.", |c, _| {
+                Some(c.mem.floor())
+            }),
+            ("container_memory_rss", "gauge", "Size of RSS in bytes.", |c, _| Some((c.mem * 0.8).floor())),
+            (
+                "container_oom_events_total",
+                "counter",
+                "Count of out of memory events observed for the container",
+                |c, _| Some(c.oom_events as f64),
+            ),
+            ("container_spec_cpu_quota", "gauge", "CPU quota of the container.", |c, r| {
+                r.cpu_lim.map(|l| (if c.main { l } else { l * 0.25 }) * 100.0)
+            }),
+            ("container_spec_memory_limit_bytes", "gauge", "Memory limit for the container.", |c, r| {
+                Some(r.mem_lim.map_or(0.0, |l| if c.main { l } else { l * 0.25 }).floor())
+            }),
+        ];
+        for (name, kind, help, value) in per_container {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for p in &pods {
+                let spec = self.service(p.svc);
+                let r = &self.res[p.svc];
+                let pod_cgroup = format!("/kubepods/burstable/pod{}", p.uid);
+                // The pod-level cgroup (no container label): the sum, which queries must exclude.
+                if name.starts_with("container_cpu_usage") || name.starts_with("container_memory_working") {
+                    let sum: f64 = p.containers.iter().filter(|c| running(c)).filter_map(|c| value(c, r)).sum();
+                    let _ = writeln!(
+                        out,
+                        "{name}{{container=\"\",id=\"{pod_cgroup}\",image=\"\",name=\"\",namespace=\"{}\",pod=\"{}\"}} {sum} {ts}",
+                        p.namespace, p.name
+                    );
+                }
+                for c in p.containers.iter().filter(|c| running(c)) {
+                    let Some(v) = value(c, r) else { continue };
+                    let image = if c.main { spec.image.as_str() } else { "docker.io/istio/proxyv2:1.28.0" };
+                    let cid =
+                        format!("{:016x}{:08x}", (p.uid.len() as u64) << 40 ^ (c.restarts as u64) << 20, c.name.len());
+                    let _ = writeln!(
+                        out,
+                        "{name}{{container=\"{}\",id=\"{pod_cgroup}/{cid}\",image=\"{image}\",name=\"{cid}\",namespace=\"{}\",pod=\"{}\"}} {v} {ts}",
+                        c.name, p.namespace, p.name
+                    );
+                }
+            }
+        }
+        for (name, help, field) in [
+            ("container_network_receive_bytes_total", "Cumulative count of bytes received", 0),
+            ("container_network_transmit_bytes_total", "Cumulative count of bytes transmitted", 1),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for p in &pods {
+                let v = if field == 0 { p.net_rx_bytes } else { p.net_tx_bytes };
+                let _ = writeln!(
+                    out,
+                    "{name}{{container=\"\",id=\"/kubepods/burstable/pod{}\",image=\"\",interface=\"eth0\",name=\"\",namespace=\"{}\",pod=\"{}\"}} {} {ts}",
+                    p.uid,
+                    p.namespace,
+                    p.name,
+                    v.floor()
+                );
+            }
+        }
+        Some(out)
+    }
+
+    pub fn node_names(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
     }
 
     pub fn namespaces(&self) -> Vec<String> {

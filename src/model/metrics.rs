@@ -71,6 +71,8 @@ pub struct ContainerUsage {
     pub pod: PodKey,
     pub container: String,
     pub usage: Usage,
+    /// Share of CFS periods throttled (0..1), where the source knows it (cAdvisor, Prometheus).
+    pub throttle: Option<f64>,
 }
 
 pub fn container_usages(list: &MetricsList<PodMetrics>) -> Vec<ContainerUsage> {
@@ -82,6 +84,7 @@ pub fn container_usages(list: &MetricsList<PodMetrics>) -> Vec<ContainerUsage> {
                 pod: pod.clone(),
                 container: c.name.clone(),
                 usage: Usage::from_map(&c.usage),
+                throttle: None,
             })
         })
         .collect()

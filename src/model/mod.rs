@@ -1,6 +1,8 @@
 //! Plain data and pure functions: no I/O, no async, no terminal.
 
+pub mod cadvisor;
 pub mod event;
+pub mod exposition;
 pub mod metrics;
 pub mod node;
 pub mod pod;

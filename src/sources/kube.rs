@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
+use super::cadvisor::ScrapeEnd;
 use super::{SourceId, SourceState, Update};
 use crate::model::event::EventInfo;
 use crate::model::metrics::{MetricsList, NodeMetrics, PodMetrics, container_usages, node_usages};
@@ -28,9 +29,20 @@ pub enum Scope {
     Namespace(String),
 }
 
+/// Where per-container usage comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UsageMode {
+    /// cAdvisor through the node proxy (throttling, network), else metrics.k8s.io.
+    #[default]
+    Auto,
+    Cadvisor,
+    MetricsApi,
+}
+
 #[derive(Debug, Clone)]
 pub struct KubeSourceConfig {
     pub scope: Scope,
+    pub usage: UsageMode,
     pub metrics_interval: Duration,
     /// The context's namespace, used when cluster-wide reads are forbidden.
     pub fallback_namespace: String,
@@ -71,7 +83,29 @@ pub fn spawn_all(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Upda
         watch_api(nodes, SourceId::Nodes, None, |n| Update::Nodes(n.map(|n| NodeInfo::from_node(&n))), nodes_tx, false)
             .await;
     }));
-    run(Box::pin(poll_metrics(client, cfg, tx)));
+    let node_client = client.clone();
+    let interval = cfg.metrics_interval;
+    let node_tx = tx.clone();
+    run(Box::pin(async move { poll_node_metrics(node_client, interval, node_tx).await }));
+    run(Box::pin(pod_usage(client, cfg, tx)));
+}
+
+async fn pod_usage(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Update>) {
+    if cfg.usage == UsageMode::MetricsApi {
+        return poll_pod_metrics(client, cfg, tx).await;
+    }
+    match super::cadvisor::poll(client.clone(), cfg.metrics_interval, tx.clone()).await {
+        ScrapeEnd::Closed => {}
+        ScrapeEnd::Unavailable(reason) => {
+            let _ = tx.send(Update::Status { source: SourceId::Cadvisor, state: SourceState::Absent(reason.clone()) });
+            if cfg.usage == UsageMode::Auto {
+                let _ = tx.send(Update::Notice(format!(
+                    "kubelet cAdvisor not reachable through the node proxy ({reason}); usage from metrics.k8s.io"
+                )));
+                poll_pod_metrics(client, cfg, tx).await;
+            }
+        }
+    }
 }
 
 /// A `Change` over the raw API type, converted (trimmed) by the caller's function.
@@ -243,39 +277,50 @@ fn first_line(s: &str) -> String {
 
 /// metrics.k8s.io is get/list only, so it is polled. A 404 means no metrics-server (kind has none);
 /// a 503 means the aggregated API is registered but metrics-server is down.
-async fn poll_metrics(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Update>) {
-    let pods_path = match &cfg.scope {
+pub async fn poll_pod_metrics(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Update>) {
+    let mut path = match &cfg.scope {
         Scope::All => "/apis/metrics.k8s.io/v1beta1/pods".to_string(),
         Scope::Namespace(ns) => format!("/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods"),
     };
-    let mut pods_path = pods_path;
     let mut ticker = tokio::time::interval(cfg.metrics_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut pod_state = SourceState::Connecting;
-    let mut node_state = SourceState::Connecting;
-    let _ = tx.send(Update::Status { source: SourceId::PodMetrics, state: pod_state.clone() });
-    let _ = tx.send(Update::Status { source: SourceId::NodeMetrics, state: node_state.clone() });
+    let mut last = SourceState::Connecting;
+    let _ = tx.send(Update::Status { source: SourceId::PodMetrics, state: last.clone() });
     loop {
         ticker.tick().await;
         let timeout = cfg.metrics_interval.max(Duration::from_secs(5));
-        let state = match get_json::<MetricsList<PodMetrics>>(&client, &pods_path, timeout).await {
+        let state = match get_json::<MetricsList<PodMetrics>>(&client, &path, timeout).await {
             Ok(list) => {
                 let usages = container_usages(&list);
-                if tx.send(Update::PodUsage { at: now_unix(), usages }).is_err() {
+                if tx.send(Update::PodUsage { at: now_unix(), source: SourceId::PodMetrics, usages }).is_err() {
                     return;
                 }
                 SourceState::Connected
             }
-            Err(SourceState::Forbidden(reason)) if cfg.scope == Scope::All && !pods_path.contains("/namespaces/") => {
-                pods_path = format!("/apis/metrics.k8s.io/v1beta1/namespaces/{}/pods", cfg.fallback_namespace);
+            // Like the pod watch: narrow to the context's namespace when cluster-wide is refused.
+            Err(SourceState::Forbidden(reason)) if cfg.scope == Scope::All && !path.contains("/namespaces/") => {
+                path = format!("/apis/metrics.k8s.io/v1beta1/namespaces/{}/pods", cfg.fallback_namespace);
                 SourceState::Forbidden(reason)
             }
             Err(state) => metrics_reason(state),
         };
-        if state != pod_state {
-            pod_state = state.clone();
-            let _ = tx.send(Update::Status { source: SourceId::PodMetrics, state });
+        if state != last {
+            last = state.clone();
+            if tx.send(Update::Status { source: SourceId::PodMetrics, state }).is_err() {
+                return;
+            }
         }
+    }
+}
+
+async fn poll_node_metrics(client: Client, interval: Duration, tx: UnboundedSender<Update>) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = SourceState::Connecting;
+    let _ = tx.send(Update::Status { source: SourceId::NodeMetrics, state: last.clone() });
+    loop {
+        ticker.tick().await;
+        let timeout = interval.max(Duration::from_secs(5));
         let state =
             match get_json::<MetricsList<NodeMetrics>>(&client, "/apis/metrics.k8s.io/v1beta1/nodes", timeout).await {
                 Ok(list) => {
@@ -286,9 +331,11 @@ async fn poll_metrics(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender
                 }
                 Err(state) => metrics_reason(state),
             };
-        if state != node_state {
-            node_state = state.clone();
-            let _ = tx.send(Update::Status { source: SourceId::NodeMetrics, state });
+        if state != last {
+            last = state.clone();
+            if tx.send(Update::Status { source: SourceId::NodeMetrics, state }).is_err() {
+                return;
+            }
         }
     }
 }

@@ -1,12 +1,13 @@
 //! Async I/O only. Each source owns its connection, retries with backoff and sends owned
 //! [`Update`]s over a channel; nothing here touches the UI state.
 
+pub mod cadvisor;
 pub mod kube;
 
 use crate::model::event::EventInfo;
 use crate::model::metrics::{ContainerUsage, Usage};
 use crate::model::node::NodeInfo;
-use crate::model::pod::PodInfo;
+use crate::model::pod::{PodInfo, PodKey};
 use crate::model::store::Change;
 use crate::model::time::UnixSecs;
 
@@ -17,11 +18,13 @@ pub enum SourceId {
     Events,
     PodMetrics,
     NodeMetrics,
+    Cadvisor,
+    Prometheus,
 }
 
 impl SourceId {
-    pub const ALL: [SourceId; 5] =
-        [SourceId::Pods, SourceId::Nodes, SourceId::Events, SourceId::PodMetrics, SourceId::NodeMetrics];
+    /// The sources every session has; usage sources announce themselves when started.
+    pub const ALWAYS: [SourceId; 3] = [SourceId::Pods, SourceId::Nodes, SourceId::Events];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -30,6 +33,8 @@ impl SourceId {
             SourceId::Events => "events",
             SourceId::PodMetrics => "pod metrics",
             SourceId::NodeMetrics => "node metrics",
+            SourceId::Cadvisor => "cadvisor",
+            SourceId::Prometheus => "prometheus",
         }
     }
 }
@@ -72,7 +77,13 @@ pub enum Update {
     Events(Change<EventInfo>),
     PodUsage {
         at: UnixSecs,
+        source: SourceId,
         usages: Vec<ContainerUsage>,
+    },
+    /// Bytes per second received and sent, per pod (a pod shares one network namespace).
+    PodNetwork {
+        at: UnixSecs,
+        usages: Vec<(PodKey, f64, f64)>,
     },
     NodeUsage {
         at: UnixSecs,

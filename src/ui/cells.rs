@@ -23,14 +23,16 @@ pub fn container_width(col: ContainerColumn) -> Constraint {
         LastReason => Constraint::Length(10),
         Age => Constraint::Length(5),
         Cpu | Mem => Constraint::Length(7),
-        CpuPctRequest | CpuPctLimit | MemPctRequest | MemPctLimit => Constraint::Length(6),
+        CpuPctRequest | CpuPctLimit | MemPctRequest | MemPctLimit | Throttle => Constraint::Length(6),
+        Net => Constraint::Length(11),
         CpuTrend => Constraint::Length(10),
     }
 }
 
 /// Columns dropped first when the terminal is narrow, least useful first.
-pub const CONTAINER_DROP_ORDER: [ContainerColumn; 9] = [
+pub const CONTAINER_DROP_ORDER: [ContainerColumn; 10] = [
     ContainerColumn::Workload,
+    ContainerColumn::Net,
     ContainerColumn::Age,
     ContainerColumn::MemPctRequest,
     ContainerColumn::CpuPctRequest,
@@ -59,6 +61,16 @@ pub fn sparkline(track: Option<&ContainerTrack>, width: usize, scale: Option<f64
         }
     }
     out
+}
+
+/// Bytes per second, compact: `850`, `12k`, `3.4M`.
+pub fn format_rate(bytes_per_sec: f64) -> String {
+    match bytes_per_sec {
+        v if v >= 1e9 => format!("{:.1}G", v / 1e9),
+        v if v >= 1e6 => format!("{:.1}M", v / 1e6),
+        v if v >= 1e3 => format!("{:.0}k", v / 1e3),
+        v => format!("{v:.0}"),
+    }
 }
 
 fn pct_text(p: Option<f64>) -> String {
@@ -103,6 +115,17 @@ pub fn container_cell<'a>(
         CpuPctLimit => Line::from(Span::styled(pct_text(row.cpu_pct_limit()), theme.percent(row.cpu_pct_limit()))),
         MemPctRequest => Line::from(Span::styled(pct_text(row.mem_pct_request()), theme.base)),
         MemPctLimit => Line::from(Span::styled(pct_text(row.mem_pct_limit()), theme.percent(row.mem_pct_limit()))),
+        Throttle => {
+            // The kubernetes-mixin's CPUThrottlingHigh fires at 25 %.
+            let style = match row.throttle {
+                Some(t) if t >= 0.25 => theme.bad,
+                Some(t) if t >= 0.05 => theme.warn,
+                Some(_) => theme.base,
+                None => theme.dim,
+            };
+            Line::from(Span::styled(pct_text(row.throttle.map(|t| t * 100.0)), style))
+        }
+        Net => plain(row.net.map_or_else(|| "-".into(), |(rx, tx)| format!("{}/{}", format_rate(rx), format_rate(tx)))),
         CpuTrend => Line::from(Span::styled(sparkline(track, 10, row.resources.cpu_limit_m), theme.accent)),
     }
 }

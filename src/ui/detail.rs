@@ -3,11 +3,12 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
+use ratatui::style::{Color, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Wrap};
 
+use super::cells::format_rate;
 use super::placeholder;
 use super::theme::Theme;
 use crate::app::State;
@@ -26,29 +27,71 @@ pub fn draw_detail(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
     let [info, events] = Layout::vertical([Constraint::Percentage(55), Constraint::Fill(1)]).areas(left);
     draw_info(state, row, track, frame, info, theme);
     draw_events(state, row, frame, events, theme);
-    let [cpu, mem] = Layout::vertical([Constraint::Percentage(50), Constraint::Fill(1)]).areas(right);
+    let [cpu, mem, bottom] =
+        Layout::vertical([Constraint::Percentage(38), Constraint::Percentage(31), Constraint::Fill(1)]).areas(right);
+    let [throttle, net] = Layout::horizontal([Constraint::Percentage(50), Constraint::Fill(1)]).areas(bottom);
     let r = &row.resources;
+    let lines = |request: Option<f64>, limit: Option<f64>| {
+        let mut v = Vec::new();
+        if let Some(x) = request {
+            v.push(("request", x, theme.chart_request));
+        }
+        if let Some(x) = limit {
+            v.push(("limit", x, theme.chart_limit));
+        }
+        v
+    };
+    let empty = Series::new(1, 2);
+    let series = |pick: fn(&ContainerTrack) -> &Series| track.map_or(&empty, pick);
     draw_chart(
         state,
         frame,
         cpu,
         theme,
-        " CPU ",
-        track.map(|t| &t.cpu),
-        r.cpu_request_m,
-        r.cpu_limit_m,
-        format_cpu_millis,
+        ChartSpec {
+            title: " CPU ",
+            series: vec![("used", series(|t| &t.cpu), theme.chart_primary)],
+            lines: lines(r.cpu_request_m, r.cpu_limit_m),
+            fmt: format_cpu_millis,
+        },
     );
     draw_chart(
         state,
         frame,
         mem,
         theme,
-        " Memory (working set) ",
-        track.map(|t| &t.mem),
-        r.mem_request,
-        r.mem_limit,
-        format_bytes,
+        ChartSpec {
+            title: " Memory (working set) ",
+            series: vec![("used", series(|t| &t.mem), theme.chart_primary)],
+            lines: lines(r.mem_request, r.mem_limit),
+            fmt: format_bytes,
+        },
+    );
+    draw_chart(
+        state,
+        frame,
+        throttle,
+        theme,
+        ChartSpec {
+            title: " CPU throttled ",
+            series: vec![("periods", series(|t| &t.throttle), theme.chart_limit)],
+            // The kubernetes-mixin's CPUThrottlingHigh threshold.
+            lines: vec![("25% alert", 0.25, theme.chart_request)],
+            fmt: percent_text,
+        },
+    );
+    let (rx, tx) = state.tracks.pod_net(&row.pod).map_or((&empty, &empty), |(rx, tx)| (rx, tx));
+    draw_chart(
+        state,
+        frame,
+        net,
+        theme,
+        ChartSpec {
+            title: " Pod network /s ",
+            series: vec![("rx", rx, theme.chart_primary), ("tx", tx, theme.chart_request)],
+            lines: vec![],
+            fmt: format_rate,
+        },
     );
 }
 
@@ -143,75 +186,79 @@ fn draw_events(state: &State, row: &ContainerRow, frame: &mut Frame, area: Rect,
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }).block(block(" Warning events ", theme)), area);
 }
 
-#[allow(clippy::too_many_arguments)]
-fn draw_chart(
-    state: &State,
-    frame: &mut Frame,
-    area: Rect,
-    theme: &Theme,
-    title: &str,
-    series: Option<&Series>,
-    request: Option<f64>,
-    limit: Option<f64>,
+/// A chart over the retained window: one or more series (gaps stay gaps) and horizontal
+/// reference lines (request, limit, a threshold).
+struct ChartSpec<'a> {
+    title: &'a str,
+    series: Vec<(&'static str, &'a Series, Color)>,
+    lines: Vec<(&'static str, f64, Color)>,
     fmt: fn(f64) -> String,
-) {
-    let points: Vec<(f64, f64)> =
-        series.map(|s| s.points().map(|(t, v)| ((t - state.now) as f64, v)).collect()).unwrap_or_default();
-    if points.is_empty() {
+}
+
+/// A series cut into runs of consecutive samples.
+type Runs = Vec<Vec<(f64, f64)>>;
+
+fn draw_chart(state: &State, frame: &mut Frame, area: Rect, theme: &Theme, spec: ChartSpec) {
+    let runs_per_series: Vec<(&'static str, Color, Runs)> = spec
+        .series
+        .iter()
+        .map(|(name, series, color)| {
+            // Split into runs so a missing sample is not drawn as a line across the gap.
+            let step = series.step() as f64;
+            let mut runs: Vec<Vec<(f64, f64)>> = vec![];
+            for (t, v) in series.points() {
+                let p = ((t - state.now) as f64, v);
+                match runs.last_mut() {
+                    Some(run) if run.last().is_some_and(|last| p.0 - last.0 <= step * 1.5) => run.push(p),
+                    _ => runs.push(vec![p]),
+                }
+            }
+            (*name, *color, runs)
+        })
+        .collect();
+    if runs_per_series.iter().all(|(_, _, runs)| runs.is_empty()) {
         frame.render_widget(
-            placeholder("no usage samples yet (metrics pending or unavailable)", theme).block(block(title, theme)),
+            placeholder("no samples yet (metrics pending or unavailable)", theme).block(block(spec.title, theme)),
             area,
         );
         return;
     }
     let window = state.config.retention.as_secs() as f64;
-    let top =
-        [series.and_then(|s| s.max()), request, limit].into_iter().flatten().fold(0.0f64, f64::max).max(1e-9) * 1.1;
-    let req_line: Vec<(f64, f64)> = request.map(|r| vec![(-window, r), (0.0, r)]).unwrap_or_default();
-    let lim_line: Vec<(f64, f64)> = limit.map(|l| vec![(-window, l), (0.0, l)]).unwrap_or_default();
-    // Gaps: split the points into runs so a missing sample is not drawn as a line across it.
-    let step = series.map_or(1, |s| s.step()) as f64;
-    let mut runs: Vec<Vec<(f64, f64)>> = vec![];
-    for p in &points {
-        match runs.last_mut() {
-            Some(run) if run.last().is_some_and(|last| p.0 - last.0 <= step * 1.5) => run.push(*p),
-            _ => runs.push(vec![*p]),
-        }
-    }
-    let mut datasets: Vec<Dataset> = runs
+    let top = spec
+        .series
         .iter()
-        .enumerate()
-        .map(|(i, run)| {
+        .filter_map(|(_, s, _)| s.max())
+        .chain(spec.lines.iter().map(|l| l.1))
+        .fold(0.0f64, f64::max)
+        .max(1e-9)
+        * 1.1;
+    let line_points: Vec<Vec<(f64, f64)>> = spec.lines.iter().map(|(_, v, _)| vec![(-window, *v), (0.0, *v)]).collect();
+    let mut datasets: Vec<Dataset> = Vec::new();
+    for (name, color, runs) in &runs_per_series {
+        for (i, run) in runs.iter().enumerate() {
             let d = Dataset::default()
                 .marker(Marker::Braille)
                 .graph_type(if run.len() > 1 { GraphType::Line } else { GraphType::Scatter })
-                .style(Style::default().fg(theme.chart_primary))
+                .style(Style::default().fg(*color))
                 .data(run);
-            if i == 0 { d.name("used") } else { d }
-        })
+            datasets.push(if i == 0 { d.name(*name) } else { d });
+        }
+    }
+    for ((name, _, color), points) in spec.lines.iter().zip(&line_points) {
+        datasets.push(
+            Dataset::default()
+                .name(*name)
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::default().fg(*color))
+                .data(points),
+        );
+    }
+    let now_text: Vec<String> = runs_per_series
+        .iter()
+        .filter_map(|(name, _, runs)| runs.last()?.last().map(|p| format!("{name} {}", (spec.fmt)(p.1))))
         .collect();
-    if !req_line.is_empty() {
-        datasets.push(
-            Dataset::default()
-                .name("request")
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(Style::default().fg(theme.chart_request))
-                .data(&req_line),
-        );
-    }
-    if !lim_line.is_empty() {
-        datasets.push(
-            Dataset::default()
-                .name("limit")
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(Style::default().fg(theme.chart_limit))
-                .data(&lim_line),
-        );
-    }
-    let current = points.last().map(|p| fmt(p.1)).unwrap_or_default();
-    let chart_title = format!("{title}now {current} ");
+    let chart_title = format!("{}now {} ", spec.title, now_text.join(" · "));
     let chart = Chart::new(datasets)
         .block(block(&chart_title, theme))
         .x_axis(
@@ -221,7 +268,14 @@ fn draw_chart(
                 .labels([Span::raw(format!("-{}", format_age(window as i64))), Span::raw("now")]),
         )
         .y_axis(
-            Axis::default().style(theme.dim).bounds([0.0, top]).labels([Span::raw("0"), Span::raw(fmt(top / 1.1))]),
+            Axis::default()
+                .style(theme.dim)
+                .bounds([0.0, top])
+                .labels([Span::raw("0"), Span::raw((spec.fmt)(top / 1.1))]),
         );
     frame.render_widget(chart, area);
+}
+
+fn percent_text(ratio: f64) -> String {
+    format!("{:.0}%", ratio * 100.0)
 }

@@ -15,8 +15,8 @@ use crate::app::keymap::ACTIONS;
 use crate::app::rows::{ContainerColumn, NodeColumn};
 use crate::app::{InputMode, Overlay, PickerKind, State, View};
 use crate::model::time::format_age;
+use crate::sources::SourceState;
 use crate::sources::kube::Scope;
-use crate::sources::{SourceId, SourceState};
 use cells::{CONTAINER_DROP_ORDER, container_cell, container_width, node_cell, node_width};
 use theme::Theme;
 
@@ -287,8 +287,7 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
         InputMode::Normal => {}
     }
     let mut spans = Vec::new();
-    for id in SourceId::ALL {
-        let Some(s) = state.sources.get(&id) else { continue };
+    for (id, s) in &state.sources {
         let age = s.last_data.map(|t| format!(" {}", format_age(state.now - t))).unwrap_or_default();
         spans.push(Span::styled(format!("{} ", id.label()), theme.dim));
         let mark = match s.state {
@@ -300,12 +299,10 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
         spans.push(Span::raw("  "));
     }
     // The most useful explanation: the latest notice, else why a source is not connected.
-    let reason = state.notices.last().filter(|(at, _)| state.now - at < 30).map(|(_, n)| n.clone()).or_else(|| {
-        SourceId::ALL.iter().find_map(|id| {
-            let s = state.sources.get(id)?;
-            s.state.reason().map(|r| format!("{}: {r}", id.label()))
-        })
-    });
+    let reason =
+        state.notices.last().filter(|(at, _)| state.now - at < 30).map(|(_, n)| n.clone()).or_else(|| {
+            state.sources.iter().find_map(|(id, s)| s.state.reason().map(|r| format!("{}: {r}", id.label())))
+        });
     if let Some(r) = reason {
         spans.push(Span::styled(format!("│ {r}"), theme.warn));
     }

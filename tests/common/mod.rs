@@ -17,7 +17,7 @@ use kpulse::kubeconfig::Connector;
 use kpulse::model::pod::PodInfo;
 use kpulse::model::time::now_unix;
 use kpulse::sources::Update;
-use kpulse::sources::kube::{KubeSourceConfig, Scope, spawn_all};
+use kpulse::sources::kube::{KubeSourceConfig, Scope, UsageMode, spawn_all};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -109,12 +109,18 @@ pub struct Kpulse {
 }
 
 impl Kpulse {
+    /// Usage from metrics.k8s.io, as most tests of the Kubernetes source expect.
     pub async fn start(h: &Harness, scope: Scope, fallback_namespace: &str) -> Kpulse {
+        Kpulse::start_with(h, scope, fallback_namespace, UsageMode::MetricsApi).await
+    }
+
+    pub async fn start_with(h: &Harness, scope: Scope, fallback_namespace: &str, usage: UsageMode) -> Kpulse {
         let config = Config { metrics_interval: Duration::from_secs(1), ..Default::default() };
         let (tx, updates) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
         let cfg = KubeSourceConfig {
             scope: scope.clone(),
+            usage,
             metrics_interval: config.metrics_interval,
             fallback_namespace: fallback_namespace.into(),
         };

@@ -1,0 +1,259 @@
+//! From cAdvisor exposition (kubelet `/metrics/cadvisor`) to per-container usage: CPU rate,
+//! working set, CFS throttling ratio, OOM events, and per-pod network rates. Counters are turned
+//! into rates here, handling resets (a restarted container starts from zero) and gaps.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use super::exposition::{Format, ParseStats, parse};
+use super::pod::PodKey;
+
+/// One scrape's raw counters and gauges for one container.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerCounters {
+    pub cpu_seconds: Option<f64>,
+    pub cfs_periods: Option<f64>,
+    pub cfs_throttled_periods: Option<f64>,
+    pub working_set: Option<f64>,
+    pub oom_events: Option<f64>,
+    pub timestamp_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodNetCounters {
+    pub rx_bytes: f64,
+    pub tx_bytes: f64,
+    pub timestamp_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CadvisorScrape {
+    pub containers: HashMap<(PodKey, String), ContainerCounters>,
+    pub pods: HashMap<PodKey, PodNetCounters>,
+    pub stats: ParseStats,
+}
+
+/// Keeps container series only: the pod-level cgroup (`container=""`) and the pause container
+/// (`POD`) would double-count. Network is per pod (one network namespace per pod).
+pub fn extract(text: &str, format: Format) -> CadvisorScrape {
+    let mut out = CadvisorScrape::default();
+    // Keys borrow from the input while parsing; they are owned once per container at the end.
+    type ContainerId<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
+    let mut containers: HashMap<ContainerId, ContainerCounters> = HashMap::new();
+    let mut pods: HashMap<(Cow<str>, Cow<str>), PodNetCounters> = HashMap::new();
+    out.stats = parse(text, format, |s| {
+        let field: fn(&mut ContainerCounters) -> &mut Option<f64> = match s.name.as_ref() {
+            "container_cpu_usage_seconds_total" => |c| &mut c.cpu_seconds,
+            "container_cpu_cfs_periods_total" => |c| &mut c.cfs_periods,
+            "container_cpu_cfs_throttled_periods_total" => |c| &mut c.cfs_throttled_periods,
+            "container_memory_working_set_bytes" => |c| &mut c.working_set,
+            "container_oom_events_total" => |c| &mut c.oom_events,
+            "container_network_receive_bytes_total" | "container_network_transmit_bytes_total" => {
+                let (Some(ns), Some(pod)) = (s.label_cow("namespace"), s.label_cow("pod")) else { return };
+                let entry = pods.entry((ns, pod)).or_default();
+                if s.name.contains("receive") {
+                    entry.rx_bytes += s.value;
+                } else {
+                    entry.tx_bytes += s.value;
+                }
+                entry.timestamp_ms = s.timestamp_ms.or(entry.timestamp_ms);
+                return;
+            }
+            _ => return,
+        };
+        let (Some(ns), Some(pod), Some(container)) =
+            (s.label_cow("namespace"), s.label_cow("pod"), s.label_cow("container"))
+        else {
+            return;
+        };
+        if container.is_empty() || container == "POD" {
+            return;
+        }
+        let entry = containers.entry((ns, pod, container)).or_default();
+        // Several series per container (per cpu, per interface) add up.
+        let slot = field(entry);
+        *slot = Some(slot.unwrap_or(0.0) + s.value);
+        entry.timestamp_ms = s.timestamp_ms.or(entry.timestamp_ms);
+    });
+    out.containers = containers
+        .into_iter()
+        .map(|((ns, pod, c), v)| ((PodKey::new(ns.into_owned(), pod.into_owned()), c.into_owned()), v))
+        .collect();
+    out.pods = pods.into_iter().map(|((ns, pod), v)| (PodKey::new(ns.into_owned(), pod.into_owned()), v)).collect();
+    out
+}
+
+/// Per-second rates of counters between scrapes.
+#[derive(Debug, Default)]
+pub struct CounterRates {
+    /// (value, sample timestamp, round it was seen in) per series.
+    last: HashMap<(PodKey, String, &'static str), (f64, i64, u64)>,
+    round: u64,
+}
+
+impl CounterRates {
+    /// Starts a scrape round; series not seen in it are forgotten by [`CounterRates::finish_round`].
+    pub fn begin_round(&mut self) {
+        self.round += 1;
+    }
+
+    /// The increase of a counter since the previous sample and the seconds between them.
+    /// A counter that went down was reset (a restarted container): the increase is its new value,
+    /// as Prometheus's `rate()` assumes. Returns `None` for the first sample, a repeated
+    /// timestamp, or when the previous sample is older than the previous round (a missed scrape:
+    /// a gap shows as a gap, not as an average over it).
+    pub fn increase(
+        &mut self,
+        pod: &PodKey,
+        container: &str,
+        metric: &'static str,
+        value: f64,
+        timestamp_ms: i64,
+    ) -> Option<(f64, f64)> {
+        let key = (pod.clone(), container.to_string(), metric);
+        let previous = self.last.insert(key, (value, timestamp_ms, self.round));
+        let (prev_value, prev_ts, prev_round) = previous?;
+        let dt = timestamp_ms - prev_ts;
+        if dt <= 0 || prev_round + 1 < self.round {
+            return None;
+        }
+        let delta = if value < prev_value { value } else { value - prev_value };
+        Some((delta, dt as f64 / 1000.0))
+    }
+
+    pub fn finish_round(&mut self) {
+        let round = self.round;
+        self.last.retain(|_, (_, _, seen)| *seen == round);
+    }
+
+    pub fn len(&self) -> usize {
+        self.last.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.last.is_empty()
+    }
+}
+
+/// What one round of scrapes yields for the UI.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DerivedUsage {
+    pub pod: PodKey,
+    pub container: String,
+    pub cpu_m: Option<f64>,
+    pub working_set: Option<f64>,
+    /// Share of CFS periods in which the container hit its quota (0..1).
+    pub throttle: Option<f64>,
+    pub oom_events: Option<f64>,
+}
+
+pub fn derive(
+    rates: &mut CounterRates,
+    scrape: &CadvisorScrape,
+    now_ms: i64,
+) -> (Vec<DerivedUsage>, Vec<(PodKey, f64, f64)>) {
+    let mut usages = Vec::with_capacity(scrape.containers.len());
+    for ((pod, container), c) in &scrape.containers {
+        let ts = c.timestamp_ms.unwrap_or(now_ms);
+        let cpu_m =
+            c.cpu_seconds.and_then(|v| rates.increase(pod, container, "cpu", v, ts)).map(|(d, secs)| d / secs * 1000.0);
+        let periods = c.cfs_periods.and_then(|v| rates.increase(pod, container, "periods", v, ts));
+        let throttled = c.cfs_throttled_periods.and_then(|v| rates.increase(pod, container, "throttled", v, ts));
+        let throttle = match (periods, throttled) {
+            (Some((p, _)), Some((t, _))) if p > 0.0 => Some((t / p).clamp(0.0, 1.0)),
+            _ => None,
+        };
+        usages.push(DerivedUsage {
+            pod: pod.clone(),
+            container: container.clone(),
+            cpu_m,
+            working_set: c.working_set,
+            throttle,
+            oom_events: c.oom_events,
+        });
+    }
+    let mut net = Vec::with_capacity(scrape.pods.len());
+    for (pod, n) in &scrape.pods {
+        let ts = n.timestamp_ms.unwrap_or(now_ms);
+        let rx = rates.increase(pod, "", "rx", n.rx_bytes, ts);
+        let tx = rates.increase(pod, "", "tx", n.tx_bytes, ts);
+        if let (Some((rx, secs)), Some((tx, _))) = (rx, tx) {
+            net.push((pod.clone(), rx / secs, tx / secs));
+        }
+    }
+    (usages, net)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scrape_text(cpu: f64, periods: f64, throttled: f64, ts: i64) -> String {
+        format!(
+            "# TYPE container_cpu_usage_seconds_total counter\n\
+             container_cpu_usage_seconds_total{{container=\"\",namespace=\"shop\",pod=\"p\"}} 999 {ts}\n\
+             container_cpu_usage_seconds_total{{container=\"app\",namespace=\"shop\",pod=\"p\"}} {cpu} {ts}\n\
+             container_cpu_usage_seconds_total{{container=\"POD\",namespace=\"shop\",pod=\"p\"}} 5 {ts}\n\
+             container_cpu_cfs_periods_total{{container=\"app\",namespace=\"shop\",pod=\"p\"}} {periods} {ts}\n\
+             container_cpu_cfs_throttled_periods_total{{container=\"app\",namespace=\"shop\",pod=\"p\"}} {throttled} {ts}\n\
+             container_memory_working_set_bytes{{container=\"app\",namespace=\"shop\",pod=\"p\"}} 1048576 {ts}\n\
+             container_network_receive_bytes_total{{container=\"\",interface=\"eth0\",namespace=\"shop\",pod=\"p\"}} {} {ts}\n\
+             container_network_transmit_bytes_total{{container=\"\",interface=\"eth0\",namespace=\"shop\",pod=\"p\"}} {} {ts}\n",
+            cpu * 100.0,
+            cpu * 1000.0
+        )
+    }
+
+    #[test]
+    fn rates_throttling_and_network_from_two_scrapes() {
+        let mut rates = CounterRates::default();
+        let first = extract(&scrape_text(10.0, 1000.0, 100.0, 1_000_000), Format::Text);
+        assert_eq!(first.containers.len(), 1, "pod cgroup and pause rows are dropped");
+        rates.begin_round();
+        let (u, net) = derive(&mut rates, &first, 0);
+        assert_eq!(u[0].cpu_m, None, "no rate from one sample");
+        assert!(net.is_empty());
+        // 10 s later: 1.5 CPU-seconds more, 100 periods of which 60 throttled.
+        let second = extract(&scrape_text(11.5, 1100.0, 160.0, 1_010_000), Format::Text);
+        rates.begin_round();
+        let (u, net) = derive(&mut rates, &second, 0);
+        assert!((u[0].cpu_m.unwrap() - 150.0).abs() < 1e-9);
+        assert!((u[0].throttle.unwrap() - 0.6).abs() < 1e-9);
+        assert_eq!(u[0].working_set, Some(1048576.0));
+        assert!((net[0].1 - 15.0).abs() < 1e-9 && (net[0].2 - 150.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn counter_reset_and_gap() {
+        let mut rates = CounterRates::default();
+        let pod = PodKey::new("n", "p");
+        rates.begin_round();
+        assert_eq!(rates.increase(&pod, "c", "cpu", 100.0, 0), None);
+        // The container restarted: the counter began again from zero and reached 2.
+        rates.begin_round();
+        assert_eq!(rates.increase(&pod, "c", "cpu", 2.0, 10_000), Some((2.0, 10.0)));
+        // A round without this series (a failed scrape): no rate across the gap.
+        rates.begin_round();
+        rates.begin_round();
+        assert_eq!(rates.increase(&pod, "c", "cpu", 8.0, 70_000), None);
+        rates.begin_round();
+        assert_eq!(rates.increase(&pod, "c", "cpu", 9.0, 80_000), Some((1.0, 10.0)));
+        // Same timestamp twice (a cached scrape): no rate.
+        rates.begin_round();
+        assert_eq!(rates.increase(&pod, "c", "cpu", 9.0, 80_000), None);
+    }
+
+    #[test]
+    fn forgotten_series_are_pruned_per_round() {
+        let mut rates = CounterRates::default();
+        let pod = PodKey::new("n", "p");
+        rates.begin_round();
+        rates.increase(&pod, "a", "cpu", 1.0, 0);
+        rates.increase(&pod, "b", "cpu", 1.0, 0);
+        rates.finish_round();
+        rates.begin_round();
+        rates.increase(&pod, "a", "cpu", 2.0, 1);
+        rates.finish_round();
+        assert_eq!(rates.len(), 1);
+    }
+}

@@ -1,0 +1,147 @@
+//! Usage straight from the kubelets, without Prometheus: each node's cAdvisor exposition through
+//! the API server's node proxy (`GET /api/v1/nodes/{node}/proxy/metrics/cadvisor`), parsed and
+//! turned into rates here. Needs `nodes/proxy` get; when that is forbidden or absent, the caller
+//! falls back to metrics.k8s.io.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::ListParams;
+use kube::{Api, Client};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::kube::classify_client_error;
+use super::{SourceId, SourceState, Update};
+use crate::model::cadvisor::{CounterRates, derive, extract};
+use crate::model::exposition::Format;
+use crate::model::metrics::{ContainerUsage, Usage};
+use crate::model::time::now_unix;
+
+/// How many kubelets are scraped at once.
+const CONCURRENT_SCRAPES: usize = 8;
+
+pub enum ScrapeEnd {
+    /// Every node answered 403/404 on the first round: use another usage source.
+    Unavailable(String),
+    Closed,
+}
+
+pub async fn poll(client: Client, interval: Duration, tx: UnboundedSender<Update>) -> ScrapeEnd {
+    let status = |state: SourceState| tx.send(Update::Status { source: SourceId::Cadvisor, state }).is_ok();
+    status(SourceState::Connecting);
+    let mut rates = CounterRates::default();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_state = SourceState::Connecting;
+    let mut first_round = true;
+    let mut last_parse_problem: Option<String> = None;
+    let nodes_api: Api<Node> = Api::all(client.clone());
+    loop {
+        ticker.tick().await;
+        let nodes = match nodes_api.list(&ListParams::default()).await {
+            Ok(list) => list.items.into_iter().filter_map(|n| n.metadata.name).collect::<Vec<_>>(),
+            Err(e) => {
+                let state = classify_client_error(&e);
+                if first_round && matches!(state, SourceState::Forbidden(_)) {
+                    return ScrapeEnd::Unavailable("nodes cannot be listed".into());
+                }
+                if state != last_state && !status(state.clone()) {
+                    return ScrapeEnd::Closed;
+                }
+                last_state = state;
+                continue;
+            }
+        };
+        let fetches = futures::stream::iter(nodes.into_iter().map(|node| {
+            let client = client.clone();
+            async move {
+                let path = format!("/api/v1/nodes/{node}/proxy/metrics/cadvisor");
+                let request = http::Request::get(&path).body(Vec::new());
+                let result = match request {
+                    Ok(r) => {
+                        match tokio::time::timeout(interval.max(Duration::from_secs(5)), client.request_text(r)).await {
+                            Ok(Ok(text)) => Ok(text),
+                            Ok(Err(e)) => Err(classify_client_error(&e)),
+                            Err(_) => Err(SourceState::Reconnecting(format!("node {node}: scrape timed out"))),
+                        }
+                    }
+                    Err(e) => Err(SourceState::Reconnecting(e.to_string())),
+                };
+                (node, result)
+            }
+        }))
+        .buffer_unordered(CONCURRENT_SCRAPES);
+        futures::pin_mut!(fetches);
+        rates.begin_round();
+        let (mut usages, mut network) = (Vec::new(), Vec::new());
+        let (mut ok, mut failed, mut refused) = (0usize, Vec::new(), 0usize);
+        let mut parse_problem = None;
+        let now_ms = now_unix() * 1000;
+        while let Some((node, result)) = fetches.next().await {
+            match result {
+                Ok(text) => {
+                    // Parse and reduce at once: the text of one node is dropped before the next.
+                    let scrape = extract(&text, Format::detect(None, &text));
+                    if let Some(e) = scrape.stats.errors.first() {
+                        parse_problem = Some(format!(
+                            "node {node}: {} malformed line(s) skipped, first at line {}: {}",
+                            scrape.stats.skipped_lines, e.line, e.message
+                        ));
+                    }
+                    let (u, n) = derive(&mut rates, &scrape, now_ms);
+                    usages.extend(u);
+                    network.extend(n);
+                    ok += 1;
+                }
+                Err(state) => {
+                    if matches!(state, SourceState::Forbidden(_) | SourceState::Absent(_)) {
+                        refused += 1;
+                    }
+                    failed.push(format!("node {node}: {}", state.reason().unwrap_or(state.word())));
+                }
+            }
+        }
+        rates.finish_round();
+        if first_round && ok == 0 && refused > 0 {
+            return ScrapeEnd::Unavailable(failed.first().cloned().unwrap_or_default());
+        }
+        first_round = false;
+        let at = now_unix();
+        let usages: Vec<ContainerUsage> = usages
+            .into_iter()
+            .map(|d| ContainerUsage {
+                pod: d.pod,
+                container: d.container,
+                usage: Usage { cpu_m: d.cpu_m.unwrap_or(f64::NAN), mem: d.working_set.unwrap_or(f64::NAN) },
+                throttle: d.throttle,
+            })
+            .collect();
+        if ok > 0 {
+            if tx.send(Update::PodUsage { at, source: SourceId::Cadvisor, usages }).is_err() {
+                return ScrapeEnd::Closed;
+            }
+            if tx.send(Update::PodNetwork { at, usages: network }).is_err() {
+                return ScrapeEnd::Closed;
+            }
+        }
+        // Malformed lines are skipped, not fatal: say so once per distinct problem.
+        if parse_problem.is_some() && parse_problem != last_parse_problem {
+            let _ = tx.send(Update::Notice(format!("cadvisor: {}", parse_problem.clone().unwrap_or_default())));
+        }
+        last_parse_problem = parse_problem;
+        let state = match failed.first() {
+            Some(f) if ok == 0 => SourceState::Reconnecting(f.clone()),
+            Some(f) => {
+                SourceState::Reconnecting(format!("{} of {} nodes failed; {f}", failed.len(), failed.len() + ok))
+            }
+            None => SourceState::Connected,
+        };
+        if state != last_state {
+            if !status(state.clone()) {
+                return ScrapeEnd::Closed;
+            }
+            last_state = state;
+        }
+    }
+}
