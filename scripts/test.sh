@@ -5,7 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=()
+# tmux: a real terminal for the scripted session; prometheus and the node exporter: a real server
+# and real exposition text for the Prometheus source and the parser.
 command -v tmux >/dev/null 2>&1 || packages+=(tmux)
+command -v prometheus >/dev/null 2>&1 || packages+=(prometheus)
+command -v prometheus-node-exporter >/dev/null 2>&1 || packages+=(prometheus-node-exporter)
 if ((${#packages[@]})); then
   echo "scripts/test.sh: installing ${packages[*]}"
   sudo=""

@@ -40,6 +40,10 @@ pub struct Cli {
     /// metrics.k8s.io), cadvisor, metrics-api
     #[arg(long, global = true, value_name = "SOURCE", value_parser = ["auto", "cadvisor", "metrics-api"])]
     pub usage: Option<String>,
+    /// Read usage, throttling, network and history from Prometheus: http://host:9090, or "auto" to
+    /// find it in the cluster and query it through the API server's service proxy
+    #[arg(long, global = true, value_name = "URL|auto")]
+    pub prometheus: Option<String>,
     /// Config file (default: $XDG_CONFIG_HOME/kpulse/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -114,6 +118,17 @@ async fn run(cli: Cli) -> i32 {
         Some(_) => UsageMode::Auto,
         None => config.usage,
     };
+    if let Some(url) = &cli.prometheus {
+        if url != "auto"
+            && let Err(e) = crate::sources::prometheus::Endpoint::direct(url)
+        {
+            eprintln!("kpulse: {e}");
+            return EXIT_USAGE;
+        }
+        // The flag wins over the config file, for every context.
+        config.prometheus = Some(url.clone());
+        config.prometheus_contexts.clear();
+    }
     if let (Some(err), Some(_)) = (&config_error, &cli.config)
         && cli.config.as_ref().is_some_and(|p| !p.exists())
     {

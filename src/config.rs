@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::model::promql::Queries;
 use crate::sources::kube::UsageMode;
 
 pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
@@ -20,6 +21,11 @@ struct FileConfig {
     theme: Option<String>,
     all_namespaces: Option<bool>,
     usage: Option<String>,
+    prometheus: Option<String>,
+    #[serde(default)]
+    prometheus_contexts: BTreeMap<String, String>,
+    #[serde(default)]
+    prometheus_queries: std::collections::HashMap<String, String>,
     #[serde(default)]
     keys: BTreeMap<String, String>,
 }
@@ -32,6 +38,10 @@ pub struct Config {
     pub theme: String,
     pub all_namespaces: bool,
     pub usage: UsageMode,
+    /// Prometheus base URL (or "auto"), and per kubeconfig context.
+    pub prometheus: Option<String>,
+    pub prometheus_contexts: BTreeMap<String, String>,
+    pub queries: Queries,
     /// action name → key, as written by the user (validated by the keymap).
     pub keys: BTreeMap<String, String>,
 }
@@ -78,6 +88,17 @@ impl Config {
             theme,
             all_namespaces: file.all_namespaces.or(base.all_namespaces).unwrap_or(false),
             usage,
+            prometheus: file.prometheus.or(base.prometheus),
+            prometheus_contexts: {
+                let mut m = base.prometheus_contexts;
+                m.extend(file.prometheus_contexts);
+                m
+            },
+            queries: {
+                let mut overrides = base.prometheus_queries;
+                overrides.extend(file.prometheus_queries);
+                Queries::default().with_overrides(&overrides)?
+            },
             keys,
         })
     }
@@ -98,6 +119,11 @@ impl Config {
                 Some(format!("config {} ignored: {}", path.display(), e.lines().collect::<Vec<_>>().join(" "))),
             ),
         }
+    }
+
+    /// The Prometheus to use for a context: a per-context entry, else the global one.
+    pub fn prometheus_for(&self, context: &str) -> Option<String> {
+        self.prometheus_contexts.get(context).cloned().or_else(|| self.prometheus.clone())
     }
 
     /// `$XDG_CONFIG_HOME/kpulse/config.toml`, else `~/.config/kpulse/config.toml`.

@@ -45,6 +45,9 @@ fn start_sources(client: kube::Client, state: &State, fallback_namespace: &str) 
     let cfg = KubeSourceConfig {
         scope: state.scope.clone(),
         usage: state.config.usage,
+        prometheus: state.config.prometheus_for(&state.context),
+        queries: state.config.queries.clone(),
+        retention: state.config.retention,
         metrics_interval: state.config.metrics_interval,
         fallback_namespace: fallback_namespace.to_string(),
     };

@@ -208,6 +208,8 @@ async fn garbage_exposition_is_reported_not_fatal() {
     let mut k = Kpulse::start_with(&h, Scope::All, "default", UsageMode::Cadvisor).await;
     k.wait_for("a notice about malformed lines", |s| s.notices.iter().any(|(_, n)| n.contains("malformed line"))).await;
     let expected = fingerprint(&h.expected_pods());
-    k.wait_for("rows unaffected", |s| state_fingerprint(s) == expected).await;
-    assert_eq!(k.state.sources[&SourceId::Cadvisor].state, SourceState::Connected);
+    k.wait_for("rows unaffected and the source still connected", |s| {
+        state_fingerprint(s) == expected && s.sources[&SourceId::Cadvisor].state == SourceState::Connected
+    })
+    .await;
 }

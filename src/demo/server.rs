@@ -35,6 +35,9 @@ pub struct ServerOptions {
     pub node_proxy_forbidden: bool,
     /// Every cAdvisor scrape answers this body instead (garbage-input tests).
     pub cadvisor_override: Option<String>,
+    /// A Prometheus to expose as Service monitoring/prometheus-operated, reachable through the
+    /// service proxy as on a real cluster.
+    pub prometheus_upstream: Option<SocketAddr>,
 }
 
 #[derive(Clone)]
@@ -175,6 +178,27 @@ async fn handle(
             {"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": ["get", "list"], "shortNames": ["ns"]}
         ]})),
         ["apis", "metrics.k8s.io", "v1beta1", rest @ ..] => metrics(&shared, &options, rest),
+        ["api", "v1", "services"] => {
+            let items: Vec<serde_json::Value> = options
+                .prometheus_upstream
+                .iter()
+                .map(|_| {
+                    json!({"metadata": {"name": "prometheus-operated", "namespace": "monitoring"},
+                           "spec": {"ports": [{"name": "web", "port": 9090, "protocol": "TCP"}]}})
+                })
+                .collect();
+            json_response(json!({"kind": "ServiceList", "apiVersion": "v1", "metadata": {}, "items": items}))
+        }
+        ["api", "v1", "namespaces", "monitoring", "services", "prometheus-operated:9090", "proxy", ..] => match options
+            .prometheus_upstream
+        {
+            Some(upstream) => {
+                let prefix = "/api/v1/namespaces/monitoring/services/prometheus-operated:9090/proxy";
+                let rest = uri.path_and_query().map(|p| p.as_str()).unwrap_or("").strip_prefix(prefix).unwrap_or("/");
+                proxy_get(upstream, rest).await
+            }
+            None => status(StatusCode::NOT_FOUND, "NotFound", "services \"prometheus-operated\" not found"),
+        },
         ["api", "v1", "namespaces"] => {
             if options.allowed_namespaces.is_some() {
                 return forbidden("namespaces", "list", None, "");
@@ -212,6 +236,44 @@ async fn handle(
         }
         _ => status(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource"),
     }
+}
+
+/// Forwards a GET to `upstream` (HTTP/1.0, so the answer ends with the connection) and relays
+/// status, content type and body: the API server's service proxy, reduced to what is needed.
+async fn proxy_get(upstream: SocketAddr, path_and_query: &str) -> Response {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fetch = async {
+        let mut stream = tokio::net::TcpStream::connect(upstream).await?;
+        stream.write_all(format!("GET {path_and_query} HTTP/1.0\r\nHost: {upstream}\r\n\r\n").as_bytes()).await?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await?;
+        Ok::<_, std::io::Error>(raw)
+    };
+    let raw = match tokio::time::timeout(Duration::from_secs(30), fetch).await {
+        Ok(Ok(raw)) => raw,
+        Ok(Err(e)) => {
+            return status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                &format!("error trying to reach service: {e}"),
+            );
+        }
+        Err(_) => return status(StatusCode::GATEWAY_TIMEOUT, "Timeout", "the upstream did not answer in time"),
+    };
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(raw.len(), |i| i + 4);
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse::<u16>().ok()).unwrap_or(502);
+    let content_type = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Type: ").or_else(|| l.strip_prefix("content-type: ")))
+        .unwrap_or("application/octet-stream")
+        .trim()
+        .to_string();
+    Response::builder()
+        .status(StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY))
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(raw[split..].to_vec()))
+        .unwrap_or_default()
 }
 
 fn metrics(shared: &Shared, options: &ServerOptions, rest: &[&str]) -> Response {

@@ -6,6 +6,7 @@ pub mod exposition;
 pub mod metrics;
 pub mod node;
 pub mod pod;
+pub mod promql;
 pub mod quantity;
 pub mod series;
 pub mod store;

@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Event as K8sEvent, Node, Pod};
+use k8s_openapi::api::core::v1::{Event as K8sEvent, Node, Pod, Service};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Client, Resource};
@@ -14,11 +14,13 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use super::cadvisor::ScrapeEnd;
+use super::prometheus::{Endpoint, PrometheusConfig};
 use super::{SourceId, SourceState, Update};
 use crate::model::event::EventInfo;
 use crate::model::metrics::{MetricsList, NodeMetrics, PodMetrics, container_usages, node_usages};
 use crate::model::node::NodeInfo;
 use crate::model::pod::PodInfo;
+use crate::model::promql::Queries;
 use crate::model::store::Change;
 use crate::model::time::now_unix;
 
@@ -43,6 +45,10 @@ pub enum UsageMode {
 pub struct KubeSourceConfig {
     pub scope: Scope,
     pub usage: UsageMode,
+    /// A Prometheus base URL or "auto": when set, usage and history come from it.
+    pub prometheus: Option<String>,
+    pub queries: Queries,
+    pub retention: Duration,
     pub metrics_interval: Duration,
     /// The context's namespace, used when cluster-wide reads are forbidden.
     pub fallback_namespace: String,
@@ -91,6 +97,26 @@ pub fn spawn_all(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Upda
 }
 
 async fn pod_usage(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Update>) {
+    if let Some(target) = &cfg.prometheus {
+        let endpoint = if target == "auto" { discover_prometheus(&client).await } else { Endpoint::direct(target) };
+        match endpoint {
+            Ok(endpoint) => {
+                let _ = tx.send(Update::Notice(format!("usage from Prometheus at {}", endpoint.describe())));
+                let pcfg = PrometheusConfig {
+                    endpoint,
+                    queries: cfg.queries.clone(),
+                    interval: cfg.metrics_interval,
+                    retention: cfg.retention,
+                };
+                return super::prometheus::poll(pcfg, tx).await;
+            }
+            Err(reason) => {
+                let _ = tx
+                    .send(Update::Status { source: SourceId::Prometheus, state: SourceState::Absent(reason.clone()) });
+                let _ = tx.send(Update::Notice(format!("no Prometheus ({reason}); usage from the kubelets instead")));
+            }
+        }
+    }
     if cfg.usage == UsageMode::MetricsApi {
         return poll_pod_metrics(client, cfg, tx).await;
     }
@@ -106,6 +132,35 @@ async fn pod_usage(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Up
             }
         }
     }
+}
+
+/// Service names Prometheus usually runs under (prometheus-operator, the Helm charts, kube-prometheus).
+const PROMETHEUS_SERVICES: [&str; 5] =
+    ["prometheus-operated", "kube-prometheus-stack-prometheus", "prometheus-server", "prometheus-k8s", "prometheus"];
+
+/// Finds a Prometheus Service in the cluster and returns its API server service-proxy prefix.
+async fn discover_prometheus(client: &Client) -> Result<Endpoint, String> {
+    let services: Api<Service> = Api::all(client.clone());
+    let list = services.list(&Default::default()).await.map_err(|e| match classify_client_error(&e) {
+        SourceState::Forbidden(_) => "not allowed to list services".to_string(),
+        other => other.reason().unwrap_or("cannot list services").to_string(),
+    })?;
+    let found = PROMETHEUS_SERVICES
+        .iter()
+        .find_map(|wanted| list.items.iter().find(|s| s.metadata.name.as_deref() == Some(*wanted)));
+    let svc = found.ok_or_else(|| format!("no Service named {} found", PROMETHEUS_SERVICES.join(", ")))?;
+    let ns = svc.metadata.namespace.clone().unwrap_or_default();
+    let name = svc.metadata.name.clone().unwrap_or_default();
+    let ports = svc.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default();
+    let port = ports
+        .iter()
+        .find(|p| matches!(p.name.as_deref(), Some("web" | "http" | "http-web")))
+        .or(ports.first())
+        .map_or(9090, |p| p.port);
+    Ok(Endpoint::ApiProxy {
+        client: client.clone(),
+        prefix: format!("/api/v1/namespaces/{ns}/services/{name}:{port}/proxy"),
+    })
 }
 
 /// A `Change` over the raw API type, converted (trimmed) by the caller's function.

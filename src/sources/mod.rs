@@ -3,6 +3,7 @@
 
 pub mod cadvisor;
 pub mod kube;
+pub mod prometheus;
 
 use crate::model::event::EventInfo;
 use crate::model::metrics::{ContainerUsage, Usage};

@@ -114,13 +114,32 @@ impl Kpulse {
         Kpulse::start_with(h, scope, fallback_namespace, UsageMode::MetricsApi).await
     }
 
+    /// Usage from a Prometheus (a URL or "auto"), polled every second.
+    pub async fn start_prometheus(h: &Harness, target: &str, queries: kpulse::model::promql::Queries) -> Kpulse {
+        Kpulse::start_full(h, Scope::All, "default", UsageMode::Auto, Some(target.to_string()), queries).await
+    }
+
     pub async fn start_with(h: &Harness, scope: Scope, fallback_namespace: &str, usage: UsageMode) -> Kpulse {
+        Kpulse::start_full(h, scope, fallback_namespace, usage, None, Default::default()).await
+    }
+
+    async fn start_full(
+        h: &Harness,
+        scope: Scope,
+        fallback_namespace: &str,
+        usage: UsageMode,
+        prometheus: Option<String>,
+        queries: kpulse::model::promql::Queries,
+    ) -> Kpulse {
         let config = Config { metrics_interval: Duration::from_secs(1), ..Default::default() };
         let (tx, updates) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
         let cfg = KubeSourceConfig {
             scope: scope.clone(),
             usage,
+            prometheus,
+            queries,
+            retention: config.retention,
             metrics_interval: config.metrics_interval,
             fallback_namespace: fallback_namespace.into(),
         };
@@ -176,4 +195,56 @@ pub fn fingerprint(pods: &[PodInfo]) -> Vec<(String, String, u32, bool)> {
 pub fn state_fingerprint(state: &State) -> Vec<(String, String, u32, bool)> {
     let pods: Vec<PodInfo> = state.pods.values().cloned().collect();
     fingerprint(&pods)
+}
+
+/// A real component's binary, or `None` with a loud message. Under `KPULSE_REQUIRE_REAL` (set by
+/// scripts/test.sh and CI) a missing component is a failure, never a silent pass.
+pub fn real_binary(name: &str, install: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));
+    if found.is_none() {
+        let msg = format!("real component `{name}` is missing: install it with `{install}` (scripts/test.sh does)");
+        assert!(std::env::var_os("KPULSE_REQUIRE_REAL").is_none(), "{msg}");
+        eprintln!("SKIPPED: {msg}");
+    }
+    found
+}
+
+/// A free port on 127.0.0.1 (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process killed when the test ends, pass or fail.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// GET over plain HTTP/1.0 on loopback: (status, body). Enough for readiness probes and /metrics.
+pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    Ok((code, body.to_string()))
+}
+
+pub fn wait_http_ok(addr: &str, path: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok((200, _)) = http_get(addr, path) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} did not become ready at http://{addr}{path}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -1,0 +1,265 @@
+//! Usage and history from a Prometheus server's HTTP API: instant queries every interval (one per
+//! metric, for all containers at once) and a `query_range` back-fill at start-up. Reached directly
+//! (`--prometheus http://…`) or through the API server's service proxy (`--prometheus auto`),
+//! with GETs only.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::{SourceId, SourceState, Update};
+use crate::model::metrics::{ContainerUsage, Usage};
+use crate::model::pod::PodKey;
+use crate::model::promql::{Queries, SeriesResult, parse_response, sample_value};
+use crate::model::time::now_unix;
+
+/// Where the Prometheus HTTP API is.
+#[derive(Clone)]
+pub enum Endpoint {
+    /// `http://host:port[/prefix]`, queried directly.
+    Direct { base: String, client: HttpClient<HttpConnector, Empty<Bytes>> },
+    /// Through the API server: `/api/v1/namespaces/{ns}/services/{name}:{port}/proxy`.
+    ApiProxy { client: kube::Client, prefix: String },
+}
+
+impl Endpoint {
+    pub fn direct(base: &str) -> Result<Endpoint, String> {
+        let base = base.trim_end_matches('/').to_string();
+        if !base.starts_with("http://") {
+            return Err(format!(
+                "Prometheus URL {base:?} must start with http:// (for HTTPS use --prometheus auto, \
+                 which goes through the API server)"
+            ));
+        }
+        base.parse::<http::Uri>().map_err(|e| format!("bad Prometheus URL {base:?}: {e}"))?;
+        Ok(Endpoint::Direct { base, client: HttpClient::builder(TokioExecutor::new()).build_http() })
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Endpoint::Direct { base, .. } => base.clone(),
+            Endpoint::ApiProxy { prefix, .. } => format!("service proxy {prefix}"),
+        }
+    }
+
+    /// GET `path_and_query` (starting with `/api/v1/…`); the body, or why not.
+    async fn get(&self, path_and_query: &str, timeout: Duration) -> Result<Vec<u8>, String> {
+        let fut = async {
+            let (status, body) = match self {
+                Endpoint::Direct { base, client } => {
+                    let uri: http::Uri =
+                        format!("{base}{path_and_query}").parse().map_err(|e| format!("bad URL: {e}"))?;
+                    let resp = client.get(uri).await.map_err(|e| format!("cannot reach Prometheus: {}", chain(&e)))?;
+                    let status = resp.status();
+                    let body = resp.into_body().collect().await.map_err(|e| format!("reading the answer: {e}"))?;
+                    (status, body.to_bytes())
+                }
+                Endpoint::ApiProxy { client, prefix } => {
+                    let request = http::Request::get(format!("{prefix}{path_and_query}"))
+                        .body(kube::client::Body::empty())
+                        .map_err(|e| e.to_string())?;
+                    let resp = client.send(request).await.map_err(|e| format!("service proxy: {}", chain(&e)))?;
+                    let status = resp.status();
+                    let body = resp.into_body().collect().await.map_err(|e| format!("reading the answer: {e}"))?;
+                    (status, body.to_bytes())
+                }
+            };
+            // Prometheus answers 400/422/503 with a JSON error body worth showing.
+            if !status.is_success() {
+                let detail = parse_response(&body).err().unwrap_or_default();
+                return Err(format!(
+                    "HTTP {}{}",
+                    status.as_u16(),
+                    if detail.is_empty() { String::new() } else { format!(": {detail}") }
+                ));
+            }
+            Ok(body.to_vec())
+        };
+        tokio::time::timeout(timeout, fut)
+            .await
+            .unwrap_or_else(|_| Err(format!("timed out after {}s", timeout.as_secs())))
+    }
+}
+
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        cur = e.source();
+    }
+    out
+}
+
+fn encode(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+}
+
+/// (namespace, pod, container) of a series.
+type ContainerId = (String, String, String);
+
+/// (namespace, pod, container) → value, from a query's series.
+fn by_container(series: &[SeriesResult]) -> HashMap<ContainerId, f64> {
+    series
+        .iter()
+        .filter_map(|s| {
+            let label = |k: &str| s.metric.get(k).cloned();
+            let v = sample_value(&s.value.as_ref()?.1)?;
+            Some(((label("namespace")?, label("pod")?, label("container")?), v))
+        })
+        .collect()
+}
+
+fn by_pod(series: &[SeriesResult]) -> HashMap<(String, String), f64> {
+    series
+        .iter()
+        .filter_map(|s| {
+            let v = sample_value(&s.value.as_ref()?.1)?;
+            Some(((s.metric.get("namespace")?.clone(), s.metric.get("pod")?.clone()), v))
+        })
+        .collect()
+}
+
+pub struct PrometheusConfig {
+    pub endpoint: Endpoint,
+    pub queries: Queries,
+    pub interval: Duration,
+    pub retention: Duration,
+}
+
+pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
+    let status = |state: SourceState| tx.send(Update::Status { source: SourceId::Prometheus, state }).is_ok();
+    status(SourceState::Connecting);
+    let timeout = cfg.interval.max(Duration::from_secs(5));
+    if let Err(e) = backfill(&cfg, &tx, timeout).await {
+        let _ = tx.send(Update::Notice(format!("prometheus back-fill skipped: {e}")));
+    }
+    let mut ticker = tokio::time::interval(cfg.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = SourceState::Connecting;
+    loop {
+        ticker.tick().await;
+        let q = &cfg.queries;
+        let instant = |query: &str| {
+            let path = format!("/api/v1/query?{}", encode(&[("query", query)]));
+            let endpoint = cfg.endpoint.clone();
+            async move { endpoint.get(&path, timeout).await.and_then(|b| parse_response(&b)) }
+        };
+        let (cpu, mem, throttle, rx, tx_bytes) = futures::join!(
+            instant(&q.cpu),
+            instant(&q.memory),
+            instant(&q.throttle),
+            instant(&q.net_rx),
+            instant(&q.net_tx)
+        );
+        let at = now_unix();
+        let state = match (cpu, mem) {
+            (Ok(cpu), Ok(mem)) => {
+                let cpu = by_container(&cpu);
+                let mem = by_container(&mem);
+                // Throttling and network are optional: not every installation has them.
+                let throttle = throttle.as_deref().map(by_container).unwrap_or_default();
+                let mut keys: Vec<&ContainerId> = cpu.keys().chain(mem.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                let usages = keys
+                    .into_iter()
+                    .map(|k| ContainerUsage {
+                        pod: PodKey::new(k.0.clone(), k.1.clone()),
+                        container: k.2.clone(),
+                        usage: Usage {
+                            cpu_m: cpu.get(k).map_or(f64::NAN, |c| c * 1000.0),
+                            mem: mem.get(k).copied().unwrap_or(f64::NAN),
+                        },
+                        throttle: throttle.get(k).copied(),
+                    })
+                    .collect();
+                if tx.send(Update::PodUsage { at, source: SourceId::Prometheus, usages }).is_err() {
+                    return;
+                }
+                if let (Ok(rx), Ok(txb)) = (&rx, &tx_bytes) {
+                    let (rx, txb) = (by_pod(rx), by_pod(txb));
+                    let net = rx
+                        .iter()
+                        .filter_map(|(k, r)| Some((PodKey::new(k.0.clone(), k.1.clone()), *r, *txb.get(k)?)))
+                        .collect();
+                    if tx.send(Update::PodNetwork { at, usages: net }).is_err() {
+                        return;
+                    }
+                }
+                SourceState::Connected
+            }
+            (Err(e), _) => SourceState::Reconnecting(format!("cpu query: {e}")),
+            (_, Err(e)) => SourceState::Reconnecting(format!("memory query: {e}")),
+        };
+        if state != last {
+            if !status(state.clone()) {
+                return;
+            }
+            last = state;
+        }
+    }
+}
+
+/// History for the charts at start-up: CPU and memory over the retained window.
+async fn backfill(cfg: &PrometheusConfig, tx: &UnboundedSender<Update>, timeout: Duration) -> Result<(), String> {
+    let end = now_unix();
+    let start = end - cfg.retention.as_secs() as i64;
+    // At most 60 points per series keeps the answer small at 30,000 containers.
+    let step = (cfg.retention.as_secs() / 60).max(cfg.interval.as_secs()).max(1);
+    let range = |query: &str| {
+        let (s, e, st) = (start.to_string(), end.to_string(), step.to_string());
+        let path =
+            format!("/api/v1/query_range?{}", encode(&[("query", query), ("start", &s), ("end", &e), ("step", &st)]));
+        let endpoint = cfg.endpoint.clone();
+        async move { endpoint.get(&path, timeout * 3).await.and_then(|b| parse_response(&b)) }
+    };
+    let (cpu, mem) = futures::join!(range(&cfg.queries.cpu), range(&cfg.queries.memory));
+    let (cpu, mem) = (cpu?, mem?);
+    // Regroup by timestamp so the usage arrives in time order, as live polls would.
+    let mut by_time: std::collections::BTreeMap<i64, HashMap<ContainerId, (f64, f64)>> = Default::default();
+    for (series, is_cpu) in [(&cpu, true), (&mem, false)] {
+        for s in series.iter() {
+            let (Some(ns), Some(pod), Some(c)) =
+                (s.metric.get("namespace"), s.metric.get("pod"), s.metric.get("container"))
+            else {
+                continue;
+            };
+            for (t, v) in &s.values {
+                let Some(v) = sample_value(v) else { continue };
+                let slot = by_time
+                    .entry(*t as i64)
+                    .or_default()
+                    .entry((ns.clone(), pod.clone(), c.clone()))
+                    .or_insert((f64::NAN, f64::NAN));
+                if is_cpu {
+                    slot.0 = v * 1000.0;
+                } else {
+                    slot.1 = v;
+                }
+            }
+        }
+    }
+    for (at, containers) in by_time {
+        let usages = containers
+            .into_iter()
+            .map(|((ns, pod, c), (cpu_m, mem))| ContainerUsage {
+                pod: PodKey::new(ns, pod),
+                container: c,
+                usage: Usage { cpu_m, mem },
+                throttle: None,
+            })
+            .collect();
+        if tx.send(Update::PodUsage { at, source: SourceId::Prometheus, usages }).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! The Prometheus source against a real Prometheus (Debian `prometheus`) scraping the simulator's
+//! cAdvisor endpoints on 127.0.0.1; and the failures a user meets: a query error, a Prometheus
+//! that never answers, and garbage instead of JSON.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Harness, KillOnDrop, Kpulse, free_port, real_binary, wait_http_ok};
+use kpulse::demo::scenario::Scenario;
+use kpulse::demo::server::{ServerOptions, spawn_clock};
+use kpulse::model::promql::Queries;
+use kpulse::sources::{SourceId, SourceState};
+
+/// Starts Prometheus scraping every node's cAdvisor path on the simulator, once a second.
+fn start_prometheus(h: &Harness) -> Option<(KillOnDrop, String, tempfile::TempDir)> {
+    let bin = real_binary("prometheus", "apt-get install -y prometheus")?;
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = h.sim.lock().unwrap().node_names();
+    let mut config = String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n");
+    for node in nodes {
+        config.push_str(&format!(
+            "- job_name: cadvisor-{node}\n  honor_timestamps: false\n  metrics_path: /api/v1/nodes/{node}/proxy/metrics/cadvisor\n  static_configs:\n  - targets: ['{}']\n",
+            h.addr
+        ));
+    }
+    std::fs::write(dir.path().join("prom.yml"), config).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = std::process::Command::new(bin)
+        .arg(format!("--config.file={}", dir.path().join("prom.yml").display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!("--web.listen-address={addr}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
+        .spawn()
+        .expect("prometheus starts");
+    let child = KillOnDrop(child);
+    wait_http_ok(&addr, "/-/ready", "prometheus");
+    Some((child, addr, dir))
+}
+
+fn sim_memory(h: &Harness, pod_prefix: &str) -> f64 {
+    let sim = h.sim.lock().unwrap();
+    let m = sim.pod_metrics(None).into_iter().find(|m| m.metadata.name.starts_with(pod_prefix)).unwrap();
+    kpulse::model::quantity::parse_bytes(&m.containers[0].usage["memory"]).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_scraping_the_simulator_gives_usage_throttling_and_network() {
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let clock = tokio_util::sync::CancellationToken::new();
+    spawn_clock(h.sim.clone(), 1, clock.clone());
+    let Some((_prom, addr, _dir)) = start_prometheus(&h) else { return };
+    // The default windows ([1m], [5m]) under-report until a series is a minute old (rate()
+    // divides by the range): the same queries over 10 s windows make the test quick.
+    let q = Queries::default();
+    let queries = Queries {
+        cpu: q.cpu.replace("[1m]", "[10s]"),
+        throttle: q.throttle.replace("[5m]", "[10s]"),
+        net_rx: q.net_rx.replace("[1m]", "[10s]"),
+        net_tx: q.net_tx.replace("[1m]", "[10s]"),
+        ..q
+    };
+    let mut k = Kpulse::start_prometheus(&h, &format!("http://{addr}"), queries).await;
+    // Tolerance: a rate of a usage capped at the 150m limit, with up to 10 % noise below it
+    // (and a third of it while the first samples of the window arrive).
+    k.wait_for("payment CPU at its limit and throttled, from Prometheus", |s| {
+        let payment: Vec<_> = s.rows.iter().filter(|r| r.pod.name.starts_with("payment")).collect();
+        !payment.is_empty()
+            && payment
+                .iter()
+                .all(|r| r.throttle.is_some_and(|t| t > 0.25) && r.usage.cpu_m > 100.0 && r.usage.cpu_m <= 151.0)
+    })
+    .await;
+    k.wait_for("memory and network", |s| {
+        s.rows.iter().any(|r| r.pod.name.starts_with("catalog") && r.usage.mem.is_finite() && r.net.is_some())
+    })
+    .await;
+    let catalog = k.state.rows.iter().find(|r| r.pod.name.starts_with("catalog")).unwrap().clone();
+    let truth = sim_memory(&h, &catalog.pod.name);
+    // Tolerance: the working set moves by at most a few percent between a scrape and now.
+    assert!(
+        (catalog.usage.mem - truth).abs() / truth < 0.05,
+        "catalog memory {} vs simulator {truth}",
+        catalog.usage.mem
+    );
+    assert_eq!(k.state.sources[&SourceId::Prometheus].state, SourceState::Connected);
+    clock.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_auto_is_found_and_queried_through_the_service_proxy() {
+    let mut h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let clock = tokio_util::sync::CancellationToken::new();
+    spawn_clock(h.sim.clone(), 1, clock.clone());
+    let Some((_prom, addr, _dir)) = start_prometheus(&h) else { return };
+    h.options.prometheus_upstream = Some(addr.parse().unwrap());
+    h.restart().await;
+    let mut k = Kpulse::start_prometheus(&h, "auto", Queries::default()).await;
+    k.wait_for("usage through the service proxy", |s| s.rows.iter().any(|r| r.usage.cpu_m.is_finite())).await;
+    assert!(k.state.notices.iter().any(|(_, n)| {
+        n.contains("service proxy /api/v1/namespaces/monitoring/services/prometheus-operated:9090/proxy")
+    }));
+    assert!(h.requests_matching("/services/prometheus-operated:9090/proxy/api/v1/query") > 0);
+    assert_eq!(h.non_get_requests(), vec![]);
+    clock.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_error_from_a_real_prometheus_is_shown_with_its_text() {
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let Some((_prom, addr, _dir)) = start_prometheus(&h) else { return };
+    let queries = Queries { cpu: "sum(rate(".into(), ..Queries::default() };
+    let mut k = Kpulse::start_prometheus(&h, &format!("http://{addr}"), queries).await;
+    k.wait_for("the parse error in the status", |s| {
+        s.sources.get(&SourceId::Prometheus).is_some_and(|p| {
+            p.state
+                .reason()
+                .is_some_and(|r| r.starts_with("cpu query: HTTP 400: bad_data:") && r.contains("parse error"))
+        })
+    })
+    .await;
+    // Pods and nodes are unaffected.
+    k.wait_for("rows", |s| s.pods.synced() && s.nodes.len() == 3).await;
+}
+
+/// Fake endpoints for failures a real Prometheus cannot be made to produce on demand.
+async fn misbehaving_server(answer: Option<&'static str>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                match answer {
+                    Some(body) => {
+                        let resp = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = sock.write_all(resp.as_bytes()).await;
+                    }
+                    // Accept and never answer: a hung Prometheus.
+                    None => tokio::time::sleep(Duration::from_secs(3600)).await,
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_prometheus_times_out_and_garbage_is_named() {
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let hung = misbehaving_server(None).await;
+    let mut k = Kpulse::start_prometheus(&h, &hung, Queries::default()).await;
+    k.wait_for("a timeout", |s| {
+        s.sources.get(&SourceId::Prometheus).is_some_and(|p| p.state.reason().is_some_and(|r| r.contains("timed out")))
+    })
+    .await;
+    k.wait_for("rows despite it", |s| s.pods.synced()).await;
+    let garbage = misbehaving_server(Some("<html>502 Bad Gateway</html>")).await;
+    let mut k = Kpulse::start_prometheus(&h, &garbage, Queries::default()).await;
+    k.wait_for("bad JSON named", |s| {
+        s.sources
+            .get(&SourceId::Prometheus)
+            .is_some_and(|p| p.state.reason().is_some_and(|r| r.contains("bad JSON from Prometheus")))
+    })
+    .await;
+}
