@@ -27,6 +27,12 @@ impl SourceId {
     /// The sources every session has; usage sources announce themselves when started.
     pub const ALWAYS: [SourceId; 3] = [SourceId::Pods, SourceId::Nodes, SourceId::Events];
 
+    /// Polled sources deliver on every interval, so old data means stale data; watches deliver
+    /// only on change.
+    pub fn is_polled(self) -> bool {
+        !matches!(self, SourceId::Pods | SourceId::Nodes | SourceId::Events)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             SourceId::Pods => "pods",

@@ -287,15 +287,20 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
         InputMode::Normal => {}
     }
     let mut spans = Vec::new();
+    let stale_after = 3 * state.config.metrics_interval.as_secs() as i64;
     for (id, s) in &state.sources {
-        let age = s.last_data.map(|t| format!(" {}", format_age(state.now - t))).unwrap_or_default();
+        let age = s.last_data.map(|t| state.now - t);
+        let age_text = age.map(|a| format!(" {}", format_age(a))).unwrap_or_default();
         spans.push(Span::styled(format!("{} ", id.label()), theme.dim));
-        let mark = match s.state {
-            SourceState::Connected => "●",
-            SourceState::Connecting => "…",
-            _ => "○",
+        // Polled data that stopped arriving is kept on screen, but marked as stale.
+        let stale = id.is_polled() && age.is_some_and(|a| a > stale_after);
+        let (mark, word, style) = match (&s.state, stale) {
+            (SourceState::Connected, true) => ("○", "stale", theme.warn),
+            (SourceState::Connected, false) => ("●", "connected", theme.source(&s.state)),
+            (SourceState::Connecting, _) => ("…", "connecting", theme.source(&s.state)),
+            (other, _) => ("○", other.word(), theme.source(other)),
         };
-        spans.push(Span::styled(format!("{mark}{}{age}", s.state.word()), theme.source(&s.state)));
+        spans.push(Span::styled(format!("{mark}{word}{age_text}"), style));
         spans.push(Span::raw("  "));
     }
     // The most useful explanation: the latest notice, else why a source is not connected.
