@@ -62,7 +62,7 @@ impl Config {
         let file: FileConfig = toml::from_str(text).map_err(|e| e.to_string())?;
         let pick = |a: Option<u64>, b: Option<u64>, default: u64| a.or(b).unwrap_or(default);
         let refresh = pick(file.refresh_interval_secs, base.refresh_interval_secs, 2);
-        let metrics = pick(file.metrics_interval_secs, base.metrics_interval_secs, 10);
+        let metrics = pick(file.metrics_interval_secs, base.metrics_interval_secs, 15);
         let retention = pick(file.retention_minutes, base.retention_minutes, 15);
         if refresh == 0 || metrics == 0 || retention == 0 {
             return Err("intervals and retention must be greater than 0".into());

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use super::exposition::{Format, ParseStats, parse};
+use super::exposition::{Format, ParseStats, parse_wanted};
 use super::pod::PodKey;
 
 /// One scrape's raw counters and gauges for one container.
@@ -41,7 +41,19 @@ pub fn extract(text: &str, format: Format) -> CadvisorScrape {
     type ContainerId<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
     let mut containers: HashMap<ContainerId, ContainerCounters> = HashMap::new();
     let mut pods: HashMap<(Cow<str>, Cow<str>), PodNetCounters> = HashMap::new();
-    out.stats = parse(text, format, |s| {
+    let wanted = |name: &str| {
+        matches!(
+            name,
+            "container_cpu_usage_seconds_total"
+                | "container_cpu_cfs_periods_total"
+                | "container_cpu_cfs_throttled_periods_total"
+                | "container_memory_working_set_bytes"
+                | "container_oom_events_total"
+                | "container_network_receive_bytes_total"
+                | "container_network_transmit_bytes_total"
+        )
+    };
+    out.stats = parse_wanted(text, format, wanted, |s| {
         let field: fn(&mut ContainerCounters) -> &mut Option<f64> = match s.name.as_ref() {
             "container_cpu_usage_seconds_total" => |c| &mut c.cpu_seconds,
             "container_cpu_cfs_periods_total" => |c| &mut c.cfs_periods,
@@ -86,9 +98,18 @@ pub fn extract(text: &str, format: Format) -> CadvisorScrape {
 /// Per-second rates of counters between scrapes.
 #[derive(Debug, Default)]
 pub struct CounterRates {
-    /// (value, sample timestamp, round it was seen in) per series.
-    last: HashMap<(PodKey, String, &'static str), (f64, i64, u64)>,
+    /// (value, sample timestamp, round it was seen in) per series, keyed by a 64-bit hash of
+    /// (pod, container, metric): no allocation per lookup, and a fraction of the memory of owned
+    /// keys at 100,000 series. A collision would need two live series among ~1e5 to share a hash.
+    last: HashMap<u64, (f64, i64, u64)>,
     round: u64,
+}
+
+fn series_hash(pod: &PodKey, container: &str, metric: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (pod, container, metric).hash(&mut h);
+    h.finish()
 }
 
 impl CounterRates {
@@ -110,8 +131,7 @@ impl CounterRates {
         value: f64,
         timestamp_ms: i64,
     ) -> Option<(f64, f64)> {
-        let key = (pod.clone(), container.to_string(), metric);
-        let previous = self.last.insert(key, (value, timestamp_ms, self.round));
+        let previous = self.last.insert(series_hash(pod, container, metric), (value, timestamp_ms, self.round));
         let (prev_value, prev_ts, prev_round) = previous?;
         let dt = timestamp_ms - prev_ts;
         if dt <= 0 || prev_round + 1 < self.round {

@@ -94,7 +94,18 @@ const MAX_REPORTED_ERRORS: usize = 5;
 
 /// Parses `input`, calling `on_sample` for every sample. HELP text is not needed by kpulse and is
 /// skipped; TYPE lines set the family type of the samples that follow.
-pub fn parse<'a>(input: &'a str, format: Format, mut on_sample: impl FnMut(&Sample<'_, 'a>)) -> ParseStats {
+pub fn parse<'a>(input: &'a str, format: Format, on_sample: impl FnMut(&Sample<'_, 'a>)) -> ParseStats {
+    parse_wanted(input, format, |_| true, on_sample)
+}
+
+/// Like [`parse`], but lines whose (unquoted) metric name `wanted` rejects are skipped before
+/// their labels are parsed: most of a cAdvisor document is families kpulse does not read.
+pub fn parse_wanted<'a>(
+    input: &'a str,
+    format: Format,
+    wanted: impl Fn(&str) -> bool,
+    mut on_sample: impl FnMut(&Sample<'_, 'a>),
+) -> ParseStats {
     let mut stats = ParseStats::default();
     let mut labels: Vec<Label<'a>> = Vec::with_capacity(16);
     let mut family: Option<(&'a str, MetricType)> = None;
@@ -115,6 +126,12 @@ pub fn parse<'a>(input: &'a str, format: Format, mut on_sample: impl FnMut(&Samp
                 family = Some((name, MetricType::parse(kind.trim())));
             }
             continue;
+        }
+        if line.as_bytes()[0] != b'{' && line.as_bytes()[0] != b'"' {
+            let end = line.find(['{', ' ', '\t']).unwrap_or(line.len());
+            if !wanted(&line[..end]) {
+                continue;
+            }
         }
         labels.clear();
         match parse_sample(line, format, &mut labels) {
