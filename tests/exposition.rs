@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 
-use common::{KillOnDrop, free_port, http_get, real_binary, wait_http_ok};
+use common::{KillOnDrop, free_port, http_get, real_binary, spawn_prometheus, wait_http_ok};
 use kpulse::model::exposition::{Format, parse};
 
 type Key = (String, BTreeMap<String, String>);
@@ -114,21 +114,10 @@ fn node_exporter_output_parses_and_agrees() {
 
 #[test]
 fn prometheus_own_metrics_parse_and_agree() {
-    let Some(bin) = real_binary("prometheus", "apt-get install -y prometheus") else { return };
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("p.yml"), "global:\n  scrape_interval: 1s\nscrape_configs: []\n").unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let _child = KillOnDrop(
-        std::process::Command::new(bin)
-            .arg(format!("--config.file={}", dir.path().join("p.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-            .arg(format!("--web.listen-address={addr}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_http_ok(&addr, "/-/ready", "prometheus");
+    let Some((_prometheus, addr, _dir)) = spawn_prometheus("global:\n  scrape_interval: 1s\nscrape_configs: []\n")
+    else {
+        return;
+    };
     let (_, text) = http_get(&addr, "/metrics").unwrap();
     assert!(text.contains("prometheus_build_info"));
     assert_agrees(&text, "prometheus /metrics");

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, KillOnDrop, Kpulse, free_port, real_binary, wait_http_ok};
+use common::{Harness, KillOnDrop, Kpulse, spawn_prometheus};
 use kpulse::demo::scenario::Scenario;
 use kpulse::demo::server::{ServerOptions, spawn_clock};
 use kpulse::model::promql::Queries;
@@ -14,8 +14,6 @@ use kpulse::sources::{SourceId, SourceState};
 
 /// Starts Prometheus scraping every node's cAdvisor path on the simulator, once a second.
 fn start_prometheus(h: &Harness) -> Option<(KillOnDrop, String, tempfile::TempDir)> {
-    let bin = real_binary("prometheus", "apt-get install -y prometheus")?;
-    let dir = tempfile::tempdir().unwrap();
     let nodes = h.sim.lock().unwrap().node_names();
     let mut config = String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n");
     for node in nodes {
@@ -24,19 +22,7 @@ fn start_prometheus(h: &Harness) -> Option<(KillOnDrop, String, tempfile::TempDi
             h.addr
         ));
     }
-    std::fs::write(dir.path().join("prom.yml"), config).unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let child = std::process::Command::new(bin)
-        .arg(format!("--config.file={}", dir.path().join("prom.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-        .arg(format!("--web.listen-address={addr}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
-        .spawn()
-        .expect("prometheus starts");
-    let child = KillOnDrop(child);
-    wait_http_ok(&addr, "/-/ready", "prometheus");
-    Some((child, addr, dir))
+    spawn_prometheus(&config)
 }
 
 fn sim_memory(h: &Harness, pod_prefix: &str) -> f64 {

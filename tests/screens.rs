@@ -14,16 +14,16 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, Mo
 
 const START: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 
+/// Snapshots must not move when a default changes: a fixed 10 s sample step.
+fn test_config() -> Config {
+    Config { metrics_interval: std::time::Duration::from_secs(10), ..Config::default() }
+}
+
 /// The shop, played for `secs` with metrics sampled every 10 s, fed into a fresh state.
 fn state_after(secs: i64) -> State {
     let mut sim = Sim::new(Scenario::shop(), START);
-    let mut state = State::new(
-        Config::default(),
-        "kpulse-demo".into(),
-        vec!["kpulse-demo".into(), "prod".into()],
-        Scope::All,
-        START,
-    );
+    let mut state =
+        State::new(test_config(), "kpulse-demo".into(), vec!["kpulse-demo".into(), "prod".into()], Scope::All, START);
     let mut t = 0;
     while t < secs {
         sim.advance(10);

@@ -24,9 +24,26 @@ use crate::sources::kube::Scope;
 use crate::sources::{SourceId, SourceState, Update};
 use keymap::{Action, KeyMap};
 use rows::{
-    ContainerColumn, ContainerKey, ContainerRow, ContainerTrack, NodeColumn, NodeRow, Tracks, build_container_rows,
-    matches_filter,
+    ContainerColumn, ContainerKey, ContainerRow, ContainerTrack, NodeColumn, NodeRow, SortColumn, Tracks,
+    build_container_rows, matches_filter,
 };
+
+/// The next (or previous) column, in its natural direction.
+fn cycled<C: SortColumn>((current, _): (C, bool), forward: bool) -> (C, bool) {
+    let all = C::all();
+    let i = all.iter().position(|c| *c == current).unwrap_or(0);
+    let next = all[(i + if forward { 1 } else { all.len() - 1 }) % all.len()];
+    (next, next.descending_by_default())
+}
+
+/// A header click: that column, or the same column reversed.
+fn clicked<C: SortColumn>((current, descending): (C, bool), index: usize) -> (C, bool) {
+    match C::all().get(index) {
+        Some(&col) if col == current => (col, !descending),
+        Some(&col) => (col, col.descending_by_default()),
+        None => (current, descending),
+    }
+}
 
 /// How often clock-dependent row fields are re-derived.
 const CLOCK_REFRESH_SECS: i64 = 5;
@@ -496,18 +513,8 @@ impl State {
 
     fn cycle_sort(&mut self, forward: bool) {
         match self.view {
-            View::Containers => {
-                let all = ContainerColumn::ALL;
-                let i = all.iter().position(|c| *c == self.container_sort.0).unwrap_or(0);
-                let next = all[(i + if forward { 1 } else { all.len() - 1 }) % all.len()];
-                self.container_sort = (next, next.descending_by_default());
-            }
-            View::Nodes => {
-                let all = NodeColumn::ALL;
-                let i = all.iter().position(|c| *c == self.node_sort.0).unwrap_or(0);
-                let next = all[(i + if forward { 1 } else { all.len() - 1 }) % all.len()];
-                self.node_sort = (next, next.descending_by_default());
-            }
+            View::Containers => self.container_sort = cycled(self.container_sort, forward),
+            View::Nodes => self.node_sort = cycled(self.node_sort, forward),
         }
         self.view_dirty = true;
     }
@@ -516,24 +523,8 @@ impl State {
     /// on the same column reverses it.
     pub fn sort_by_index(&mut self, index: usize) {
         match self.view {
-            View::Containers => {
-                if let Some(&col) = ContainerColumn::ALL.get(index) {
-                    self.container_sort = if self.container_sort.0 == col {
-                        (col, !self.container_sort.1)
-                    } else {
-                        (col, col.descending_by_default())
-                    };
-                }
-            }
-            View::Nodes => {
-                if let Some(&col) = NodeColumn::ALL.get(index) {
-                    self.node_sort = if self.node_sort.0 == col {
-                        (col, !self.node_sort.1)
-                    } else {
-                        (col, col.descending_by_default())
-                    };
-                }
-            }
+            View::Containers => self.container_sort = clicked(self.container_sort, index),
+            View::Nodes => self.node_sort = clicked(self.node_sort, index),
         }
         self.view_dirty = true;
     }

@@ -238,6 +238,31 @@ pub fn build_container_rows<'a>(
     rows
 }
 
+/// What the sort keys need of a column type.
+pub trait SortColumn: Copy + PartialEq + 'static {
+    fn all() -> &'static [Self];
+    /// Numbers read best largest first; names A→Z.
+    fn descending_by_default(self) -> bool;
+}
+
+impl SortColumn for ContainerColumn {
+    fn all() -> &'static [Self] {
+        &ContainerColumn::ALL
+    }
+    fn descending_by_default(self) -> bool {
+        ContainerColumn::descending_by_default(self)
+    }
+}
+
+impl SortColumn for NodeColumn {
+    fn all() -> &'static [Self] {
+        &NodeColumn::ALL
+    }
+    fn descending_by_default(self) -> bool {
+        NodeColumn::descending_by_default(self)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ContainerColumn {
     Namespace,

@@ -248,3 +248,23 @@ pub fn wait_http_ok(addr: &str, path: &str, what: &str) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A real Prometheus (Debian `prometheus`) on a free loopback port with this config, ready:
+/// (process, "127.0.0.1:PORT", its data directory).
+pub fn spawn_prometheus(config_yaml: &str) -> Option<(KillOnDrop, String, tempfile::TempDir)> {
+    let bin = real_binary("prometheus", "apt-get install -y prometheus")?;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("prom.yml"), config_yaml).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = std::process::Command::new(bin)
+        .arg(format!("--config.file={}", dir.path().join("prom.yml").display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!("--web.listen-address={addr}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
+        .spawn()
+        .expect("prometheus starts");
+    let child = KillOnDrop(child);
+    wait_http_ok(&addr, "/-/ready", "prometheus");
+    Some((child, addr, dir))
+}
