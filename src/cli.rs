@@ -44,6 +44,10 @@ pub struct Cli {
     /// find it in the cluster and query it through the API server's service proxy
     #[arg(long, global = true, value_name = "URL|auto")]
     pub prometheus: Option<String>,
+    /// Scrape this cAdvisor-style exposition URL (plain http://) for usage instead of the
+    /// kubelets; repeatable
+    #[arg(long, global = true, value_name = "URL")]
+    pub scrape: Vec<String>,
     /// Config file (default: $XDG_CONFIG_HOME/kpulse/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -118,6 +122,15 @@ async fn run(cli: Cli) -> i32 {
         Some(_) => UsageMode::Auto,
         None => config.usage,
     };
+    for url in &cli.scrape {
+        if let Err(e) = crate::sources::http::check_url(url, "scrape") {
+            eprintln!("kpulse: {e}");
+            return EXIT_USAGE;
+        }
+    }
+    if !cli.scrape.is_empty() {
+        config.scrape = cli.scrape.clone();
+    }
     if let Some(url) = &cli.prometheus {
         if url != "auto"
             && let Err(e) = crate::sources::prometheus::Endpoint::direct(url)

@@ -22,6 +22,7 @@ struct FileConfig {
     all_namespaces: Option<bool>,
     usage: Option<String>,
     prometheus: Option<String>,
+    scrape: Option<Vec<String>>,
     #[serde(default)]
     prometheus_contexts: BTreeMap<String, String>,
     #[serde(default)]
@@ -42,6 +43,8 @@ pub struct Config {
     pub prometheus: Option<String>,
     pub prometheus_contexts: BTreeMap<String, String>,
     pub queries: Queries,
+    /// Exposition URLs to scrape for usage instead of the kubelets.
+    pub scrape: Vec<String>,
     /// action name → key, as written by the user (validated by the keymap).
     pub keys: BTreeMap<String, String>,
 }
@@ -89,6 +92,7 @@ impl Config {
             all_namespaces: file.all_namespaces.or(base.all_namespaces).unwrap_or(false),
             usage,
             prometheus: file.prometheus.or(base.prometheus),
+            scrape: file.scrape.or(base.scrape).unwrap_or_default(),
             prometheus_contexts: {
                 let mut m = base.prometheus_contexts;
                 m.extend(file.prometheus_contexts);

@@ -48,6 +48,7 @@ fn start_sources(client: kube::Client, state: &State, fallback_namespace: &str) 
         prometheus: state.config.prometheus_for(&state.context),
         queries: state.config.queries.clone(),
         retention: state.config.retention,
+        scrape: state.config.scrape.clone(),
         metrics_interval: state.config.metrics_interval,
         fallback_namespace: fallback_namespace.to_string(),
     };

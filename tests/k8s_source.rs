@@ -213,3 +213,28 @@ async fn garbage_exposition_is_reported_not_fatal() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrape_urls_are_read_directly_like_the_kubelets() {
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let clock = run_clock(&h);
+    let nodes = h.sim.lock().unwrap().node_names();
+    let mut urls: Vec<String> =
+        nodes.iter().map(|n| format!("http://{}/api/v1/nodes/{n}/proxy/metrics/cadvisor", h.addr)).collect();
+    urls.push(format!("http://{}/no/such/metrics", h.addr));
+    let mut k = Kpulse::start_scrape(&h, urls).await;
+    k.wait_for("usage and throttling from the URLs", |s| {
+        let payment: Vec<_> = s.rows.iter().filter(|r| r.pod.name.starts_with("payment")).collect();
+        !payment.is_empty() && payment.iter().all(|r| r.throttle.is_some_and(|t| t > 0.25))
+    })
+    .await;
+    // One URL is wrong: the others still count, and the status says which one failed.
+    k.wait_for("the failing URL named", |s| {
+        s.sources
+            .get(&SourceId::Cadvisor)
+            .and_then(|c| c.state.reason())
+            .is_some_and(|r| r.contains("1 of 4") && r.contains("/no/such/metrics"))
+    })
+    .await;
+    clock.cancel();
+}

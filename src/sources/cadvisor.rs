@@ -21,13 +21,42 @@ use crate::model::time::now_unix;
 /// How many kubelets are scraped at once.
 const CONCURRENT_SCRAPES: usize = 8;
 
+async fn fetch_node(client: &Client, node: &str, timeout: Duration) -> Result<String, SourceState> {
+    let path = format!("/api/v1/nodes/{node}/proxy/metrics/cadvisor");
+    let request = http::Request::get(&path).body(Vec::new()).map_err(|e| SourceState::Reconnecting(e.to_string()))?;
+    match tokio::time::timeout(timeout, client.request_text(request)).await {
+        Ok(Ok(text)) => Ok(text),
+        Ok(Err(e)) => Err(classify_client_error(&e)),
+        Err(_) => Err(SourceState::Reconnecting("scrape timed out".into())),
+    }
+}
+
+async fn fetch_url(client: &super::http::HttpClient, url: &str, timeout: Duration) -> Result<String, SourceState> {
+    let uri = super::http::check_url(url, "scrape").map_err(SourceState::Reconnecting)?;
+    match super::http::get(client, uri, timeout).await {
+        Ok((status, body)) if status.is_success() => Ok(String::from_utf8_lossy(&body).into_owned()),
+        Ok((status, _)) if status.as_u16() == 404 => Err(SourceState::Absent(format!("HTTP {status}"))),
+        Ok((status, _)) => Err(SourceState::Reconnecting(format!("HTTP {status}"))),
+        Err(e) => Err(SourceState::Reconnecting(e)),
+    }
+}
+
 pub enum ScrapeEnd {
     /// Every node answered 403/404 on the first round: use another usage source.
     Unavailable(String),
     Closed,
 }
 
-pub async fn poll(client: Client, interval: Duration, tx: UnboundedSender<Update>) -> ScrapeEnd {
+/// What is scraped each round.
+#[derive(Debug, Clone)]
+pub enum Targets {
+    /// Every node's kubelet, through the API server's node proxy.
+    NodeProxy,
+    /// Exposition URLs given with `--scrape` (plain HTTP, outside the API server).
+    Urls(Vec<String>),
+}
+
+pub async fn poll(client: Client, targets: Targets, interval: Duration, tx: UnboundedSender<Update>) -> ScrapeEnd {
     let status = |state: SourceState| tx.send(Update::Status { source: SourceId::Cadvisor, state }).is_ok();
     status(SourceState::Connecting);
     let mut rates = CounterRates::default();
@@ -37,10 +66,19 @@ pub async fn poll(client: Client, interval: Duration, tx: UnboundedSender<Update
     let mut first_round = true;
     let mut last_parse_problem: Option<String> = None;
     let nodes_api: Api<Node> = Api::all(client.clone());
+    let http_client = super::http::client();
+    let timeout = interval.max(Duration::from_secs(5));
     loop {
         ticker.tick().await;
-        let nodes = match nodes_api.list(&ListParams::default()).await {
-            Ok(list) => list.items.into_iter().filter_map(|n| n.metadata.name).collect::<Vec<_>>(),
+        let listed = match &targets {
+            Targets::Urls(urls) => Ok(urls.clone()),
+            Targets::NodeProxy => nodes_api
+                .list(&ListParams::default())
+                .await
+                .map(|list| list.items.into_iter().filter_map(|n| n.metadata.name).collect::<Vec<_>>()),
+        };
+        let nodes = match listed {
+            Ok(nodes) => nodes,
             Err(e) => {
                 let state = classify_client_error(&e);
                 if first_round && matches!(state, SourceState::Forbidden(_)) {
@@ -55,18 +93,13 @@ pub async fn poll(client: Client, interval: Duration, tx: UnboundedSender<Update
         };
         let fetches = futures::stream::iter(nodes.into_iter().map(|node| {
             let client = client.clone();
+            let http_client = http_client.clone();
+            let direct = matches!(targets, Targets::Urls(_));
             async move {
-                let path = format!("/api/v1/nodes/{node}/proxy/metrics/cadvisor");
-                let request = http::Request::get(&path).body(Vec::new());
-                let result = match request {
-                    Ok(r) => {
-                        match tokio::time::timeout(interval.max(Duration::from_secs(5)), client.request_text(r)).await {
-                            Ok(Ok(text)) => Ok(text),
-                            Ok(Err(e)) => Err(classify_client_error(&e)),
-                            Err(_) => Err(SourceState::Reconnecting(format!("node {node}: scrape timed out"))),
-                        }
-                    }
-                    Err(e) => Err(SourceState::Reconnecting(e.to_string())),
+                let result = if direct {
+                    fetch_url(&http_client, &node, timeout).await
+                } else {
+                    fetch_node(&client, &node, timeout).await
                 };
                 (node, result)
             }
@@ -85,7 +118,7 @@ pub async fn poll(client: Client, interval: Duration, tx: UnboundedSender<Update
                     let scrape = extract(&text, Format::detect(None, &text));
                     if let Some(e) = scrape.stats.errors.first() {
                         parse_problem = Some(format!(
-                            "node {node}: {} malformed line(s) skipped, first at line {}: {}",
+                            "{node}: {} malformed line(s) skipped, first at line {}: {}",
                             scrape.stats.skipped_lines, e.line, e.message
                         ));
                     }
@@ -98,7 +131,7 @@ pub async fn poll(client: Client, interval: Duration, tx: UnboundedSender<Update
                     if matches!(state, SourceState::Forbidden(_) | SourceState::Absent(_)) {
                         refused += 1;
                     }
-                    failed.push(format!("node {node}: {}", state.reason().unwrap_or(state.word())));
+                    failed.push(format!("{node}: {}", state.reason().unwrap_or(state.word())));
                 }
             }
         }

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use super::cadvisor::ScrapeEnd;
+use super::cadvisor::{ScrapeEnd, Targets};
 use super::prometheus::{Endpoint, PrometheusConfig};
 use super::{SourceId, SourceState, Update};
 use crate::model::event::EventInfo;
@@ -49,6 +49,8 @@ pub struct KubeSourceConfig {
     pub prometheus: Option<String>,
     pub queries: Queries,
     pub retention: Duration,
+    /// Exposition URLs to scrape directly instead of the kubelets (`--scrape`).
+    pub scrape: Vec<String>,
     pub metrics_interval: Duration,
     /// The context's namespace, used when cluster-wide reads are forbidden.
     pub fallback_namespace: String,
@@ -120,7 +122,8 @@ async fn pod_usage(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Up
     if cfg.usage == UsageMode::MetricsApi {
         return poll_pod_metrics(client, cfg, tx).await;
     }
-    match super::cadvisor::poll(client.clone(), cfg.metrics_interval, tx.clone()).await {
+    let targets = if cfg.scrape.is_empty() { Targets::NodeProxy } else { Targets::Urls(cfg.scrape.clone()) };
+    match super::cadvisor::poll(client.clone(), targets, cfg.metrics_interval, tx.clone()).await {
         ScrapeEnd::Closed => {}
         ScrapeEnd::Unavailable(reason) => {
             let _ = tx.send(Update::Status { source: SourceId::Cadvisor, state: SourceState::Absent(reason.clone()) });

@@ -2,6 +2,7 @@
 //! [`Update`]s over a channel; nothing here touches the UI state.
 
 pub mod cadvisor;
+pub mod http;
 pub mod kube;
 pub mod prometheus;
 

@@ -6,13 +6,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client as HttpClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::BodyExt;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::http::{HttpClient, check_url, error_chain};
 use super::{SourceId, SourceState, Update};
 use crate::model::metrics::{ContainerUsage, Usage};
 use crate::model::pod::PodKey;
@@ -23,7 +20,7 @@ use crate::model::time::now_unix;
 #[derive(Clone)]
 pub enum Endpoint {
     /// `http://host:port[/prefix]`, queried directly.
-    Direct { base: String, client: HttpClient<HttpConnector, Empty<Bytes>> },
+    Direct { base: String, client: HttpClient },
     /// Through the API server: `/api/v1/namespaces/{ns}/services/{name}:{port}/proxy`.
     ApiProxy { client: kube::Client, prefix: String },
 }
@@ -31,14 +28,9 @@ pub enum Endpoint {
 impl Endpoint {
     pub fn direct(base: &str) -> Result<Endpoint, String> {
         let base = base.trim_end_matches('/').to_string();
-        if !base.starts_with("http://") {
-            return Err(format!(
-                "Prometheus URL {base:?} must start with http:// (for HTTPS use --prometheus auto, \
-                 which goes through the API server)"
-            ));
-        }
-        base.parse::<http::Uri>().map_err(|e| format!("bad Prometheus URL {base:?}: {e}"))?;
-        Ok(Endpoint::Direct { base, client: HttpClient::builder(TokioExecutor::new()).build_http() })
+        check_url(&base, "Prometheus")
+            .map_err(|e| format!("{e} (for HTTPS use --prometheus auto, through the API server)"))?;
+        Ok(Endpoint::Direct { base, client: super::http::client() })
     }
 
     pub fn describe(&self) -> String {
@@ -55,16 +47,13 @@ impl Endpoint {
                 Endpoint::Direct { base, client } => {
                     let uri: http::Uri =
                         format!("{base}{path_and_query}").parse().map_err(|e| format!("bad URL: {e}"))?;
-                    let resp = client.get(uri).await.map_err(|e| format!("cannot reach Prometheus: {}", chain(&e)))?;
-                    let status = resp.status();
-                    let body = resp.into_body().collect().await.map_err(|e| format!("reading the answer: {e}"))?;
-                    (status, body.to_bytes())
+                    super::http::get(client, uri, timeout).await.map_err(|e| format!("Prometheus: {e}"))?
                 }
                 Endpoint::ApiProxy { client, prefix } => {
                     let request = http::Request::get(format!("{prefix}{path_and_query}"))
                         .body(kube::client::Body::empty())
                         .map_err(|e| e.to_string())?;
-                    let resp = client.send(request).await.map_err(|e| format!("service proxy: {}", chain(&e)))?;
+                    let resp = client.send(request).await.map_err(|e| format!("service proxy: {}", error_chain(&e)))?;
                     let status = resp.status();
                     let body = resp.into_body().collect().await.map_err(|e| format!("reading the answer: {e}"))?;
                     (status, body.to_bytes())
@@ -85,17 +74,6 @@ impl Endpoint {
             .await
             .unwrap_or_else(|_| Err(format!("timed out after {}s", timeout.as_secs())))
     }
-}
-
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        cur = e.source();
-    }
-    out
 }
 
 fn encode(pairs: &[(&str, &str)]) -> String {

@@ -116,11 +116,16 @@ impl Kpulse {
 
     /// Usage from a Prometheus (a URL or "auto"), polled every second.
     pub async fn start_prometheus(h: &Harness, target: &str, queries: kpulse::model::promql::Queries) -> Kpulse {
-        Kpulse::start_full(h, Scope::All, "default", UsageMode::Auto, Some(target.to_string()), queries).await
+        Kpulse::start_full(h, Scope::All, "default", UsageMode::Auto, Some(target.to_string()), queries, vec![]).await
+    }
+
+    /// Usage scraped from exposition URLs (`--scrape`).
+    pub async fn start_scrape(h: &Harness, urls: Vec<String>) -> Kpulse {
+        Kpulse::start_full(h, Scope::All, "default", UsageMode::Cadvisor, None, Default::default(), urls).await
     }
 
     pub async fn start_with(h: &Harness, scope: Scope, fallback_namespace: &str, usage: UsageMode) -> Kpulse {
-        Kpulse::start_full(h, scope, fallback_namespace, usage, None, Default::default()).await
+        Kpulse::start_full(h, scope, fallback_namespace, usage, None, Default::default(), vec![]).await
     }
 
     async fn start_full(
@@ -130,6 +135,7 @@ impl Kpulse {
         usage: UsageMode,
         prometheus: Option<String>,
         queries: kpulse::model::promql::Queries,
+        scrape: Vec<String>,
     ) -> Kpulse {
         let config = Config { metrics_interval: Duration::from_secs(1), ..Default::default() };
         let (tx, updates) = mpsc::unbounded_channel();
@@ -140,6 +146,7 @@ impl Kpulse {
             prometheus,
             queries,
             retention: config.retention,
+            scrape,
             metrics_interval: config.metrics_interval,
             fallback_namespace: fallback_namespace.into(),
         };

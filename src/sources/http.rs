@@ -1,0 +1,49 @@
+//! Plain HTTP GETs outside the API server (a Prometheus URL, a `--scrape` URL), with a timeout
+//! and error texts fit for the status bar.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+pub type HttpClient = Client<HttpConnector, Empty<Bytes>>;
+
+pub fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// Checks that `url` is plain `http://` and well formed (HTTPS endpoints are reached through the
+/// API server instead).
+pub fn check_url(url: &str, what: &str) -> Result<http::Uri, String> {
+    if !url.starts_with("http://") {
+        return Err(format!("{what} URL {url:?} must start with http://"));
+    }
+    url.parse::<http::Uri>().map_err(|e| format!("bad {what} URL {url:?}: {e}"))
+}
+
+/// GET `uri`: (status, body), or why not.
+pub async fn get(client: &HttpClient, uri: http::Uri, timeout: Duration) -> Result<(http::StatusCode, Bytes), String> {
+    let fetch = async {
+        let resp = client.get(uri).await.map_err(|e| format!("cannot connect: {}", error_chain(&e)))?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await.map_err(|e| format!("reading the answer: {e}"))?;
+        Ok((status, body.to_bytes()))
+    };
+    tokio::time::timeout(timeout, fetch)
+        .await
+        .unwrap_or_else(|_| Err(format!("timed out after {}s", timeout.as_secs())))
+}
+
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        cur = e.source();
+    }
+    out
+}
