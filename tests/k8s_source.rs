@@ -238,3 +238,37 @@ async fn scrape_urls_are_read_directly_like_the_kubelets() {
     .await;
     clock.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_pod_log_streams_access_lines_consistent_with_the_load() {
+    use futures::AsyncBufReadExt;
+    use futures::TryStreamExt;
+    use kube::api::LogParams;
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    h.sim.lock().unwrap().advance(30);
+    let gateway = h.expected_pods().into_iter().find(|p| p.label("app") == Some("ingress-nginx-controller")).unwrap();
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(h.client().await, "ingress-nginx");
+    let text = pods.logs(&gateway.key.name, &LogParams { tail_lines: Some(2000), ..Default::default() }).await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() > 500, "about half of 30 s × 120 rps: {}", lines.len());
+    // ingress-nginx upstreaminfo: … request_time [upstream-name] [] addr length upstream_time status id
+    let upstream_time = |svc: &str| {
+        let times: Vec<f64> = lines
+            .iter()
+            .filter(|l| l.contains(&format!("[shop-{svc}-80]")) && l.contains("\" 200 "))
+            .filter_map(|l| l.split(" [] ").nth(1)?.split(' ').nth(2)?.parse().ok())
+            .collect();
+        assert!(!times.is_empty(), "{svc} has served requests");
+        times.iter().sum::<f64>() / times.len() as f64
+    };
+    assert!(upstream_time("payment") > 2.0 * upstream_time("catalog"), "the CPU-starved service is slow in the log");
+    assert!(lines.iter().all(|l| l.contains("HTTP/1.1\" ")), "every line is an access line");
+    // follow=true keeps the stream open and delivers new lines as they are written.
+    let params = LogParams { follow: true, tail_lines: Some(0), timestamps: true, ..Default::default() };
+    let mut stream = pods.log_stream(&gateway.key.name, &params).await.unwrap().lines();
+    h.sim.lock().unwrap().advance(2);
+    let line =
+        tokio::time::timeout(std::time::Duration::from_secs(10), stream.try_next()).await.unwrap().unwrap().unwrap();
+    assert!(line.starts_with("20") && line.contains(" HTTP/1.1\" "), "timestamped access line: {line}");
+    assert_eq!(h.non_get_requests(), vec![]);
+}

@@ -68,6 +68,16 @@ pub struct ServiceSpec {
     pub memory_per_rps: f64,
     #[serde(default)]
     pub sidecars: Vec<String>,
+    /// The API gateway: its pods write an ingress-nginx access log line per request.
+    #[serde(default)]
+    pub gateway: bool,
+    /// Upstream latency at rest, in milliseconds; it climbs as the service saturates.
+    #[serde(default = "default_latency_ms")]
+    pub latency_ms: f64,
+}
+
+fn default_latency_ms() -> f64 {
+    12.0
 }
 
 fn default_kind() -> String {
@@ -185,6 +195,8 @@ impl Scenario {
                 base_memory: "40Mi".into(),
                 memory_per_rps: 0.0,
                 sidecars: vec!["istio-proxy".into(), "log-agent".into()],
+                gateway: false,
+                latency_ms: default_latency_ms(),
             });
         }
         let nodes_needed = pods.div_ceil(100);

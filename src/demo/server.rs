@@ -231,6 +231,12 @@ async fn handle(
         ["api", "v1", "namespaces", ns, kind @ ("pods" | "events")] => {
             collection(&shared, &options, kind, Some(ns), None, &query).await
         }
+        ["api", "v1", "namespaces", ns, "pods", name, "log"] => {
+            if options.allowed_namespaces.as_ref().is_some_and(|a| !a.iter().any(|x| x == ns)) {
+                return forbidden("pods/log", "get", Some(ns), "");
+            }
+            pod_log(&shared, ns, name, &query)
+        }
         ["api", "v1", "namespaces", ns, kind @ ("pods" | "events"), name] => {
             collection(&shared, &options, kind, Some(ns), Some(name), &query).await
         }
@@ -274,6 +280,81 @@ async fn proxy_get(upstream: SocketAddr, path_and_query: &str) -> Response {
         .header(header::CONTENT_TYPE, content_type)
         .body(Body::from(raw[split..].to_vec()))
         .unwrap_or_default()
+}
+
+/// `GET …/pods/{name}/log` with `follow`, `tailLines`, `timestamps`, `sinceTime`, `sinceSeconds`,
+/// as the kubelet serves it through the API server: plain text, one line per entry, and with
+/// `follow=true` a stream that stays open and delivers new lines as they are written.
+fn pod_log(shared: &Shared, ns: &str, name: &str, query: &HashMap<String, String>) -> Response {
+    let Ok(sim) = shared.sim.lock() else {
+        return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "simulator state poisoned");
+    };
+    if !sim.has_pod(ns, name) {
+        return status(StatusCode::NOT_FOUND, "NotFound", &format!("pods \"{name}\" not found"));
+    }
+    let flag = |k: &str| query.get(k).is_some_and(|v| v == "true" || v == "1");
+    let (follow, timestamps) = (flag("follow"), flag("timestamps"));
+    let since: Option<i64> = query
+        .get("sinceTime")
+        .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+        .map(|t| t.as_second())
+        .or_else(|| query.get("sinceSeconds").and_then(|s| s.parse::<i64>().ok()).map(|s| sim.now - s));
+    let mut lines = sim.pod_log(name, 0);
+    if let Some(since) = since {
+        lines.retain(|(_, t, _)| *t >= since);
+    }
+    if let Some(tail) = query.get("tailLines").and_then(|t| t.parse::<usize>().ok()) {
+        let skip = lines.len().saturating_sub(tail);
+        lines.drain(..skip);
+    }
+    let last_seq = lines.last().map(|l| l.0).unwrap_or_else(|| sim.pod_log(name, 0).last().map_or(0, |l| l.0));
+    drop(sim);
+    let render = move |(_, t, line): &(u64, i64, String)| {
+        if timestamps {
+            let stamp = k8s_openapi::jiff::Timestamp::from_second(*t).map(|s| s.to_string()).unwrap_or_default();
+            format!("{stamp} {line}\n")
+        } else {
+            format!("{line}\n")
+        }
+    };
+    let backlog: String = lines.iter().map(render).collect();
+    if !follow {
+        return Response::builder()
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(Body::from(backlog))
+            .unwrap_or_default();
+    }
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let sim = shared.sim.clone();
+    let shutdown = shared.shutdown.clone();
+    let pod = name.to_string();
+    tokio::spawn(async move {
+        if !backlog.is_empty() && tx.send(Bytes::from(backlog)).await.is_err() {
+            return;
+        }
+        let mut last = last_seq;
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let fresh = match sim.lock() {
+                Ok(s) => s.pod_log(&pod, last),
+                Err(_) => return,
+            };
+            if let Some(l) = fresh.last() {
+                last = l.0;
+            }
+            let chunk: String = fresh.iter().map(render).collect();
+            if !chunk.is_empty() && tx.send(Bytes::from(chunk)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let stream =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<Bytes, Infallible>(b), rx)) });
+    Response::builder().header(header::CONTENT_TYPE, "text/plain").body(Body::from_stream(stream)).unwrap_or_default()
 }
 
 fn metrics(shared: &Shared, options: &ServerOptions, rest: &[&str]) -> Response {

@@ -125,7 +125,17 @@ pub struct Sim {
     pub events_api: Collection,
     event_names: HashMap<(String, String, String), (String, u32, i64)>,
     pod_seq: u64,
+    /// How close each service is to its CPU limit this second (demand / limit, worst pod).
+    saturation: Vec<f64>,
+    /// The gateway's access log: (sequence, unix seconds, gateway pod name, line), bounded.
+    pub access_log: std::collections::VecDeque<(u64, i64, String, String)>,
+    log_seq: u64,
+    /// Its own random stream, so the access log does not change the rest of the simulation.
+    log_rng: Rng,
 }
+
+/// Access log lines kept for the pod log API (about a minute at the demo's load).
+const ACCESS_LOG_LINES: usize = 20_000;
 
 /// Node allocatable = capacity minus what the kubelet reserves for the system.
 const SYSTEM_RESERVED_CPU_M: f64 = 100.0;
@@ -178,6 +188,10 @@ impl Sim {
             events_api: Collection::new("Event", "v1", true),
             event_names: HashMap::new(),
             pod_seq: 0,
+            saturation: vec![0.0; scenario.services.len()],
+            access_log: std::collections::VecDeque::new(),
+            log_seq: 0,
+            log_rng: Rng::new(scenario.seed ^ 0x05ee_d106),
             rng: Rng::new(rng.next_u64()),
             scenario,
         };
@@ -351,6 +365,7 @@ impl Sim {
         }
         let mut changed = Vec::new();
         let mut events: Vec<(String, String, String, String)> = Vec::new();
+        let mut saturation = vec![0.0f64; self.scenario.services.len()];
         for idx in 0..self.pods.len() {
             if self.pods[idx].node.is_none() {
                 if (now - self.start) % 60 == 0 {
@@ -403,6 +418,9 @@ impl Sim {
                         let demand = (spec.base_cpu_m + spec.cpu_per_rps_m * rps) * noise + hog.unwrap_or(0.0);
                         let demand = if c.main { demand } else { demand * 0.15 };
                         let limit = r.cpu_lim.map(|l| if c.main { l } else { l * 0.25 });
+                        if let (true, Some(l)) = (c.main, limit) {
+                            saturation[svc] = saturation[svc].max(demand / l);
+                        }
                         c.cpu_m = limit.map_or(demand, |l| demand.min(l));
                         // CFS: 10 periods of 100 ms per second; near and above the quota a growing
                         // share of periods exhaust it and the container waits for the next one.
@@ -490,7 +508,90 @@ impl Sim {
         for idx in changed {
             self.publish_pod(idx);
         }
+        self.saturation = saturation;
+        self.write_access_log(&ready_count);
         self.update_nodes();
+    }
+
+    /// One ingress-nginx `upstreaminfo` line per request the gateway served this second, spread
+    /// over the services by their share of the load. A saturated service is slow in the log too;
+    /// a service with no ready pod answers 503 at the gateway.
+    fn write_access_log(&mut self, ready_count: &[u32]) {
+        let Some(gw) = self.scenario.services.iter().position(|s| s.gateway) else { return };
+        let gateway_pods: Vec<String> =
+            self.pods.iter().filter(|p| p.svc == gw && p.node.is_some()).map(|p| p.name.clone()).collect();
+        if gateway_pods.is_empty() {
+            return;
+        }
+        let backends: Vec<usize> =
+            (0..self.scenario.services.len()).filter(|&i| i != gw && self.scenario.services[i].share > 0.0).collect();
+        let total_share: f64 = backends.iter().map(|&i| self.scenario.services[i].share).sum();
+        let requests = (self.load_rps(gw).round() as usize).min(500);
+        let time_local = Timestamp::from_second(self.now)
+            .map(|t| t.strftime("%d/%b/%Y:%H:%M:%S +0000").to_string())
+            .unwrap_or_default();
+        for i in 0..requests {
+            let mut pick = self.log_rng.unit() * total_share;
+            let svc = *backends
+                .iter()
+                .find(|&&b| {
+                    pick -= self.scenario.services[b].share;
+                    pick <= 0.0
+                })
+                .unwrap_or(&backends[0]);
+            let spec = &self.scenario.services[svc];
+            let ready: Vec<&SimPod> = self
+                .pods
+                .iter()
+                .filter(|p| p.svc == svc && p.node.is_some() && p.containers.iter().all(|c| c.ready))
+                .collect();
+            let (path, method) = match spec.name.as_str() {
+                "cart" => (format!("/api/cart/{}", 1000 + self.log_rng.next_u64() % 9000), "POST"),
+                "order" => (format!("/api/orders/{}", self.log_rng.next_u64() % 100_000), "POST"),
+                "payment" => ("/api/payments".to_string(), "POST"),
+                "catalog" => (format!("/api/products/{}", self.log_rng.next_u64() % 500), "GET"),
+                name => (format!("/{name}/"), "GET"),
+            };
+            let upstream_name = format!("{}-{}-80", spec.namespace, spec.name);
+            let request_id = format!("{:016x}{:016x}", self.log_rng.next_u64(), self.now as u64);
+            let bytes = 200 + self.log_rng.next_u64() % 4000;
+            let ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36";
+            let client = format!("203.0.113.{}", 1 + self.log_rng.next_u64() % 250);
+            let line = if ready.is_empty() || ready_count.get(svc) == Some(&0) {
+                format!(
+                    "{client} - - [{time_local}] \"{method} {path} HTTP/1.1\" 503 190 \"-\" \"{ua}\" 420 0.000 [{upstream_name}] [] - - - - {request_id}"
+                )
+            } else {
+                let pod = ready[(self.log_rng.next_u64() as usize) % ready.len()];
+                let pressure = (self.saturation[svc] - 0.8).max(0.0);
+                let upstream_s = spec.latency_ms / 1000.0 * (0.6 + 0.8 * self.log_rng.unit()) * (1.0 + 8.0 * pressure);
+                let status = if pressure > 0.3 && self.log_rng.unit() < 0.05 { 504 } else { 200 };
+                let total_s = upstream_s + 0.0005 + 0.001 * self.log_rng.unit();
+                format!(
+                    "{client} - - [{time_local}] \"{method} {path} HTTP/1.1\" {status} {bytes} \"-\" \"{ua}\" 420 {total_s:.3} [{upstream_name}] [] {}:8080 {bytes} {upstream_s:.3} {status} {request_id}",
+                    pod.ip
+                )
+            };
+            self.log_seq += 1;
+            let gw_pod = gateway_pods[i % gateway_pods.len()].clone();
+            if self.access_log.len() == ACCESS_LOG_LINES {
+                self.access_log.pop_front();
+            }
+            self.access_log.push_back((self.log_seq, self.now, gw_pod, line));
+        }
+    }
+
+    /// Log lines of one pod after `after_seq`: (sequence, unix seconds, line).
+    pub fn pod_log(&self, pod: &str, after_seq: u64) -> Vec<(u64, i64, String)> {
+        self.access_log
+            .iter()
+            .filter(|(seq, _, p, _)| *seq > after_seq && p == pod)
+            .map(|(seq, t, _, l)| (*seq, *t, l.clone()))
+            .collect()
+    }
+
+    pub fn has_pod(&self, namespace: &str, name: &str) -> bool {
+        self.pods.iter().any(|p| p.namespace == namespace && p.name == name)
     }
 
     fn update_nodes(&mut self) {
