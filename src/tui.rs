@@ -149,6 +149,10 @@ pub async fn run(connector: Connector, mut state: State) -> color_eyre::Result<(
                 terminal.draw(|f| crate::ui::draw(&state, f))?;
                 needs_draw = false;
                 last_draw = Instant::now();
+                // For the test that proves the panic path restores the terminal.
+                if std::env::var_os("KPULSE_TEST_PANIC_AFTER_DRAW").is_some() && state.pods.synced() {
+                    panic!("KPULSE_TEST_PANIC_AFTER_DRAW is set");
+                }
             }
         }
     }

@@ -223,3 +223,38 @@ fn scripted_demo_session_in_a_real_terminal() {
     assert!(!after.contains("CPU TREND"), "terminal restored:\n{after}");
     let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
 }
+
+#[test]
+fn a_panic_restores_the_terminal_and_prints_the_message() {
+    if !tmux_available() {
+        return;
+    }
+    let session = format!("kpulse-panic-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let done = dir.path().join("exit-code");
+    let cmd = format!(
+        "KPULSE_TEST_PANIC_AFTER_DRAW=1 XDG_CONFIG_HOME={} {} demo; echo $? > {}; sleep 30",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_kpulse"),
+        done.display()
+    );
+    assert!(
+        Command::new("tmux")
+            .args(["new-session", "-d", "-s", &session, "-x", "160", "-y", "40", &cmd])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done.exists() {
+        assert!(Instant::now() < deadline, "kpulse did not exit after the panic:\n{}", capture(&session));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_ne!(std::fs::read_to_string(&done).unwrap().trim(), "0");
+    // The message comes first, then color-eyre's backtrace: read the scrollback too.
+    let out = Command::new("tmux").args(["capture-pane", "-p", "-S", "-500", "-t", &session]).output().unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(screen.contains("KPULSE_TEST_PANIC_AFTER_DRAW is set"), "the panic message is readable:\n{screen}");
+    assert!(!screen.contains("CPU TREND"), "the alternate screen is gone:\n{screen}");
+    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+}
