@@ -234,3 +234,19 @@ fn ctrl_c_and_q_quit_even_when_rebound() {
     let cmds = state.update(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
     assert_eq!(cmds, vec![Command::Quit]);
 }
+
+#[test]
+fn a_deleted_pod_takes_its_history_with_it() {
+    let sim = Sim::new(Scenario::shop(), START);
+    let mut state = State::new(test_config(), "c".into(), vec![], Scope::All, START);
+    for u in updates_from_sim(&sim) {
+        state.update(Msg::Source(u));
+    }
+    state.refresh();
+    let victim = state.pods.values().find(|p| p.key.name.starts_with("frontend")).unwrap().clone();
+    assert!(state.tracks.get(&victim.key, "app").is_some());
+    state.update(Msg::Source(kpulse::sources::Update::Pods(kpulse::model::store::Change::Deleted(victim.clone()))));
+    state.refresh();
+    assert!(state.tracks.get(&victim.key, "app").is_none());
+    assert!(!state.rows.iter().any(|r| r.pod == victim.key));
+}

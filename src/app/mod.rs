@@ -253,6 +253,10 @@ impl State {
                     Change::Applied(p) | Change::Deleted(p) => Some(p.key.clone()),
                     _ => None,
                 };
+                // A deleted pod's history goes with it, so memory stays bounded under churn.
+                if let Change::Deleted(p) = &change {
+                    self.tracks.remove_pod(&p.key);
+                }
                 if self.pods.apply(change, |p| p.key.clone()) {
                     match touched {
                         Some(key) => {

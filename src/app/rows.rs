@@ -120,6 +120,10 @@ impl Tracks {
         }
     }
 
+    pub fn remove_pod(&mut self, pod: &PodKey) {
+        self.0.remove(pod);
+    }
+
     pub fn retain_pods(&mut self, keep: impl Fn(&PodKey) -> bool) {
         self.0.retain(|pod, _| keep(pod));
     }
