@@ -89,6 +89,8 @@ pub async fn run(connector: Connector, mut state: State) -> color_eyre::Result<(
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut needs_draw = true;
     let mut last_draw = Instant::now() - Duration::from_secs(1);
+    // For the test that proves the panic path restores the terminal.
+    let panic_after_draw = std::env::var_os("KPULSE_TEST_PANIC_AFTER_DRAW").is_some();
     let result: color_eyre::Result<()> = async {
         loop {
             let mut commands = Vec::new();
@@ -149,8 +151,7 @@ pub async fn run(connector: Connector, mut state: State) -> color_eyre::Result<(
                 terminal.draw(|f| crate::ui::draw(&state, f))?;
                 needs_draw = false;
                 last_draw = Instant::now();
-                // For the test that proves the panic path restores the terminal.
-                if std::env::var_os("KPULSE_TEST_PANIC_AFTER_DRAW").is_some() && state.pods.synced() {
+                if panic_after_draw && state.pods.synced() {
                     panic!("KPULSE_TEST_PANIC_AFTER_DRAW is set");
                 }
             }

@@ -147,6 +147,22 @@ fn tmux_available() -> bool {
     ok
 }
 
+/// Runs `kpulse demo` (with `env` prepended) in a detached tmux session; the shell then writes
+/// kpulse's exit code to the returned file and waits, so the screen after exit can be read.
+fn start_demo_in_tmux(session: &str, env: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let done = dir.join("exit-code");
+    let cmd = format!(
+        "{env} XDG_CONFIG_HOME={} {} demo; echo $? > {}; sleep 30",
+        dir.display(),
+        env!("CARGO_BIN_EXE_kpulse"),
+        done.display()
+    );
+    let status =
+        Command::new("tmux").args(["new-session", "-d", "-s", session, "-x", "180", "-y", "40", &cmd]).status();
+    assert!(status.unwrap().success());
+    done
+}
+
 fn capture(session: &str) -> String {
     let out = Command::new("tmux").args(["capture-pane", "-p", "-t", session]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).into()
@@ -171,18 +187,7 @@ fn scripted_demo_session_in_a_real_terminal() {
     }
     let session = format!("kpulse-test-{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
-    let done = dir.path().join("exit-code");
-    let cmd = format!(
-        "XDG_CONFIG_HOME={} {} demo; echo $? > {}; sleep 30",
-        dir.path().display(),
-        env!("CARGO_BIN_EXE_kpulse"),
-        done.display()
-    );
-    let status = Command::new("tmux")
-        .args(["new-session", "-d", "-s", &session, "-x", "180", "-y", "40", &cmd])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let done = start_demo_in_tmux(&session, "", dir.path());
     let keys = |k: &[&str]| {
         let mut args = vec!["send-keys", "-t", session.as_str()];
         args.extend_from_slice(k);
@@ -231,20 +236,7 @@ fn a_panic_restores_the_terminal_and_prints_the_message() {
     }
     let session = format!("kpulse-panic-{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
-    let done = dir.path().join("exit-code");
-    let cmd = format!(
-        "KPULSE_TEST_PANIC_AFTER_DRAW=1 XDG_CONFIG_HOME={} {} demo; echo $? > {}; sleep 30",
-        dir.path().display(),
-        env!("CARGO_BIN_EXE_kpulse"),
-        done.display()
-    );
-    assert!(
-        Command::new("tmux")
-            .args(["new-session", "-d", "-s", &session, "-x", "160", "-y", "40", &cmd])
-            .status()
-            .unwrap()
-            .success()
-    );
+    let done = start_demo_in_tmux(&session, "KPULSE_TEST_PANIC_AFTER_DRAW=1", dir.path());
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done.exists() {
         assert!(Instant::now() < deadline, "kpulse did not exit after the panic:\n{}", capture(&session));
