@@ -272,3 +272,18 @@ async fn the_gateway_pod_log_streams_access_lines_consistent_with_the_load() {
     assert!(line.starts_with("20") && line.contains(" HTTP/1.1\" "), "timestamped access line: {line}");
     assert_eq!(h.non_get_requests(), vec![]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubelets_without_cadvisor_are_read_through_metrics_resource() {
+    let h = Harness::start(Scenario::shop(), ServerOptions { cadvisor_absent: true, ..Default::default() }).await;
+    let clock = run_clock(&h);
+    let mut k = Kpulse::start_with(&h, Scope::All, "default", UsageMode::Auto).await;
+    k.wait_for("CPU and memory from /metrics/resource", |s| {
+        s.rows.iter().any(|r| r.pod.name.starts_with("payment") && r.usage.cpu_m > 50.0 && r.usage.mem.is_finite())
+    })
+    .await;
+    assert!(k.state.rows.iter().all(|r| r.throttle.is_none()), "the resource endpoint has no throttling");
+    assert!(h.requests_matching("/proxy/metrics/resource") > 0);
+    assert!(!k.state.sources.contains_key(&SourceId::PodMetrics), "no fallback to metrics.k8s.io was needed");
+    clock.cancel();
+}

@@ -35,6 +35,8 @@ pub struct ServerOptions {
     pub node_proxy_forbidden: bool,
     /// Every cAdvisor scrape answers this body instead (garbage-input tests).
     pub cadvisor_override: Option<String>,
+    /// The kubelets serve no `/metrics/cadvisor` (404), only `/metrics/resource`.
+    pub cadvisor_absent: bool,
     /// A Prometheus to expose as Service monitoring/prometheus-operated, reachable through the
     /// service proxy as on a real cluster.
     pub prometheus_upstream: Option<SocketAddr>,
@@ -212,9 +214,27 @@ async fn handle(
         ["api", "v1", "events"] => collection(&shared, &options, "events", None, None, &query).await,
         ["api", "v1", "nodes"] => collection(&shared, &options, "nodes", None, None, &query).await,
         ["api", "v1", "nodes", name] => collection(&shared, &options, "nodes", None, Some(name), &query).await,
+        ["api", "v1", "nodes", node, "proxy", "metrics", "resource"] => {
+            if options.node_proxy_forbidden || options.allowed_namespaces.is_some() {
+                return forbidden("nodes/proxy", "get", None, "");
+            }
+            match shared.sim.lock().ok().and_then(|s| s.resource_exposition(node)) {
+                Some(text) => Response::builder()
+                    .header(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
+                    .body(Body::from(text))
+                    .unwrap_or_default(),
+                None => status(StatusCode::NOT_FOUND, "NotFound", &format!("nodes \"{node}\" not found")),
+            }
+        }
         ["api", "v1", "nodes", node, "proxy", "metrics", "cadvisor"] => {
             if options.node_proxy_forbidden || options.allowed_namespaces.is_some() {
                 return forbidden("nodes/proxy", "get", None, "");
+            }
+            if options.cadvisor_absent {
+                return Response::builder()
+                    .status(StatusCode::NOT_FOUND)
+                    .body(Body::from("404 page not found\n"))
+                    .unwrap_or_default();
             }
             let body = match &options.cadvisor_override {
                 Some(text) => Some(text.clone()),

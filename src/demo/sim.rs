@@ -1121,6 +1121,41 @@ impl Sim {
         Some(out)
     }
 
+    /// The kubelet's resource metrics endpoint (`/metrics/resource`): CPU and working set only,
+    /// no throttling or network, with the same names and labels as cAdvisor's.
+    pub fn resource_exposition(&self, node: &str) -> Option<String> {
+        use std::fmt::Write;
+        let node_idx = self.nodes.iter().position(|n| n.name == node)?;
+        let ts = self.now * 1000;
+        let mut out = String::new();
+        out.push_str("# HELP container_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the container in core-seconds\n# TYPE container_cpu_usage_seconds_total counter\n");
+        let pods: Vec<&SimPod> = self.pods.iter().filter(|p| p.node == Some(node_idx)).collect();
+        let running = |c: &&SimContainer| matches!(c.state, CState::Running { .. });
+        for p in &pods {
+            for c in p.containers.iter().filter(running) {
+                let _ = writeln!(
+                    out,
+                    "container_cpu_usage_seconds_total{{container=\"{}\",namespace=\"{}\",pod=\"{}\"}} {} {ts}",
+                    c.name, p.namespace, p.name, c.cpu_seconds
+                );
+            }
+        }
+        out.push_str("# HELP container_memory_working_set_bytes [STABLE] Current working set of the container in bytes\n# TYPE container_memory_working_set_bytes gauge\n");
+        for p in &pods {
+            for c in p.containers.iter().filter(running) {
+                let _ = writeln!(
+                    out,
+                    "container_memory_working_set_bytes{{container=\"{}\",namespace=\"{}\",pod=\"{}\"}} {} {ts}",
+                    c.name,
+                    p.namespace,
+                    p.name,
+                    c.mem.floor()
+                );
+            }
+        }
+        Some(out)
+    }
+
     pub fn node_names(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.name.clone()).collect()
     }

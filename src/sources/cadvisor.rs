@@ -21,9 +21,19 @@ use crate::model::time::now_unix;
 /// How many kubelets are scraped at once.
 const CONCURRENT_SCRAPES: usize = 8;
 
+/// The kubelet's cAdvisor endpoint; where a kubelet does not serve it (404), its resource
+/// metrics endpoint, which has CPU and working set but no throttling or network.
 async fn fetch_node(client: &Client, node: &str, timeout: Duration) -> Result<String, SourceState> {
-    let path = format!("/api/v1/nodes/{node}/proxy/metrics/cadvisor");
-    let request = http::Request::get(&path).body(Vec::new()).map_err(|e| SourceState::Reconnecting(e.to_string()))?;
+    match fetch_path(client, &format!("/api/v1/nodes/{node}/proxy/metrics/cadvisor"), timeout).await {
+        Err(SourceState::Absent(_)) => {
+            fetch_path(client, &format!("/api/v1/nodes/{node}/proxy/metrics/resource"), timeout).await
+        }
+        other => other,
+    }
+}
+
+async fn fetch_path(client: &Client, path: &str, timeout: Duration) -> Result<String, SourceState> {
+    let request = http::Request::get(path).body(Vec::new()).map_err(|e| SourceState::Reconnecting(e.to_string()))?;
     match tokio::time::timeout(timeout, client.request_text(request)).await {
         Ok(Ok(text)) => Ok(text),
         Ok(Err(e)) => Err(classify_client_error(&e)),
