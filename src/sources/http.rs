@@ -37,12 +37,17 @@ pub async fn get(client: &HttpClient, uri: http::Uri, timeout: Duration) -> Resu
         .unwrap_or_else(|_| Err(format!("timed out after {}s", timeout.as_secs())))
 }
 
+/// An error and its sources on one line; a source whose text its parent already includes
+/// (hyper and kube often wrap that way) is not repeated.
 pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut cur = err.source();
     while let Some(e) = cur {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
+        let text = e.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
         cur = e.source();
     }
     out

@@ -14,6 +14,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use super::cadvisor::{ScrapeEnd, Targets};
+use super::http::error_chain;
 use super::prometheus::{Endpoint, PrometheusConfig};
 use super::{SourceId, SourceState, Update};
 use crate::model::event::EventInfo;
@@ -305,23 +306,11 @@ pub fn classify_client_error(err: &kube::Error) -> SourceState {
             code => SourceState::Reconnecting(format!("HTTP {code}: {}", first_line(&status.message))),
         },
         kube::Error::HyperError(e) => SourceState::Reconnecting(format!("connection: {e}")),
-        kube::Error::Service(e) => SourceState::Reconnecting(format!("connection: {}", error_chain(e.as_ref()))),
+        kube::Error::Service(e) => {
+            SourceState::Reconnecting(format!("connection: {}", first_line(&error_chain(e.as_ref()))))
+        }
         other => SourceState::Reconnecting(first_line(&other.to_string())),
     }
-}
-
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        let text = e.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = e.source();
-    }
-    first_line(&out)
 }
 
 fn first_line(s: &str) -> String {
