@@ -1,5 +1,6 @@
 //! Plain data and pure functions: no I/O, no async, no terminal.
 
+pub mod accesslog;
 pub mod cadvisor;
 pub mod event;
 pub mod exposition;
@@ -9,5 +10,7 @@ pub mod pod;
 pub mod promql;
 pub mod quantity;
 pub mod series;
+pub mod sketch;
 pub mod store;
 pub mod time;
+pub mod traffic;

@@ -56,6 +56,11 @@ impl Series {
         self.values.back().filter(|v| !v.is_nan()).map(|v| *v as f64)
     }
 
+    /// How many samples it keeps.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub fn len(&self) -> usize {
         self.values.len()
     }

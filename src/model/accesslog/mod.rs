@@ -1,0 +1,271 @@
+//! Gateway access-log lines → [`Record`]s. One borrowed record per line, no allocation on the
+//! common path: text formats are compiled templates ([`template`]), JSON formats one serde struct
+//! ([`json`]), HAProxy's `httplog` a positional parser ([`haproxy`]).
+//!
+//! Formats and sample lines: ../shared/reference/data-sources.md §4.
+
+pub mod haproxy;
+pub mod json;
+pub mod template;
+
+use std::borrow::Cow;
+
+use template::Template;
+
+/// One request as a gateway logged it. Times are seconds; `None` where the format has no such
+/// field or the gateway wrote `-` (no upstream contacted).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Record<'a> {
+    /// Unix seconds of the request, when the line carries a parseable time.
+    pub time: Option<i64>,
+    pub method: Cow<'a, str>,
+    /// `Host`/`:authority` where logged; empty otherwise.
+    pub host: Cow<'a, str>,
+    /// Path as requested, query string included (normalised later).
+    pub path: Cow<'a, str>,
+    /// What the client got.
+    pub status: u16,
+    /// What the backend answered (the last one tried), where logged.
+    pub upstream_status: Option<u16>,
+    pub bytes_sent: u64,
+    /// Whole request as seen by the gateway.
+    pub total_secs: Option<f64>,
+    /// Time spent waiting for the backend (all attempts).
+    pub upstream_secs: Option<f64>,
+    /// The backend as the gateway names it: ingress-nginx `ns-svc-port`, an Istio cluster
+    /// `outbound|80||svc.ns.svc.cluster.local`, a Traefik router, a HAProxy backend.
+    pub backend: Cow<'a, str>,
+    /// Address of the last upstream tried (`10.244.0.5:8080`), empty when none.
+    pub upstream_addr: Cow<'a, str>,
+    /// Upstream attempts (1 normally; more when the gateway retried on another server).
+    pub attempts: u8,
+    /// Cache status (`HIT`, `MISS`, …) where logged.
+    pub cache: Cow<'a, str>,
+}
+
+/// A log format: built in, or compiled from the user's `log_format` string.
+#[derive(Debug, Clone)]
+pub enum Format {
+    Template {
+        name: &'static str,
+        template: Box<Template>,
+    },
+    /// JSON lines: Istio/Envoy Gateway, Traefik and Caddy keys are all understood.
+    Json,
+    HaproxyHttplog,
+}
+
+/// The ingress-nginx controller's default `log-format-upstream`.
+pub const INGRESS_NGINX: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_length $request_time [$proxy_upstream_name] [$proxy_alternative_upstream_name] $upstream_addr $upstream_response_length $upstream_response_time $upstream_status $req_id"#;
+/// nginx's predefined `combined`.
+pub const NGINX_COMBINED: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent""#;
+/// Envoy's default access log format.
+pub const ENVOY_DEFAULT: &str = r#"[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%""#;
+/// Istio's default text format (`EnvoyTextLogFormat`).
+pub const ISTIO_TEXT: &str = r#"[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%"#;
+/// Traefik's `common` format, written with template variables of our own for its extra fields.
+pub const TRAEFIK_CLF: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $traefik_request_count "$traefik_router" "$traefik_server_url" $traefik_duration"#;
+
+/// Names accepted by `--log-format`, in the order auto-detection tries them: the most specific
+/// first, since `combined` is a prefix of both ingress-nginx and Traefik lines.
+pub const BUILT_IN: &[&str] = &["json", "ingress-nginx", "istio", "envoy", "traefik", "haproxy", "combined"];
+
+impl Format {
+    /// A built-in format by name, or a user's template: `nginx:<log_format>` / `envoy:<format>`.
+    pub fn by_name(name: &str) -> Result<Format, String> {
+        let template = |name: &'static str, t: Result<Template, String>| {
+            t.map(|template| Format::Template { name, template: Box::new(template) })
+        };
+        match name {
+            "json" | "istio-json" | "envoy-gateway" | "traefik-json" | "caddy" => Ok(Format::Json),
+            "haproxy" => Ok(Format::HaproxyHttplog),
+            "ingress-nginx" | "upstreaminfo" => template("ingress-nginx", Template::nginx(INGRESS_NGINX)),
+            "combined" | "nginx" => template("combined", Template::nginx(NGINX_COMBINED)),
+            "envoy" => template("envoy", Template::envoy(ENVOY_DEFAULT)),
+            "istio" => template("istio", Template::envoy(ISTIO_TEXT)),
+            "traefik" => template("traefik", Template::nginx(TRAEFIK_CLF)),
+            custom => {
+                if let Some(f) = custom.strip_prefix("nginx:") {
+                    template("custom nginx", Template::nginx(f))
+                } else if let Some(f) = custom.strip_prefix("envoy:") {
+                    template("custom envoy", Template::envoy(f))
+                } else {
+                    Err(format!(
+                        "unknown log format {custom:?}: use one of {} or nginx:'<log_format>' / envoy:'<format>'",
+                        BUILT_IN.join(", ")
+                    ))
+                }
+            }
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Format::Template { name, .. } => name,
+            Format::Json => "json",
+            Format::HaproxyHttplog => "haproxy",
+        }
+    }
+
+    /// The record in `line`, or `None` when the line is not in this format (a controller's own
+    /// log line, a truncated write).
+    pub fn parse<'a>(&self, line: &'a str) -> Option<Record<'a>> {
+        let line = line.trim_end_matches(['\r', '\n']);
+        match self {
+            Format::Template { template, .. } => template.parse(line),
+            Format::Json => json::parse(line),
+            Format::HaproxyHttplog => haproxy::parse(line),
+        }
+    }
+
+    /// The first built-in format that reads `line`.
+    pub fn detect(line: &str) -> Option<Format> {
+        BUILT_IN.iter().filter_map(|name| Format::by_name(name).ok()).find(|format| format.parse(line).is_some())
+    }
+}
+
+/// Splits `"GET /path?q HTTP/1.1"` into method and target; `-` or garbage gives empty parts.
+pub fn split_request(request: &str) -> (&str, &str) {
+    let mut parts = request.splitn(3, ' ');
+    let method = parts.next().unwrap_or("");
+    let target = parts.next().unwrap_or("");
+    (method, target)
+}
+
+/// A decimal number as gateways print it; `-` and empty mean "not there".
+pub fn number(text: &str) -> Option<f64> {
+    match text {
+        "" | "-" => None,
+        t => t.parse().ok(),
+    }
+}
+
+/// nginx separates upstream attempts with `, ` and internal redirects with ` : ` (a bare `:` is
+/// part of an address).
+fn attempts(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').flat_map(|p| p.split(" : ")).map(str::trim).filter(|p| !p.is_empty() && *p != "-")
+}
+
+/// The last upstream value (the attempt that answered) and how many attempts there were.
+pub fn last_attempt(list: &str) -> (&str, u8) {
+    attempts(list).fold(("", 0u8), |(_, n), part| (part, n.saturating_add(1)))
+}
+
+/// Sum of the per-attempt upstream times (`0.010, 0.020 : 0.005`).
+pub fn sum_attempts(list: &str) -> Option<f64> {
+    attempts(list).filter_map(number).fold(None, |sum, v| Some(sum.unwrap_or(0.0) + v))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn digits(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// `10/Oct/2000:13:55:36 -0700` (nginx `$time_local`, CLF) → Unix seconds.
+pub fn parse_clf_time(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    if b.len() < 20 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' {
+        return None;
+    }
+    let day = digits(&t[0..2])?;
+    let month = match &t[3..6] {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year = digits(&t[7..11])? as i64;
+    let (h, m, s) = (digits(&t[12..14])?, digits(t.get(15..17)?)?, digits(t.get(18..20)?)?);
+    // HAProxy adds milliseconds (`:14.655`); nginx a zone offset.
+    let rest = t[20..].trim_start_matches(|c: char| c == '.' || c.is_ascii_digit()).trim();
+    let offset = parse_offset(rest).unwrap_or(0);
+    Some(days_from_civil(year, month, day) * 86_400 + (h * 3600 + m * 60 + s) as i64 - offset)
+}
+
+fn parse_offset(z: &str) -> Option<i64> {
+    let (sign, rest) = match z.as_bytes().first()? {
+        b'+' => (1, &z[1..]),
+        b'-' => (-1, &z[1..]),
+        b'Z' => return Some(0),
+        _ => return None,
+    };
+    let rest = rest.replace(':', "");
+    let hh = digits(rest.get(0..2)?)? as i64;
+    let mm = digits(rest.get(2..4)?)? as i64;
+    Some(sign * (hh * 3600 + mm * 60))
+}
+
+/// `2016-04-15T20:17:00.310Z` (RFC 3339, as Envoy and Traefik print it) → Unix seconds.
+pub fn parse_iso_time(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') {
+        return None;
+    }
+    let year = digits(&t[0..4])? as i64;
+    let (month, day) = (digits(&t[5..7])?, digits(&t[8..10])?);
+    let (h, m, s) = (digits(&t[11..13])?, digits(&t[14..16])?, digits(&t[17..19])?);
+    if !(1..=12).contains(&month) {
+        return None;
+    }
+    let rest = t[19..].trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
+    let offset = parse_offset(rest).unwrap_or(0);
+    Some(days_from_civil(year, month, day) * 86_400 + (h * 3600 + m * 60 + s) as i64 - offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_with_their_offsets() {
+        assert_eq!(parse_clf_time("01/Jan/2024:12:00:00 +0000"), Some(1_704_110_400));
+        assert_eq!(parse_clf_time("01/Jan/2024:13:00:00 +0100"), Some(1_704_110_400));
+        assert_eq!(parse_clf_time("06/Feb/2009:12:14:14.655"), Some(1_233_922_454));
+        assert_eq!(parse_iso_time("2016-04-15T20:17:00.310Z"), Some(1_460_751_420));
+        assert_eq!(parse_iso_time("2016-04-15T22:17:00+02:00"), Some(1_460_751_420));
+        assert_eq!(parse_clf_time("not a time at all, no"), None);
+        assert_eq!(parse_iso_time("2016-13-15T20:17:00Z"), None);
+    }
+
+    #[test]
+    fn attempts_are_counted_across_both_separators() {
+        assert_eq!(last_attempt("10.0.0.1:80"), ("10.0.0.1:80", 1));
+        assert_eq!(last_attempt("10.0.0.1:80, 10.0.0.2:80 : 10.0.0.3:80"), ("10.0.0.3:80", 3));
+        assert_eq!(last_attempt("-"), ("", 0));
+        let sum = sum_attempts("0.010, 0.020 : 0.005").unwrap();
+        assert!((sum - 0.035).abs() < 1e-9);
+        assert_eq!(sum_attempts("-"), None);
+    }
+
+    #[test]
+    fn detection_prefers_the_most_specific_format() {
+        let ingress = r#"192.168.49.1 - - [01/Jan/2024:12:00:00 +0000] "GET /frontend HTTP/1.1" 200 250 "-" "curl/7.81.0" 84 0.002 [default-frontend-svc-80] [] 10.244.0.5:80 250 0.002 200 abc123"#;
+        assert_eq!(Format::detect(ingress).unwrap().name(), "ingress-nginx");
+        let combined = r#"127.0.0.1 - - [01/Jan/2024:12:00:00 +0000] "GET / HTTP/1.1" 200 612 "-" "curl/7.81.0""#;
+        assert_eq!(Format::detect(combined).unwrap().name(), "combined");
+        assert!(Format::detect("I0902 19:52:29.236097       6 status.go:85] updating Ingress status").is_none());
+        assert!(Format::by_name("apache").is_err());
+    }
+}

@@ -1,0 +1,519 @@
+//! Gateway traffic, aggregated from access-log records: per route, per backend as the gateway
+//! names it, per upstream IP, and for the whole gateway. Each keeps totals since start and
+//! sliding 1-minute and 5-minute windows made of 10-second slices: a slice's counts and sketches
+//! are added to each window when recorded and subtracted when it leaves, so reading a window
+//! never rescans history.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::accesslog::Record;
+use super::series::Series;
+use super::sketch::Sketch;
+use super::time::UnixSecs;
+
+pub const SLICE_SECS: i64 = 10;
+/// The windows kept, in seconds: the table reads the first, the detail both.
+pub const WINDOWS: [i64; 2] = [60, 300];
+
+/// Caps that keep memory bounded under a stream of unique paths or churning pods; what does
+/// not fit is counted under an overflow key instead of being dropped.
+pub const MAX_ROUTES: usize = 2_000;
+pub const MAX_BACKENDS: usize = 2_000;
+pub const MAX_UPSTREAMS: usize = 50_000;
+pub const OVERFLOW_KEY: &str = "(other)";
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Counts {
+    pub requests: u64,
+    /// By status class: 1xx … 5xx; status 0 (client gone before a response) is in none.
+    pub by_class: [u64; 5],
+    /// 401 and 403: refused by authentication/authorisation, often at the gateway.
+    pub auth_denied: u64,
+    pub bytes: u64,
+    /// Extra upstream attempts (the gateway tried another server).
+    pub retries: u64,
+    /// Requests whose backend answered differently from what the client got, or not at all.
+    pub upstream_failed: u64,
+    pub cache_hits: u64,
+    pub cache_lookups: u64,
+    /// Requests with both a total and an upstream time, and those times summed.
+    pub timed: u64,
+    pub total_secs: f64,
+    pub upstream_secs: f64,
+}
+
+impl Counts {
+    fn record(&mut self, r: &Record) {
+        self.requests += 1;
+        if (100..600).contains(&r.status) {
+            self.by_class[(r.status / 100 - 1) as usize] += 1;
+        }
+        self.auth_denied += u64::from(r.status == 401 || r.status == 403);
+        self.bytes += r.bytes_sent;
+        self.retries += u64::from(r.attempts.saturating_sub(1));
+        let failed = match r.upstream_status {
+            Some(up) => up >= 500 || (r.attempts > 0 && up != r.status && r.status >= 500),
+            None => r.attempts == 0 && r.status >= 500,
+        };
+        self.upstream_failed += u64::from(failed);
+        if !r.cache.is_empty() {
+            self.cache_lookups += 1;
+            self.cache_hits += u64::from(r.cache == "HIT");
+        }
+        if let (Some(t), Some(u)) = (r.total_secs, r.upstream_secs) {
+            self.timed += 1;
+            self.total_secs += t;
+            self.upstream_secs += u;
+        }
+    }
+
+    fn add(&mut self, o: &Counts, sign: i64) {
+        let f = |a: &mut u64, b: u64| *a = (*a as i64 + sign * b as i64).max(0) as u64;
+        f(&mut self.requests, o.requests);
+        for (a, b) in self.by_class.iter_mut().zip(o.by_class) {
+            f(a, b);
+        }
+        f(&mut self.auth_denied, o.auth_denied);
+        f(&mut self.bytes, o.bytes);
+        f(&mut self.retries, o.retries);
+        f(&mut self.upstream_failed, o.upstream_failed);
+        f(&mut self.cache_hits, o.cache_hits);
+        f(&mut self.cache_lookups, o.cache_lookups);
+        f(&mut self.timed, o.timed);
+        self.total_secs = (self.total_secs + sign as f64 * o.total_secs).max(0.0);
+        self.upstream_secs = (self.upstream_secs + sign as f64 * o.upstream_secs).max(0.0);
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.by_class[4]
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Bucket {
+    counts: Counts,
+    latency: Sketch,
+    /// Total minus upstream time per request: what the gateway itself added.
+    overhead: Sketch,
+}
+
+impl Bucket {
+    fn record(&mut self, r: &Record) {
+        self.counts.record(r);
+        if let Some(t) = r.total_secs {
+            self.latency.add(t);
+            if let Some(u) = r.upstream_secs {
+                self.overhead.add(t - u);
+            }
+        }
+    }
+
+    fn add(&mut self, o: &Bucket, sign: i64) {
+        self.counts.add(&o.counts, sign);
+        if sign > 0 {
+            self.latency.merge(&o.latency);
+            self.overhead.merge(&o.overhead);
+        } else {
+            self.latency.subtract(&o.latency);
+            self.overhead.subtract(&o.overhead);
+        }
+    }
+}
+
+/// What a window says, ready to show.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Summary {
+    pub requests: u64,
+    pub rps: f64,
+    /// 5xx share of requests.
+    pub error_ratio: f64,
+    pub client_errors: u64,
+    pub server_errors: u64,
+    pub auth_denied: u64,
+    pub retries: u64,
+    pub upstream_failed: u64,
+    pub bytes_per_sec: f64,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    /// p95 of (total − upstream) per request.
+    pub overhead_p95: Option<f64>,
+    /// Mean upstream share of the total time, 0–1.
+    pub upstream_share: Option<f64>,
+    pub cache_hit_ratio: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    pub total: Counts,
+    /// Newest last; slice start times, ascending, within the longest window.
+    slices: VecDeque<(i64, Bucket)>,
+    windows: [Bucket; WINDOWS.len()],
+    /// Requests per second per slice, for sparklines.
+    pub rps: Series,
+    first_seen: i64,
+}
+
+impl Stats {
+    fn new(retention_secs: i64, at: i64) -> Stats {
+        Stats {
+            total: Counts::default(),
+            slices: VecDeque::new(),
+            windows: Default::default(),
+            rps: Series::new(SLICE_SECS, retention_secs),
+            first_seen: at,
+        }
+    }
+
+    /// Adds `r` to the totals and, when `slice` is within the windows ending at `current`, to
+    /// that slice and the windows it is in.
+    fn record(&mut self, r: &Record, slice: Option<i64>, current: i64) {
+        self.total.record(r);
+        let Some(slice) = slice else { return };
+        for (w, window) in WINDOWS.iter().zip(self.windows.iter_mut()) {
+            if slice > current - w {
+                window.record(r);
+            }
+        }
+        match self.slices.iter_mut().rev().find(|(s, _)| *s <= slice) {
+            Some((s, b)) if *s == slice => b.record(r),
+            _ => {
+                let at = self.slices.partition_point(|(s, _)| *s < slice);
+                let mut b = Bucket::default();
+                b.record(r);
+                self.slices.insert(at, (slice, b));
+            }
+        }
+    }
+
+    /// Moves the windows to end at slice `now_slice`: slices that left a window are subtracted
+    /// from it, and the finished slices' rates go to the sparkline series.
+    fn advance(&mut self, old_slice: i64, now_slice: i64) {
+        for (w, window) in WINDOWS.iter().zip(self.windows.iter_mut()) {
+            let (from, to) = (old_slice - w, now_slice - w);
+            for (_, b) in self.slices.iter().filter(|(s, _)| *s > from && *s <= to) {
+                window.add(b, -1);
+            }
+        }
+        // A slice without requests is a zero, not a gap.
+        let first = old_slice.max(now_slice - self.rps.capacity() as i64 * SLICE_SECS);
+        for s in (first..now_slice).step_by(SLICE_SECS as usize) {
+            let requests = self.slices.iter().find(|(at, _)| *at == s).map_or(0, |(_, b)| b.counts.requests);
+            self.rps.push(s, requests as f64 / SLICE_SECS as f64);
+        }
+        while self.slices.front().is_some_and(|(s, _)| *s <= now_slice - WINDOWS[1]) {
+            self.slices.pop_front();
+        }
+    }
+
+    /// The window of `WINDOWS[w]` seconds ending at `now`.
+    pub fn summary(&self, w: usize, now: UnixSecs) -> Summary {
+        let b = &self.windows[w];
+        let c = &b.counts;
+        let start = (now / SLICE_SECS * SLICE_SECS + SLICE_SECS - WINDOWS[w]).max(self.first_seen);
+        let span = (now - start).max(1) as f64;
+        let ratio = |n: u64, d: u64| if d == 0 { 0.0 } else { n as f64 / d as f64 };
+        Summary {
+            requests: c.requests,
+            rps: c.requests as f64 / span,
+            error_ratio: ratio(c.errors(), c.requests),
+            client_errors: c.by_class[3],
+            server_errors: c.errors(),
+            auth_denied: c.auth_denied,
+            retries: c.retries,
+            upstream_failed: c.upstream_failed,
+            bytes_per_sec: c.bytes as f64 / span,
+            p50: b.latency.quantile(0.50),
+            p95: b.latency.quantile(0.95),
+            p99: b.latency.quantile(0.99),
+            overhead_p95: b.overhead.quantile(0.95),
+            upstream_share: (c.total_secs > 0.0).then(|| (c.upstream_secs / c.total_secs).min(1.0)),
+            cache_hit_ratio: (c.cache_lookups > 0).then(|| ratio(c.cache_hits, c.cache_lookups)),
+        }
+    }
+}
+
+/// One keyed family of stats with a cap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    pub stats: HashMap<String, Stats>,
+    cap: usize,
+    /// Distinct keys folded into [`OVERFLOW_KEY`] since start (approximate: counted once each
+    /// time a new key arrives at a full family).
+    pub overflowed: u64,
+}
+
+impl Family {
+    fn new(cap: usize) -> Family {
+        Family { stats: HashMap::new(), cap, overflowed: 0 }
+    }
+
+    fn entry(&mut self, key: &str, retention: i64, at: i64) -> &mut Stats {
+        // Two lookups on a miss, none allocating on a hit: the hit is the common case.
+        if !self.stats.contains_key(key) {
+            let key = if self.stats.len() >= self.cap {
+                self.overflowed += 1;
+                OVERFLOW_KEY
+            } else {
+                key
+            };
+            if !self.stats.contains_key(key) {
+                self.stats.insert(key.to_string(), Stats::new(retention, at));
+            }
+            return self.stats.get_mut(key).expect("inserted above");
+        }
+        self.stats.get_mut(key).expect("checked above")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Traffic {
+    pub gateway: Stats,
+    /// Host + normalised path.
+    pub routes: Family,
+    /// The backend as the gateway names it (resolved to services by `analysis::traffic`).
+    pub backends: Family,
+    /// Upstream IP (the port dropped: a pod is one IP).
+    pub upstreams: Family,
+    /// The backend last seen per route, to show where a route goes.
+    pub route_backend: HashMap<String, String>,
+    retention: i64,
+    /// Start of the newest slice the windows end at.
+    slice: i64,
+    /// Records older than the longest window: in the totals only.
+    pub late: u64,
+    route_buf: String,
+}
+
+impl Traffic {
+    pub fn new(now: UnixSecs, retention_secs: i64) -> Traffic {
+        Traffic {
+            gateway: Stats::new(retention_secs, now),
+            routes: Family::new(MAX_ROUTES),
+            backends: Family::new(MAX_BACKENDS),
+            upstreams: Family::new(MAX_UPSTREAMS),
+            route_backend: HashMap::new(),
+            retention: retention_secs,
+            slice: now.div_euclid(SLICE_SECS) * SLICE_SECS,
+            late: 0,
+            route_buf: String::new(),
+        }
+    }
+
+    /// Moves every window to end at `now`. Cheap when the slice has not changed.
+    pub fn advance(&mut self, now: UnixSecs) {
+        let slice = now.div_euclid(SLICE_SECS) * SLICE_SECS;
+        if slice <= self.slice {
+            return;
+        }
+        let old = self.slice;
+        self.gateway.advance(old, slice);
+        for family in [&mut self.routes, &mut self.backends, &mut self.upstreams] {
+            for stats in family.stats.values_mut() {
+                stats.advance(old, slice);
+            }
+        }
+        self.slice = slice;
+    }
+
+    /// Adds one request. Its own time places it in a slice (a backlog read at start-up lands
+    /// where it happened); a line from the future is counted now, one older than the longest
+    /// window only in the totals.
+    pub fn record(&mut self, r: &Record, now: UnixSecs) {
+        let at = r.time.unwrap_or(now).min(now);
+        let slice = at.div_euclid(SLICE_SECS) * SLICE_SECS;
+        let slice = if slice > self.slice - WINDOWS[1] {
+            Some(slice.min(self.slice))
+        } else {
+            self.late += 1;
+            None
+        };
+        let (retention, current) = (self.retention, self.slice);
+        self.gateway.record(r, slice, current);
+        let mut route = std::mem::take(&mut self.route_buf);
+        normalise_route(&r.host, &r.path, &mut route);
+        self.routes.entry(&route, retention, at).record(r, slice, current);
+        if !r.backend.is_empty() {
+            self.backends.entry(&r.backend, retention, at).record(r, slice, current);
+            if self.route_backend.get(&route).is_none_or(|b| *b != r.backend) && self.route_backend.len() < MAX_ROUTES {
+                self.route_backend.insert(route.clone(), r.backend.to_string());
+            }
+        }
+        self.route_buf = route;
+        let ip = upstream_ip(&r.upstream_addr);
+        if !ip.is_empty() {
+            self.upstreams.entry(ip, retention, at).record(r, slice, current);
+        }
+    }
+}
+
+/// `10.0.0.5:8080` → `10.0.0.5`; `[fd00::1]:80` → `fd00::1`; a name stays a name.
+pub fn upstream_ip(addr: &str) -> &str {
+    if let Some(v6) = addr.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6);
+    }
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => addr,
+    }
+}
+
+/// Host and path with the parts that vary per request collapsed, so `/api/orders/123` and
+/// `/api/orders/456` are one route: numbers → `:id`, UUIDs → `:uuid`, long hex → `:hash`, long
+/// random-looking tokens → `:token`. Query strings go; depth is capped.
+pub fn normalise_route(host: &str, path: &str, out: &mut String) {
+    const MAX_SEGMENTS: usize = 6;
+    out.clear();
+    out.push_str(host);
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    // An absolute-form target (`http://host/path`) names its own host.
+    let path = match path.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => path,
+    };
+    if !path.starts_with('/') {
+        out.push_str(if path.is_empty() { "/" } else { "/(invalid)" });
+        return;
+    }
+    for (i, segment) in path.split('/').skip(1).enumerate() {
+        if i == MAX_SEGMENTS {
+            out.push_str("/…");
+            break;
+        }
+        out.push('/');
+        out.push_str(segment_class(segment).unwrap_or(segment));
+    }
+}
+
+fn segment_class(s: &str) -> Option<&'static str> {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return None;
+    }
+    if b.iter().all(u8::is_ascii_digit) {
+        return Some(":id");
+    }
+    let hex = |c: &u8| c.is_ascii_hexdigit();
+    if b.len() == 36 && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-') && b.iter().filter(|c| **c != b'-').all(hex) {
+        return Some(":uuid");
+    }
+    if b.len() >= 16 && b.iter().all(hex) {
+        return Some(":hash");
+    }
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    if b.len() >= 20 && digits >= 3 && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_=.".contains(c)) {
+        return Some(":token");
+    }
+    if b.len() > 64 {
+        return Some(":long");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    fn req(
+        time: i64,
+        status: u16,
+        total: f64,
+        upstream: Option<f64>,
+        path: &'static str,
+        addr: &'static str,
+    ) -> Record<'static> {
+        Record {
+            time: Some(time),
+            method: Cow::Borrowed("GET"),
+            path: Cow::Borrowed(path),
+            status,
+            upstream_status: upstream.map(|_| status),
+            total_secs: Some(total),
+            upstream_secs: upstream,
+            backend: Cow::Borrowed("shop-cart-80"),
+            upstream_addr: Cow::Borrowed(addr),
+            attempts: u8::from(!addr.is_empty()),
+            bytes_sent: 100,
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn routes_collapse_what_varies_per_request() {
+        let mut out = String::new();
+        let mut route = |host: &str, path: &str| {
+            normalise_route(host, path, &mut out);
+            out.clone()
+        };
+        assert_eq!(route("", "/api/orders/123?x=1"), "/api/orders/:id");
+        assert_eq!(route("shop", "/u/3f2504e0-4f89-11d3-9a0c-0305e82c3301/cart"), "shop/u/:uuid/cart");
+        assert_eq!(route("", "/blob/9f86d081884c7d659a2feaa0c55ad015"), "/blob/:hash");
+        assert_eq!(route("", "/s/eyJhbGciOiJIUzI1NiJ9x1y2z3"), "/s/:token");
+        assert_eq!(route("", "/a/b/c/d/e/f/g/h"), "/a/b/c/d/e/f/…");
+        assert_eq!(route("", "http://evil/x/1"), "/x/:id");
+        assert_eq!(route("", "*"), "/(invalid)");
+        assert_eq!(route("", "/products/shoes"), "/products/shoes");
+    }
+
+    #[test]
+    fn windows_slide_and_totals_stay() {
+        let t0 = 1_000_000;
+        let mut t = Traffic::new(t0, 900);
+        for i in 0..60 {
+            t.advance(t0 + i);
+            t.record(
+                &req(t0 + i, if i % 10 == 0 { 502 } else { 200 }, 0.1, Some(0.09), "/api/cart/1", "10.0.0.1:8080"),
+                t0 + i,
+            );
+        }
+        let s = t.gateway.summary(0, t0 + 59);
+        assert_eq!((s.requests, s.server_errors), (60, 6));
+        assert!((s.rps - 1.0).abs() < 0.05, "{}", s.rps);
+        assert!((s.error_ratio - 0.1).abs() < 1e-9);
+        assert!((s.overhead_p95.unwrap() - 0.01).abs() < 0.001);
+        // Two minutes of silence: the 1-minute window empties, the 5-minute one keeps them.
+        t.advance(t0 + 180);
+        assert_eq!(t.gateway.summary(0, t0 + 180).requests, 0);
+        assert_eq!(t.gateway.summary(1, t0 + 180).requests, 60);
+        t.advance(t0 + 400);
+        assert_eq!(t.gateway.summary(1, t0 + 400).requests, 0);
+        assert_eq!(t.gateway.total.requests, 60);
+        assert_eq!(t.routes.stats["/api/cart/:id"].total.requests, 60);
+        assert_eq!(t.upstreams.stats["10.0.0.1"].total.by_class[4], 6);
+        assert!(t.gateway.rps.len() > 5, "the sparkline series got the finished slices");
+    }
+
+    #[test]
+    fn old_lines_count_in_totals_only_and_future_lines_count_now() {
+        let now = 2_000_000;
+        let mut t = Traffic::new(now, 900);
+        t.record(&req(now - 3600, 200, 0.1, None, "/", ""), now);
+        t.record(&req(now + 3600, 200, 0.1, None, "/", ""), now);
+        assert_eq!((t.gateway.total.requests, t.late), (2, 1));
+        assert_eq!(t.gateway.summary(0, now).requests, 1);
+    }
+
+    #[test]
+    fn unique_paths_are_capped() {
+        let now = 3_000_000;
+        let mut t = Traffic::new(now, 900);
+        let paths: Vec<String> = (0..MAX_ROUTES + 500).map(|i| format!("/page-{i}-x")).collect();
+        for p in &paths {
+            let r = Record { path: Cow::Borrowed(p.as_str()), status: 200, ..Record::default() };
+            t.record(&r, now);
+        }
+        assert_eq!(t.routes.stats.len(), MAX_ROUTES + 1);
+        assert_eq!(t.routes.stats[OVERFLOW_KEY].total.requests, 500);
+        assert_eq!(t.routes.overflowed, 500);
+    }
+
+    #[test]
+    fn upstream_ips() {
+        assert_eq!(upstream_ip("10.0.0.5:8080"), "10.0.0.5");
+        assert_eq!(upstream_ip("[fd00::1]:80"), "fd00::1");
+        assert_eq!(upstream_ip("srv1"), "srv1");
+        assert_eq!(upstream_ip("fd00::1"), "fd00::1");
+    }
+}
