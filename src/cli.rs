@@ -48,6 +48,15 @@ pub struct Cli {
     /// kubelets; repeatable
     #[arg(long, global = true, value_name = "URL")]
     pub scrape: Vec<String>,
+    /// Gateway access logs to read: auto (the default: ingress-nginx, Istio, Traefik, Envoy
+    /// Gateway, HAProxy ingress found by their labels), pods:NAMESPACE/SELECTOR[#CONTAINER],
+    /// file:PATH (followed like tail -F), or - for stdin; repeatable
+    #[arg(long, global = true, value_name = "SOURCE")]
+    pub gateway: Vec<String>,
+    /// Gateway log format instead of detecting it: ingress-nginx, combined, envoy, istio, json,
+    /// traefik, haproxy, or nginx:'<log_format>' / envoy:'<format>'
+    #[arg(long, global = true, value_name = "NAME")]
+    pub log_format: Option<String>,
     /// Config file (default: $XDG_CONFIG_HOME/kpulse/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -130,6 +139,22 @@ async fn run(cli: Cli) -> i32 {
     }
     if !cli.scrape.is_empty() {
         config.scrape = cli.scrape.clone();
+    }
+    if !cli.gateway.is_empty() {
+        match cli.gateway.iter().map(|g| crate::sources::gateway::GatewaySpec::parse(g)).collect() {
+            Ok(specs) => config.gateway = specs,
+            Err(e) => {
+                eprintln!("kpulse: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    }
+    if let Some(format) = &cli.log_format {
+        if let Err(e) = crate::model::accesslog::Format::by_name(format) {
+            eprintln!("kpulse: --log-format: {e}");
+            return EXIT_USAGE;
+        }
+        config.log_format = Some(format.clone());
     }
     if let Some(url) = &cli.prometheus {
         if url != "auto"

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::model::accesslog::Format;
 use crate::model::promql::Queries;
+use crate::sources::gateway::GatewaySpec;
 use crate::sources::kube::UsageMode;
 
 pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
@@ -23,6 +25,8 @@ struct FileConfig {
     usage: Option<String>,
     prometheus: Option<String>,
     scrape: Option<Vec<String>>,
+    gateway: Option<Vec<String>>,
+    log_format: Option<String>,
     #[serde(default)]
     prometheus_contexts: BTreeMap<String, String>,
     #[serde(default)]
@@ -45,6 +49,10 @@ pub struct Config {
     pub queries: Queries,
     /// Exposition URLs to scrape for usage instead of the kubelets.
     pub scrape: Vec<String>,
+    /// Gateway log sources (`--gateway`): `auto`, `pods:NS/SELECTOR[#CONTAINER]`, `file:PATH`, `-`.
+    pub gateway: Vec<GatewaySpec>,
+    /// A log format for every gateway stream instead of detecting it (`--log-format`).
+    pub log_format: Option<String>,
     /// action name → key, as written by the user (validated by the keymap).
     pub keys: BTreeMap<String, String>,
 }
@@ -84,6 +92,17 @@ impl Config {
         };
         let mut keys = base.keys;
         keys.extend(file.keys);
+        let gateway = file
+            .gateway
+            .or(base.gateway)
+            .unwrap_or_else(|| vec!["auto".into()])
+            .iter()
+            .map(|g| GatewaySpec::parse(g))
+            .collect::<Result<Vec<_>, _>>()?;
+        let log_format = file.log_format.or(base.log_format);
+        if let Some(f) = &log_format {
+            Format::by_name(f)?;
+        }
         Ok(Config {
             refresh_interval: Duration::from_secs(refresh),
             metrics_interval: Duration::from_secs(metrics),
@@ -103,6 +122,8 @@ impl Config {
                 overrides.extend(file.prometheus_queries);
                 Queries::default().with_overrides(&overrides)?
             },
+            gateway,
+            log_format,
             keys,
         })
     }

@@ -13,6 +13,7 @@ use crate::app::{Command, Msg, State};
 use crate::kubeconfig::Connector;
 use crate::model::time::now_unix;
 use crate::sources::Update;
+use crate::sources::gateway::{self, GatewaySpec};
 use crate::sources::kube::{KubeSourceConfig, Scope, spawn_all};
 
 /// Restores the terminal on every exit path: normal return, error, and panic (the hook runs before
@@ -52,13 +53,45 @@ fn start_sources(client: kube::Client, state: &State, fallback_namespace: &str) 
         metrics_interval: state.config.metrics_interval,
         fallback_namespace: fallback_namespace.to_string(),
     };
+    for spec in state.config.gateway.iter().filter(|g| !g.is_local()) {
+        let follow = gateway::follow_pods(client.clone(), spec.clone(), state.scope.clone(), tx.clone());
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = follow => {}
+            }
+        });
+    }
     spawn_all(client, cfg, tx, cancel.clone());
     Sources { cancel, updates }
+}
+
+/// Files and stdin do not depend on the cluster: started once, they outlive context switches.
+fn start_local_sources(state: &State, cancel: &CancellationToken) -> mpsc::UnboundedReceiver<Update> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    for spec in &state.config.gateway {
+        let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = match spec {
+            GatewaySpec::File(path) => Box::pin(gateway::tail_file(path.clone(), tx.clone())),
+            GatewaySpec::Stdin => Box::pin(gateway::read_stdin(tx.clone())),
+            _ => continue,
+        };
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = task => {}
+            }
+        });
+    }
+    rx
 }
 
 pub async fn run(connector: Connector, mut state: State) -> color_eyre::Result<()> {
     let (client, default_ns) = connector.connect(&state.context).await?;
     let mut sources = start_sources(client, &state, &default_ns);
+    let local_cancel = CancellationToken::new();
+    let mut local_updates = start_local_sources(&state, &local_cancel);
 
     let mut terminal = install_terminal()?;
     let (input_tx, mut input_rx) = mpsc::unbounded_channel::<Msg>();
@@ -101,6 +134,10 @@ pub async fn run(connector: Connector, mut state: State) -> color_eyre::Result<(
                     input_seen = true;
                 }
                 Some(update) = sources.updates.recv() => {
+                    state.update(Msg::Source(update));
+                    needs_draw = true;
+                }
+                Some(update) = local_updates.recv() => {
                     state.update(Msg::Source(update));
                     needs_draw = true;
                 }
@@ -160,6 +197,7 @@ pub async fn run(connector: Connector, mut state: State) -> color_eyre::Result<(
     .await;
     stop_input.cancel();
     sources.cancel.cancel();
+    local_cancel.cancel();
     restore_terminal();
     result
 }

@@ -6,7 +6,7 @@ use kpulse::app::{Command, Msg, Overlay, State, View};
 use kpulse::config::Config;
 use kpulse::demo::scenario::Scenario;
 use kpulse::demo::sim::Sim;
-use kpulse::demo::updates_from_sim;
+use kpulse::demo::{gateway_updates, updates_from_sim};
 use kpulse::sources::kube::Scope;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -24,12 +24,17 @@ fn state_after(secs: i64) -> State {
     let mut sim = Sim::new(Scenario::shop(), START);
     let mut state =
         State::new(test_config(), "kpulse-demo".into(), vec!["kpulse-demo".into(), "prod".into()], Scope::All, START);
-    let mut t = 0;
+    let (mut t, mut log_seq) = (0, 0);
     while t < secs {
         sim.advance(10);
         t += 10;
         state.update(Msg::Tick(sim.now));
         for u in updates_from_sim(&sim) {
+            state.update(Msg::Source(u));
+        }
+        let (gateway, last) = gateway_updates(&sim, log_seq);
+        log_seq = last;
+        for u in gateway {
             state.update(Msg::Source(u));
         }
     }
@@ -249,4 +254,41 @@ fn a_deleted_pod_takes_its_history_with_it() {
     state.refresh();
     assert!(state.tracks.get(&victim.key, "app").is_none());
     assert!(!state.rows.iter().any(|r| r.pod == victim.key));
+}
+
+#[test]
+fn traffic_screen_joins_the_gateway_log_to_services_pods_and_routes() {
+    let mut state = state_after(300);
+    key(&mut state, KeyCode::Char('3'));
+    assert_eq!(state.view, View::Traffic);
+    let services = render(&state, 180, 16).to_string();
+    // The payment service is CPU-starved in the shop: it is the slow one in the log too.
+    // (Over five minutes: its readiness flaps, and while no pod is ready the gateway answers
+    // 503 at once.)
+    let p95 = |name: &str| {
+        let row = state.traffic_rows.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("{name}: {services}"));
+        row.five_min.p95.unwrap()
+    };
+    assert!(p95("shop/payment") > 2.0 * p95("shop/catalog"), "{services}");
+    // The crash-looping notifier has no ready pod: the gateway answers 503 for it.
+    let notification = state.traffic_rows.iter().find(|r| r.name == "shop/notification").unwrap();
+    assert!(notification.now.error_ratio > 0.9, "{services}");
+    assert_snapshot!("traffic_services", services);
+
+    key(&mut state, KeyCode::Char('t'));
+    let pods = render(&state, 180, 16).to_string();
+    assert!(state.traffic_rows.iter().any(|r| r.name.starts_with("shop/payment-")), "{pods}");
+    assert!(state.traffic_rows.iter().all(|r| !r.target.contains("no pod")), "every upstream IP is a pod: {pods}");
+
+    key(&mut state, KeyCode::Char('t'));
+    let routes = render(&state, 180, 16).to_string();
+    assert!(state.traffic_rows.iter().any(|r| r.name == "/api/orders/:id" && r.target == "shop/order"), "{routes}");
+
+    // The same numbers sit in the Containers view, next to CPU and memory.
+    key(&mut state, KeyCode::Char('1'));
+    let catalog = state.rows.iter().find(|r| r.pod.name.starts_with("catalog-")).unwrap();
+    assert!(catalog.traffic.is_some_and(|t| t.rps > 0.0 && t.p95.is_some()));
+    key(&mut state, KeyCode::Char('3'));
+    key(&mut state, KeyCode::Enter);
+    assert_snapshot!("traffic_detail", render(&state, 180, 24));
 }

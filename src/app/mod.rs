@@ -3,6 +3,7 @@
 
 pub mod keymap;
 pub mod rows;
+pub mod traffic;
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -13,6 +14,7 @@ use ratatui::layout::Rect;
 use crate::analysis::health::classify;
 use crate::analysis::nodes::allocations;
 use crate::config::Config;
+use crate::model::accesslog::Format;
 use crate::model::event::EventInfo;
 use crate::model::metrics::Usage;
 use crate::model::node::NodeInfo;
@@ -20,6 +22,7 @@ use crate::model::pod::{PodInfo, PodKey};
 use crate::model::series::Series;
 use crate::model::store::{Change, Store};
 use crate::model::time::UnixSecs;
+use crate::model::traffic::Traffic;
 use crate::sources::kube::Scope;
 use crate::sources::{SourceId, SourceState, Update};
 use keymap::{Action, KeyMap};
@@ -27,6 +30,7 @@ use rows::{
     ContainerColumn, ContainerKey, ContainerRow, ContainerTrack, NodeColumn, NodeRow, SortColumn, Tracks,
     build_container_rows, matches_filter,
 };
+use traffic::{Stream, TrafficColumn, TrafficGroup, TrafficRow, build_traffic_rows};
 
 /// The next (or previous) column, in its natural direction.
 fn cycled<C: SortColumn>((current, _): (C, bool), forward: bool) -> (C, bool) {
@@ -42,6 +46,17 @@ fn clicked<C: SortColumn>((current, descending): (C, bool), index: usize) -> (C,
         Some(&col) if col == current => (col, !descending),
         Some(&col) => (col, col.descending_by_default()),
         None => (current, descending),
+    }
+}
+
+/// What the gateway saw of each row's pod, by the pod's IP.
+fn fill_traffic(rows: &mut [ContainerRow], pods: &Store<PodKey, PodInfo>, traffic: &Traffic, now: UnixSecs) {
+    if traffic.upstreams.stats.is_empty() {
+        return;
+    }
+    for row in rows {
+        let ip = pods.get(&row.pod).and_then(|p| p.pod_ip.as_deref());
+        row.traffic = ip.and_then(|ip| traffic.upstreams.stats.get(ip)).map(|s| s.summary(0, now));
     }
 }
 
@@ -70,6 +85,11 @@ pub enum Command {
 pub enum View {
     Containers,
     Nodes,
+    Traffic,
+}
+
+impl View {
+    const ORDER: [View; 3] = [View::Containers, View::Nodes, View::Traffic];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,8 +124,8 @@ pub struct SourceStatus {
 pub struct LayoutMemo {
     pub table: Cell<Rect>,
     pub offset: Cell<usize>,
-    /// x ranges of the header cells, in column order, packed as (x, width) for up to 20 columns.
-    pub header: Cell<[(u16, u16); 20]>,
+    /// x ranges of the header cells, in column order, packed as (x, width) for up to 24 columns.
+    pub header: Cell<[(u16, u16); 24]>,
 }
 
 pub struct State {
@@ -142,6 +162,19 @@ pub struct State {
     pub selected: usize,
     selected_key: Option<ContainerKey>,
     pub node_selected: usize,
+
+    pub traffic: Traffic,
+    /// Gateway log streams by name.
+    pub streams: BTreeMap<String, Stream>,
+    /// `--log-format`: every stream is read in it instead of being detected.
+    pub log_format: Option<Format>,
+    pub traffic_group: TrafficGroup,
+    pub traffic_sort: (TrafficColumn, bool),
+    pub traffic_rows: Vec<TrafficRow>,
+    pub traffic_visible: Vec<u32>,
+    pub traffic_selected: usize,
+    traffic_dirty: bool,
+    last_traffic_refresh: UnixSecs,
     /// What changed since the last refresh, so a refresh redoes only that.
     rebuild_all: bool,
     dirty_pods: HashSet<PodKey>,
@@ -188,6 +221,16 @@ impl State {
             selected: 0,
             selected_key: None,
             node_selected: 0,
+            traffic: Traffic::new(now, 900),
+            streams: BTreeMap::new(),
+            log_format: None,
+            traffic_group: TrafficGroup::Services,
+            traffic_sort: (TrafficColumn::Rps, true),
+            traffic_rows: Vec::new(),
+            traffic_visible: Vec::new(),
+            traffic_selected: 0,
+            traffic_dirty: false,
+            last_traffic_refresh: now,
             rebuild_all: true,
             dirty_pods: HashSet::new(),
             usage_dirty: false,
@@ -196,6 +239,8 @@ impl State {
             view_dirty: true,
             layout: LayoutMemo::default(),
         };
+        state.traffic = Traffic::new(now, state.retention_secs());
+        state.log_format = state.config.log_format.as_deref().and_then(|f| Format::by_name(f).ok());
         for p in problems {
             state.notice(p);
         }
@@ -221,6 +266,8 @@ impl State {
         match msg {
             Msg::Tick(now) => {
                 self.now = now;
+                self.traffic.advance(now);
+                self.traffic_dirty |= !self.streams.is_empty();
                 vec![]
             }
             Msg::Source(update) => {
@@ -325,6 +372,13 @@ impl State {
                     .or_insert(SourceStatus { state: SourceState::Connecting, last_data: None })
                     .state = state;
             }
+            Update::AccessLog { stream, chunk } => {
+                let forced = &self.log_format;
+                let s = self.streams.entry(stream).or_insert_with(|| Stream::with_format(forced.clone()));
+                s.ingest(&chunk, &mut self.traffic, self.now);
+                self.traffic_dirty = true;
+                self.mark_data(SourceId::Gateway);
+            }
             Update::Notice(text) => self.notice(text),
         }
     }
@@ -369,6 +423,7 @@ impl State {
         if self.rebuild_all {
             self.rows = build_container_rows(self.pods.values(), &self.tracks, self.now);
             self.rows.sort_by(ContainerColumn::tiebreak);
+            fill_traffic(&mut self.rows, &self.pods, &self.traffic, self.now);
             self.rebuild_all = false;
             self.dirty_pods.clear();
             self.view_dirty = true;
@@ -380,6 +435,7 @@ impl State {
                 let fresh = build_container_rows(self.pods.get(&key).into_iter(), &self.tracks, self.now);
                 let mut fresh = fresh;
                 fresh.sort_by(ContainerColumn::tiebreak);
+                fill_traffic(&mut fresh, &self.pods, &self.traffic, self.now);
                 self.rows.splice(start..end, fresh);
             }
             self.view_dirty = true;
@@ -414,10 +470,24 @@ impl State {
             self.nodes_dirty = false;
             self.view_dirty = true;
         }
+        // Traffic moves with every log line: re-derive it at most once a second.
+        if self.traffic_dirty && (self.now > self.last_traffic_refresh || self.traffic_rows.is_empty()) {
+            self.refresh_traffic();
+        }
         if self.view_dirty {
             self.apply_view();
             self.view_dirty = false;
         }
+    }
+
+    fn refresh_traffic(&mut self) {
+        let by_ip = crate::analysis::traffic::pods_by_ip(self.pods.values());
+        let namespaces: BTreeSet<String> = self.pods.values().map(|p| p.key.namespace.clone()).collect();
+        self.traffic_rows = build_traffic_rows(&self.traffic, self.traffic_group, &by_ip, &namespaces, self.now);
+        fill_traffic(&mut self.rows, &self.pods, &self.traffic, self.now);
+        self.traffic_dirty = false;
+        self.last_traffic_refresh = self.now;
+        self.view_dirty = true;
     }
 
     fn apply_view(&mut self) {
@@ -470,6 +540,27 @@ impl State {
         });
         self.node_visible = nodes;
         self.node_selected = self.node_selected.min(self.node_visible.len().saturating_sub(1));
+
+        let mut traffic: Vec<u32> = self
+            .traffic_rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches_filter(filter, &[&r.name, &r.target]))
+            .map(|(i, _)| i as u32)
+            .collect();
+        let (tcol, tdesc) = self.traffic_sort;
+        let trows = &self.traffic_rows;
+        // Rows are built in name order: a stable sort keeps ties in that order.
+        traffic.sort_by(|&a, &b| {
+            let ord = tcol.compare(&trows[a as usize], &trows[b as usize]);
+            if tdesc { ord.reverse() } else { ord }
+        });
+        self.traffic_visible = traffic;
+        self.traffic_selected = self.traffic_selected.min(self.traffic_visible.len().saturating_sub(1));
+    }
+
+    pub fn selected_traffic(&self) -> Option<&TrafficRow> {
+        self.traffic_visible.get(self.traffic_selected).map(|&i| &self.traffic_rows[i as usize])
     }
 
     pub fn selected_row(&self) -> Option<&ContainerRow> {
@@ -501,6 +592,7 @@ impl State {
         let (len, cur) = match self.view {
             View::Containers => (self.visible.len(), self.selected),
             View::Nodes => (self.node_visible.len(), self.node_selected),
+            View::Traffic => (self.traffic_visible.len(), self.traffic_selected),
         };
         if len == 0 {
             return;
@@ -512,6 +604,7 @@ impl State {
                 self.selected_key = self.selected_row().map(|r| r.key());
             }
             View::Nodes => self.node_selected = next,
+            View::Traffic => self.traffic_selected = next,
         }
     }
 
@@ -519,6 +612,7 @@ impl State {
         match self.view {
             View::Containers => self.container_sort = cycled(self.container_sort, forward),
             View::Nodes => self.node_sort = cycled(self.node_sort, forward),
+            View::Traffic => self.traffic_sort = cycled(self.traffic_sort, forward),
         }
         self.view_dirty = true;
     }
@@ -529,6 +623,7 @@ impl State {
         match self.view {
             View::Containers => self.container_sort = clicked(self.container_sort, index),
             View::Nodes => self.node_sort = clicked(self.node_sort, index),
+            View::Traffic => self.traffic_sort = clicked(self.traffic_sort, index),
         }
         self.view_dirty = true;
     }
@@ -589,7 +684,17 @@ impl State {
             Action::Detail => self.show_detail = !self.show_detail,
             Action::Containers => self.view = View::Containers,
             Action::Nodes => self.view = View::Nodes,
-            Action::NextView => self.view = if self.view == View::Containers { View::Nodes } else { View::Containers },
+            Action::Traffic => self.view = View::Traffic,
+            Action::NextView => {
+                let i = View::ORDER.iter().position(|v| *v == self.view).unwrap_or(0);
+                self.view = View::ORDER[(i + 1) % View::ORDER.len()];
+            }
+            Action::TrafficGroup => {
+                self.view = View::Traffic;
+                self.traffic_group = self.traffic_group.next();
+                self.traffic_selected = 0;
+                self.refresh_traffic();
+            }
             Action::Up => self.move_selection(-1),
             Action::Down => self.move_selection(1),
             Action::PageUp => self.move_selection(-(self.page_size() as isize)),
@@ -602,6 +707,7 @@ impl State {
                 match self.view {
                     View::Containers => self.container_sort.1 = !self.container_sort.1,
                     View::Nodes => self.node_sort.1 = !self.node_sort.1,
+                    View::Traffic => self.traffic_sort.1 = !self.traffic_sort.1,
                 }
                 self.view_dirty = true;
             }
@@ -759,6 +865,7 @@ impl State {
                     let cur = match self.view {
                         View::Containers => self.selected,
                         View::Nodes => self.node_selected,
+                        View::Traffic => self.traffic_selected,
                     };
                     self.move_selection(target as isize - cur as isize);
                 }

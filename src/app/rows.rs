@@ -11,6 +11,7 @@ use crate::model::node::NodeInfo;
 use crate::model::pod::{PodInfo, PodKey, Resources, StateInfo};
 use crate::model::series::Series;
 use crate::model::time::UnixSecs;
+use crate::model::traffic::Summary;
 
 /// A container's identity: its pod and its name.
 pub type ContainerKey = (PodKey, String);
@@ -152,6 +153,8 @@ pub struct ContainerRow {
     pub throttle: Option<f64>,
     /// Latest pod network rates (rx, tx bytes per second).
     pub net: Option<(f64, f64)>,
+    /// What the gateway saw of this pod over the last minute (a pod is one upstream IP).
+    pub traffic: Option<Summary>,
 }
 
 impl ContainerRow {
@@ -232,6 +235,7 @@ pub fn build_container_rows<'a>(
                 usage: Usage::default(),
                 throttle: None,
                 net: None,
+                traffic: None,
                 pod: pod.key.clone(),
             });
             if let Some(row) = rows.last_mut() {
@@ -288,11 +292,14 @@ pub enum ContainerColumn {
     MemPctRequest,
     MemPctLimit,
     Net,
+    Rps,
+    ErrPct,
+    P95,
     CpuTrend,
 }
 
 impl ContainerColumn {
-    pub const ALL: [ContainerColumn; 20] = [
+    pub const ALL: [ContainerColumn; 23] = [
         ContainerColumn::Namespace,
         ContainerColumn::Pod,
         ContainerColumn::Container,
@@ -312,6 +319,9 @@ impl ContainerColumn {
         ContainerColumn::MemPctRequest,
         ContainerColumn::MemPctLimit,
         ContainerColumn::Net,
+        ContainerColumn::Rps,
+        ContainerColumn::ErrPct,
+        ContainerColumn::P95,
         ContainerColumn::CpuTrend,
     ];
 
@@ -333,6 +343,9 @@ impl ContainerColumn {
             ContainerColumn::CpuPctLimit => "%CPU/L",
             ContainerColumn::Throttle => "THROT",
             ContainerColumn::Net => "NET RX/TX",
+            ContainerColumn::Rps => "RPS",
+            ContainerColumn::ErrPct => "5XX%",
+            ContainerColumn::P95 => "P95",
             ContainerColumn::Mem => "MEM",
             ContainerColumn::MemPctRequest => "%MEM/R",
             ContainerColumn::MemPctLimit => "%MEM/L",
@@ -376,6 +389,9 @@ impl ContainerColumn {
             ContainerColumn::CpuPctLimit => cmp_opt(a.cpu_pct_limit(), b.cpu_pct_limit()),
             ContainerColumn::Throttle => cmp_opt(a.throttle, b.throttle),
             ContainerColumn::Net => cmp_opt(a.net.map(|(rx, tx)| rx + tx), b.net.map(|(rx, tx)| rx + tx)),
+            ContainerColumn::Rps => cmp_opt(a.traffic.map(|t| t.rps), b.traffic.map(|t| t.rps)),
+            ContainerColumn::ErrPct => cmp_opt(a.traffic.map(|t| t.error_ratio), b.traffic.map(|t| t.error_ratio)),
+            ContainerColumn::P95 => cmp_opt(a.traffic.and_then(|t| t.p95), b.traffic.and_then(|t| t.p95)),
             ContainerColumn::Mem => cmp_num(a.usage.mem, b.usage.mem),
             ContainerColumn::MemPctRequest => cmp_opt(a.mem_pct_request(), b.mem_pct_request()),
             ContainerColumn::MemPctLimit => cmp_opt(a.mem_pct_limit(), b.mem_pct_limit()),

@@ -47,3 +47,22 @@ pub fn updates_from_sim(sim: &sim::Sim) -> Vec<Update> {
     }
     out
 }
+
+/// The gateway's access-log lines written after `after_seq`, one [`Update::AccessLog`] per
+/// gateway pod (named as the pod-log source names its streams), and the newest sequence number.
+pub fn gateway_updates(sim: &sim::Sim, after_seq: u64) -> (Vec<Update>, u64) {
+    let mut by_pod: std::collections::BTreeMap<&str, String> = std::collections::BTreeMap::new();
+    let mut last = after_seq;
+    for (seq, _, pod, line) in sim.access_log.iter().filter(|(seq, ..)| *seq > after_seq) {
+        let chunk = by_pod.entry(pod.as_str()).or_default();
+        chunk.push_str(line);
+        chunk.push('\n');
+        last = *seq;
+    }
+    let namespace = sim.scenario.services.iter().find(|s| s.gateway).map_or("", |s| s.namespace.as_str());
+    let updates = by_pod
+        .into_iter()
+        .map(|(pod, chunk)| Update::AccessLog { stream: format!("{namespace}/{pod}"), chunk })
+        .collect();
+    (updates, last)
+}

@@ -244,7 +244,8 @@ impl Sim {
         self.pod_seq += 1;
         let seq = self.pod_seq;
         let mut containers = vec![SimContainer {
-            name: "app".into(),
+            // The gateway's container is named as in the ingress-nginx chart.
+            name: if spec.gateway { "controller".into() } else { "app".into() },
             main: true,
             restarts: 0,
             state: CState::Running { since: started },
@@ -742,6 +743,11 @@ impl Sim {
         let mut labels = BTreeMap::new();
         labels.insert("app.kubernetes.io/name".to_string(), spec.name.clone());
         labels.insert("app".to_string(), spec.name.clone());
+        if spec.gateway {
+            // The labels of the ingress-nginx chart's controller pods, which gateway detection keys on.
+            labels.insert("app.kubernetes.io/name".to_string(), "ingress-nginx".into());
+            labels.insert("app.kubernetes.io/component".to_string(), "controller".into());
+        }
         let owner = if spec.kind == "StatefulSet" {
             labels.insert("statefulset.kubernetes.io/pod-name".into(), pod.name.clone());
             OwnerReference {

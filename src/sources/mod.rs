@@ -2,6 +2,7 @@
 //! [`Update`]s over a channel; nothing here touches the UI state.
 
 pub mod cadvisor;
+pub mod gateway;
 pub mod http;
 pub mod kube;
 pub mod prometheus;
@@ -22,6 +23,8 @@ pub enum SourceId {
     NodeMetrics,
     Cadvisor,
     Prometheus,
+    /// Gateway access logs (pod logs, files, stdin).
+    Gateway,
 }
 
 impl SourceId {
@@ -31,7 +34,8 @@ impl SourceId {
     /// Polled sources deliver on every interval, so old data means stale data; watches deliver
     /// only on change.
     pub fn is_polled(self) -> bool {
-        !matches!(self, SourceId::Pods | SourceId::Nodes | SourceId::Events)
+        // A quiet gateway log means no requests, not stale data.
+        !matches!(self, SourceId::Pods | SourceId::Nodes | SourceId::Events | SourceId::Gateway)
     }
 
     pub fn label(self) -> &'static str {
@@ -43,6 +47,7 @@ impl SourceId {
             SourceId::NodeMetrics => "node metrics",
             SourceId::Cadvisor => "cadvisor",
             SourceId::Prometheus => "prometheus",
+            SourceId::Gateway => "gateway",
         }
     }
 }
@@ -100,6 +105,12 @@ pub enum Update {
     Status {
         source: SourceId,
         state: SourceState,
+    },
+    /// Complete lines (or a line's continuation) read from one gateway log stream, named e.g.
+    /// `ingress-nginx/ingress-nginx-controller-7d9f-abcde`, `file:/var/log/nginx/access.log`, `stdin`.
+    AccessLog {
+        stream: String,
+        chunk: String,
     },
     /// Something the user should read once (a fallback taken, a config problem).
     Notice(String),

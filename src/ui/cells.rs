@@ -25,14 +25,18 @@ pub fn container_width(col: ContainerColumn) -> Constraint {
         Cpu | Mem => Constraint::Length(7),
         CpuPctRequest | CpuPctLimit | MemPctRequest | MemPctLimit | Throttle => Constraint::Length(6),
         Net => Constraint::Length(11),
+        Rps => Constraint::Length(6),
+        ErrPct => Constraint::Length(5),
+        P95 => Constraint::Length(6),
         CpuTrend => Constraint::Length(10),
     }
 }
 
 /// Columns dropped first when the terminal is narrow, least useful first.
-pub const CONTAINER_DROP_ORDER: [ContainerColumn; 10] = [
+pub const CONTAINER_DROP_ORDER: [ContainerColumn; 13] = [
     ContainerColumn::Workload,
     ContainerColumn::Net,
+    ContainerColumn::ErrPct,
     ContainerColumn::Age,
     ContainerColumn::MemPctRequest,
     ContainerColumn::CpuPctRequest,
@@ -40,6 +44,8 @@ pub const CONTAINER_DROP_ORDER: [ContainerColumn; 10] = [
     ContainerColumn::Node,
     ContainerColumn::CpuTrend,
     ContainerColumn::Restarts1h,
+    ContainerColumn::Rps,
+    ContainerColumn::P95,
     ContainerColumn::Namespace,
 ];
 
@@ -71,6 +77,39 @@ pub fn format_rate(bytes_per_sec: f64) -> String {
         v if v >= 1e3 => format!("{:.0}k", v / 1e3),
         v => format!("{v:.0}"),
     }
+}
+
+/// Seconds as a latency: `850µs`, `12ms`, `1.8s`.
+pub fn format_latency(secs: f64) -> String {
+    match secs {
+        s if s >= 10.0 => format!("{s:.0}s"),
+        s if s >= 1.0 => format!("{s:.1}s"),
+        s if s >= 0.01 => format!("{:.0}ms", s * 1e3),
+        s if s >= 0.001 => format!("{:.1}ms", s * 1e3),
+        s if s > 0.0 => format!("{:.0}µs", s * 1e6),
+        _ => "0".into(),
+    }
+}
+
+/// Requests per second: `0.3`, `12`, `4.1k`.
+pub fn format_rps(rps: f64) -> String {
+    match rps {
+        r if r >= 1e3 => format!("{:.1}k", r / 1e3),
+        r if r >= 10.0 => format!("{r:.0}"),
+        r => format!("{r:.1}"),
+    }
+}
+
+/// A 5xx ratio with the style it deserves: 1 % is worth a look, 5 % is bad.
+pub fn error_cell(ratio: f64, requests: u64, theme: &Theme) -> Span<'static> {
+    let style = match ratio {
+        _ if requests == 0 => theme.dim,
+        r if r >= 0.05 => theme.bad,
+        r if r >= 0.01 => theme.warn,
+        _ => theme.base,
+    };
+    let text = if requests == 0 { "-".to_string() } else { format!("{:.1}%", ratio * 100.0) };
+    Span::styled(text, style)
 }
 
 fn pct_text(p: Option<f64>) -> String {
@@ -126,6 +165,12 @@ pub fn container_cell<'a>(
             Line::from(Span::styled(pct_text(row.throttle.map(|t| t * 100.0)), style))
         }
         Net => plain(row.net.map_or_else(|| "-".into(), |(rx, tx)| format!("{}/{}", format_rate(rx), format_rate(tx)))),
+        Rps => plain(row.traffic.map_or_else(|| "-".into(), |t| format_rps(t.rps))),
+        ErrPct => match row.traffic {
+            Some(t) => Line::from(error_cell(t.error_ratio, t.requests, theme)),
+            None => Line::from(Span::styled("-", theme.dim)),
+        },
+        P95 => plain(row.traffic.and_then(|t| t.p95).map_or_else(|| "-".into(), format_latency)),
         CpuTrend => Line::from(Span::styled(sparkline(track, 10, row.resources.cpu_limit_m), theme.accent)),
     }
 }

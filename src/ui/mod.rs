@@ -4,6 +4,7 @@
 pub mod cells;
 pub mod detail;
 pub mod theme;
+pub mod traffic;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -26,9 +27,12 @@ pub fn draw(state: &State, frame: &mut Frame) {
     let [top, main, status] =
         Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Length(1)]).areas(area);
     draw_title(state, frame, top, &theme);
-    let table_area = if state.show_detail && state.view == View::Containers {
+    let table_area = if state.show_detail && state.view != View::Nodes {
         let [t, d] = Layout::vertical([Constraint::Percentage(45), Constraint::Fill(1)]).areas(main);
-        detail::draw_detail(state, frame, d, &theme);
+        match state.view {
+            View::Traffic => traffic::draw_traffic_detail(state, frame, d, &theme),
+            _ => detail::draw_detail(state, frame, d, &theme),
+        }
         t
     } else {
         main
@@ -36,6 +40,7 @@ pub fn draw(state: &State, frame: &mut Frame) {
     match state.view {
         View::Containers => draw_containers(state, frame, table_area, &theme),
         View::Nodes => draw_nodes(state, frame, table_area, &theme),
+        View::Traffic => traffic::draw_traffic(state, frame, table_area, &theme),
     }
     draw_status(state, frame, status, &theme);
     match &state.overlay {
@@ -66,6 +71,11 @@ fn draw_title(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
             state.node_rows.len(),
             format!("{} {}", state.node_sort.0.title(), if state.node_sort.1 { "↓" } else { "↑" }),
         ),
+        View::Traffic => (
+            state.traffic_visible.len(),
+            state.traffic_rows.len(),
+            format!("{} {}", state.traffic_sort.0.title(), if state.traffic_sort.1 { "↓" } else { "↑" }),
+        ),
     };
     let mut spans = vec![
         Span::styled(" kpulse ", theme.title),
@@ -73,6 +83,7 @@ fn draw_title(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
         Span::styled(format!("ns:{ns} "), theme.accent),
         tab("Containers", "1", state.view == View::Containers),
         tab("Nodes", "2", state.view == View::Nodes),
+        tab("Traffic", "3", state.view == View::Traffic),
         Span::styled(format!("  {shown}/{total} rows  sort: {sort}"), theme.dim),
     ];
     if !state.filter.is_empty() {
@@ -83,7 +94,7 @@ fn draw_title(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
 }
 
 /// Keeps the selection visible, remembering the offset between frames like a TableState.
-fn scroll_offset(state: &State, selected: usize, body_height: usize) -> usize {
+pub(crate) fn scroll_offset(state: &State, selected: usize, body_height: usize) -> usize {
     let mut offset = state.layout.offset.get();
     if selected < offset {
         offset = selected;
@@ -94,10 +105,10 @@ fn scroll_offset(state: &State, selected: usize, body_height: usize) -> usize {
     offset
 }
 
-fn remember_header(state: &State, area: Rect, widths: &[Constraint], all_index: &[usize]) {
+pub(crate) fn remember_header(state: &State, area: Rect, widths: &[Constraint], all_index: &[usize]) {
     let inner = Rect { x: area.x + 1, width: area.width.saturating_sub(2), ..area };
     let rects = Layout::horizontal(widths.to_vec()).spacing(1).split(inner);
-    let mut header = [(0u16, 0u16); 20];
+    let mut header = [(0u16, 0u16); 24];
     for (rect, &i) in rects.iter().zip(all_index) {
         if i < header.len() {
             header[i] = (rect.x, rect.width);

@@ -1,0 +1,61 @@
+//! Joins gateway traffic to the cluster: an upstream address to the pod with that IP, a backend
+//! name as the gateway writes it to the Service it stands for.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::model::pod::{PodInfo, PodKey};
+
+/// Pod IP → pod, for the pods that are running (a finished pod's IP is reused).
+pub fn pods_by_ip<'a>(pods: impl Iterator<Item = &'a PodInfo>) -> HashMap<String, PodKey> {
+    pods.filter(|p| p.phase != "Succeeded" && p.phase != "Failed")
+        .filter_map(|p| Some((p.pod_ip.clone().filter(|ip| !ip.is_empty())?, p.key.clone())))
+        .collect()
+}
+
+/// The Service a backend name stands for, as `namespace/service`, when it can be told:
+/// - ingress-nginx and HAProxy ingress write `<namespace>-<service>-<port>`; namespaces and
+///   services both contain dashes, so the namespace is the longest known namespace that
+///   prefixes the name, and the port is the last part;
+/// - Istio writes the cluster `outbound|<port>|<subset>|<service>.<namespace>.svc.cluster.local`;
+/// - Traefik writes `<namespace>-<service>-<port>@<provider>` as its service name;
+/// - Envoy Gateway writes `httproute/<namespace>/<route>/rule/<n>` (a route, not a service).
+///
+/// Anything else is shown as the gateway wrote it.
+pub fn service_of(backend: &str, namespaces: &BTreeSet<String>) -> Option<String> {
+    if let Some(host) = backend.split('|').nth(3) {
+        let mut parts = host.split('.');
+        let (svc, ns) = (parts.next()?, parts.next()?);
+        return Some(format!("{ns}/{svc}"));
+    }
+    if let Some(rest) = backend.strip_prefix("httproute/").or_else(|| backend.strip_prefix("grpcroute/")) {
+        let mut parts = rest.split('/');
+        return Some(format!("{}/{}", parts.next()?, parts.next()?));
+    }
+    let name = backend.split('@').next().unwrap_or(backend);
+    let ns = namespaces
+        .iter()
+        .filter(|ns| name.len() > ns.len() + 1 && name.starts_with(ns.as_str()) && name.as_bytes()[ns.len()] == b'-')
+        .max_by_key(|ns| ns.len())?;
+    let svc_port = &name[ns.len() + 1..];
+    let svc = svc_port.rsplit_once('-').map_or(svc_port, |(svc, _port)| svc);
+    (!svc.is_empty()).then(|| format!("{ns}/{svc}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_resolve_to_services() {
+        let namespaces: BTreeSet<String> = ["shop", "shop-eu", "default"].iter().map(|s| s.to_string()).collect();
+        let svc = |b: &str| service_of(b, &namespaces);
+        assert_eq!(svc("shop-payment-80").as_deref(), Some("shop/payment"));
+        assert_eq!(svc("shop-eu-order-api-8080").as_deref(), Some("shop-eu/order-api"));
+        assert_eq!(svc("shop-cart-http").as_deref(), Some("shop/cart"));
+        assert_eq!(svc("outbound|9080||reviews.default.svc.cluster.local").as_deref(), Some("default/reviews"));
+        assert_eq!(svc("shop-cart-80@kubernetes").as_deref(), Some("shop/cart"));
+        assert_eq!(svc("httproute/default/backend/rule/0").as_deref(), Some("default/backend"));
+        assert_eq!(svc("upstream-default-backend"), None);
+        assert_eq!(svc("static"), None);
+    }
+}

@@ -1,0 +1,259 @@
+//! The Traffic view's rows, and the per-stream bookkeeping of gateway logs: which format each
+//! stream is in, how many lines matched and how many were skipped.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap};
+
+use crate::analysis::traffic::service_of;
+use crate::model::accesslog::Format;
+use crate::model::pod::PodKey;
+use crate::model::time::UnixSecs;
+use crate::model::traffic::{Family, Summary, Traffic};
+
+use super::rows::SortColumn;
+
+/// One log stream: a gateway pod's log, a file, stdin.
+#[derive(Debug, Clone, Default)]
+pub struct Stream {
+    /// Set by `--log-format`, or detected from the first line that any format reads.
+    pub format: Option<Format>,
+    pub matched: u64,
+    /// Lines no format reads (the controller's own logs, a torn write): counted, skipped.
+    pub skipped: u64,
+    /// An incomplete last line, kept until the rest arrives.
+    partial: String,
+}
+
+impl Stream {
+    pub fn with_format(format: Option<Format>) -> Stream {
+        Stream { format, ..Stream::default() }
+    }
+
+    /// Parses the complete lines of `chunk` into `traffic`; an unfinished last line waits for
+    /// the next chunk.
+    pub fn ingest(&mut self, chunk: &str, traffic: &mut Traffic, now: UnixSecs) {
+        let mut text = chunk;
+        let joined;
+        if !self.partial.is_empty() {
+            joined = std::mem::take(&mut self.partial) + chunk;
+            text = &joined;
+        }
+        let (complete, rest) = match text.rfind('\n') {
+            Some(i) => (&text[..i], &text[i + 1..]),
+            None => ("", text),
+        };
+        // A line longer than this is not an access log line; do not hold it forever.
+        if rest.len() < 64 * 1024 {
+            self.partial = rest.to_string();
+        } else {
+            self.skipped += 1;
+        }
+        for line in complete.split('\n') {
+            let line = line.trim_end_matches('\r');
+            if line.is_empty() {
+                continue;
+            }
+            if self.format.is_none() {
+                self.format = Format::detect(line);
+            }
+            match self.format.as_ref().and_then(|f| f.parse(line)) {
+                Some(record) => {
+                    traffic.record(&record, now);
+                    self.matched += 1;
+                }
+                None => self.skipped += 1,
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrafficGroup {
+    Services,
+    Pods,
+    Routes,
+}
+
+impl TrafficGroup {
+    pub fn label(self) -> &'static str {
+        match self {
+            TrafficGroup::Services => "services",
+            TrafficGroup::Pods => "pods",
+            TrafficGroup::Routes => "routes",
+        }
+    }
+
+    pub fn next(self) -> TrafficGroup {
+        match self {
+            TrafficGroup::Services => TrafficGroup::Pods,
+            TrafficGroup::Pods => TrafficGroup::Routes,
+            TrafficGroup::Routes => TrafficGroup::Services,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrafficRow {
+    /// The key in its [`Family`], for the sparkline series.
+    pub key: String,
+    /// What the row is: `shop/payment`, a pod, a route.
+    pub name: String,
+    /// Where it leads: the backend as the gateway names it, a pod's service, a route's service.
+    pub target: String,
+    pub now: Summary,
+    pub five_min: Summary,
+}
+
+/// Rows of one group. Upstreams become pods through their IP; an address that is no pod's
+/// (yet) is shown as the address.
+pub fn build_traffic_rows(
+    traffic: &Traffic,
+    group: TrafficGroup,
+    pods_by_ip: &HashMap<String, PodKey>,
+    namespaces: &BTreeSet<String>,
+    now: UnixSecs,
+) -> Vec<TrafficRow> {
+    let family: &Family = match group {
+        TrafficGroup::Services => &traffic.backends,
+        TrafficGroup::Pods => &traffic.upstreams,
+        TrafficGroup::Routes => &traffic.routes,
+    };
+    let mut rows: Vec<TrafficRow> = family
+        .stats
+        .iter()
+        .map(|(key, stats)| {
+            let (name, target) = match group {
+                TrafficGroup::Services => (service_of(key, namespaces).unwrap_or_else(|| key.clone()), key.clone()),
+                TrafficGroup::Pods => match pods_by_ip.get(key) {
+                    Some(pod) => (format!("{}/{}", pod.namespace, pod.name), key.clone()),
+                    None => (key.clone(), "(no pod with this IP)".to_string()),
+                },
+                TrafficGroup::Routes => {
+                    let backend = traffic.route_backend.get(key).map_or("", String::as_str);
+                    (key.clone(), service_of(backend, namespaces).unwrap_or_else(|| backend.to_string()))
+                }
+            };
+            TrafficRow { key: key.clone(), name, target, now: stats.summary(0, now), five_min: stats.summary(1, now) }
+        })
+        .collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.key.cmp(&b.key)));
+    rows
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrafficColumn {
+    Name,
+    Target,
+    Rps,
+    ErrPct,
+    P50,
+    P95,
+    P99,
+    Overhead,
+    Upstream,
+    Auth,
+    Retries,
+    Bytes,
+    Requests5m,
+    Trend,
+}
+
+impl TrafficColumn {
+    pub const ALL: [TrafficColumn; 14] = [
+        TrafficColumn::Name,
+        TrafficColumn::Target,
+        TrafficColumn::Rps,
+        TrafficColumn::ErrPct,
+        TrafficColumn::P50,
+        TrafficColumn::P95,
+        TrafficColumn::P99,
+        TrafficColumn::Overhead,
+        TrafficColumn::Upstream,
+        TrafficColumn::Auth,
+        TrafficColumn::Retries,
+        TrafficColumn::Bytes,
+        TrafficColumn::Requests5m,
+        TrafficColumn::Trend,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            TrafficColumn::Name => "NAME",
+            TrafficColumn::Target => "BACKEND",
+            TrafficColumn::Rps => "RPS",
+            TrafficColumn::ErrPct => "5XX%",
+            TrafficColumn::P50 => "P50",
+            TrafficColumn::P95 => "P95",
+            TrafficColumn::P99 => "P99",
+            TrafficColumn::Overhead => "GW P95",
+            TrafficColumn::Upstream => "UPSTR%",
+            TrafficColumn::Auth => "401/3",
+            TrafficColumn::Retries => "RETRY",
+            TrafficColumn::Bytes => "OUT/s",
+            TrafficColumn::Requests5m => "REQ 5m",
+            TrafficColumn::Trend => "RPS TREND",
+        }
+    }
+
+    pub fn compare(self, a: &TrafficRow, b: &TrafficRow) -> Ordering {
+        let opt = |x: Option<f64>, y: Option<f64>| match (x, y) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (x, y) => x.is_some().cmp(&y.is_some()),
+        };
+        let (x, y) = (&a.now, &b.now);
+        match self {
+            TrafficColumn::Name => a.name.cmp(&b.name),
+            TrafficColumn::Target => a.target.cmp(&b.target),
+            TrafficColumn::Rps | TrafficColumn::Trend => x.rps.total_cmp(&y.rps),
+            TrafficColumn::ErrPct => x.error_ratio.total_cmp(&y.error_ratio),
+            TrafficColumn::P50 => opt(x.p50, y.p50),
+            TrafficColumn::P95 => opt(x.p95, y.p95),
+            TrafficColumn::P99 => opt(x.p99, y.p99),
+            TrafficColumn::Overhead => opt(x.overhead_p95, y.overhead_p95),
+            TrafficColumn::Upstream => opt(x.upstream_share, y.upstream_share),
+            TrafficColumn::Auth => x.auth_denied.cmp(&y.auth_denied),
+            TrafficColumn::Retries => x.retries.cmp(&y.retries),
+            TrafficColumn::Bytes => x.bytes_per_sec.total_cmp(&y.bytes_per_sec),
+            TrafficColumn::Requests5m => a.five_min.requests.cmp(&b.five_min.requests),
+        }
+    }
+}
+
+impl SortColumn for TrafficColumn {
+    fn all() -> &'static [Self] {
+        &TrafficColumn::ALL
+    }
+    fn descending_by_default(self) -> bool {
+        !matches!(self, TrafficColumn::Name | TrafficColumn::Target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = r#"10.0.0.9 - - [01/Jan/2024:12:00:00 +0000] "GET /api/cart/7 HTTP/1.1" 200 12 "-" "k6" 100 0.020 [shop-cart-80] [] 10.1.0.4:8080 12 0.015 200 abc"#;
+
+    #[test]
+    fn a_line_split_across_chunks_counts_once_and_controller_logs_are_skipped() {
+        let now = 1_704_110_405;
+        let mut traffic = Traffic::new(now, 900);
+        let mut stream = Stream::default();
+        let (head, tail) = LINE.split_at(40);
+        stream.ingest(&format!("I0902 19:52:29.236097 6 status.go:85] updating\n{head}"), &mut traffic, now);
+        assert_eq!((stream.matched, stream.skipped), (0, 1));
+        stream.ingest(&format!("{tail}\n{LINE}\n"), &mut traffic, now);
+        assert_eq!((stream.matched, stream.skipped), (2, 1));
+        assert_eq!(stream.format.as_ref().map(Format::name), Some("ingress-nginx"));
+
+        let pods: HashMap<String, PodKey> =
+            [("10.1.0.4".to_string(), PodKey { namespace: "shop".into(), name: "cart-1".into() })].into();
+        let namespaces: BTreeSet<String> = ["shop".to_string()].into();
+        let rows = build_traffic_rows(&traffic, TrafficGroup::Pods, &pods, &namespaces, now);
+        assert_eq!((rows[0].name.as_str(), rows[0].now.requests), ("shop/cart-1", 2));
+        let rows = build_traffic_rows(&traffic, TrafficGroup::Services, &pods, &namespaces, now);
+        assert_eq!((rows[0].name.as_str(), rows[0].target.as_str()), ("shop/cart", "shop-cart-80"));
+        let rows = build_traffic_rows(&traffic, TrafficGroup::Routes, &pods, &namespaces, now);
+        assert_eq!((rows[0].name.as_str(), rows[0].target.as_str()), ("/api/cart/:id", "shop/cart"));
+    }
+}

@@ -1,0 +1,216 @@
+//! The Traffic view: what the gateway logs say per service, pod or route, and a detail pane
+//! with both windows side by side.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+
+use super::cells::{error_cell, format_latency, format_rate, format_rps};
+use super::theme::Theme;
+use super::{placeholder, remember_header, scroll_offset};
+use crate::app::State;
+use crate::app::traffic::{TrafficColumn, TrafficGroup, TrafficRow};
+use crate::model::series::Series;
+use crate::model::traffic::{Family, Summary, WINDOWS};
+
+fn width(col: TrafficColumn) -> Constraint {
+    match col {
+        TrafficColumn::Name => Constraint::Fill(3),
+        TrafficColumn::Target => Constraint::Fill(2),
+        TrafficColumn::Trend => Constraint::Length(12),
+        TrafficColumn::Upstream | TrafficColumn::Requests5m | TrafficColumn::Overhead => Constraint::Length(7),
+        _ => Constraint::Length(6),
+    }
+}
+
+fn latency(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), format_latency)
+}
+
+/// A sparkline of requests per second, scaled to its own maximum; gaps stay blank.
+pub fn rps_sparkline(series: Option<&Series>, width: usize) -> String {
+    const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let Some(series) = series else { return String::new() };
+    let top = series.max().unwrap_or(1.0).max(1e-9);
+    series
+        .tail(width)
+        .map(|v| match v {
+            None => ' ',
+            Some(v) => SPARK[((v / top) * 7.0).round().clamp(0.0, 7.0) as usize],
+        })
+        .collect()
+}
+
+fn family(state: &State) -> &Family {
+    match state.traffic_group {
+        TrafficGroup::Services => &state.traffic.backends,
+        TrafficGroup::Pods => &state.traffic.upstreams,
+        TrafficGroup::Routes => &state.traffic.routes,
+    }
+}
+
+fn cell(col: TrafficColumn, row: &TrafficRow, state: &State, theme: &Theme) -> Line<'static> {
+    let s = &row.now;
+    let plain = |t: String| Line::from(Span::styled(t, theme.base));
+    match col {
+        TrafficColumn::Name => plain(row.name.clone()),
+        TrafficColumn::Target => Line::from(Span::styled(row.target.clone(), theme.dim)),
+        TrafficColumn::Rps => plain(format_rps(s.rps)),
+        TrafficColumn::ErrPct => Line::from(error_cell(s.error_ratio, s.requests, theme)),
+        TrafficColumn::P50 => plain(latency(s.p50)),
+        TrafficColumn::P95 => plain(latency(s.p95)),
+        TrafficColumn::P99 => plain(latency(s.p99)),
+        TrafficColumn::Overhead => {
+            // The gateway adding more than 50 ms at p95 is itself a bottleneck.
+            let style = if s.overhead_p95.is_some_and(|o| o >= 0.05) { theme.bad } else { theme.base };
+            Line::from(Span::styled(latency(s.overhead_p95), style))
+        }
+        TrafficColumn::Upstream => plain(s.upstream_share.map_or_else(|| "-".into(), |u| format!("{:.0}%", u * 100.0))),
+        TrafficColumn::Auth => plain(s.auth_denied.to_string()),
+        TrafficColumn::Retries => {
+            let style = if s.retries > 0 { theme.warn } else { theme.base };
+            Line::from(Span::styled(s.retries.to_string(), style))
+        }
+        TrafficColumn::Bytes => plain(format_rate(s.bytes_per_sec)),
+        TrafficColumn::Requests5m => plain(row.five_min.requests.to_string()),
+        TrafficColumn::Trend => {
+            Line::from(Span::styled(rps_sparkline(family(state).stats.get(&row.key).map(|s| &s.rps), 12), theme.accent))
+        }
+    }
+}
+
+/// `2 streams · 12,345 lines · 3 skipped · ingress-nginx`
+fn streams_summary(state: &State) -> String {
+    let matched: u64 = state.streams.values().map(|s| s.matched).sum();
+    let skipped: u64 = state.streams.values().map(|s| s.skipped).sum();
+    let mut formats: Vec<&str> = state.streams.values().filter_map(|s| s.format.as_ref().map(|f| f.name())).collect();
+    formats.sort_unstable();
+    formats.dedup();
+    let mut text = format!(
+        "{} stream{} · {matched} lines · {skipped} skipped",
+        state.streams.len(),
+        if state.streams.len() == 1 { "" } else { "s" }
+    );
+    if !formats.is_empty() {
+        text.push_str(&format!(" · {}", formats.join(", ")));
+    }
+    if state.traffic.late > 0 {
+        text.push_str(&format!(" · {} older than 5m", state.traffic.late));
+    }
+    text
+}
+
+pub fn draw_traffic(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
+    state.layout.table.set(area);
+    let columns = TrafficColumn::ALL;
+    let body_height = area.height.saturating_sub(3) as usize;
+    let offset = scroll_offset(state, state.traffic_selected, body_height);
+    let end = (offset + body_height).min(state.traffic_visible.len());
+    let rows = state.traffic_visible[offset.min(end)..end].iter().map(|&i| {
+        let row = &state.traffic_rows[i as usize];
+        Row::new(columns.iter().map(|c| Cell::from(cell(*c, row, state, theme))))
+    });
+    let (sorted, desc) = state.traffic_sort;
+    let header = Row::new(columns.iter().map(|c| {
+        let title = match (c, state.traffic_group) {
+            (TrafficColumn::Name, g) => g.label().to_uppercase(),
+            (TrafficColumn::Target, TrafficGroup::Services) => "AS LOGGED".into(),
+            (TrafficColumn::Target, TrafficGroup::Pods) => "UPSTREAM IP".into(),
+            (TrafficColumn::Target, TrafficGroup::Routes) => "SERVICE".into(),
+            _ => c.title().into(),
+        };
+        if *c == sorted { format!("{title}{}", if desc { "↓" } else { "↑" }) } else { title }
+    }))
+    .style(theme.header);
+    let widths: Vec<Constraint> = columns.iter().map(|c| width(*c)).collect();
+    remember_header(state, area, &widths, &(0..columns.len()).collect::<Vec<_>>());
+    let groups: Vec<Span> = [TrafficGroup::Services, TrafficGroup::Pods, TrafficGroup::Routes]
+        .iter()
+        .map(|g| {
+            let style = if *g == state.traffic_group { theme.selected } else { theme.dim };
+            Span::styled(format!(" {} ", g.label()), style)
+        })
+        .collect();
+    let mut title = vec![Span::styled(" Traffic ", theme.title)];
+    title.extend(groups);
+    title.push(Span::styled(format!(" (t)  {} ", streams_summary(state)), theme.dim));
+    let table = Table::new(rows, widths)
+        .header(header)
+        .column_spacing(1)
+        .block(Block::default().borders(Borders::ALL).border_style(theme.border).title(Line::from(title)))
+        .row_highlight_style(theme.selected);
+    let mut table_state = ratatui::widgets::TableState::default();
+    if !state.traffic_visible.is_empty() {
+        table_state.select(Some(state.traffic_selected - offset.min(state.traffic_selected)));
+    }
+    frame.render_stateful_widget(table, area, &mut table_state);
+    if state.traffic_visible.is_empty() {
+        let msg = if state.streams.is_empty() {
+            "no gateway log: start with --gateway pods:NAMESPACE/SELECTOR, --gateway file:PATH or --gateway -"
+        } else if state.traffic_rows.is_empty() {
+            "no requests read yet"
+        } else {
+            "no row matches the filter"
+        };
+        let inner = Rect { y: area.y + 2, height: 1, x: area.x + 2, width: area.width.saturating_sub(4) };
+        frame.render_widget(placeholder(msg, theme), inner);
+    }
+}
+
+fn summary_lines(label: &str, s: &Summary, theme: &Theme) -> Vec<Line<'static>> {
+    let kv =
+        |k: &str, v: String| vec![Span::styled(format!("{k} "), theme.dim), Span::styled(format!("{v}  "), theme.base)];
+    let mut first = vec![Span::styled(format!("{label:<6}"), theme.accent)];
+    first.extend(kv("requests", s.requests.to_string()));
+    first.extend(kv("rps", format_rps(s.rps)));
+    first.push(Span::styled("5xx ", theme.dim));
+    first.push(error_cell(s.error_ratio, s.requests, theme));
+    first.extend(kv(" 4xx", s.client_errors.to_string()));
+    first.extend(kv("401/403", s.auth_denied.to_string()));
+    let mut second = vec![Span::raw("      ")];
+    second.extend(kv("p50", latency(s.p50)));
+    second.extend(kv("p95", latency(s.p95)));
+    second.extend(kv("p99", latency(s.p99)));
+    second.extend(kv("gateway p95", latency(s.overhead_p95)));
+    second.extend(kv("upstream share", s.upstream_share.map_or_else(|| "-".into(), |u| format!("{:.0}%", u * 100.0))));
+    second.extend(kv("retries", s.retries.to_string()));
+    second.extend(kv("upstream failed", s.upstream_failed.to_string()));
+    second.extend(kv("out", format!("{}/s", format_rate(s.bytes_per_sec))));
+    if let Some(c) = s.cache_hit_ratio {
+        second.extend(kv("cache hits", format!("{:.0}%", c * 100.0)));
+    }
+    vec![Line::from(first), Line::from(second)]
+}
+
+pub fn draw_traffic_detail(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let block = Block::default().borders(Borders::ALL).border_style(theme.border);
+    let Some(row) = state.selected_traffic() else {
+        frame.render_widget(placeholder(" nothing selected", theme).block(block), area);
+        return;
+    };
+    let block = block.title(Span::styled(format!(" {} → {} ", row.name, row.target), theme.title));
+    let mut lines = summary_lines(&format!("{}m", WINDOWS[0] / 60), &row.now, theme);
+    lines.extend(summary_lines(&format!("{}m", WINDOWS[1] / 60), &row.five_min, theme));
+    if let Some(stats) = family(state).stats.get(&row.key) {
+        let width = area.width.saturating_sub(12) as usize;
+        lines.push(Line::from(""));
+        lines.push(Line::from(vec![
+            Span::styled("rps   ", theme.accent),
+            Span::styled(rps_sparkline(Some(&stats.rps), width), theme.accent),
+        ]));
+        let t = &stats.total;
+        lines.push(Line::from(Span::styled(
+            format!(
+                "since start: {} requests, {} 5xx, {} 4xx, {} retries, {} upstream failures",
+                t.requests,
+                t.errors(),
+                t.by_class[3],
+                t.retries,
+                t.upstream_failed
+            ),
+            theme.dim,
+        )));
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), area);
+}
