@@ -10,6 +10,11 @@ packages=()
 command -v tmux >/dev/null 2>&1 || packages+=(tmux)
 command -v prometheus >/dev/null 2>&1 || packages+=(prometheus)
 command -v prometheus-node-exporter >/dev/null 2>&1 || packages+=(prometheus-node-exporter)
+# Real gateways writing real access logs: nginx (ingress-nginx's log format), HAProxy, Caddy.
+# They live in /usr/sbin, so look there too.
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || packages+=(nginx-light)
+[ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || packages+=(haproxy)
+command -v caddy >/dev/null 2>&1 || packages+=(caddy)
 if ((${#packages[@]})); then
   echo "scripts/test.sh: installing ${packages[*]}"
   sudo=""

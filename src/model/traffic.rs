@@ -364,6 +364,15 @@ pub fn upstream_ip(addr: &str) -> &str {
 pub fn normalise_route(host: &str, path: &str, out: &mut String) {
     const MAX_SEGMENTS: usize = 6;
     out.clear();
+    // `shop.example:8443` and `shop.example` are one host to a reader.
+    let host = match host.rsplit_once(':') {
+        Some((name, port))
+            if !name.ends_with(']') && !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            name
+        }
+        _ => host,
+    };
     out.push_str(host);
     let path = path.split(['?', '#']).next().unwrap_or("");
     // An absolute-form target (`http://host/path`) names its own host.
@@ -449,6 +458,7 @@ mod tests {
         };
         assert_eq!(route("", "/api/orders/123?x=1"), "/api/orders/:id");
         assert_eq!(route("shop", "/u/3f2504e0-4f89-11d3-9a0c-0305e82c3301/cart"), "shop/u/:uuid/cart");
+        assert_eq!(route("shop:8443", "/x"), "shop/x");
         assert_eq!(route("", "/blob/9f86d081884c7d659a2feaa0c55ad015"), "/blob/:hash");
         assert_eq!(route("", "/s/eyJhbGciOiJIUzI1NiJ9x1y2z3"), "/s/:token");
         assert_eq!(route("", "/a/b/c/d/e/f/g/h"), "/a/b/c/d/e/f/…");

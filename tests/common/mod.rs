@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -207,8 +208,11 @@ pub fn state_fingerprint(state: &State) -> Vec<(String, String, u32, bool)> {
 /// A real component's binary, or `None` with a loud message. Under `KPULSE_REQUIRE_REAL` (set by
 /// scripts/test.sh and CI) a missing component is a failure, never a silent pass.
 pub fn real_binary(name: &str, install: &str) -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));
+    // Daemons (nginx, haproxy) live in /usr/sbin, which a non-root PATH may lack.
+    let mut dirs: Vec<std::path::PathBuf> =
+        std::env::var_os("PATH").map(|paths| std::env::split_paths(&paths).collect()).unwrap_or_default();
+    dirs.extend(["/usr/sbin", "/sbin"].map(std::path::PathBuf::from));
+    let found = dirs.iter().map(|p| p.join(name)).find(|p| p.is_file());
     if found.is_none() {
         let msg = format!("real component `{name}` is missing: install it with `{install}` (scripts/test.sh does)");
         assert!(std::env::var_os("KPULSE_REQUIRE_REAL").is_none(), "{msg}");
@@ -226,7 +230,17 @@ pub fn free_port() -> u16 {
 pub struct KillOnDrop(pub std::process::Child);
 
 impl Drop for KillOnDrop {
+    /// SIGTERM first, so a master process (nginx, haproxy) takes its workers with it; SIGKILL
+    /// after two seconds.
     fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -237,7 +251,10 @@ pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    // One write, no Nagle: a request split over segments waits for a delayed ACK (40 ms), which
+    // gateways log as time spent receiving it.
+    s.set_nodelay(true)?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())?;
     let mut raw = String::new();
     s.read_to_string(&mut raw)?;
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));

@@ -1,0 +1,404 @@
+//! Gateway access logs from real gateways (Debian nginx, HAProxy and Caddy on 127.0.0.1) in
+//! front of test backends with known latencies and failures: a bounded load goes through each,
+//! kpulse's file source follows the log the gateway wrote, and its counts must be exact and its
+//! percentiles within the sketch's stated error of the exact ones computed from the same log.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use common::{KillOnDrop, free_port, http_get, real_binary, wait_http_ok};
+use kpulse::app::traffic::Stream;
+use kpulse::model::accesslog::Format;
+use kpulse::model::sketch::RELATIVE_ERROR;
+use kpulse::model::time::now_unix;
+use kpulse::model::traffic::{Stats, Traffic};
+use kpulse::sources::Update;
+use kpulse::sources::gateway::tail_file;
+
+/// Backends with known behaviour: `/api/cart/{id}` 20 ms, `/api/pay` 5 ms with every 4th
+/// answer a 500, `/api/slow` 100 ms.
+async fn spawn_backend() -> u16 {
+    let pays = Arc::new(AtomicU64::new(0));
+    let app = Router::new()
+        .route(
+            "/api/cart/{id}",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                "cart"
+            }),
+        )
+        .route(
+            "/api/pay",
+            get(move || {
+                let n = pays.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    if n.is_multiple_of(4) {
+                        (StatusCode::INTERNAL_SERVER_ERROR, "boom")
+                    } else {
+                        (StatusCode::OK, "paid")
+                    }
+                }
+            }),
+        )
+        .route(
+            "/api/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                "slow"
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+/// The bounded load: (path, how many). Returns the statuses the client saw.
+const LOAD: &[(&str, usize)] =
+    &[("/api/cart/17", 30), ("/api/cart/42", 30), ("/api/pay", 40), ("/api/slow", 10), ("/admin", 5)];
+
+async fn send_load(addr: String, load: &'static [(&'static str, usize)]) -> Vec<(String, u16)> {
+    tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        for (path, n) in load {
+            for _ in 0..*n {
+                let (code, _) = http_get(&addr, path).expect("the gateway answers");
+                seen.push((path.to_string(), code));
+            }
+        }
+        seen
+    })
+    .await
+    .unwrap()
+}
+
+fn wait_lines(path: &Path, n: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().count() >= n {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{} has {} of {n} lines:\n{text}", path.display(), text.lines().count());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// kpulse's own file source follows `path` into a fresh Traffic until `n` lines were read.
+async fn read_with_kpulse(path: PathBuf, n: u64, format: Option<Format>) -> (Traffic, Stream) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(tail_file(path, tx));
+    let now = now_unix();
+    let mut traffic = Traffic::new(now, 900);
+    let mut stream = Stream::with_format(format);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stream.matched + stream.skipped < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(Update::AccessLog { chunk, .. })) => stream.ingest(&chunk, &mut traffic, now_unix()),
+            Ok(Some(_)) => {}
+            _ => panic!("kpulse read {} + {} skipped of {n} lines", stream.matched, stream.skipped),
+        }
+    }
+    task.abort();
+    (traffic, stream)
+}
+
+fn exact_quantile(values: &mut [f64], q: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[((q * values.len() as f64).ceil() as usize).max(1) - 1]
+}
+
+/// The sketch's p50/p95/p99 against the exact quantiles of the logged durations.
+fn assert_percentiles(stats: &Stats, mut durations: Vec<f64>, what: &str) {
+    let s = stats.summary(1, now_unix());
+    for (q, got) in [(0.5, s.p50), (0.95, s.p95), (0.99, s.p99)] {
+        let want = exact_quantile(&mut durations, q);
+        let got = got.unwrap_or_else(|| panic!("{what}: no p{q}"));
+        // Below 0.1 ms the sketch counts zero: an absolute error of at most 0.1 ms.
+        let allowed = (want * RELATIVE_ERROR).max(1e-4) + 1e-9;
+        assert!((got - want).abs() <= allowed, "{what} p{}: {got} vs exact {want}", q * 100.0);
+    }
+}
+
+fn count(seen: &[(String, u16)], pred: impl Fn(&str, u16) -> bool) -> u64 {
+    seen.iter().filter(|(p, c)| pred(p, *c)).count() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_as_an_ingress_gateway() {
+    let Some(nginx) = real_binary("nginx", "apt-get install -y nginx-light") else { return };
+    let backend = spawn_backend().await;
+    let (port, dead) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let log = dir.path().join("access.log");
+    // ingress-nginx's own default log_format, with the variables it defines set per location.
+    let conf = format!(
+        r#"worker_processes 1;
+error_log stderr;
+pid {d}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  log_format upstreaminfo '{format}';
+  access_log {log} upstreaminfo;
+  upstream shop-cart {{ server 127.0.0.1:{backend}; }}
+  # A dead replica that is never marked down: requests sent to it are retried on the live one.
+  upstream shop-payment {{ server 127.0.0.1:{dead} max_fails=0; server 127.0.0.1:{backend}; }}
+  server {{
+    listen 127.0.0.1:{port};
+    set $proxy_upstream_name "upstream-default-backend";
+    set $proxy_alternative_upstream_name "";
+    set $req_id $request_id;
+    location /healthz {{ access_log off; return 200 "ok"; }}
+    location /api/cart/ {{ set $proxy_upstream_name "shop-cart-80"; proxy_pass http://shop-cart; }}
+    location /api/pay {{ set $proxy_upstream_name "shop-payment-80"; proxy_pass http://shop-payment; }}
+    location /api/slow {{ set $proxy_upstream_name "shop-search-80"; proxy_pass http://shop-cart; }}
+    location /admin {{ set $proxy_upstream_name "shop-admin-80"; return 401; }}
+  }}
+}}
+"#,
+        format = kpulse::model::accesslog::INGRESS_NGINX,
+        log = log.display(),
+    );
+    let conf_path = dir.path().join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let child = Command::new(nginx)
+        .args(["-p", &d.to_string(), "-c", &conf_path.display().to_string(), "-g", "daemon off;"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _nginx = KillOnDrop(child);
+    let addr = format!("127.0.0.1:{port}");
+    wait_http_ok(&addr, "/healthz", "nginx");
+    let seen = send_load(addr, LOAD).await;
+    let total = seen.len();
+    let text = wait_lines(&log, total);
+
+    let (traffic, stream) = read_with_kpulse(log.clone(), total as u64, None).await;
+    assert_eq!(stream.format.as_ref().map(Format::name), Some("ingress-nginx"), "detected from the lines");
+    assert_eq!((stream.matched, stream.skipped), (total as u64, 0));
+    let g = &traffic.gateway.total;
+    assert_eq!(g.requests, total as u64);
+    assert_eq!(g.errors(), count(&seen, |_, c| c >= 500), "5xx as the client saw them");
+    assert_eq!(g.auth_denied, count(&seen, |_, c| c == 401));
+    assert_eq!(g.by_class[1], count(&seen, |_, c| c / 100 == 2));
+    let backends = &traffic.backends.stats;
+    assert_eq!(backends["shop-cart-80"].total.requests, 60);
+    assert_eq!(backends["shop-payment-80"].total.requests, 40);
+    assert_eq!(backends["shop-payment-80"].total.errors(), 10, "every 4th payment failed at the backend");
+    assert_eq!(traffic.routes.stats["/api/cart/:id"].total.requests, 60, "ids collapse into one route");
+    // Retries: the lines whose upstream list names two servers, counted independently.
+    let retried = text.lines().filter(|l| l.contains(&format!("127.0.0.1:{dead}, "))).count() as u64;
+    assert!(retried > 0, "round robin sent some payments to the dead replica first:\n{text}");
+    assert_eq!(g.retries, retried);
+    assert_eq!(traffic.upstreams.stats["127.0.0.1"].total.requests, (total - 5) as u64, "all but the 401s");
+
+    // Exact quantiles of $request_time, read from the lines without kpulse's parser: it follows
+    // the quoted user agent and $request_length.
+    let durations: Vec<f64> = text
+        .lines()
+        .map(|l| l.rsplit_once("\" ").unwrap().1.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_percentiles(&traffic.gateway, durations, "nginx");
+    let slow = traffic.backends.stats["shop-search-80"].summary(1, now_unix());
+    assert!(slow.p50.unwrap() >= 0.099, "the 100 ms backend is slow in the log too: {slow:?}");
+    let upstream_share = traffic.backends.stats["shop-cart-80"].summary(1, now_unix()).upstream_share.unwrap();
+    assert!(upstream_share > 0.8, "nginx adds little to a 20 ms backend: {upstream_share}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_httplog() {
+    let Some(haproxy) = real_binary("haproxy", "apt-get install -y haproxy") else { return };
+    let backend = spawn_backend().await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "global\n  log stdout format raw local0 info\n\
+         defaults\n  mode http\n  log global\n  option httplog\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+         frontend fe\n  bind 127.0.0.1:{port}\n  acl health path /healthz\n  http-request set-log-level silent if health\n  \
+         http-request return status 200 if health\n  http-request deny deny_status 401 if {{ path_beg /admin }}\n  default_backend shop-cart-80\n\
+         backend shop-cart-80\n  server pod-a 127.0.0.1:{backend}\n"
+    );
+    let cfg_path = dir.path().join("haproxy.cfg");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let log = dir.path().join("access.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let child = Command::new(haproxy)
+        .args(["-f", &cfg_path.display().to_string(), "-db"])
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _haproxy = KillOnDrop(child);
+    let addr = format!("127.0.0.1:{port}");
+    wait_http_ok(&addr, "/healthz", "haproxy");
+    let seen = send_load(addr, LOAD).await;
+    let total = seen.len();
+    let text = wait_lines(&log, total);
+    let (traffic, stream) = read_with_kpulse(log, total as u64, None).await;
+    assert_eq!(stream.format.as_ref().map(Format::name), Some("haproxy"), "{text}");
+    assert_eq!((stream.matched, stream.skipped), (total as u64, 0), "{text}");
+    let g = &traffic.gateway.total;
+    assert_eq!(g.errors(), count(&seen, |_, c| c >= 500));
+    assert_eq!(g.auth_denied, 5);
+    // Denied at the gateway: HAProxy names the frontend as the backend, and no server.
+    assert_eq!(traffic.backends.stats["shop-cart-80"].total.requests, (total - 5) as u64, "{text}");
+    assert_eq!(traffic.backends.stats["fe"].total.requests, 5, "{text}");
+    assert_eq!(traffic.upstreams.stats["pod-a"].total.requests, (total - 5) as u64, "the server that answered");
+    // %Ta in ms, the 5th of the timers, read without kpulse's parser.
+    let durations: Vec<f64> = text
+        .lines()
+        .map(|l| l.split(' ').nth(4).unwrap().split('/').nth(4).unwrap().parse::<f64>().unwrap() / 1000.0)
+        .collect();
+    assert_percentiles(&traffic.gateway, durations, "haproxy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caddy_json_access_log() {
+    let Some(caddy) = real_binary("caddy", "apt-get install -y caddy") else { return };
+    let backend = spawn_backend().await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let caddyfile = format!(
+        "{{\n  admin off\n  auto_https off\n}}\n\
+         http://127.0.0.1:{port} {{\n  log {{\n    output file {}\n    format json\n  }}\n  skip_log /healthz\n  \
+         handle /healthz {{\n    respond 200\n  }}\n  handle /admin* {{\n    respond 401\n  }}\n  \
+         handle {{\n    reverse_proxy 127.0.0.1:{backend}\n  }}\n}}\n",
+        log.display()
+    );
+    let path = dir.path().join("Caddyfile");
+    std::fs::write(&path, caddyfile).unwrap();
+    let child = Command::new(caddy)
+        .args(["run", "--config", &path.display().to_string(), "--adapter", "caddyfile"])
+        .env("HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _caddy = KillOnDrop(child);
+    let addr = format!("127.0.0.1:{port}");
+    wait_http_ok(&addr, "/healthz", "caddy");
+    let seen = send_load(addr, LOAD).await;
+    let total = seen.len();
+    let text = wait_lines(&log, total);
+    let (traffic, stream) = read_with_kpulse(log, total as u64, None).await;
+    assert_eq!(stream.format.as_ref().map(Format::name), Some("json"));
+    assert_eq!((stream.matched, stream.skipped), (total as u64, 0), "{text}");
+    let g = &traffic.gateway.total;
+    assert_eq!(g.requests, total as u64);
+    assert_eq!(g.errors(), count(&seen, |_, c| c >= 500));
+    assert_eq!(g.auth_denied, 5);
+    assert_eq!(traffic.routes.stats["127.0.0.1/api/cart/:id"].total.requests, 60);
+    let durations: Vec<f64> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["duration"].as_f64().unwrap())
+        .collect();
+    assert_percentiles(&traffic.gateway, durations, "caddy");
+}
+
+const LINE: &str = r#"10.0.0.9 - - [01/Jan/2024:12:00:00 +0000] "GET /api/cart/7 HTTP/1.1" 200 12 "-" "k6" 100 0.020 [shop-cart-80] [] 10.1.0.4:8080 12 0.015 200 abc"#;
+
+fn append(path: &Path, lines: usize) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    for _ in 0..lines {
+        writeln!(f, "{LINE}").unwrap();
+    }
+}
+
+/// `tail -F` semantics: lines before and after a rename-and-recreate rotation and an in-place
+/// truncation, each read exactly once; a file that does not exist yet is waited for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followed_file_survives_rotation_and_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(tail_file(path.clone(), tx));
+    let mut traffic = Traffic::new(now_unix(), 900);
+    let mut stream = Stream::default();
+    let mut read_until = async |n: u64, stream: &mut Stream, traffic: &mut Traffic| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stream.matched < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, rx.recv()).await {
+                Ok(Some(Update::AccessLog { chunk, .. })) => stream.ingest(&chunk, traffic, now_unix()),
+                Ok(Some(_)) => {}
+                _ => panic!("read {} of {n}", stream.matched),
+            }
+        }
+        // Nothing more than expected arrives.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        while let Ok(u) = rx.try_recv() {
+            if let Update::AccessLog { chunk, .. } = u {
+                stream.ingest(&chunk, traffic, now_unix());
+            }
+        }
+        assert_eq!(stream.matched, n, "no line read twice");
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    append(&path, 10);
+    read_until(10, &mut stream, &mut traffic).await;
+    append(&path, 5);
+    std::fs::rename(&path, dir.path().join("access.log.1")).unwrap();
+    append(&dir.path().join("access.log.1"), 2); // written by the gateway before it reopened
+    append(&path, 7);
+    read_until(24, &mut stream, &mut traffic).await;
+    std::fs::write(&path, "").unwrap(); // copytruncate
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    append(&path, 3);
+    read_until(27, &mut stream, &mut traffic).await;
+    assert_eq!(traffic.gateway.total.requests, 27);
+    task.abort();
+}
+
+/// `kubectl logs -f … | kpulse --gateway -`: the real binary reads stdin while its dashboard runs
+/// on the terminal, and shows the traffic.
+#[test]
+fn stdin_feeds_the_traffic_view_of_the_real_binary() {
+    let Some(tmux) = real_binary("tmux", "apt-get install -y tmux") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("piped.log");
+    append(&log, 1234);
+    std::fs::write(dir.path().join("noise"), "I0902 19:52:29.236097 6 status.go:85] updating Ingress status\n")
+        .unwrap();
+    let session = format!("kpulse-stdin-{}", std::process::id());
+    let cmd = format!(
+        "cat {} {} | {} demo --gateway - ; sleep 30",
+        dir.path().join("noise").display(),
+        log.display(),
+        env!("CARGO_BIN_EXE_kpulse")
+    );
+    let run = |args: &[&str]| Command::new(&tmux).args(args).output().unwrap();
+    run(&["new-session", "-d", "-s", &session, "-x", "180", "-y", "30", &cmd]);
+    let capture = || String::from_utf8_lossy(&run(&["capture-pane", "-p", "-t", &session]).stdout).into_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut screen = String::new();
+    while Instant::now() < deadline {
+        run(&["send-keys", "-t", &session, "3"]);
+        std::thread::sleep(Duration::from_millis(500));
+        screen = capture();
+        if screen.contains("1234 lines") {
+            break;
+        }
+    }
+    run(&["send-keys", "-t", &session, "q"]);
+    std::thread::sleep(Duration::from_millis(300));
+    run(&["kill-session", "-t", &session]);
+    assert!(screen.contains("1 stream · 1234 lines · 1 skipped · ingress-nginx"), "{screen}");
+    assert!(screen.contains("shop-cart-80"), "the backend as logged is shown: {screen}");
+}
