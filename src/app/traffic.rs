@@ -129,7 +129,7 @@ pub fn build_traffic_rows(
                     None => (key.clone(), "(no pod with this IP)".to_string()),
                 },
                 TrafficGroup::Routes => {
-                    let backend = traffic.route_backend.get(key).map_or("", String::as_str);
+                    let backend = stats.backend.as_str();
                     (key.clone(), service_of(backend, namespaces).unwrap_or_else(|| backend.to_string()))
                 }
             };

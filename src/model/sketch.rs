@@ -29,20 +29,33 @@ fn representative(i: i32) -> f64 {
     MIN_VALUE * GAMMA.powi(i) * 2.0 / (1.0 + GAMMA)
 }
 
+/// Where a value goes in any sketch: computed once per value, then added to several sketches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bin(i32);
+
+impl Bin {
+    /// Zero, negative (clock steps) and NaN values share the zero bin.
+    pub fn of(v: f64) -> Bin {
+        if v.is_nan() || v <= MIN_VALUE { Bin(0) } else { Bin(index(v)) }
+    }
+}
+
 impl Sketch {
     pub fn count(&self) -> u64 {
         self.count
     }
 
     pub fn add(&mut self, v: f64) {
+        self.add_bin(Bin::of(v));
+    }
+
+    pub fn add_bin(&mut self, bin: Bin) {
         self.count += 1;
-        if v.is_nan() || v <= MIN_VALUE {
-            // Zero, negative (clock steps) and NaN.
+        if bin.0 == 0 {
             self.zeros += 1;
-            return;
+        } else {
+            *self.slot(bin.0) += 1;
         }
-        let i = index(v);
-        *self.slot(i) += 1;
     }
 
     fn slot(&mut self, i: i32) -> &mut u32 {

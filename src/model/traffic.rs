@@ -4,11 +4,11 @@
 //! are added to each window when recorded and subtracted when it leaves, so reading a window
 //! never rescans history.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::accesslog::Record;
 use super::series::Series;
-use super::sketch::Sketch;
+use super::sketch::{Bin, Sketch};
 use super::time::UnixSecs;
 
 pub const SLICE_SECS: i64 = 10;
@@ -67,6 +67,23 @@ impl Counts {
         }
     }
 
+    /// `self += o`: the per-line path, kept branch-free.
+    fn plus(&mut self, o: &Counts) {
+        self.requests += o.requests;
+        for (a, b) in self.by_class.iter_mut().zip(o.by_class) {
+            *a += b;
+        }
+        self.auth_denied += o.auth_denied;
+        self.bytes += o.bytes;
+        self.retries += o.retries;
+        self.upstream_failed += o.upstream_failed;
+        self.cache_hits += o.cache_hits;
+        self.cache_lookups += o.cache_lookups;
+        self.timed += o.timed;
+        self.total_secs += o.total_secs;
+        self.upstream_secs += o.upstream_secs;
+    }
+
     fn add(&mut self, o: &Counts, sign: i64) {
         let f = |a: &mut u64, b: u64| *a = (*a as i64 + sign * b as i64).max(0) as u64;
         f(&mut self.requests, o.requests);
@@ -89,6 +106,29 @@ impl Counts {
     }
 }
 
+/// One request reduced once to what every bucket it lands in adds (a line lands in up to twelve).
+struct Observation {
+    counts: Counts,
+    latency: Option<Bin>,
+    overhead: Option<Bin>,
+}
+
+impl Observation {
+    fn of(r: &Record) -> Observation {
+        let mut counts = Counts::default();
+        counts.record(r);
+        Observation {
+            counts,
+            latency: r.total_secs.map(Bin::of),
+            overhead: r.total_secs.zip(r.upstream_secs).map(|(t, u)| Bin::of(t - u)),
+        }
+    }
+}
+
+/// Keys are the gateway's own strings; a fast non-cryptographic hash is enough (and several
+/// lookups happen per log line).
+pub type Map<V> = hashbrown::HashMap<String, V>;
+
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Bucket {
     counts: Counts,
@@ -98,13 +138,13 @@ struct Bucket {
 }
 
 impl Bucket {
-    fn record(&mut self, r: &Record) {
-        self.counts.record(r);
-        if let Some(t) = r.total_secs {
-            self.latency.add(t);
-            if let Some(u) = r.upstream_secs {
-                self.overhead.add(t - u);
-            }
+    fn observe(&mut self, o: &Observation) {
+        self.counts.plus(&o.counts);
+        if let Some(bin) = o.latency {
+            self.latency.add_bin(bin);
+        }
+        if let Some(bin) = o.overhead {
+            self.overhead.add_bin(bin);
         }
     }
 
@@ -152,6 +192,8 @@ pub struct Stats {
     /// Requests per second per slice, for sparklines.
     pub rps: Series,
     first_seen: i64,
+    /// For a route: the backend it was last sent to.
+    pub backend: String,
 }
 
 impl Stats {
@@ -162,53 +204,77 @@ impl Stats {
             windows: Default::default(),
             rps: Series::new(SLICE_SECS, retention_secs),
             first_seen: at,
+            backend: String::new(),
         }
     }
 
-    /// Adds `r` to the totals and, when `slice` is within the windows ending at `current`, to
-    /// that slice and the windows it is in.
-    fn record(&mut self, r: &Record, slice: Option<i64>, current: i64) {
-        self.total.record(r);
+    /// Adds a request to the totals and its slice. The windows hold the closed slices only; a
+    /// late line for a closed slice still in a window is added there too.
+    fn record(&mut self, o: &Observation, slice: Option<i64>, current: i64) {
+        self.total.plus(&o.counts);
         let Some(slice) = slice else { return };
-        for (w, window) in WINDOWS.iter().zip(self.windows.iter_mut()) {
-            if slice > current - w {
-                window.record(r);
+        if slice < current {
+            for (w, window) in WINDOWS.iter().zip(self.windows.iter_mut()) {
+                if slice > current - w {
+                    window.observe(o);
+                }
             }
         }
+        // Lines arrive in time order: the newest slice is the usual one.
+        if let Some((s, b)) = self.slices.back_mut()
+            && *s == slice
+        {
+            return b.observe(o);
+        }
         match self.slices.iter_mut().rev().find(|(s, _)| *s <= slice) {
-            Some((s, b)) if *s == slice => b.record(r),
+            Some((s, b)) if *s == slice => b.observe(o),
             _ => {
                 let at = self.slices.partition_point(|(s, _)| *s < slice);
                 let mut b = Bucket::default();
-                b.record(r);
+                b.observe(o);
                 self.slices.insert(at, (slice, b));
             }
         }
     }
 
-    /// Moves the windows to end at slice `now_slice`: slices that left a window are subtracted
-    /// from it, and the finished slices' rates go to the sparkline series.
-    fn advance(&mut self, old_slice: i64, now_slice: i64) {
+    /// Moves the windows from ending at slice `old` to ending at `new`: a slice that closed joins
+    /// them, one that aged out leaves; finished slices' rates go to the sparkline series.
+    fn advance(&mut self, old: i64, new: i64) {
         for (w, window) in WINDOWS.iter().zip(self.windows.iter_mut()) {
-            let (from, to) = (old_slice - w, now_slice - w);
-            for (_, b) in self.slices.iter().filter(|(s, _)| *s > from && *s <= to) {
-                window.add(b, -1);
+            for (s, b) in &self.slices {
+                let was_in = *s > old - w && *s < old;
+                let is_in = *s > new - w && *s < new;
+                match (was_in, is_in) {
+                    (true, false) => window.add(b, -1),
+                    (false, true) => window.add(b, 1),
+                    _ => {}
+                }
             }
         }
         // A slice without requests is a zero, not a gap.
-        let first = old_slice.max(now_slice - self.rps.capacity() as i64 * SLICE_SECS);
-        for s in (first..now_slice).step_by(SLICE_SECS as usize) {
+        let first = old.max(new - self.rps.capacity() as i64 * SLICE_SECS);
+        for s in (first..new).step_by(SLICE_SECS as usize) {
             let requests = self.slices.iter().find(|(at, _)| *at == s).map_or(0, |(_, b)| b.counts.requests);
             self.rps.push(s, requests as f64 / SLICE_SECS as f64);
         }
-        while self.slices.front().is_some_and(|(s, _)| *s <= now_slice - WINDOWS[1]) {
+        while self.slices.front().is_some_and(|(s, _)| *s <= new - WINDOWS[1]) {
             self.slices.pop_front();
         }
     }
 
     /// The window of `WINDOWS[w]` seconds ending at `now`.
     pub fn summary(&self, w: usize, now: UnixSecs) -> Summary {
-        let b = &self.windows[w];
+        // The closed slices in the window, plus the one being filled.
+        let current = now.div_euclid(SLICE_SECS) * SLICE_SECS;
+        let mut merged;
+        let b = match self.slices.back() {
+            Some((s, open)) if *s == current => {
+                merged = self.windows[w].clone();
+                merged.add(open, 1);
+                &merged
+            }
+            _ => &self.windows[w],
+        };
         let c = &b.counts;
         let start = (now / SLICE_SECS * SLICE_SECS + SLICE_SECS - WINDOWS[w]).max(self.first_seen);
         let span = (now - start).max(1) as f64;
@@ -236,7 +302,7 @@ impl Stats {
 /// One keyed family of stats with a cap.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Family {
-    pub stats: HashMap<String, Stats>,
+    pub stats: Map<Stats>,
     cap: usize,
     /// Distinct keys folded into [`OVERFLOW_KEY`] since start (approximate: counted once each
     /// time a new key arrives at a full family).
@@ -245,24 +311,19 @@ pub struct Family {
 
 impl Family {
     fn new(cap: usize) -> Family {
-        Family { stats: HashMap::new(), cap, overflowed: 0 }
+        Family { stats: Map::default(), cap, overflowed: 0 }
     }
 
     fn entry(&mut self, key: &str, retention: i64, at: i64) -> &mut Stats {
-        // Two lookups on a miss, none allocating on a hit: the hit is the common case.
-        if !self.stats.contains_key(key) {
-            let key = if self.stats.len() >= self.cap {
-                self.overflowed += 1;
-                OVERFLOW_KEY
-            } else {
-                key
-            };
-            if !self.stats.contains_key(key) {
-                self.stats.insert(key.to_string(), Stats::new(retention, at));
-            }
-            return self.stats.get_mut(key).expect("inserted above");
-        }
-        self.stats.get_mut(key).expect("checked above")
+        // One lookup on a hit (the common case), allocating only for a new key; a full family
+        // looks twice, to send what is new to the overflow key.
+        let key = if self.stats.len() >= self.cap && !self.stats.contains_key(key) {
+            self.overflowed += 1;
+            OVERFLOW_KEY
+        } else {
+            key
+        };
+        self.stats.entry_ref(key).or_insert_with(|| Stats::new(retention, at))
     }
 }
 
@@ -275,8 +336,6 @@ pub struct Traffic {
     pub backends: Family,
     /// Upstream IP (the port dropped: a pod is one IP).
     pub upstreams: Family,
-    /// The backend last seen per route, to show where a route goes.
-    pub route_backend: HashMap<String, String>,
     retention: i64,
     /// Start of the newest slice the windows end at.
     slice: i64,
@@ -292,7 +351,6 @@ impl Traffic {
             routes: Family::new(MAX_ROUTES),
             backends: Family::new(MAX_BACKENDS),
             upstreams: Family::new(MAX_UPSTREAMS),
-            route_backend: HashMap::new(),
             retention: retention_secs,
             slice: now.div_euclid(SLICE_SECS) * SLICE_SECS,
             late: 0,
@@ -329,20 +387,22 @@ impl Traffic {
             None
         };
         let (retention, current) = (self.retention, self.slice);
-        self.gateway.record(r, slice, current);
+        let o = Observation::of(r);
+        self.gateway.record(&o, slice, current);
         let mut route = std::mem::take(&mut self.route_buf);
         normalise_route(&r.host, &r.path, &mut route);
-        self.routes.entry(&route, retention, at).record(r, slice, current);
-        if !r.backend.is_empty() {
-            self.backends.entry(&r.backend, retention, at).record(r, slice, current);
-            if self.route_backend.get(&route).is_none_or(|b| *b != r.backend) && self.route_backend.len() < MAX_ROUTES {
-                self.route_backend.insert(route.clone(), r.backend.to_string());
-            }
+        let route_stats = self.routes.entry(&route, retention, at);
+        route_stats.record(&o, slice, current);
+        if !r.backend.is_empty() && route_stats.backend != r.backend {
+            route_stats.backend = r.backend.to_string();
         }
         self.route_buf = route;
+        if !r.backend.is_empty() {
+            self.backends.entry(&r.backend, retention, at).record(&o, slice, current);
+        }
         let ip = upstream_ip(&r.upstream_addr);
         if !ip.is_empty() {
-            self.upstreams.entry(ip, retention, at).record(r, slice, current);
+            self.upstreams.entry(ip, retention, at).record(&o, slice, current);
         }
     }
 }
@@ -376,8 +436,8 @@ pub fn normalise_route(host: &str, path: &str, out: &mut String) {
     out.push_str(host);
     let path = path.split(['?', '#']).next().unwrap_or("");
     // An absolute-form target (`http://host/path`) names its own host.
-    let path = match path.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+    let path = match super::accesslog::find_literal(path, "://") {
+        Some(i) => path[i + 3..].find('/').map_or("/", |j| &path[i + 3 + j..]),
         None => path,
     };
     if !path.starts_with('/') {

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-use super::{Record, last_attempt, parse_iso_time};
+use super::{Record, last_attempt, parse_iso_time, strip_scheme};
 
 #[derive(Deserialize, Default)]
 #[allow(non_snake_case)]
@@ -158,7 +158,7 @@ pub fn parse(line: &str) -> Option<Record<'_>> {
     }
     if l.DownstreamStatus.is_some() || l.RequestPath.is_some() {
         let url = match &l.ServiceURL {
-            Some(ServiceUrl::Text(s)) => s.split_once("://").map_or(s.as_str(), |(_, a)| a).trim_end_matches('/'),
+            Some(ServiceUrl::Text(s)) => strip_scheme(s),
             Some(ServiceUrl::Url { host }) => host.as_str(),
             None => "",
         };
@@ -188,7 +188,7 @@ pub fn parse(line: &str) -> Option<Record<'_>> {
     let (addr, attempts) = match upstream {
         Cow::Borrowed(u) => {
             let (last, n) = last_attempt(u);
-            (Cow::Borrowed(last.split_once("://").map_or(last, |(_, a)| a)), n)
+            (Cow::Borrowed(strip_scheme(last)), n)
         }
         Cow::Owned(u) => {
             let n = last_attempt(&u).1;

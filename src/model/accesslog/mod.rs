@@ -136,24 +136,94 @@ pub fn split_request(request: &str) -> (&str, &str) {
 pub fn number(text: &str) -> Option<f64> {
     match text {
         "" | "-" => None,
-        t => t.parse().ok(),
+        t => simple_decimal(t).or_else(|| t.parse().ok()),
     }
 }
 
-/// nginx separates upstream attempts with `, ` and internal redirects with ` : ` (a bare `:` is
-/// part of an address).
-fn attempts(list: &str) -> impl Iterator<Item = &str> {
-    list.split(',').flat_map(|p| p.split(" : ")).map(str::trim).filter(|p| !p.is_empty() && *p != "-")
+/// `123.456` without the general float parser: digits, one dot, at most 15 significant digits,
+/// so `mantissa / 10^scale` is a single correctly rounded division — the same `f64` as `parse`.
+fn simple_decimal(t: &str) -> Option<f64> {
+    const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+    let (mut mantissa, mut scale, mut digits, mut dot) = (0u64, 0usize, 0usize, false);
+    for &b in t.as_bytes() {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                digits += 1;
+                scale += usize::from(dot);
+            }
+            b'.' if !dot => dot = true,
+            _ => return None,
+        }
+    }
+    (digits > 0 && digits <= 15).then(|| mantissa as f64 / POW10[scale])
+}
+
+/// Calls `f` with each upstream value of nginx's lists: attempts are separated by `, `, internal
+/// redirects by ` : ` (a bare `:` is part of an address); `-` means none.
+fn for_each_attempt<'a>(list: &'a str, mut f: impl FnMut(&'a str)) {
+    let mut visit = |part: &'a str| {
+        let part = part.trim();
+        if !part.is_empty() && part != "-" {
+            f(part);
+        }
+    };
+    // Almost always a single attempt: no splitting then.
+    if memchr::memchr2(b',', b' ', list.as_bytes()).is_none() {
+        return visit(list);
+    }
+    for group in list.split(',') {
+        for part in group.split(" : ") {
+            visit(part);
+        }
+    }
 }
 
 /// The last upstream value (the attempt that answered) and how many attempts there were.
 pub fn last_attempt(list: &str) -> (&str, u8) {
-    attempts(list).fold(("", 0u8), |(_, n), part| (part, n.saturating_add(1)))
+    let (mut last, mut n) = ("", 0u8);
+    for_each_attempt(list, |part| {
+        last = part;
+        n = n.saturating_add(1);
+    });
+    (last, n)
 }
 
 /// Sum of the per-attempt upstream times (`0.010, 0.020 : 0.005`).
 pub fn sum_attempts(list: &str) -> Option<f64> {
-    attempts(list).filter_map(number).fold(None, |sum, v| Some(sum.unwrap_or(0.0) + v))
+    let mut sum = None;
+    for_each_attempt(list, |part| {
+        if let Some(v) = number(part) {
+            *sum.get_or_insert(0.0) += v;
+        }
+    });
+    sum
+}
+
+/// `haystack.find(literal)` for the short literals of log formats: memchr for the first byte,
+/// then a compare (the general two-way searcher costs more to set up than these lines take).
+pub fn find_literal(haystack: &str, literal: &str) -> Option<usize> {
+    let (hay, lit) = (haystack.as_bytes(), literal.as_bytes());
+    let first = *lit.first()?;
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(first, &hay[from..]) {
+        let at = from + i;
+        // Literals are a few bytes: a plain loop beats a call to memcmp.
+        if hay.len() - at >= lit.len() && hay[at..at + lit.len()].iter().zip(lit).all(|(a, b)| a == b) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// `http://10.0.0.1:80/` → `10.0.0.1:80`: the address part of an upstream URL.
+pub fn strip_scheme(addr: &str) -> &str {
+    let addr = match find_literal(addr, "://") {
+        Some(i) => &addr[i + 3..],
+        None => addr,
+    };
+    addr.trim_end_matches('/')
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -168,10 +238,10 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 fn digits(s: &str) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || s.len() > 9 {
         return None;
     }
-    s.parse().ok()
+    s.bytes().try_fold(0u32, |n, b| b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0')))
 }
 
 /// `10/Oct/2000:13:55:36 -0700` (nginx `$time_local`, CLF) → Unix seconds.
@@ -211,9 +281,9 @@ fn parse_offset(z: &str) -> Option<i64> {
         b'Z' => return Some(0),
         _ => return None,
     };
-    let rest = rest.replace(':', "");
+    // `+0100` or `+01:00`
     let hh = digits(rest.get(0..2)?)? as i64;
-    let mm = digits(rest.get(2..4)?)? as i64;
+    let mm = digits(rest.get(2..4).filter(|m| !m.starts_with(':')).or_else(|| rest.get(3..5))?)? as i64;
     Some(sign * (hh * 3600 + mm * 60))
 }
 
@@ -247,6 +317,16 @@ mod tests {
         assert_eq!(parse_iso_time("2016-04-15T22:17:00+02:00"), Some(1_460_751_420));
         assert_eq!(parse_clf_time("not a time at all, no"), None);
         assert_eq!(parse_iso_time("2016-13-15T20:17:00Z"), None);
+    }
+
+    #[test]
+    fn decimals_read_exactly_as_the_float_parser_reads_them() {
+        for t in ["0.000", "0.002", "1.505", "12", "0.1", "123456.789", "99999999999.9999", "0.30000000000000004"] {
+            assert_eq!(number(t), t.parse().ok(), "{t}");
+        }
+        assert_eq!(number("1e3"), Some(1000.0));
+        assert_eq!(number("-"), None);
+        assert_eq!(number("1.2.3"), None);
     }
 
     #[test]

@@ -4,7 +4,10 @@
 
 use std::borrow::Cow;
 
-use super::{Record, last_attempt, number, parse_clf_time, parse_iso_time, split_request, sum_attempts};
+use super::{
+    Record, find_literal, last_attempt, number, parse_clf_time, parse_iso_time, split_request, strip_scheme,
+    sum_attempts,
+};
 
 /// What a template field carries. Unknown variables are kept as [`Field::Skip`] so any
 /// `log_format` compiles.
@@ -145,7 +148,8 @@ impl Template {
     }
 
     pub fn parse<'a>(&self, line: &'a str) -> Option<Record<'a>> {
-        let mut rest = line.strip_prefix(self.lead.as_str())?;
+        // (Most formats start with a field: skip the call to memcmp for an empty lead.)
+        let mut rest = if self.lead.is_empty() { line } else { line.strip_prefix(self.lead.as_str())? };
         let mut rec = Record { attempts: 0, ..Record::default() };
         for (field, lit) in &self.fields {
             let end = if lit.is_empty() { rest.len() } else { field_end(*field, rest, lit)? };
@@ -161,10 +165,13 @@ impl Template {
 fn field_end(field: Field, rest: &str, lit: &str) -> Option<usize> {
     let mut from = 0;
     loop {
-        let at = from + rest[from..].find(lit)?;
+        let at = from + find_literal(&rest[from..], lit)?;
+        let (before, after) = (&rest.as_bytes()[..at], &rest.as_bytes()[at..]);
         let inside_list = field.is_list()
-            && lit.starts_with(' ')
-            && (rest[..at].ends_with(',') || rest[..at].ends_with(" :") || rest[at..].starts_with(" : "));
+            && lit.as_bytes()[0] == b' '
+            && (before.last() == Some(&b',')
+                || before.ends_with(b" :")
+                || (after.len() >= 3 && after[1] == b':' && after[2] == b' '));
         if !inside_list {
             return Some(at);
         }
@@ -206,8 +213,7 @@ fn apply<'a>(field: Field, value: &'a str, rec: &mut Record<'a>) -> Option<()> {
         Field::Backend => rec.backend = Cow::Borrowed(if value == "-" { "" } else { value }),
         Field::UpstreamAddr => {
             let (last, attempts) = last_attempt(value);
-            let addr = last.split_once("://").map_or(last, |(_, a)| a).trim_end_matches('/');
-            rec.upstream_addr = Cow::Borrowed(addr);
+            rec.upstream_addr = Cow::Borrowed(strip_scheme(last));
             rec.attempts = attempts;
         }
         Field::Cache => rec.cache = Cow::Borrowed(if value == "-" { "" } else { value }),
@@ -219,7 +225,7 @@ fn apply<'a>(field: Field, value: &'a str, rec: &mut Record<'a>) -> Option<()> {
 fn optional(value: &str) -> Option<Option<f64>> {
     match value {
         "-" | "" => Some(None),
-        v => v.parse().ok().map(Some),
+        v => number(v).map(Some),
     }
 }
 
