@@ -113,6 +113,29 @@ async fn read_with_kpulse(path: PathBuf, n: u64, format: Option<Format>) -> (Tra
     (traffic, stream)
 }
 
+/// What one gateway did with the load: the statuses the client saw, the log it wrote, and what
+/// kpulse's file source and parser made of it (every line read, none skipped, format detected).
+struct Driven {
+    seen: Vec<(String, u16)>,
+    text: String,
+    traffic: Traffic,
+}
+
+async fn drive(gateway: Command, port: u16, log: PathBuf, format: &str) -> Driven {
+    let mut gateway = gateway;
+    let _gateway = KillOnDrop(gateway.spawn().unwrap());
+    let addr = format!("127.0.0.1:{port}");
+    wait_http_ok(&addr, "/healthz", &format!("the gateway logging {format}"));
+    let seen = send_load(addr, LOAD).await;
+    let total = seen.len();
+    let text = wait_lines(&log, total);
+    let (traffic, stream) = read_with_kpulse(log, total as u64, None).await;
+    assert_eq!(stream.format.as_ref().map(Format::name), Some(format), "detected from the lines:\n{text}");
+    assert_eq!((stream.matched, stream.skipped), (total as u64, 0), "{text}");
+    assert_eq!(traffic.gateway.total.requests, total as u64);
+    Driven { seen, text, traffic }
+}
+
 fn exact_quantile(values: &mut [f64], q: f64) -> f64 {
     values.sort_by(f64::total_cmp);
     values[((q * values.len() as f64).ceil() as usize).max(1) - 1]
@@ -174,23 +197,13 @@ http {{
     );
     let conf_path = dir.path().join("nginx.conf");
     std::fs::write(&conf_path, conf).unwrap();
-    let child = Command::new(nginx)
+    let mut nginx = Command::new(nginx);
+    nginx
         .args(["-p", &d.to_string(), "-c", &conf_path.display().to_string(), "-g", "daemon off;"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _nginx = KillOnDrop(child);
-    let addr = format!("127.0.0.1:{port}");
-    wait_http_ok(&addr, "/healthz", "nginx");
-    let seen = send_load(addr, LOAD).await;
+        .stdout(Stdio::null());
+    let Driven { seen, text, traffic } = drive(nginx, port, log, "ingress-nginx").await;
     let total = seen.len();
-    let text = wait_lines(&log, total);
-
-    let (traffic, stream) = read_with_kpulse(log.clone(), total as u64, None).await;
-    assert_eq!(stream.format.as_ref().map(Format::name), Some("ingress-nginx"), "detected from the lines");
-    assert_eq!((stream.matched, stream.skipped), (total as u64, 0));
     let g = &traffic.gateway.total;
-    assert_eq!(g.requests, total as u64);
     assert_eq!(g.errors(), count(&seen, |_, c| c >= 500), "5xx as the client saw them");
     assert_eq!(g.auth_denied, count(&seen, |_, c| c == 401));
     assert_eq!(g.by_class[1], count(&seen, |_, c| c / 100 == 2));
@@ -235,21 +248,10 @@ async fn haproxy_httplog() {
     std::fs::write(&cfg_path, cfg).unwrap();
     let log = dir.path().join("access.log");
     let out = std::fs::File::create(&log).unwrap();
-    let child = Command::new(haproxy)
-        .args(["-f", &cfg_path.display().to_string(), "-db"])
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _haproxy = KillOnDrop(child);
-    let addr = format!("127.0.0.1:{port}");
-    wait_http_ok(&addr, "/healthz", "haproxy");
-    let seen = send_load(addr, LOAD).await;
+    let mut haproxy = Command::new(haproxy);
+    haproxy.args(["-f", &cfg_path.display().to_string(), "-db"]).stdout(Stdio::from(out)).stderr(Stdio::null());
+    let Driven { seen, text, traffic } = drive(haproxy, port, log, "haproxy").await;
     let total = seen.len();
-    let text = wait_lines(&log, total);
-    let (traffic, stream) = read_with_kpulse(log, total as u64, None).await;
-    assert_eq!(stream.format.as_ref().map(Format::name), Some("haproxy"), "{text}");
-    assert_eq!((stream.matched, stream.skipped), (total as u64, 0), "{text}");
     let g = &traffic.gateway.total;
     assert_eq!(g.errors(), count(&seen, |_, c| c >= 500));
     assert_eq!(g.auth_denied, 5);
@@ -281,26 +283,16 @@ async fn caddy_json_access_log() {
     );
     let path = dir.path().join("Caddyfile");
     std::fs::write(&path, caddyfile).unwrap();
-    let child = Command::new(caddy)
+    let mut caddy = Command::new(caddy);
+    caddy
         .args(["run", "--config", &path.display().to_string(), "--adapter", "caddyfile"])
         .env("HOME", dir.path())
         .env("XDG_DATA_HOME", dir.path())
         .env("XDG_CONFIG_HOME", dir.path())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _caddy = KillOnDrop(child);
-    let addr = format!("127.0.0.1:{port}");
-    wait_http_ok(&addr, "/healthz", "caddy");
-    let seen = send_load(addr, LOAD).await;
-    let total = seen.len();
-    let text = wait_lines(&log, total);
-    let (traffic, stream) = read_with_kpulse(log, total as u64, None).await;
-    assert_eq!(stream.format.as_ref().map(Format::name), Some("json"));
-    assert_eq!((stream.matched, stream.skipped), (total as u64, 0), "{text}");
+        .stderr(Stdio::null());
+    let Driven { seen, text, traffic } = drive(caddy, port, log, "json").await;
     let g = &traffic.gateway.total;
-    assert_eq!(g.requests, total as u64);
     assert_eq!(g.errors(), count(&seen, |_, c| c >= 500));
     assert_eq!(g.auth_denied, 5);
     assert_eq!(traffic.routes.stats["127.0.0.1/api/cart/:id"].total.requests, 60);

@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use super::theme::Theme;
 use crate::app::rows::{ContainerColumn, ContainerRow, ContainerTrack, NodeColumn, NodeRow, percent};
 use crate::model::quantity::{format_bytes, format_cpu_millis};
+use crate::model::series::Series;
 use crate::model::time::{UnixSecs, format_age};
 
 pub fn container_width(col: ContainerColumn) -> Constraint {
@@ -51,22 +52,22 @@ pub const CONTAINER_DROP_ORDER: [ContainerColumn; 13] = [
 
 const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
-/// A one-line sparkline scaled to the limit (or the series maximum); gaps stay blank.
+/// A one-line sparkline of a container's CPU, scaled to its limit (or the series maximum).
 pub fn sparkline(track: Option<&ContainerTrack>, width: usize, scale: Option<f64>) -> String {
-    let Some(track) = track else { return String::new() };
-    let values: Vec<Option<f64>> = track.cpu.tail(width).collect();
-    let top = scale.filter(|s| *s > 0.0).or(track.cpu.max()).unwrap_or(1.0).max(1e-9);
-    let mut out = String::with_capacity(width * 3);
-    for v in values {
-        match v {
-            None => out.push(' '),
-            Some(v) => {
-                let idx = ((v / top) * (SPARK.len() as f64 - 1.0)).round().clamp(0.0, 7.0) as usize;
-                out.push(SPARK[idx]);
-            }
-        }
-    }
-    out
+    track.map(|t| series_sparkline(&t.cpu, width, scale)).unwrap_or_default()
+}
+
+/// The newest `width` samples of a series as a one-line sparkline scaled to `scale` (or the
+/// series maximum); gaps stay blank.
+pub fn series_sparkline(series: &Series, width: usize, scale: Option<f64>) -> String {
+    let top = scale.filter(|s| *s > 0.0).or(series.max()).unwrap_or(1.0).max(1e-9);
+    series
+        .tail(width)
+        .map(|v| match v {
+            None => ' ',
+            Some(v) => SPARK[((v / top) * (SPARK.len() as f64 - 1.0)).round().clamp(0.0, 7.0) as usize],
+        })
+        .collect()
 }
 
 /// Bytes per second, compact: `850`, `12k`, `3.4M`.

@@ -6,12 +6,11 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
-use super::cells::{error_cell, format_latency, format_rate, format_rps};
+use super::cells::{error_cell, format_latency, format_rate, format_rps, series_sparkline};
 use super::theme::Theme;
 use super::{placeholder, remember_header, scroll_offset};
 use crate::app::State;
 use crate::app::traffic::{TrafficColumn, TrafficGroup, TrafficRow};
-use crate::model::series::Series;
 use crate::model::traffic::{Family, Summary, WINDOWS};
 
 fn width(col: TrafficColumn) -> Constraint {
@@ -26,20 +25,6 @@ fn width(col: TrafficColumn) -> Constraint {
 
 fn latency(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), format_latency)
-}
-
-/// A sparkline of requests per second, scaled to its own maximum; gaps stay blank.
-pub fn rps_sparkline(series: Option<&Series>, width: usize) -> String {
-    const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let Some(series) = series else { return String::new() };
-    let top = series.max().unwrap_or(1.0).max(1e-9);
-    series
-        .tail(width)
-        .map(|v| match v {
-            None => ' ',
-            Some(v) => SPARK[((v / top) * 7.0).round().clamp(0.0, 7.0) as usize],
-        })
-        .collect()
 }
 
 fn family(state: &State) -> &Family {
@@ -74,9 +59,10 @@ fn cell(col: TrafficColumn, row: &TrafficRow, state: &State, theme: &Theme) -> L
         }
         TrafficColumn::Bytes => plain(format_rate(s.bytes_per_sec)),
         TrafficColumn::Requests5m => plain(row.five_min.requests.to_string()),
-        TrafficColumn::Trend => {
-            Line::from(Span::styled(rps_sparkline(family(state).stats.get(&row.key).map(|s| &s.rps), 12), theme.accent))
-        }
+        TrafficColumn::Trend => Line::from(Span::styled(
+            family(state).stats.get(&row.key).map(|s| series_sparkline(&s.rps, 12, None)).unwrap_or_default(),
+            theme.accent,
+        )),
     }
 }
 
@@ -197,7 +183,7 @@ pub fn draw_traffic_detail(state: &State, frame: &mut Frame, area: Rect, theme: 
         lines.push(Line::from(""));
         lines.push(Line::from(vec![
             Span::styled("rps   ", theme.accent),
-            Span::styled(rps_sparkline(Some(&stats.rps), width), theme.accent),
+            Span::styled(series_sparkline(&stats.rps, width, None), theme.accent),
         ]));
         let t = &stats.total;
         lines.push(Line::from(Span::styled(
