@@ -118,9 +118,15 @@ impl Format {
         }
     }
 
-    /// The first built-in format that reads `line`.
+    /// The first built-in format that reads `line`. (Compiled once: a stream of lines that are
+    /// not access logs tries them all on every line.)
     pub fn detect(line: &str) -> Option<Format> {
-        BUILT_IN.iter().filter_map(|name| Format::by_name(name).ok()).find(|format| format.parse(line).is_some())
+        static BUILT: std::sync::OnceLock<Vec<Format>> = std::sync::OnceLock::new();
+        BUILT
+            .get_or_init(|| BUILT_IN.iter().filter_map(|name| Format::by_name(name).ok()).collect())
+            .iter()
+            .find(|format| format.parse(line).is_some())
+            .cloned()
     }
 }
 
