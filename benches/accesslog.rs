@@ -80,7 +80,7 @@ fn bench(c: &mut Criterion) {
     let format = Format::by_name("ingress-nginx").unwrap();
     let (stream, traffic) = ingest(&text, &format);
     assert_eq!((stream.matched, stream.skipped), (200_000, 0), "every generated line is read");
-    assert_eq!(traffic.gateway.total.requests, 200_000);
+    assert_eq!(traffic.gateway.total().requests, 200_000);
     eprintln!(
         "{} bytes, {} routes, {} backends, {} upstreams",
         text.len(),

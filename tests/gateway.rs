@@ -132,7 +132,7 @@ async fn drive(gateway: Command, port: u16, log: PathBuf, format: &str) -> Drive
     let (traffic, stream) = read_with_kpulse(log, total as u64, None).await;
     assert_eq!(stream.format.as_ref().map(Format::name), Some(format), "detected from the lines:\n{text}");
     assert_eq!((stream.matched, stream.skipped), (total as u64, 0), "{text}");
-    assert_eq!(traffic.gateway.total.requests, total as u64);
+    assert_eq!(traffic.gateway.total().requests, total as u64);
     Driven { seen, text, traffic }
 }
 
@@ -203,20 +203,20 @@ http {{
         .stdout(Stdio::null());
     let Driven { seen, text, traffic } = drive(nginx, port, log, "ingress-nginx").await;
     let total = seen.len();
-    let g = &traffic.gateway.total;
+    let g = &traffic.gateway.total();
     assert_eq!(g.errors(), count(&seen, |_, c| c >= 500), "5xx as the client saw them");
     assert_eq!(g.auth_denied, count(&seen, |_, c| c == 401));
     assert_eq!(g.by_class[1], count(&seen, |_, c| c / 100 == 2));
     let backends = &traffic.backends.stats;
-    assert_eq!(backends["shop-cart-80"].total.requests, 60);
-    assert_eq!(backends["shop-payment-80"].total.requests, 40);
-    assert_eq!(backends["shop-payment-80"].total.errors(), 10, "every 4th payment failed at the backend");
-    assert_eq!(traffic.routes.stats["/api/cart/:id"].total.requests, 60, "ids collapse into one route");
+    assert_eq!(backends["shop-cart-80"].total().requests, 60);
+    assert_eq!(backends["shop-payment-80"].total().requests, 40);
+    assert_eq!(backends["shop-payment-80"].total().errors(), 10, "every 4th payment failed at the backend");
+    assert_eq!(traffic.routes.stats["/api/cart/:id"].total().requests, 60, "ids collapse into one route");
     // Retries: the lines whose upstream list names two servers, counted independently.
     let retried = text.lines().filter(|l| l.contains(&format!("127.0.0.1:{dead}, "))).count() as u64;
     assert!(retried > 0, "round robin sent some payments to the dead replica first:\n{text}");
     assert_eq!(g.retries, retried);
-    assert_eq!(traffic.upstreams.stats["127.0.0.1"].total.requests, (total - 5) as u64, "all but the 401s");
+    assert_eq!(traffic.upstreams.stats["127.0.0.1"].total().requests, (total - 5) as u64, "all but the 401s");
 
     // Exact quantiles of $request_time, read from the lines without kpulse's parser: it follows
     // the quoted user agent and $request_length.
@@ -252,13 +252,13 @@ async fn haproxy_httplog() {
     haproxy.args(["-f", &cfg_path.display().to_string(), "-db"]).stdout(Stdio::from(out)).stderr(Stdio::null());
     let Driven { seen, text, traffic } = drive(haproxy, port, log, "haproxy").await;
     let total = seen.len();
-    let g = &traffic.gateway.total;
+    let g = &traffic.gateway.total();
     assert_eq!(g.errors(), count(&seen, |_, c| c >= 500));
     assert_eq!(g.auth_denied, 5);
     // Denied at the gateway: HAProxy names the frontend as the backend, and no server.
-    assert_eq!(traffic.backends.stats["shop-cart-80"].total.requests, (total - 5) as u64, "{text}");
-    assert_eq!(traffic.backends.stats["fe"].total.requests, 5, "{text}");
-    assert_eq!(traffic.upstreams.stats["pod-a"].total.requests, (total - 5) as u64, "the server that answered");
+    assert_eq!(traffic.backends.stats["shop-cart-80"].total().requests, (total - 5) as u64, "{text}");
+    assert_eq!(traffic.backends.stats["fe"].total().requests, 5, "{text}");
+    assert_eq!(traffic.upstreams.stats["pod-a"].total().requests, (total - 5) as u64, "the server that answered");
     // %Ta in ms, the 5th of the timers, read without kpulse's parser.
     let durations: Vec<f64> = text
         .lines()
@@ -292,10 +292,10 @@ async fn caddy_json_access_log() {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let Driven { seen, text, traffic } = drive(caddy, port, log, "json").await;
-    let g = &traffic.gateway.total;
+    let g = &traffic.gateway.total();
     assert_eq!(g.errors(), count(&seen, |_, c| c >= 500));
     assert_eq!(g.auth_denied, 5);
-    assert_eq!(traffic.routes.stats["127.0.0.1/api/cart/:id"].total.requests, 60);
+    assert_eq!(traffic.routes.stats["127.0.0.1/api/cart/:id"].total().requests, 60);
     let durations: Vec<f64> = text
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["duration"].as_f64().unwrap())
@@ -354,7 +354,7 @@ async fn a_followed_file_survives_rotation_and_truncation() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     append(&path, 3);
     read_until(27, &mut stream, &mut traffic).await;
-    assert_eq!(traffic.gateway.total.requests, 27);
+    assert_eq!(traffic.gateway.total().requests, 27);
     task.abort();
 }
 

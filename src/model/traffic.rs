@@ -183,38 +183,64 @@ pub struct Summary {
     pub cache_hit_ratio: Option<f64>,
 }
 
+/// Per line, only the newest slice is touched: totals are the retired slices plus the live ones,
+/// and the windows (kept out of line, read once a second) change when a slice closes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
-    pub total: Counts,
+    /// Slices older than the longest window, and lines that arrived that late.
+    retired: Counts,
     /// Newest last; slice start times, ascending, within the longest window.
     slices: VecDeque<(i64, Bucket)>,
-    windows: [Bucket; WINDOWS.len()],
-    /// Requests per second per slice, for sparklines.
-    pub rps: Series,
-    first_seen: i64,
     /// For a route: the backend it was last sent to.
     pub backend: String,
+    read_side: Box<ReadSide>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct ReadSide {
+    windows: [Bucket; WINDOWS.len()],
+    /// Requests per second per slice, for sparklines.
+    rps: Series,
+    first_seen: i64,
 }
 
 impl Stats {
     fn new(retention_secs: i64, at: i64) -> Stats {
         Stats {
-            total: Counts::default(),
+            retired: Counts::default(),
             slices: VecDeque::new(),
-            windows: Default::default(),
-            rps: Series::new(SLICE_SECS, retention_secs),
-            first_seen: at,
             backend: String::new(),
+            read_side: Box::new(ReadSide {
+                windows: Default::default(),
+                rps: Series::new(SLICE_SECS, retention_secs),
+                first_seen: at,
+            }),
         }
     }
 
-    /// Adds a request to the totals and its slice. The windows hold the closed slices only; a
-    /// late line for a closed slice still in a window is added there too.
+    /// Everything counted since start.
+    pub fn total(&self) -> Counts {
+        let mut total = self.retired;
+        for (_, b) in &self.slices {
+            total.plus(&b.counts);
+        }
+        total
+    }
+
+    /// Requests per second per slice, for sparklines.
+    pub fn rps(&self) -> &Series {
+        &self.read_side.rps
+    }
+
+    /// Adds a request to its slice. The windows hold the closed slices only; a late line for a
+    /// closed slice still in a window is added there too.
     fn record(&mut self, o: &Observation, slice: Option<i64>, current: i64) {
-        self.total.plus(&o.counts);
-        let Some(slice) = slice else { return };
+        let Some(slice) = slice else {
+            self.retired.plus(&o.counts);
+            return;
+        };
         if slice < current {
-            for (w, window) in WINDOWS.iter().zip(self.windows.iter_mut()) {
+            for (w, window) in WINDOWS.iter().zip(self.read_side.windows.iter_mut()) {
                 if slice > current - w {
                     window.observe(o);
                 }
@@ -240,7 +266,8 @@ impl Stats {
     /// Moves the windows from ending at slice `old` to ending at `new`: a slice that closed joins
     /// them, one that aged out leaves; finished slices' rates go to the sparkline series.
     fn advance(&mut self, old: i64, new: i64) {
-        for (w, window) in WINDOWS.iter().zip(self.windows.iter_mut()) {
+        let read = &mut *self.read_side;
+        for (w, window) in WINDOWS.iter().zip(read.windows.iter_mut()) {
             for (s, b) in &self.slices {
                 let was_in = *s > old - w && *s < old;
                 let is_in = *s > new - w && *s < new;
@@ -252,13 +279,13 @@ impl Stats {
             }
         }
         // A slice without requests is a zero, not a gap.
-        let first = old.max(new - self.rps.capacity() as i64 * SLICE_SECS);
+        let first = old.max(new - read.rps.capacity() as i64 * SLICE_SECS);
         for s in (first..new).step_by(SLICE_SECS as usize) {
             let requests = self.slices.iter().find(|(at, _)| *at == s).map_or(0, |(_, b)| b.counts.requests);
-            self.rps.push(s, requests as f64 / SLICE_SECS as f64);
+            read.rps.push(s, requests as f64 / SLICE_SECS as f64);
         }
-        while self.slices.front().is_some_and(|(s, _)| *s <= new - WINDOWS[1]) {
-            self.slices.pop_front();
+        while let Some((_, b)) = self.slices.pop_front_if(|(s, _)| *s <= new - WINDOWS[1]) {
+            self.retired.plus(&b.counts);
         }
     }
 
@@ -269,14 +296,14 @@ impl Stats {
         let mut merged;
         let b = match self.slices.back() {
             Some((s, open)) if *s == current => {
-                merged = self.windows[w].clone();
+                merged = self.read_side.windows[w].clone();
                 merged.add(open, 1);
                 &merged
             }
-            _ => &self.windows[w],
+            _ => &self.read_side.windows[w],
         };
         let c = &b.counts;
-        let start = (now / SLICE_SECS * SLICE_SECS + SLICE_SECS - WINDOWS[w]).max(self.first_seen);
+        let start = (now / SLICE_SECS * SLICE_SECS + SLICE_SECS - WINDOWS[w]).max(self.read_side.first_seen);
         let span = (now - start).max(1) as f64;
         let ratio = |n: u64, d: u64| if d == 0 { 0.0 } else { n as f64 / d as f64 };
         Summary {
@@ -549,10 +576,10 @@ mod tests {
         assert_eq!(t.gateway.summary(1, t0 + 180).requests, 60);
         t.advance(t0 + 400);
         assert_eq!(t.gateway.summary(1, t0 + 400).requests, 0);
-        assert_eq!(t.gateway.total.requests, 60);
-        assert_eq!(t.routes.stats["/api/cart/:id"].total.requests, 60);
-        assert_eq!(t.upstreams.stats["10.0.0.1"].total.by_class[4], 6);
-        assert!(t.gateway.rps.len() > 5, "the sparkline series got the finished slices");
+        assert_eq!(t.gateway.total().requests, 60);
+        assert_eq!(t.routes.stats["/api/cart/:id"].total().requests, 60);
+        assert_eq!(t.upstreams.stats["10.0.0.1"].total().by_class[4], 6);
+        assert!(t.gateway.rps().len() > 5, "the sparkline series got the finished slices");
     }
 
     #[test]
@@ -561,7 +588,7 @@ mod tests {
         let mut t = Traffic::new(now, 900);
         t.record(&req(now - 3600, 200, 0.1, None, "/", ""), now);
         t.record(&req(now + 3600, 200, 0.1, None, "/", ""), now);
-        assert_eq!((t.gateway.total.requests, t.late), (2, 1));
+        assert_eq!((t.gateway.total().requests, t.late), (2, 1));
         assert_eq!(t.gateway.summary(0, now).requests, 1);
     }
 
@@ -575,7 +602,7 @@ mod tests {
             t.record(&r, now);
         }
         assert_eq!(t.routes.stats.len(), MAX_ROUTES + 1);
-        assert_eq!(t.routes.stats[OVERFLOW_KEY].total.requests, 500);
+        assert_eq!(t.routes.stats[OVERFLOW_KEY].total().requests, 500);
         assert_eq!(t.routes.overflowed, 500);
     }
 

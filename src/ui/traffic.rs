@@ -60,7 +60,7 @@ fn cell(col: TrafficColumn, row: &TrafficRow, state: &State, theme: &Theme) -> L
         TrafficColumn::Bytes => plain(format_rate(s.bytes_per_sec)),
         TrafficColumn::Requests5m => plain(row.five_min.requests.to_string()),
         TrafficColumn::Trend => Line::from(Span::styled(
-            family(state).stats.get(&row.key).map(|s| series_sparkline(&s.rps, 12, None)).unwrap_or_default(),
+            family(state).stats.get(&row.key).map(|s| series_sparkline(s.rps(), 12, None)).unwrap_or_default(),
             theme.accent,
         )),
     }
@@ -183,9 +183,9 @@ pub fn draw_traffic_detail(state: &State, frame: &mut Frame, area: Rect, theme: 
         lines.push(Line::from(""));
         lines.push(Line::from(vec![
             Span::styled("rps   ", theme.accent),
-            Span::styled(series_sparkline(&stats.rps, width, None), theme.accent),
+            Span::styled(series_sparkline(stats.rps(), width, None), theme.accent),
         ]));
-        let t = &stats.total;
+        let t = stats.total();
         lines.push(Line::from(Span::styled(
             format!(
                 "since start: {} requests, {} 5xx, {} 4xx, {} retries, {} upstream failures",
