@@ -284,8 +284,10 @@ impl Stats {
             let requests = self.slices.iter().find(|(at, _)| *at == s).map_or(0, |(_, b)| b.counts.requests);
             read.rps.push(s, requests as f64 / SLICE_SECS as f64);
         }
-        while let Some((_, b)) = self.slices.pop_front_if(|(s, _)| *s <= new - WINDOWS[1]) {
-            self.retired.plus(&b.counts);
+        while self.slices.front().is_some_and(|(s, _)| *s <= new - WINDOWS[1]) {
+            if let Some((_, b)) = self.slices.pop_front() {
+                self.retired.plus(&b.counts);
+            }
         }
     }
 
