@@ -406,6 +406,10 @@ impl State {
         self.events.clear();
         self.tracks.clear();
         self.node_usage.clear();
+        // Another cluster's gateway is another gateway; a file or stdin stream goes on.
+        self.traffic = Traffic::new(self.now, self.retention_secs());
+        self.streams.retain(|name, _| name.starts_with("file:") || name == "stdin");
+        self.traffic_rows.clear();
         for s in self.sources.values_mut() {
             *s = SourceStatus { state: SourceState::Connecting, last_data: None };
         }
