@@ -21,7 +21,7 @@ pub fn parse(line: &str) -> Option<Record<'_>> {
     let (backend, server) = tokens.next()?.split_once('/')?;
     let timers: Vec<i64> = tokens.next()?.split('/').map(|t| t.parse().ok()).collect::<Option<_>>()?;
     let [_receive, _queue, connect, response, active] = timers[..] else { return None };
-    let status: u16 = tokens.next()?.parse().ok()?;
+    let status: u16 = tokens.next()?.parse().ok().filter(|s| (100..600).contains(s))?;
     let bytes: u64 = tokens.next()?.trim_start_matches('+').parse().ok()?;
     let _cookies = (tokens.next()?, tokens.next()?);
     let _termination = tokens.next()?;

@@ -154,8 +154,11 @@ fn simple_decimal(t: &str) -> Option<f64> {
     for &b in t.as_bytes() {
         match b {
             b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(b - b'0');
                 digits += 1;
+                if digits > 15 {
+                    return None;
+                }
+                mantissa = mantissa * 10 + u64::from(b - b'0');
                 scale += usize::from(dot);
             }
             b'.' if !dot => dot = true,
@@ -327,7 +330,17 @@ mod tests {
 
     #[test]
     fn decimals_read_exactly_as_the_float_parser_reads_them() {
-        for t in ["0.000", "0.002", "1.505", "12", "0.1", "123456.789", "99999999999.9999", "0.30000000000000004"] {
+        for t in [
+            "0.000",
+            "0.002",
+            "1.505",
+            "12",
+            "0.1",
+            "123456.789",
+            "99999999999.9999",
+            "0.30000000000000004",
+            "99999999999999999999999.5",
+        ] {
             assert_eq!(number(t), t.parse().ok(), "{t}");
         }
         assert_eq!(number("1e3"), Some(1000.0));
