@@ -188,6 +188,7 @@ pub struct State {
 impl State {
     pub fn new(config: Config, context: String, contexts: Vec<String>, scope: Scope, now: UnixSecs) -> State {
         let (keymap, problems) = KeyMap::new(&config.keys);
+        let traffic = Traffic::new(now, config.retention.as_secs() as i64);
         let mut state = State {
             now,
             config,
@@ -221,7 +222,7 @@ impl State {
             selected: 0,
             selected_key: None,
             node_selected: 0,
-            traffic: Traffic::new(now, 900),
+            traffic,
             streams: BTreeMap::new(),
             log_format: None,
             traffic_group: TrafficGroup::Services,
@@ -239,7 +240,6 @@ impl State {
             view_dirty: true,
             layout: LayoutMemo::default(),
         };
-        state.traffic = Traffic::new(now, state.retention_secs());
         state.log_format = state.config.log_format.as_deref().and_then(|f| Format::by_name(f).ok());
         for p in problems {
             state.notice(p);

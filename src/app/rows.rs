@@ -409,7 +409,7 @@ fn cmp_num(a: f64, b: f64) -> Ordering {
     cmp_opt(Some(a).filter(|v| v.is_finite()), Some(b).filter(|v| v.is_finite()))
 }
 
-fn cmp_opt(a: Option<f64>, b: Option<f64>) -> Ordering {
+pub fn cmp_opt(a: Option<f64>, b: Option<f64>) -> Ordering {
     match (a, b) {
         (Some(x), Some(y)) => x.total_cmp(&y),
         (Some(_), None) => Ordering::Greater,

@@ -10,7 +10,7 @@ use crate::model::pod::PodKey;
 use crate::model::time::UnixSecs;
 use crate::model::traffic::{Family, Summary, Traffic};
 
-use super::rows::SortColumn;
+use super::rows::{SortColumn, cmp_opt};
 
 /// One log stream: a gateway pod's log, a file, stdin.
 #[derive(Debug, Clone, Default)]
@@ -196,21 +196,17 @@ impl TrafficColumn {
     }
 
     pub fn compare(self, a: &TrafficRow, b: &TrafficRow) -> Ordering {
-        let opt = |x: Option<f64>, y: Option<f64>| match (x, y) {
-            (Some(x), Some(y)) => x.total_cmp(&y),
-            (x, y) => x.is_some().cmp(&y.is_some()),
-        };
         let (x, y) = (&a.now, &b.now);
         match self {
             TrafficColumn::Name => a.name.cmp(&b.name),
             TrafficColumn::Target => a.target.cmp(&b.target),
             TrafficColumn::Rps | TrafficColumn::Trend => x.rps.total_cmp(&y.rps),
             TrafficColumn::ErrPct => x.error_ratio.total_cmp(&y.error_ratio),
-            TrafficColumn::P50 => opt(x.p50, y.p50),
-            TrafficColumn::P95 => opt(x.p95, y.p95),
-            TrafficColumn::P99 => opt(x.p99, y.p99),
-            TrafficColumn::Overhead => opt(x.overhead_p95, y.overhead_p95),
-            TrafficColumn::Upstream => opt(x.upstream_share, y.upstream_share),
+            TrafficColumn::P50 => cmp_opt(x.p50, y.p50),
+            TrafficColumn::P95 => cmp_opt(x.p95, y.p95),
+            TrafficColumn::P99 => cmp_opt(x.p99, y.p99),
+            TrafficColumn::Overhead => cmp_opt(x.overhead_p95, y.overhead_p95),
+            TrafficColumn::Upstream => cmp_opt(x.upstream_share, y.upstream_share),
             TrafficColumn::Auth => x.auth_denied.cmp(&y.auth_denied),
             TrafficColumn::Retries => x.retries.cmp(&y.retries),
             TrafficColumn::Bytes => x.bytes_per_sec.total_cmp(&y.bytes_per_sec),
