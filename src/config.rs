@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::analysis::hotspots::Rules;
 use crate::model::accesslog::Format;
 use crate::model::promql::Queries;
 use crate::sources::gateway::GatewaySpec;
@@ -33,6 +34,7 @@ struct FileConfig {
     prometheus_queries: std::collections::HashMap<String, String>,
     #[serde(default)]
     keys: BTreeMap<String, String>,
+    hotspots: Option<Rules>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +57,8 @@ pub struct Config {
     pub log_format: Option<String>,
     /// action name → key, as written by the user (validated by the keymap).
     pub keys: BTreeMap<String, String>,
+    /// Hotspot thresholds and weights (`[hotspots]`); unset ones keep their documented defaults.
+    pub hotspots: Rules,
 }
 
 impl Default for Config {
@@ -125,6 +129,7 @@ impl Config {
             gateway,
             log_format,
             keys,
+            hotspots: file.hotspots.or(base.hotspots).unwrap_or_default(),
         })
     }
 

@@ -203,18 +203,21 @@ fn namespace_switch_from_a_namespaced_watch_rescopes_the_sources() {
 fn mouse_click_selects_and_header_click_sorts() {
     let mut state = state_after(60);
     render(&state, 180, 30);
-    // Row 0 is the title bar, row 1 the table border, row 2 the header; row 5 is the 3rd data row.
+    // The table starts under the title bar and the hotspot strip: its border, its header, then
+    // the data rows; click the 3rd.
+    let table_y = state.layout.table.get().y;
+    assert!(table_y > 1, "the hotspot strip is above the table");
     state.update(Msg::Mouse(MouseEvent {
         kind: MouseEventKind::Down(MouseButton::Left),
         column: 10,
-        row: 5,
+        row: table_y + 4,
         modifiers: KeyModifiers::NONE,
     }));
     assert_eq!(state.selected, 2);
     state.update(Msg::Mouse(MouseEvent {
         kind: MouseEventKind::ScrollDown,
         column: 10,
-        row: 5,
+        row: table_y + 4,
         modifiers: KeyModifiers::NONE,
     }));
     assert_eq!(state.selected, 5);
@@ -223,7 +226,7 @@ fn mouse_click_selects_and_header_click_sorts() {
     state.update(Msg::Mouse(MouseEvent {
         kind: MouseEventKind::Down(MouseButton::Left),
         column: x + 1,
-        row: 2,
+        row: table_y + 1,
         modifiers: KeyModifiers::NONE,
     }));
     assert_eq!(state.container_sort.0, kpulse::app::rows::ContainerColumn::Pod);
@@ -291,4 +294,60 @@ fn traffic_screen_joins_the_gateway_log_to_services_pods_and_routes() {
     key(&mut state, KeyCode::Char('3'));
     key(&mut state, KeyCode::Enter);
     assert_snapshot!("traffic_detail", render(&state, 180, 24));
+}
+
+#[test]
+fn hotspots_screen_ranks_the_shops_troubles_and_enter_opens_their_rows() {
+    let mut state = state_after(300);
+    key(&mut state, KeyCode::Char('4'));
+    assert_eq!(state.view, View::Hotspots);
+    let screen = render(&state, 180, 40).to_string();
+    let labels: Vec<String> = state.hotspots.iter().map(|h| format!("{} {}", h.subject.label(), h.verdict)).collect();
+    // The shop's four troubles are all there, each as its container, with the right verdict.
+    let has = |prefix: &str, verdict: &str| {
+        state.hotspots.iter().any(|h| h.subject.label().starts_with(prefix) && h.verdict.starts_with(verdict))
+    };
+    assert!(has("shop/payment-", "CPU-starved"), "{labels:#?}");
+    assert!(has("shop/notification-", "Crash-looping"), "{labels:#?}");
+    assert!(has("shop/search-0/", "Pending: fits no node"), "{labels:#?}");
+    assert!(
+        state.hotspots.iter().any(|h| h.subject.label().starts_with("shop/cart-")
+            && h.evidence.iter().any(|e| e.contains("OOM") || e.contains("limit"))),
+        "{labels:#?}"
+    );
+    // Services whose own pods explain their errors rank below those pods.
+    fn rank(state: &State, prefix: &str) -> usize {
+        state.hotspots.iter().position(|h| h.subject.label().starts_with(prefix)).unwrap()
+    }
+    assert!(rank(&state, "shop/payment-") < rank(&state, "svc shop/payment"), "{labels:#?}");
+    assert!(rank(&state, "shop/notification-") < rank(&state, "svc shop/notification"), "{labels:#?}");
+    // Healthy services are not hotspots.
+    assert!(
+        !labels.iter().any(|l| l.starts_with("svc shop/catalog") || l.starts_with("shop/frontend-")),
+        "{labels:#?}"
+    );
+    assert_snapshot!("hotspots", screen);
+
+    // Enter on a container hotspot: the Containers view, that row selected, its detail open.
+    let payment = rank(&state, "shop/payment-");
+    state.hotspot_selected = payment;
+    let subject = state.hotspots[payment].subject.clone();
+    key(&mut state, KeyCode::Enter);
+    assert_eq!(state.view, View::Containers);
+    assert!(state.show_detail);
+    let row = state.selected_row().unwrap();
+    assert_eq!(
+        subject,
+        kpulse::analysis::hotspots::Subject::Container {
+            namespace: row.pod.namespace.clone(),
+            pod: row.pod.name.clone(),
+            container: row.container.clone()
+        }
+    );
+    // Enter on a service hotspot: the Traffic view on that service.
+    key(&mut state, KeyCode::Char('4'));
+    state.hotspot_selected = rank(&state, "svc shop/payment");
+    key(&mut state, KeyCode::Enter);
+    assert_eq!(state.view, View::Traffic);
+    assert_eq!(state.selected_traffic().unwrap().name, "shop/payment");
 }

@@ -1,6 +1,7 @@
 //! Application state and `update(msg) -> commands`: pure, testable without a terminal. Effects
 //! (quit, re-scoping the watchers, switching context) are returned as data for `main` to carry out.
 
+pub mod hotspots;
 pub mod keymap;
 pub mod rows;
 pub mod traffic;
@@ -12,6 +13,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, Mo
 use ratatui::layout::Rect;
 
 use crate::analysis::health::classify;
+use crate::analysis::hotspots::{Hotspot, Subject};
 use crate::analysis::nodes::allocations;
 use crate::config::Config;
 use crate::model::accesslog::Format;
@@ -60,6 +62,9 @@ fn fill_traffic(rows: &mut [ContainerRow], pods: &Store<PodKey, PodInfo>, traffi
     }
 }
 
+/// Below this many containers the hotspots are re-ranked on every refresh (well under 1 ms).
+const ALWAYS_RANK_BELOW_ROWS: usize = 2000;
+
 /// How often clock-dependent row fields are re-derived.
 const CLOCK_REFRESH_SECS: i64 = 5;
 
@@ -86,10 +91,11 @@ pub enum View {
     Containers,
     Nodes,
     Traffic,
+    Hotspots,
 }
 
 impl View {
-    const ORDER: [View; 3] = [View::Containers, View::Nodes, View::Traffic];
+    const ORDER: [View; 4] = [View::Containers, View::Nodes, View::Traffic, View::Hotspots];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +181,11 @@ pub struct State {
     pub traffic_selected: usize,
     traffic_dirty: bool,
     last_traffic_refresh: UnixSecs,
+    /// Ranked, re-derived at most once a second when anything they read changed.
+    pub hotspots: Vec<Hotspot>,
+    pub hotspot_selected: usize,
+    hotspots_dirty: bool,
+    last_hotspot_refresh: Option<UnixSecs>,
     /// What changed since the last refresh, so a refresh redoes only that.
     rebuild_all: bool,
     dirty_pods: HashSet<PodKey>,
@@ -231,6 +242,10 @@ impl State {
             traffic_visible: Vec::new(),
             traffic_selected: 0,
             traffic_dirty: false,
+            hotspots: Vec::new(),
+            hotspot_selected: 0,
+            hotspots_dirty: true,
+            last_hotspot_refresh: None,
             last_traffic_refresh: now,
             rebuild_all: true,
             dirty_pods: HashSet::new(),
@@ -479,9 +494,81 @@ impl State {
             self.refresh_traffic();
         }
         if self.view_dirty {
+            self.hotspots_dirty = true;
             self.apply_view();
             self.view_dirty = false;
         }
+        // Ranking is cheap for a small cluster (always fresh) and bounded for a big one (once a
+        // second, however many updates arrive).
+        let hotspots_due =
+            self.last_hotspot_refresh.is_none_or(|last| self.now > last) || self.rows.len() < ALWAYS_RANK_BELOW_ROWS;
+        if self.hotspots_dirty && hotspots_due {
+            self.refresh_hotspots();
+        }
+    }
+
+    /// Re-ranks the hotspots from everything collected so far.
+    pub fn refresh_hotspots(&mut self) {
+        let sources = hotspots::Sources {
+            rows: &self.rows,
+            pods: &self.pods,
+            tracks: &self.tracks,
+            nodes: &self.nodes,
+            node_usage: &self.node_usage,
+            traffic: &self.traffic,
+            streams: &self.streams,
+            now: self.now,
+        };
+        self.hotspots = hotspots::compute(sources, &self.config.hotspots);
+        self.hotspot_selected = self.hotspot_selected.min(self.hotspots.len().saturating_sub(1));
+        self.hotspots_dirty = false;
+        self.last_hotspot_refresh = Some(self.now);
+    }
+
+    pub fn selected_hotspot(&self) -> Option<&Hotspot> {
+        self.hotspots.get(self.hotspot_selected)
+    }
+
+    /// Enter on a hotspot: the rows behind it, with their detail open.
+    fn open_hotspot(&mut self) {
+        let Some(subject) = self.selected_hotspot().map(|h| h.subject.clone()) else { return };
+        self.filter.clear();
+        self.namespace_filter = None;
+        match subject {
+            Subject::Container { namespace, pod, container } => {
+                self.view = View::Containers;
+                self.selected_key = Some((PodKey::new(namespace, pod), container));
+            }
+            Subject::Service { backend, .. } => {
+                self.view = View::Traffic;
+                if self.traffic_group != TrafficGroup::Services {
+                    self.traffic_group = TrafficGroup::Services;
+                    self.refresh_traffic();
+                }
+                self.apply_view();
+                if let Some(pos) =
+                    self.traffic_visible.iter().position(|&i| self.traffic_rows[i as usize].key == backend)
+                {
+                    self.traffic_selected = pos;
+                }
+            }
+            Subject::Node { name } => {
+                self.view = View::Nodes;
+                self.apply_view();
+                if let Some(pos) = self.node_visible.iter().position(|&i| self.node_rows[i as usize].info.name == name)
+                {
+                    self.node_selected = pos;
+                }
+            }
+            Subject::Gateway => {
+                self.view = View::Traffic;
+                self.show_detail = false;
+                self.view_dirty = true;
+                return;
+            }
+        }
+        self.show_detail = true;
+        self.view_dirty = true;
     }
 
     fn refresh_traffic(&mut self) {
@@ -597,6 +684,7 @@ impl State {
             View::Containers => (self.visible.len(), self.selected),
             View::Nodes => (self.node_visible.len(), self.node_selected),
             View::Traffic => (self.traffic_visible.len(), self.traffic_selected),
+            View::Hotspots => (self.hotspots.len(), self.hotspot_selected),
         };
         if len == 0 {
             return;
@@ -609,6 +697,7 @@ impl State {
             }
             View::Nodes => self.node_selected = next,
             View::Traffic => self.traffic_selected = next,
+            View::Hotspots => self.hotspot_selected = next,
         }
     }
 
@@ -617,6 +706,8 @@ impl State {
             View::Containers => self.container_sort = cycled(self.container_sort, forward),
             View::Nodes => self.node_sort = cycled(self.node_sort, forward),
             View::Traffic => self.traffic_sort = cycled(self.traffic_sort, forward),
+            // Ranked by score: there is no other order.
+            View::Hotspots => {}
         }
         self.view_dirty = true;
     }
@@ -628,6 +719,7 @@ impl State {
             View::Containers => self.container_sort = clicked(self.container_sort, index),
             View::Nodes => self.node_sort = clicked(self.node_sort, index),
             View::Traffic => self.traffic_sort = clicked(self.traffic_sort, index),
+            View::Hotspots => {}
         }
         self.view_dirty = true;
     }
@@ -685,10 +777,12 @@ impl State {
                 let selected = self.contexts.iter().position(|c| *c == self.context).unwrap_or(0);
                 self.overlay = Overlay::Picker { kind: PickerKind::Context, items: self.contexts.clone(), selected };
             }
+            Action::Detail if self.view == View::Hotspots => self.open_hotspot(),
             Action::Detail => self.show_detail = !self.show_detail,
             Action::Containers => self.view = View::Containers,
             Action::Nodes => self.view = View::Nodes,
             Action::Traffic => self.view = View::Traffic,
+            Action::Hotspots => self.view = View::Hotspots,
             Action::NextView => {
                 let i = View::ORDER.iter().position(|v| *v == self.view).unwrap_or(0);
                 self.view = View::ORDER[(i + 1) % View::ORDER.len()];
@@ -712,6 +806,7 @@ impl State {
                     View::Containers => self.container_sort.1 = !self.container_sort.1,
                     View::Nodes => self.node_sort.1 = !self.node_sort.1,
                     View::Traffic => self.traffic_sort.1 = !self.traffic_sort.1,
+                    View::Hotspots => {}
                 }
                 self.view_dirty = true;
             }
@@ -870,6 +965,7 @@ impl State {
                         View::Containers => self.selected,
                         View::Nodes => self.node_selected,
                         View::Traffic => self.traffic_selected,
+                        View::Hotspots => self.hotspot_selected,
                     };
                     self.move_selection(target as isize - cur as isize);
                 }

@@ -150,6 +150,14 @@ fn workload_name(kind: &str, name: &str, labels: &[(String, String)]) -> String 
 }
 
 impl ContainerInfo {
+    /// When this instance started running (None unless it is running and the kubelet said).
+    pub fn started(&self) -> Option<UnixSecs> {
+        match self.state {
+            StateInfo::Running { started } => started,
+            _ => None,
+        }
+    }
+
     fn from_parts(spec: &Container, status: Option<&ContainerStatus>, init: bool) -> ContainerInfo {
         let quantity = |which: &str, kind: &str| -> Option<f64> {
             let res = spec.resources.as_ref()?;

@@ -5,6 +5,14 @@ use std::collections::VecDeque;
 
 use super::time::UnixSecs;
 
+/// A fitted line: its slope, how well it fits (R², 0..1) and how much time the points span.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trend {
+    pub per_sec: f64,
+    pub r2: f64,
+    pub span_secs: i64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     step: i64,
@@ -90,6 +98,42 @@ impl Series {
         self.values.iter().skip(skip).map(|v| if v.is_nan() { None } else { Some(*v as f64) })
     }
 
+    /// The least-squares line through the points at or after `since`; None with fewer than three
+    /// points.
+    pub fn trend(&self, since: UnixSecs) -> Option<Trend> {
+        let (mut n, mut st, mut sv, mut stt, mut stv, mut svv) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        let (mut first, mut last) = (i64::MAX, i64::MIN);
+        for (t, v) in self.points().filter(|(t, _)| *t >= since) {
+            first = first.min(t);
+            last = last.max(t);
+            let t = (t - since) as f64;
+            n += 1.0;
+            st += t;
+            sv += v;
+            stt += t * t;
+            stv += t * v;
+            svv += v * v;
+        }
+        let var_t = n * stt - st * st;
+        if n < 3.0 || var_t <= 0.0 {
+            return None;
+        }
+        let cov = n * stv - st * sv;
+        let var_v = n * svv - sv * sv;
+        let r2 = if var_v > 0.0 { (cov * cov / (var_t * var_v)).min(1.0) } else { 0.0 };
+        Some(Trend { per_sec: cov / var_t, r2, span_secs: last - first })
+    }
+
+    /// The median of the points in `[from, to)`; None when there are fewer than `min_points`.
+    pub fn median_between(&self, from: UnixSecs, to: UnixSecs, min_points: usize) -> Option<f64> {
+        let mut values: Vec<f64> = self.points().filter(|(t, _)| *t >= from && *t < to).map(|(_, v)| v).collect();
+        if values.len() < min_points.max(1) {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        Some(values[values.len() / 2])
+    }
+
     pub fn max(&self) -> Option<f64> {
         self.values.iter().filter(|v| !v.is_nan()).map(|v| *v as f64).reduce(f64::max)
     }
@@ -98,6 +142,25 @@ impl Series {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slope_and_median() {
+        let mut s = Series::new(10, 600);
+        for i in 0..20 {
+            s.push(1000 + i * 10, 100.0 + 2.0 * (i * 10) as f64);
+        }
+        let t = s.trend(1000).unwrap();
+        assert!((t.per_sec - 2.0).abs() < 1e-3 && t.r2 > 0.999 && t.span_secs == 190, "{t:?}");
+        assert!((s.trend(1150).unwrap().per_sec - 2.0).abs() < 1e-3);
+        assert_eq!(s.trend(1180), None, "two points are not a trend");
+        let mut saw = Series::new(10, 600);
+        for i in 0..20 {
+            saw.push(1000 + i * 10, if i % 2 == 0 { 100.0 } else { 200.0 });
+        }
+        assert!(saw.trend(1000).unwrap().r2 < 0.1, "noise around a level is no trend");
+        assert_eq!(s.median_between(1000, 1050, 3), Some(140.0));
+        assert_eq!(s.median_between(1000, 1020, 3), None);
+    }
 
     #[test]
     fn gaps_are_kept_as_gaps() {

@@ -22,6 +22,18 @@ pub fn format_age(seconds: i64) -> String {
     }
 }
 
+/// Seconds as a latency: `850µs`, `12ms`, `1.8s`.
+pub fn format_latency(secs: f64) -> String {
+    match secs {
+        s if s >= 10.0 => format!("{s:.0}s"),
+        s if s >= 1.0 => format!("{s:.1}s"),
+        s if s >= 0.01 => format!("{:.0}ms", s * 1e3),
+        s if s >= 0.001 => format!("{:.1}ms", s * 1e3),
+        s if s > 0.0 => format!("{:.0}µs", s * 1e6),
+        _ => "0".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::format_age;

@@ -161,7 +161,7 @@ impl Bucket {
 }
 
 /// What a window says, ready to show.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Summary {
     pub requests: u64,
     pub rps: f64,
@@ -191,7 +191,7 @@ pub struct Stats {
     retired: Counts,
     /// Newest last; slice start times, ascending, within the longest window.
     slices: VecDeque<(i64, Bucket)>,
-    /// For a route: the backend it was last sent to.
+    /// For a route or an upstream address: the backend it last served.
     pub backend: String,
     read_side: Box<ReadSide>,
 }
@@ -201,6 +201,8 @@ struct ReadSide {
     windows: [Bucket; WINDOWS.len()],
     /// Requests per second per slice, for sparklines.
     rps: Series,
+    /// p95 latency per slice with requests: the baseline a regression is measured against.
+    p95: Series,
     first_seen: i64,
 }
 
@@ -213,6 +215,7 @@ impl Stats {
             read_side: Box::new(ReadSide {
                 windows: Default::default(),
                 rps: Series::new(SLICE_SECS, retention_secs),
+                p95: Series::new(SLICE_SECS, retention_secs),
                 first_seen: at,
             }),
         }
@@ -230,6 +233,11 @@ impl Stats {
     /// Requests per second per slice, for sparklines.
     pub fn rps(&self) -> &Series {
         &self.read_side.rps
+    }
+
+    /// p95 latency per finished slice that had requests.
+    pub fn p95_series(&self) -> &Series {
+        &self.read_side.p95
     }
 
     /// Adds a request to its slice. The windows hold the closed slices only; a late line for a
@@ -281,8 +289,11 @@ impl Stats {
         // A slice without requests is a zero, not a gap.
         let first = old.max(new - read.rps.capacity() as i64 * SLICE_SECS);
         for s in (first..new).step_by(SLICE_SECS as usize) {
-            let requests = self.slices.iter().find(|(at, _)| *at == s).map_or(0, |(_, b)| b.counts.requests);
-            read.rps.push(s, requests as f64 / SLICE_SECS as f64);
+            let slice = self.slices.iter().find(|(at, _)| *at == s).map(|(_, b)| b);
+            read.rps.push(s, slice.map_or(0, |b| b.counts.requests) as f64 / SLICE_SECS as f64);
+            if let Some(p95) = slice.and_then(|b| b.latency.quantile(0.95)) {
+                read.p95.push(s, p95);
+            }
         }
         while self.slices.front().is_some_and(|(s, _)| *s <= new - WINDOWS[1]) {
             if let Some((_, b)) = self.slices.pop_front() {
@@ -431,7 +442,11 @@ impl Traffic {
         }
         let ip = upstream_ip(&r.upstream_addr);
         if !ip.is_empty() {
-            self.upstreams.entry(ip, retention, at).record(&o, slice, current);
+            let upstream = self.upstreams.entry(ip, retention, at);
+            upstream.record(&o, slice, current);
+            if !r.backend.is_empty() && upstream.backend != r.backend {
+                upstream.backend = r.backend.to_string();
+            }
         }
     }
 }

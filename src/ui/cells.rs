@@ -7,7 +7,7 @@ use super::theme::Theme;
 use crate::app::rows::{ContainerColumn, ContainerRow, ContainerTrack, NodeColumn, NodeRow, percent};
 use crate::model::quantity::{format_bytes, format_cpu_millis};
 use crate::model::series::Series;
-use crate::model::time::{UnixSecs, format_age};
+use crate::model::time::{UnixSecs, format_age, format_latency};
 
 pub fn container_width(col: ContainerColumn) -> Constraint {
     use ContainerColumn::*;
@@ -77,18 +77,6 @@ pub fn format_rate(bytes_per_sec: f64) -> String {
         v if v >= 1e6 => format!("{:.1}M", v / 1e6),
         v if v >= 1e3 => format!("{:.0}k", v / 1e3),
         v => format!("{v:.0}"),
-    }
-}
-
-/// Seconds as a latency: `850µs`, `12ms`, `1.8s`.
-pub fn format_latency(secs: f64) -> String {
-    match secs {
-        s if s >= 10.0 => format!("{s:.0}s"),
-        s if s >= 1.0 => format!("{s:.1}s"),
-        s if s >= 0.01 => format!("{:.0}ms", s * 1e3),
-        s if s >= 0.001 => format!("{:.1}ms", s * 1e3),
-        s if s > 0.0 => format!("{:.0}µs", s * 1e6),
-        _ => "0".into(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod cells;
 pub mod detail;
+pub mod hotspots;
 pub mod theme;
 pub mod traffic;
 
@@ -27,7 +28,16 @@ pub fn draw(state: &State, frame: &mut Frame) {
     let [top, main, status] =
         Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Length(1)]).areas(area);
     draw_title(state, frame, top, &theme);
-    let table_area = if state.show_detail && state.view != View::Nodes {
+    // The top hotspots head the first screen: the answer before the table.
+    let main = if state.view == View::Containers {
+        let [strip, rest] =
+            Layout::vertical([Constraint::Length(hotspots::strip_height(state)), Constraint::Fill(1)]).areas(main);
+        hotspots::draw_strip(state, frame, strip, &theme);
+        rest
+    } else {
+        main
+    };
+    let table_area = if state.show_detail && !matches!(state.view, View::Nodes | View::Hotspots) {
         let [t, d] = Layout::vertical([Constraint::Percentage(45), Constraint::Fill(1)]).areas(main);
         match state.view {
             View::Traffic => traffic::draw_traffic_detail(state, frame, d, &theme),
@@ -41,6 +51,7 @@ pub fn draw(state: &State, frame: &mut Frame) {
         View::Containers => draw_containers(state, frame, table_area, &theme),
         View::Nodes => draw_nodes(state, frame, table_area, &theme),
         View::Traffic => traffic::draw_traffic(state, frame, table_area, &theme),
+        View::Hotspots => hotspots::draw_hotspots(state, frame, table_area, &theme),
     }
     draw_status(state, frame, status, &theme);
     match &state.overlay {
@@ -76,6 +87,7 @@ fn draw_title(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
             state.traffic_rows.len(),
             format!("{} {}", state.traffic_sort.0.title(), if state.traffic_sort.1 { "↓" } else { "↑" }),
         ),
+        View::Hotspots => (state.hotspots.len(), state.hotspots.len(), "SCORE ↓".to_string()),
     };
     let mut spans = vec![
         Span::styled(" kpulse ", theme.title),
@@ -84,6 +96,7 @@ fn draw_title(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
         tab("Containers", "1", state.view == View::Containers),
         tab("Nodes", "2", state.view == View::Nodes),
         tab("Traffic", "3", state.view == View::Traffic),
+        tab("Hotspots", "4", state.view == View::Hotspots),
         Span::styled(format!("  {shown}/{total} rows  sort: {sort}"), theme.dim),
     ];
     if !state.filter.is_empty() {

@@ -6,11 +6,12 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
-use super::cells::{error_cell, format_latency, format_rate, format_rps, series_sparkline};
+use super::cells::{error_cell, format_rate, format_rps, series_sparkline};
 use super::theme::Theme;
 use super::{placeholder, remember_header, scroll_offset};
 use crate::app::State;
 use crate::app::traffic::{TrafficColumn, TrafficGroup, TrafficRow};
+use crate::model::time::format_latency;
 use crate::model::traffic::{Family, Summary, WINDOWS};
 
 fn width(col: TrafficColumn) -> Constraint {

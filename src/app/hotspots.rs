@@ -1,0 +1,152 @@
+//! The facts the hotspot rules read, gathered from the state's rows, tracks, nodes and traffic.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::analysis::hotspots::{ContainerFacts, Hotspot, Inputs, NodeFacts, Rules, ServiceFacts, rank};
+use crate::analysis::traffic::service_of;
+use crate::model::metrics::Usage;
+use crate::model::node::NodeInfo;
+use crate::model::pod::{PodInfo, PodKey};
+use crate::model::store::Store;
+use crate::model::time::UnixSecs;
+use crate::model::traffic::Traffic;
+
+use super::rows::{ContainerRow, Tracks};
+use super::traffic::Stream;
+
+/// Memory growth is fitted over this much history: long enough to see through GC saw-teeth,
+/// short enough to catch a leak that started minutes ago.
+const MEMORY_TREND_SECS: i64 = 600;
+/// How straight the growth must be (R²), and over how long, to be called a leak.
+const LEAK_MIN_FIT: f64 = 0.9;
+const LEAK_MIN_SPAN_SECS: i64 = 180;
+/// The latency baseline leaves out the most recent minutes, where the regression itself is.
+const BASELINE_GAP_SECS: i64 = 120;
+/// The latency baseline: the service's own p95 over the retained quarter hour.
+const BASELINE_SECS: i64 = 900;
+/// Slices a baseline needs before it is trusted (one minute of 10-second slices).
+const BASELINE_MIN_SLICES: usize = 6;
+
+pub struct Sources<'a> {
+    pub rows: &'a [ContainerRow],
+    pub pods: &'a Store<PodKey, PodInfo>,
+    pub tracks: &'a Tracks,
+    pub nodes: &'a Store<String, NodeInfo>,
+    pub node_usage: &'a HashMap<String, Usage>,
+    pub traffic: &'a Traffic,
+    /// Gateway log streams by name; pod streams are named `namespace/pod`.
+    pub streams: &'a BTreeMap<String, Stream>,
+    pub now: UnixSecs,
+}
+
+pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
+    let now = src.now;
+    let containers: Vec<ContainerFacts> = src
+        .rows
+        .iter()
+        .map(|r| {
+            // A trend only where a limit can be reached: most containers have no reason to fit one.
+            // Only this instance's points: a restart's drop is no trend.
+            let since = |_| {
+                let container = src.pods.get(&r.pod)?.containers.iter().find(|c| c.name == r.container)?;
+                Some(container.started().unwrap_or(0).max(now - MEMORY_TREND_SECS))
+            };
+            let mem_growth = r
+                .resources
+                .mem_limit
+                .filter(|l| r.usage.mem.is_finite() && r.usage.mem >= 0.3 * l)
+                .and_then(since)
+                .and_then(|since| src.tracks.get(&r.pod, &r.container)?.mem.trend(since))
+                // A leak is steady: a line that fits, over minutes, not a load wave or a GC cycle.
+                .filter(|t| t.r2 >= LEAK_MIN_FIT && t.span_secs >= LEAK_MIN_SPAN_SECS)
+                .map(|t| t.per_sec);
+            ContainerFacts {
+                pod: &r.pod,
+                container: &r.container,
+                init: r.init,
+                node: &r.node,
+                health: &r.health,
+                restarts_1h: r.restarts_1h,
+                last_reason: r.last_reason.as_deref(),
+                resources: &r.resources,
+                cpu_m: r.usage.cpu_m,
+                mem: r.usage.mem,
+                throttle: r.throttle,
+                mem_growth,
+                created: r.created,
+            }
+        })
+        .collect();
+
+    let by_ip = crate::analysis::traffic::pods_by_ip(src.pods.values());
+    let namespaces: BTreeSet<String> = src.pods.values().map(|p| p.key.namespace.clone()).collect();
+    let mut pods_of: HashMap<&str, Vec<(&PodKey, f64)>> = HashMap::new();
+    for (ip, stats) in src.traffic.upstreams.stats.iter() {
+        if let Some(pod) = by_ip.get(ip.as_str())
+            && let Some(key) = src.pods.get(pod).map(|p| &p.key)
+        {
+            pods_of.entry(stats.backend.as_str()).or_default().push((key, stats.summary(0, now).rps));
+        }
+    }
+    let services: Vec<ServiceFacts> = src
+        .traffic
+        .backends
+        .stats
+        .iter()
+        .map(|(backend, stats)| ServiceFacts {
+            name: service_of(backend, &namespaces).unwrap_or_else(|| backend.clone()),
+            backend,
+            now: stats.summary(0, now),
+            baseline_p95: stats.p95_series().median_between(
+                now - BASELINE_SECS,
+                now - BASELINE_GAP_SECS,
+                BASELINE_MIN_SLICES,
+            ),
+            pods: pods_of.remove(backend.as_str()).unwrap_or_default(),
+        })
+        .map(|mut s| {
+            if s.pods.is_empty() {
+                s.pods = pods_named_like(src.pods, &s.name).map(|p| (p, 0.0)).collect();
+            }
+            s
+        })
+        .collect();
+
+    let nodes: Vec<NodeFacts> = src
+        .nodes
+        .values()
+        .map(|n| NodeFacts {
+            name: &n.name,
+            ready: &n.ready,
+            pressures: &n.pressures,
+            cpu_used_m: src.node_usage.get(&n.name).map(|u| u.cpu_m).filter(|c| c.is_finite()),
+            cpu_allocatable_m: n.cpu_allocatable_m,
+        })
+        .collect();
+
+    let gateway_pods: Vec<&PodKey> = src
+        .streams
+        .keys()
+        .filter_map(|name| {
+            let (namespace, pod) = name.split_once('/')?;
+            src.pods.get(&PodKey::new(namespace, pod)).map(|p| &p.key)
+        })
+        .collect();
+    let gateway = Some((src.traffic.gateway.summary(0, now), gateway_pods));
+    rank(&Inputs { now, containers, services, nodes, gateway }, rules)
+}
+
+/// Pods that by the usual conventions belong to Service `namespace/name`: its workload has the
+/// name, or its `app.kubernetes.io/name` or `app` label does. (kpulse does not watch Services.)
+fn pods_named_like<'a>(pods: &'a Store<PodKey, PodInfo>, service: &str) -> impl Iterator<Item = &'a PodKey> + 'a {
+    let (namespace, name) = service.split_once('/').unwrap_or(("", service));
+    let (namespace, name) = (namespace.to_string(), name.to_string());
+    pods.values()
+        .filter(move |p| {
+            p.key.namespace == namespace
+                && (p.workload.as_deref().and_then(|w| w.split_once('/')).is_some_and(|(_, w)| w == name)
+                    || p.label("app.kubernetes.io/name") == Some(name.as_str())
+                    || p.label("app") == Some(name.as_str()))
+        })
+        .map(|p| &p.key)
+}

@@ -1,0 +1,106 @@
+//! The Hotspots view (ranked subjects, each with its verdict and evidence) and the strip of the
+//! top ones on the Containers screen.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+
+use super::theme::Theme;
+use crate::analysis::hotspots::Hotspot;
+use crate::app::State;
+
+/// Lines the strip takes on the Containers screen: a title and the top hotspots.
+pub const STRIP_HOTSPOTS: usize = 3;
+
+pub fn strip_height(state: &State) -> u16 {
+    1 + state.hotspots.len().clamp(1, STRIP_HOTSPOTS) as u16
+}
+
+fn score_style(score: u32, theme: &Theme) -> Style {
+    match score {
+        75.. => theme.bad,
+        50.. => theme.warn,
+        _ => theme.base,
+    }
+}
+
+fn headline<'a>(h: &'a Hotspot, theme: &Theme) -> Vec<Span<'a>> {
+    vec![
+        Span::styled(format!("{:>3} ", h.score), score_style(h.score, theme)),
+        Span::styled(format!("{:<9} ", h.subject.kind()), theme.dim),
+        Span::styled(h.subject.label(), theme.accent),
+        Span::styled(format!("  {}", h.verdict), score_style(h.score, theme)),
+    ]
+}
+
+/// The top hotspots in one line each, above the containers table.
+pub fn draw_strip(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let mut lines = vec![Line::from(vec![
+        Span::styled(" Hotspots ", theme.title),
+        Span::styled(format!("{} found · 4 to see all, with evidence", state.hotspots.len()), theme.dim),
+    ])];
+    if state.hotspots.is_empty() {
+        lines.push(Line::from(Span::styled("   nothing looks like a bottleneck right now", theme.good)));
+    }
+    for h in state.hotspots.iter().take(STRIP_HOTSPOTS) {
+        let mut spans = headline(h, theme);
+        spans.push(Span::styled(format!(": {}", h.evidence.join("; ")), theme.base));
+        lines.push(Line::from(spans));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// Every hotspot, two lines each (headline, then evidence), and the selected one's evidence in
+/// full below.
+pub fn draw_hotspots(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
+    state.layout.table.set(area);
+    let [list_area, detail_area] = Layout::vertical([Constraint::Fill(1), Constraint::Length(9)]).areas(area);
+    let block = Block::default().borders(Borders::ALL).border_style(theme.border).title(Line::from(vec![
+        Span::styled(" Hotspots ", theme.title),
+        Span::styled("ranked by score (0-100) · Enter: the rows behind one ", theme.dim),
+    ]));
+    let inner = block.inner(list_area);
+    frame.render_widget(block, list_area);
+    if state.hotspots.is_empty() {
+        let msg = if state.rows.is_empty() {
+            "waiting for data"
+        } else {
+            "nothing looks like a bottleneck right now: no container, service, node or gateway crosses a rule"
+        };
+        frame.render_widget(Paragraph::new(Span::styled(msg, theme.good)), inner);
+        return;
+    }
+    let per_page = (inner.height as usize / 2).max(1);
+    let selected = state.hotspot_selected;
+    let offset = super::scroll_offset(state, selected, per_page);
+    let mut lines = Vec::new();
+    for (i, h) in state.hotspots.iter().enumerate().skip(offset).take(per_page) {
+        let mut first = headline(h, theme);
+        let mut second = vec![Span::styled(format!("      {}", h.evidence.join("; ")), theme.base)];
+        if i == selected {
+            for span in first.iter_mut().chain(second.iter_mut()) {
+                span.style = span.style.patch(theme.selected);
+            }
+        }
+        lines.push(Line::from(first));
+        lines.push(Line::from(second));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+
+    let Some(h) = state.selected_hotspot() else { return };
+    let mut detail = vec![Line::from(headline(h, theme))];
+    for f in &h.findings {
+        detail.push(Line::from(vec![
+            Span::styled(format!("  {:>3} ", f.score.round()), theme.dim),
+            Span::styled(format!("{}: ", f.verdict), score_style(f.score.round() as u32, theme)),
+            Span::styled(f.evidence.clone(), theme.base),
+        ]));
+    }
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border)
+        .title(Span::styled(" Evidence ", theme.title));
+    frame.render_widget(Paragraph::new(detail).wrap(Wrap { trim: false }).block(block), detail_area);
+}
