@@ -68,6 +68,29 @@ pub struct Cli {
 pub enum Cmd {
     /// Open the dashboard on an embedded simulated cluster (no cluster, no Docker needed)
     Demo(DemoArgs),
+    /// Collect for a window, print containers, traffic and the ranked hotspots, and exit
+    /// (exit code 3 when --fail-on SCORE is reached)
+    Snapshot(SnapshotArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// How long to collect: 30s, 5m… (with --demo: simulated time played, default the scenario's
+    /// own length or 300s)
+    #[arg(long, value_name = "DURATION")]
+    pub window: Option<String>,
+    /// table (for people), json (versioned schema, docs/snapshot-schema.md) or markdown
+    #[arg(long, default_value = "table", value_name = "FORMAT")]
+    pub format: String,
+    /// Exit with code 3 when a hotspot's score reaches SCORE (0-100)
+    #[arg(long, value_name = "SCORE", value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub fail_on: Option<u32>,
+    /// Run against the embedded simulated cluster instead of a real one
+    #[arg(long)]
+    pub demo: bool,
+    /// With --demo: the scenario file to play (default: the built-in shop)
+    #[arg(long, value_name = "FILE", requires = "demo")]
+    pub scenario: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -179,10 +202,11 @@ async fn run(cli: Cli) -> i32 {
     }
     let result = match cli.command {
         Some(Cmd::Demo(ref args)) => run_demo(&cli, args, config, config_error).await,
-        None => run_cluster(&cli, config, config_error).await,
+        Some(Cmd::Snapshot(ref args)) => run_snapshot(&cli, args, config, config_error).await,
+        None => run_cluster(&cli, config, config_error).await.map(|()| 0),
     };
     match result {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(Failure::Usage(msg)) => {
             eprintln!("kpulse: {msg}");
             EXIT_USAGE
@@ -217,16 +241,12 @@ async fn run_cluster(cli: &Cli, config: Config, config_error: Option<String>) ->
     let connector = Connector::discover(cli.kubeconfig.as_deref()).map_err(|e| Failure::Usage(e.to_string()))?;
     let context = connector.resolve_context(cli.context.as_deref()).map_err(|e| Failure::Usage(e.to_string()))?;
     let (_, default_ns) = connector.connect(&context).await.map_err(|e| Failure::Usage(e.to_string()))?;
-    let scope = if cli.all_namespaces || (cli.namespace.is_none() && config.all_namespaces) {
-        Scope::All
-    } else {
-        Scope::Namespace(cli.namespace.clone().unwrap_or(default_ns))
-    };
+    let scope = scope_of(cli, &config, default_ns);
     let state = new_state(config, config_error, context, connector.contexts(), scope);
     crate::tui::run(connector, state).await.map_err(|e| Failure::Runtime(format!("{e:#}")))
 }
 
-async fn run_demo(cli: &Cli, args: &DemoArgs, config: Config, config_error: Option<String>) -> Result<(), Failure> {
+async fn run_demo(cli: &Cli, args: &DemoArgs, config: Config, config_error: Option<String>) -> Result<i32, Failure> {
     let scenario = match &args.scenario {
         Some(path) => Scenario::load(path).map_err(Failure::Usage)?,
         None => Scenario::shop(),
@@ -256,7 +276,7 @@ async fn run_demo(cli: &Cli, args: &DemoArgs, config: Config, config_error: Opti
         let _ = tokio::signal::ctrl_c().await;
         clock.cancel();
         server.stop().await;
-        return Ok(());
+        return Ok(0);
     }
     let kc = kube::config::Kubeconfig::from_yaml(&kubeconfig).map_err(|e| Failure::Runtime(e.to_string()))?;
     let connector = Connector::Kubeconfig(Box::new(kc));
@@ -268,5 +288,52 @@ async fn run_demo(cli: &Cli, args: &DemoArgs, config: Config, config_error: Opti
     state.demo = true;
     let result = crate::tui::run(connector, state).await.map_err(|e| Failure::Runtime(format!("{e:#}")));
     clock.cancel();
-    result
+    result.map(|()| 0)
+}
+
+fn scope_of(cli: &Cli, config: &Config, default_ns: String) -> Scope {
+    if cli.all_namespaces || (cli.namespace.is_none() && config.all_namespaces) {
+        Scope::All
+    } else {
+        Scope::Namespace(cli.namespace.clone().unwrap_or(default_ns))
+    }
+}
+
+async fn run_snapshot(
+    cli: &Cli,
+    args: &SnapshotArgs,
+    config: Config,
+    config_error: Option<String>,
+) -> Result<i32, Failure> {
+    use crate::report::{ReportFormat, render};
+    let format = ReportFormat::parse(&args.format).map_err(|e| Failure::Usage(format!("--format: {e}")))?;
+    let window = args.window.as_deref().map(crate::snapshot::parse_window).transpose().map_err(Failure::Usage)?;
+    let (state, window_secs, run) = if args.demo {
+        let scenario = match &args.scenario {
+            Some(path) => Scenario::load(path).map_err(Failure::Usage)?,
+            None => Scenario::shop(),
+        };
+        let play = window.or(scenario.expect.as_ref().map(|e| e.play_secs)).unwrap_or(300);
+        let (state, run) = crate::snapshot::play_demo(scenario, play, config, now_unix());
+        (state, play, Some(run))
+    } else {
+        let window = window.unwrap_or(30);
+        let connector = Connector::discover(cli.kubeconfig.as_deref()).map_err(|e| Failure::Usage(e.to_string()))?;
+        let context = connector.resolve_context(cli.context.as_deref()).map_err(|e| Failure::Usage(e.to_string()))?;
+        let (_, default_ns) = connector.connect(&context).await.map_err(|e| Failure::Usage(e.to_string()))?;
+        let scope = scope_of(cli, &config, default_ns);
+        let state = new_state(config, config_error, context, connector.contexts(), scope);
+        eprintln!("kpulse snapshot: collecting for {window}s from context {}", state.context);
+        let state = crate::snapshot::collect_from_cluster(&connector, state, window).await.map_err(Failure::Runtime)?;
+        (state, window, None)
+    };
+    print!("{}", render(&state, format, window_secs, run.as_ref()));
+    let top = state.hotspots.first().map_or(0, |h| h.score);
+    Ok(match args.fail_on {
+        Some(threshold) if top >= threshold => {
+            eprintln!("kpulse snapshot: a hotspot scored {top}, at or above --fail-on {threshold}");
+            crate::snapshot::EXIT_HOTSPOT
+        }
+        _ => 0,
+    })
 }

@@ -1,7 +1,8 @@
 //! kpulse: which container is the bottleneck, and why.
 //!
 //! Data flows one way: `sources` (async I/O) → `model` (plain data) → `analysis` (pure rules) →
-//! `app` (state + update) → `ui` (draw). `demo` is the simulated cluster; `cli`/`tui` wire it up.
+//! `app` (state + update) → `ui` (draw) or `report` (`kpulse snapshot`). `demo` is the simulated
+//! cluster; `cli`, `tui` and `snapshot` wire it up.
 
 pub mod analysis;
 pub mod app;
@@ -10,6 +11,8 @@ pub mod config;
 pub mod demo;
 pub mod kubeconfig;
 pub mod model;
+pub mod report;
+pub mod snapshot;
 pub mod sources;
 pub mod tui;
 pub mod ui;

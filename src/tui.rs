@@ -35,12 +35,12 @@ fn restore_terminal() {
     ratatui::restore();
 }
 
-struct Sources {
-    cancel: CancellationToken,
-    updates: mpsc::UnboundedReceiver<Update>,
+pub struct Sources {
+    pub cancel: CancellationToken,
+    pub updates: mpsc::UnboundedReceiver<Update>,
 }
 
-fn start_sources(client: kube::Client, state: &State, fallback_namespace: &str) -> Sources {
+pub fn start_sources(client: kube::Client, state: &State, fallback_namespace: &str) -> Sources {
     let (tx, updates) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
     let cfg = KubeSourceConfig {
@@ -68,7 +68,7 @@ fn start_sources(client: kube::Client, state: &State, fallback_namespace: &str) 
 }
 
 /// Files and stdin do not depend on the cluster: started once, they outlive context switches.
-fn start_local_sources(state: &State, cancel: &CancellationToken) -> mpsc::UnboundedReceiver<Update> {
+pub fn start_local_sources(state: &State, cancel: &CancellationToken) -> mpsc::UnboundedReceiver<Update> {
     let (tx, rx) = mpsc::unbounded_channel();
     for spec in &state.config.gateway {
         let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = match spec {

@@ -7,8 +7,11 @@ pub mod store;
 
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 
+use crate::app::{Msg, State};
+use crate::model::cadvisor::{CounterRates, derive, extract};
 use crate::model::event::EventInfo;
-use crate::model::metrics::{MetricsList, container_usages, node_usages};
+use crate::model::exposition::Format;
+use crate::model::metrics::{ContainerUsage, MetricsList, Usage, container_usages, node_usages};
 use crate::model::node::NodeInfo;
 use crate::model::pod::PodInfo;
 use crate::model::store::Change;
@@ -17,6 +20,21 @@ use crate::sources::{SourceId, SourceState, Update};
 /// Everything the simulator holds, as the updates a fresh list plus one metrics poll would send.
 /// Tests, snapshots and benches use it to build a state without a network.
 pub fn updates_from_sim(sim: &sim::Sim) -> Vec<Update> {
+    let mut out = list_updates(sim);
+    out.push(Update::PodUsage {
+        at: sim.now,
+        source: SourceId::PodMetrics,
+        usages: container_usages(&MetricsList { items: sim.pod_metrics(None) }),
+    });
+    out.push(Update::NodeUsage { at: sim.now, usages: node_usages(&MetricsList { items: sim.node_metrics() }) });
+    for source in [SourceId::PodMetrics, SourceId::NodeMetrics] {
+        out.push(Update::Status { source, state: SourceState::Connected });
+    }
+    out
+}
+
+/// Pods, nodes and events as a fresh list of each would send them (through the same JSON).
+pub fn list_updates(sim: &sim::Sim) -> Vec<Update> {
     fn listed<K: serde::de::DeserializeOwned, T>(
         coll: &store::Collection,
         convert: impl Fn(&K) -> T,
@@ -36,16 +54,66 @@ pub fn updates_from_sim(sim: &sim::Sim) -> Vec<Update> {
     out.extend(listed::<Pod, _>(&sim.pods_api, PodInfo::from_pod, Update::Pods));
     out.extend(listed::<Node, _>(&sim.nodes_api, NodeInfo::from_node, Update::Nodes));
     out.extend(listed::<Event, _>(&sim.events_api, EventInfo::from_event, Update::Events));
-    out.push(Update::PodUsage {
-        at: sim.now,
-        source: SourceId::PodMetrics,
-        usages: container_usages(&MetricsList { items: sim.pod_metrics(None) }),
-    });
-    out.push(Update::NodeUsage { at: sim.now, usages: node_usages(&MetricsList { items: sim.node_metrics() }) });
-    for source in [SourceId::Pods, SourceId::Nodes, SourceId::Events, SourceId::PodMetrics, SourceId::NodeMetrics] {
+    for source in [SourceId::Pods, SourceId::Nodes, SourceId::Events] {
         out.push(Update::Status { source, state: SourceState::Connected });
     }
     out
+}
+
+/// Plays a simulation into a [`State`] as fast as it can, without a network: what the sources
+/// would deliver against the simulated API server (lists, every kubelet's cAdvisor text through
+/// the same parser and rate logic, the gateway's access log), in simulated time. The engine of
+/// `kpulse snapshot --demo` and of the scenario suite.
+pub struct Player {
+    pub sim: sim::Sim,
+    rates: CounterRates,
+    log_seq: u64,
+}
+
+impl Player {
+    pub fn new(sim: sim::Sim) -> Player {
+        Player { sim, rates: CounterRates::default(), log_seq: 0 }
+    }
+
+    /// Advances the simulation by `secs` and delivers one round of every source.
+    pub fn step(&mut self, secs: i64, state: &mut State) {
+        self.sim.advance(secs);
+        let now = self.sim.now;
+        state.update(Msg::Tick(now));
+        for u in list_updates(&self.sim) {
+            state.update(Msg::Source(u));
+        }
+        self.rates.begin_round();
+        let (mut usages, mut network) = (Vec::new(), Vec::new());
+        for node in self.sim.node_names() {
+            let Some(text) = self.sim.cadvisor_exposition(&node) else { continue };
+            let (u, n) = derive(&mut self.rates, &extract(&text, Format::detect(None, &text)), now * 1000);
+            usages.extend(u.into_iter().map(|d| ContainerUsage {
+                pod: d.pod,
+                container: d.container,
+                usage: Usage { cpu_m: d.cpu_m.unwrap_or(f64::NAN), mem: d.working_set.unwrap_or(f64::NAN) },
+                throttle: d.throttle,
+            }));
+            network.extend(n);
+        }
+        self.rates.finish_round();
+        let node_usage = node_usages(&MetricsList { items: self.sim.node_metrics() });
+        for u in [
+            Update::PodUsage { at: now, source: SourceId::Cadvisor, usages },
+            Update::PodNetwork { at: now, usages: network },
+            Update::NodeUsage { at: now, usages: node_usage },
+            Update::Status { source: SourceId::Cadvisor, state: SourceState::Connected },
+            Update::Status { source: SourceId::NodeMetrics, state: SourceState::Connected },
+        ] {
+            state.update(Msg::Source(u));
+        }
+        let (gateway, last) = gateway_updates(&self.sim, self.log_seq);
+        self.log_seq = last;
+        for u in gateway {
+            state.update(Msg::Source(u));
+        }
+        state.refresh();
+    }
 }
 
 /// The gateway's access-log lines written after `after_seq`, one [`Update::AccessLog`] per

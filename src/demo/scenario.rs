@@ -20,6 +20,28 @@ pub struct Scenario {
     pub load: LoadSpec,
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// For the scenario suite: the hotspot that must rank first, and how soon.
+    #[serde(default)]
+    pub expect: Option<Expectation>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// A prefix of the first hotspot's label: `shop/payment-` (a container of those pods),
+    /// `svc shop/order`, `node node-b`, `gateway`.
+    pub culprit: String,
+    /// A prefix of its verdict, e.g. `CPU-starved`.
+    pub verdict: Option<String>,
+    /// Seconds after the first fault's onset by which it must rank first (and stay there).
+    pub within_secs: i64,
+    /// Simulated seconds `kpulse snapshot --demo` plays when no --window is given.
+    #[serde(default = "default_play_secs")]
+    pub play_secs: i64,
+}
+
+fn default_play_secs() -> i64 {
+    300
 }
 
 fn default_seed() -> u64 {

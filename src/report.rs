@@ -1,0 +1,388 @@
+//! `kpulse snapshot`: what the dashboard knows, printed once. A table for people, JSON for
+//! scripts and CI jobs, Markdown for incident notes. Pure: a [`State`] in, text out.
+//!
+//! The JSON schema is versioned by its `schema` field ([`SCHEMA`]) and documented in
+//! docs/snapshot-schema.md; fields are only ever added within a version.
+
+use serde::Serialize;
+
+use crate::analysis::hotspots::{Hotspot, Subject};
+use crate::app::State;
+use crate::app::rows::ContainerRow;
+use crate::app::traffic::TrafficRow;
+use crate::model::quantity::{format_bytes, format_cpu_millis};
+use crate::model::time::{UnixSecs, format_latency};
+
+pub const SCHEMA: &str = "kpulse.snapshot/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Markdown,
+}
+
+impl ReportFormat {
+    pub fn parse(name: &str) -> Result<ReportFormat, String> {
+        match name {
+            "table" => Ok(ReportFormat::Table),
+            "json" => Ok(ReportFormat::Json),
+            "markdown" | "md" => Ok(ReportFormat::Markdown),
+            other => Err(format!("unknown format {other:?} (expected table, json or markdown)")),
+        }
+    }
+}
+
+/// How a demo run went: when the top hotspot changed, and whether the scenario's expected culprit
+/// got there in time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScenarioRun {
+    pub name: String,
+    pub played_secs: i64,
+    /// Simulated seconds since the start at which each fault began.
+    pub fault_onsets_secs: Vec<i64>,
+    /// (seconds since start, label, score, verdict) each time the top hotspot changed.
+    pub top_changes: Vec<TopChange>,
+    pub expectation: Option<ExpectationResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopChange {
+    pub at_secs: i64,
+    pub subject: String,
+    pub score: u32,
+    pub verdict: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExpectationResult {
+    /// A prefix of the label the first hotspot must have.
+    pub culprit: String,
+    pub verdict: Option<String>,
+    pub within_secs: i64,
+    /// The earliest fault onset the delay is measured from.
+    pub onset_secs: i64,
+    /// Seconds after onset at which the culprit first ranked first (and stayed there to the end).
+    pub ranked_first_after_secs: Option<i64>,
+    pub met: bool,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    schema: &'static str,
+    generated_at: UnixSecs,
+    context: &'a str,
+    window_secs: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scenario: Option<&'a ScenarioRun>,
+    sources: Vec<SourceReport>,
+    hotspots: Vec<HotspotReport<'a>>,
+    containers: Vec<ContainerReport<'a>>,
+    traffic: Vec<TrafficReport<'a>>,
+    notices: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct SourceReport {
+    source: String,
+    state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct HotspotReport<'a> {
+    rank: usize,
+    score: u32,
+    label: String,
+    subject: &'a Subject,
+    verdict: &'a str,
+    evidence: &'a [String],
+}
+
+#[derive(Serialize)]
+struct ContainerReport<'a> {
+    namespace: &'a str,
+    pod: &'a str,
+    container: &'a str,
+    init: bool,
+    node: &'a str,
+    health: &'a str,
+    health_detail: Option<&'a str>,
+    ready: bool,
+    restarts: u32,
+    restarts_last_hour: u32,
+    last_termination_reason: Option<&'a str>,
+    cpu_millicores: Option<f64>,
+    cpu_request_millicores: Option<f64>,
+    cpu_limit_millicores: Option<f64>,
+    cpu_throttled_ratio: Option<f64>,
+    memory_bytes: Option<f64>,
+    memory_request_bytes: Option<f64>,
+    memory_limit_bytes: Option<f64>,
+    requests_per_second: Option<f64>,
+    error_ratio: Option<f64>,
+    p95_seconds: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct TrafficReport<'a> {
+    service: &'a str,
+    backend: &'a str,
+    requests_last_minute: u64,
+    requests_per_second: f64,
+    error_ratio: f64,
+    p50_seconds: Option<f64>,
+    p95_seconds: Option<f64>,
+    p99_seconds: Option<f64>,
+    gateway_overhead_p95_seconds: Option<f64>,
+}
+
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+fn container_report(r: &ContainerRow) -> ContainerReport<'_> {
+    ContainerReport {
+        namespace: &r.pod.namespace,
+        pod: &r.pod.name,
+        container: &r.container,
+        init: r.init,
+        node: &r.node,
+        health: &r.health.word,
+        health_detail: r.health.detail.as_deref(),
+        ready: r.ready,
+        restarts: r.restarts,
+        restarts_last_hour: r.restarts_1h,
+        last_termination_reason: r.last_reason.as_deref(),
+        cpu_millicores: finite(r.usage.cpu_m),
+        cpu_request_millicores: r.resources.cpu_request_m,
+        cpu_limit_millicores: r.resources.cpu_limit_m,
+        cpu_throttled_ratio: r.throttle,
+        memory_bytes: finite(r.usage.mem),
+        memory_request_bytes: r.resources.mem_request,
+        memory_limit_bytes: r.resources.mem_limit,
+        requests_per_second: r.traffic.map(|t| t.rps),
+        error_ratio: r.traffic.map(|t| t.error_ratio),
+        p95_seconds: r.traffic.and_then(|t| t.p95),
+    }
+}
+
+fn traffic_report(r: &TrafficRow) -> TrafficReport<'_> {
+    TrafficReport {
+        service: &r.name,
+        backend: &r.key,
+        requests_last_minute: r.now.requests,
+        requests_per_second: r.now.rps,
+        error_ratio: r.now.error_ratio,
+        p50_seconds: r.now.p50,
+        p95_seconds: r.now.p95,
+        p99_seconds: r.now.p99,
+        gateway_overhead_p95_seconds: r.now.overhead_p95,
+    }
+}
+
+fn containers(state: &State) -> impl Iterator<Item = &ContainerRow> {
+    state.visible.iter().map(|&i| &state.rows[i as usize])
+}
+
+fn traffic(state: &State) -> impl Iterator<Item = &TrafficRow> {
+    state.traffic_visible.iter().map(|&i| &state.traffic_rows[i as usize])
+}
+
+fn hotspot_reports(hotspots: &[Hotspot]) -> Vec<HotspotReport<'_>> {
+    hotspots
+        .iter()
+        .enumerate()
+        .map(|(i, h)| HotspotReport {
+            rank: i + 1,
+            score: h.score,
+            label: h.subject.label(),
+            subject: &h.subject,
+            verdict: &h.verdict,
+            evidence: &h.evidence,
+        })
+        .collect()
+}
+
+/// The report in `format`. The state should be refreshed (rows, traffic rows, hotspots) first.
+pub fn render(state: &State, format: ReportFormat, window_secs: i64, scenario: Option<&ScenarioRun>) -> String {
+    match format {
+        ReportFormat::Json => {
+            let report = Report {
+                schema: SCHEMA,
+                generated_at: state.now,
+                context: &state.context,
+                window_secs,
+                scenario,
+                sources: state
+                    .sources
+                    .iter()
+                    .map(|(id, s)| SourceReport {
+                        source: id.label().to_string(),
+                        state: s.state.word().to_string(),
+                        reason: s.state.reason().map(str::to_string),
+                    })
+                    .collect(),
+                hotspots: hotspot_reports(&state.hotspots),
+                containers: containers(state).map(container_report).collect(),
+                traffic: traffic(state).map(traffic_report).collect(),
+                notices: state.notices.iter().map(|(_, n)| n.as_str()).collect(),
+            };
+            let mut text = serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+            text.push('\n');
+            text
+        }
+        ReportFormat::Table => table(state, window_secs, scenario),
+        ReportFormat::Markdown => markdown(state, window_secs, scenario),
+    }
+}
+
+fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    v.filter(|v| v.is_finite()).map_or_else(|| "-".into(), f)
+}
+
+fn percent(v: Option<f64>) -> String {
+    opt(v, |v| format!("{:.0}%", v * 100.0))
+}
+
+/// One container as table cells, shared by the text table and Markdown.
+fn container_cells(r: &ContainerRow) -> [String; 11] {
+    let of = |used: f64, limit: Option<f64>| limit.filter(|l| *l > 0.0 && used.is_finite()).map(|l| used / l);
+    [
+        r.pod.namespace.clone(),
+        format!("{}/{}", r.pod.name, r.container),
+        r.node.clone(),
+        r.health.word.clone(),
+        format!("{} ({} 1h)", r.restarts, r.restarts_1h),
+        opt(finite(r.usage.cpu_m), format_cpu_millis),
+        percent(of(r.usage.cpu_m, r.resources.cpu_limit_m)),
+        percent(r.throttle),
+        opt(finite(r.usage.mem), format_bytes),
+        percent(of(r.usage.mem, r.resources.mem_limit)),
+        opt(r.traffic.and_then(|t| t.p95), format_latency),
+    ]
+}
+
+const CONTAINER_HEADERS: [&str; 11] =
+    ["NAMESPACE", "POD/CONTAINER", "NODE", "HEALTH", "RESTARTS", "CPU", "CPU/LIM", "THROT", "MEM", "MEM/LIM", "P95"];
+
+fn traffic_cells(r: &TrafficRow) -> [String; 7] {
+    [
+        r.name.clone(),
+        format!("{:.1}", r.now.rps),
+        format!("{:.1}%", r.now.error_ratio * 100.0),
+        opt(r.now.p50, format_latency),
+        opt(r.now.p95, format_latency),
+        opt(r.now.p99, format_latency),
+        opt(r.now.overhead_p95, format_latency),
+    ]
+}
+
+const TRAFFIC_HEADERS: [&str; 7] = ["SERVICE", "RPS", "5XX", "P50", "P95", "P99", "GW OVERHEAD P95"];
+
+fn aligned<const N: usize>(headers: [&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = headers.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        padded.join("  ").trim_end().to_string() + "\n"
+    };
+    let mut out = line(headers.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+fn scenario_lines(run: &ScenarioRun) -> Vec<String> {
+    let mut lines = vec![format!("scenario {} played {}s of simulated time", run.name, run.played_secs)];
+    if let Some(e) = &run.expectation {
+        let when = e.ranked_first_after_secs.map_or("never".to_string(), |s| format!("{s}s after onset"));
+        lines.push(format!(
+            "expected culprit {}{}: ranked first {when} (allowed {}s) — {}",
+            e.culprit,
+            e.verdict.as_deref().map(|v| format!(" ({v})")).unwrap_or_default(),
+            e.within_secs,
+            if e.met { "met" } else { "NOT met" }
+        ));
+    }
+    lines
+}
+
+fn table(state: &State, window_secs: i64, scenario: Option<&ScenarioRun>) -> String {
+    let mut out = format!(
+        "kpulse snapshot · context {} · {} containers · window {}s\n",
+        state.context,
+        state.rows.len(),
+        window_secs
+    );
+    for line in scenario.map(scenario_lines).unwrap_or_default() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push_str("\nHOTSPOTS\n");
+    if state.hotspots.is_empty() {
+        out.push_str("none: nothing looks like a bottleneck right now\n");
+    }
+    for (i, h) in state.hotspots.iter().enumerate() {
+        out.push_str(&format!("{:>2}. {:>3}  {}  {}\n", i + 1, h.score, h.subject.label(), h.summary()));
+    }
+    out.push_str("\nCONTAINERS\n");
+    let rows: Vec<[String; 11]> = containers(state).map(container_cells).collect();
+    out.push_str(&aligned(CONTAINER_HEADERS, &rows));
+    if !state.traffic_rows.is_empty() {
+        out.push_str("\nTRAFFIC (last minute)\n");
+        let rows: Vec<[String; 7]> = traffic(state).map(traffic_cells).collect();
+        out.push_str(&aligned(TRAFFIC_HEADERS, &rows));
+    }
+    for (_, notice) in &state.notices {
+        out.push_str(&format!("note: {notice}\n"));
+    }
+    out
+}
+
+fn markdown_table<const N: usize>(headers: [&str; N], rows: &[[String; N]]) -> String {
+    let escape = |s: &str| s.replace('|', "\\|");
+    let mut out = format!("| {} |\n|{}\n", headers.join(" | "), "---|".repeat(N));
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| escape(c)).collect();
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    out
+}
+
+fn markdown(state: &State, window_secs: i64, scenario: Option<&ScenarioRun>) -> String {
+    let mut out =
+        format!("# kpulse snapshot: {}\n\n{} containers, {}s window.\n", state.context, state.rows.len(), window_secs);
+    for line in scenario.map(scenario_lines).unwrap_or_default() {
+        out.push_str(&format!("\n{line}\n"));
+    }
+    out.push_str("\n## Hotspots\n\n");
+    if state.hotspots.is_empty() {
+        out.push_str("None: nothing looks like a bottleneck right now.\n");
+    }
+    for (i, h) in state.hotspots.iter().enumerate() {
+        out.push_str(&format!(
+            "{}. **{}** `{}` — **{}**: {}\n",
+            i + 1,
+            h.score,
+            h.subject.label(),
+            h.verdict,
+            h.evidence.join("; ")
+        ));
+    }
+    out.push_str("\n## Containers\n\n");
+    let rows: Vec<[String; 11]> = containers(state).map(container_cells).collect();
+    out.push_str(&markdown_table(CONTAINER_HEADERS, &rows));
+    if !state.traffic_rows.is_empty() {
+        out.push_str("\n## Traffic (last minute)\n\n");
+        let rows: Vec<[String; 7]> = traffic(state).map(traffic_cells).collect();
+        out.push_str(&markdown_table(TRAFFIC_HEADERS, &rows));
+    }
+    out
+}

@@ -1,0 +1,128 @@
+//! `kpulse snapshot`: collect for a window, print a report, exit. Against a cluster the sources
+//! run exactly as in the dashboard; with `--demo` the simulated cluster plays its scenario in
+//! simulated time, as fast as the machine allows, and the run records when the top hotspot changed.
+
+use std::time::Duration;
+
+use crate::app::{Msg, State};
+use crate::config::Config;
+use crate::demo::Player;
+use crate::demo::scenario::Scenario;
+use crate::demo::sim::Sim;
+use crate::kubeconfig::Connector;
+use crate::model::time::{UnixSecs, now_unix};
+use crate::report::{ExpectationResult, ScenarioRun, TopChange};
+use crate::sources::kube::Scope;
+
+/// Exit code when `--fail-on SCORE` is given and a hotspot reaches it.
+pub const EXIT_HOTSPOT: i32 = 3;
+
+/// Simulated seconds between two rounds of the sources in a demo run (a metrics poll).
+const DEMO_STEP_SECS: i64 = 10;
+
+/// `30s`, `5m`, `1h` or plain seconds.
+pub fn parse_window(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: i64 = digits.parse().map_err(|_| format!("bad window {text:?} (try 30s, 5m)"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("bad window {text:?}: unit must be s, m or h")),
+    };
+    if secs <= 0 {
+        return Err("the window must be longer than 0s".into());
+    }
+    Ok(secs)
+}
+
+/// Runs the cluster's sources for `window_secs`, then ranks what was collected.
+pub async fn collect_from_cluster(connector: &Connector, mut state: State, window_secs: i64) -> Result<State, String> {
+    let (client, default_ns) = connector.connect(&state.context).await.map_err(|e| e.to_string())?;
+    let mut sources = crate::tui::start_sources(client, &state, &default_ns);
+    let local_cancel = tokio_util::sync::CancellationToken::new();
+    let mut local = crate::tui::start_local_sources(&state, &local_cancel);
+    let deadline = tokio::time::sleep(Duration::from_secs(window_secs as u64));
+    tokio::pin!(deadline);
+    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = &mut deadline => break,
+            Some(update) = sources.updates.recv() => { state.update(Msg::Source(update)); }
+            Some(update) = local.recv() => { state.update(Msg::Source(update)); }
+            _ = clock.tick() => {
+                state.update(Msg::Tick(now_unix()));
+                state.refresh();
+            }
+        }
+    }
+    sources.cancel.cancel();
+    local_cancel.cancel();
+    state.update(Msg::Tick(now_unix()));
+    state.refresh();
+    state.refresh_hotspots();
+    Ok(state)
+}
+
+/// Plays `scenario` for `play_secs` simulated seconds from `start`.
+pub fn play_demo(scenario: Scenario, play_secs: i64, config: Config, start: UnixSecs) -> (State, ScenarioRun) {
+    let onsets: Vec<i64> = scenario.faults.iter().map(|f| f.start_secs).collect();
+    let expect = scenario.expect.clone();
+    let name = scenario.name.clone();
+    let mut state = State::new(config, "kpulse-demo".into(), vec!["kpulse-demo".into()], Scope::All, start);
+    state.demo = true;
+    let mut player = Player::new(Sim::new(scenario, start));
+    let mut top_changes: Vec<TopChange> = Vec::new();
+    // Since when the expected culprit has been first without interruption.
+    let mut first_since: Option<i64> = None;
+    let mut played = 0;
+    while played < play_secs {
+        let step = DEMO_STEP_SECS.min(play_secs - played);
+        player.step(step, &mut state);
+        played += step;
+        state.refresh_hotspots();
+        let top = state.hotspots.first();
+        let (label, verdict) = top.map_or((String::new(), String::new()), |h| (h.subject.label(), h.verdict.clone()));
+        if top_changes.last().is_none_or(|c| c.subject != label || c.verdict != verdict) {
+            top_changes.push(TopChange { at_secs: played, subject: label, score: top.map_or(0, |h| h.score), verdict });
+        }
+        if let Some(e) = &expect {
+            let is_culprit = top.is_some_and(|h| {
+                h.subject.label().starts_with(&e.culprit) && e.verdict.as_ref().is_none_or(|v| h.verdict.starts_with(v))
+            });
+            first_since = if is_culprit { first_since.or(Some(played)) } else { None };
+        }
+    }
+    let expectation = expect.map(|e| {
+        let onset = onsets.iter().copied().min().unwrap_or(0);
+        let after = first_since.map(|f| (f - onset).max(0));
+        ExpectationResult {
+            culprit: e.culprit,
+            verdict: e.verdict,
+            within_secs: e.within_secs,
+            onset_secs: onset,
+            ranked_first_after_secs: after,
+            met: after.is_some_and(|a| a <= e.within_secs),
+        }
+    });
+    (state, ScenarioRun { name, played_secs: played, fault_onsets_secs: onsets, top_changes, expectation })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows() {
+        assert_eq!(parse_window("30s"), Ok(30));
+        assert_eq!(parse_window("5m"), Ok(300));
+        assert_eq!(parse_window("90"), Ok(90));
+        assert!(parse_window("0s").is_err());
+        assert!(parse_window("3d").unwrap_err().contains("unit"));
+        assert!(parse_window("soon").is_err());
+    }
+}
