@@ -36,7 +36,7 @@ pub struct Rules {
     pub memory_near_limit: f64,
     /// A working set growing steadily that would reach the limit within this many minutes is a
     /// leak headed for an OOM kill (the line is fitted over the last ten minutes and must fit:
-    /// R² ≥ 0.9 over at least three minutes, so a load wave or a GC cycle is not a leak).
+    /// R² ≥ 0.9 over at least 90 seconds, so a load wave or a GC cycle is not a leak).
     pub oom_horizon_minutes: f64,
     /// Restarts in the last hour that make a running container unstable. The mixin's
     /// KubePodCrashLooping fires on any restart in 15 minutes; three an hour is a pattern.
@@ -344,6 +344,18 @@ fn container_rules(c: &ContainerFacts, rules: &Rules, board: &mut Board) {
         "ConfigError" => board.add(subject.clone(), "Cannot start", detail.to_string(), w.config_error),
         "Failed" => board.add(subject.clone(), "Failed", detail.to_string(), w.config_error),
         "Unschedulable" => board.add(subject.clone(), "Pending: fits no node", detail.to_string(), w.unschedulable),
+        // Between two crashes of a crash loop the container runs, not yet ready: still a loop.
+        "Starting" | "NotReady" if c.restarts_1h >= 2 && !oom_last => {
+            let why =
+                c.last_reason.map(|r| format!("running again after {r}")).unwrap_or_else(|| "running again".into());
+            let evidence = format!("{why}, not ready; {} restarts in the last hour", c.restarts_1h);
+            board.add(
+                subject.clone(),
+                "Crash-looping",
+                evidence,
+                scaled(w.crash_loop, c.restarts_1h as f64, 1.0, 10.0),
+            );
+        }
         "NotReady" => {
             board.add(subject.clone(), "Not ready", "running but failing its readiness probe".into(), w.not_ready)
         }
@@ -785,7 +797,7 @@ mod tests {
             o.health[0] = Health { severity: Severity::Bad, word: word.into(), detail: Some(detail.into()) };
             let mut c = facts(&o, 0);
             c.last_reason = last;
-            c.restarts_1h = 4;
+            c.restarts_1h = 1;
             assert_eq!(top(&inputs(vec![c])).verdict, verdict, "{word}");
         }
         let mut o = owned(1);
@@ -805,6 +817,16 @@ mod tests {
         assert_eq!(top(&inputs(vec![c.clone()])).summary(), "Restarting: 5 restarts in the last hour, last Error");
         c.restarts_1h = 2;
         assert!(rank(&inputs(vec![c.clone()]), &Rules::default()).is_empty());
+        // Not ready again after two crashes: the loop goes on between back-offs.
+        let mut o = owned(1);
+        o.health[0] = Health { severity: Severity::Warn, word: "Starting".into(), detail: None };
+        let mut between = facts(&o, 0);
+        between.restarts_1h = 2;
+        between.last_reason = Some("Error");
+        assert_eq!(
+            top(&inputs(vec![between])).summary(),
+            "Crash-looping: running again after Error, not ready; 2 restarts in the last hour"
+        );
         // One OOM kill is enough to see.
         c.restarts_1h = 1;
         c.last_reason = Some("OOMKilled");

@@ -19,7 +19,7 @@ use super::traffic::Stream;
 const MEMORY_TREND_SECS: i64 = 600;
 /// How straight the growth must be (R²), and over how long, to be called a leak.
 const LEAK_MIN_FIT: f64 = 0.9;
-const LEAK_MIN_SPAN_SECS: i64 = 180;
+const LEAK_MIN_SPAN_SECS: i64 = 90;
 /// The latency baseline leaves out the most recent minutes, where the regression itself is.
 const BASELINE_GAP_SECS: i64 = 120;
 /// The latency baseline: the service's own p95 over the retained quarter hour.

@@ -135,6 +135,15 @@ pub struct FaultSpec {
     pub factor: Option<f64>,
     pub cpu_m: Option<f64>,
     pub node: Option<String>,
+    /// Milliseconds added to each request (slow_dependency: upstream time; gateway_saturation:
+    /// the gateway's own time).
+    pub extra_ms: Option<f64>,
+    /// scale_out: pods added.
+    pub replicas: Option<u32>,
+    /// The fault arrives with a new version: image_pull adds one surge pod of it (the rollout
+    /// stalls), other kinds replace every pod.
+    #[serde(default)]
+    pub rollout: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -146,6 +155,17 @@ pub enum FaultKind {
     LoadSpike,
     CpuHog,
     NodePressure,
+    /// The service waits on something downstream: slower answers, no more CPU.
+    SlowDependency,
+    /// The gateway itself is the bottleneck: its own time per request grows (`cpu_m` adds CPU
+    /// demand to its pods).
+    GatewaySaturation,
+    /// One replica gets `factor` of the service's requests.
+    UnevenLoad,
+    /// `replicas` more pods than fit.
+    ScaleOut,
+    /// `factor` of the service's answers are 500s.
+    ErrorBurst,
 }
 
 impl Scenario {

@@ -132,6 +132,12 @@ pub struct Sim {
     log_seq: u64,
     /// Its own random stream, so the access log does not change the rest of the simulation.
     log_rng: Rng,
+    /// Faults whose one-time action (a rollout, a scale-out) has happened.
+    fired: Vec<bool>,
+    /// Per node, last second: CPU used by containers of a CPU-hog fault, and CPU wanted by
+    /// everything else. A hog takes all but half of what the others want; they share the rest.
+    node_hog_m: Vec<f64>,
+    node_other_m: Vec<f64>,
 }
 
 /// Access log lines kept for the pod log API (about a minute at the demo's load).
@@ -192,6 +198,9 @@ impl Sim {
             access_log: std::collections::VecDeque::new(),
             log_seq: 0,
             log_rng: Rng::new(scenario.seed ^ 0x05ee_d106),
+            fired: vec![false; scenario.faults.len()],
+            node_hog_m: Vec::new(),
+            node_other_m: Vec::new(),
             rng: Rng::new(rng.next_u64()),
             scenario,
         };
@@ -228,6 +237,69 @@ impl Sim {
             .faults
             .iter()
             .find(|f| f.kind == kind && f.service.as_ref() == Some(name) && self.now - self.start >= f.start_secs)
+    }
+
+    /// Sum of `value` over the faults of `kind` active for the service.
+    fn fault_sum(
+        &self,
+        kind: FaultKind,
+        svc: usize,
+        value: impl Fn(&super::scenario::FaultSpec) -> Option<f64>,
+    ) -> f64 {
+        let name = &self.scenario.services[svc].name;
+        self.scenario
+            .faults
+            .iter()
+            .filter(|f| f.kind == kind && f.service.as_ref() == Some(name) && self.now - self.start >= f.start_secs)
+            .filter_map(value)
+            .sum()
+    }
+
+    /// One-time actions of faults whose time has come: a rollout of a new version, a scale-out.
+    fn fire_faults(&mut self) {
+        for i in 0..self.scenario.faults.len() {
+            let f = self.scenario.faults[i].clone();
+            if self.fired[i] || self.now - self.start < f.start_secs {
+                continue;
+            }
+            self.fired[i] = true;
+            let Some(svc) = f.service.as_ref().and_then(|n| self.scenario.services.iter().position(|s| &s.name == n))
+            else {
+                continue;
+            };
+            if f.kind == FaultKind::ScaleOut {
+                let have = self.pods.iter().filter(|p| p.svc == svc).count() as u32;
+                let hash = self.pods.iter().find(|p| p.svc == svc).map(|p| p.template_hash.clone()).unwrap_or_default();
+                for r in 0..f.replicas.unwrap_or(1) {
+                    self.create_pod(svc, have + r, &hash, self.now);
+                }
+            } else if f.rollout {
+                let hash = self.rng.suffix(9);
+                if f.kind == FaultKind::ImagePull {
+                    // maxSurge 1: the new version's first pod cannot start, so the rollout stalls.
+                    self.create_pod(svc, 0, &hash, self.now);
+                } else {
+                    let old: Vec<String> = self.pods.iter().filter(|p| p.svc == svc).map(|p| p.name.clone()).collect();
+                    for replica in 0..self.scenario.services[svc].replicas {
+                        self.create_pod(svc, replica, &hash, self.now);
+                    }
+                    for name in old {
+                        self.remove_pod(&name);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes a pod for good (its controller does not replace it): a rollout's old version.
+    fn remove_pod(&mut self, name: &str) {
+        let Some(idx) = self.pods.iter().position(|p| p.name == name) else { return };
+        let pod = self.pods.remove(idx);
+        let rv = self.next_rv();
+        let mut obj = self.pod_object(&pod, rv);
+        obj.metadata.deletion_timestamp = Some(ts(self.now));
+        let json = serde_json::to_vec(&obj).unwrap_or_default();
+        self.pods_api.delete(rv, &pod.namespace, &pod.name, json);
     }
 
     fn create_pod(&mut self, svc: usize, replica: u32, hash: &str, created: i64) {
@@ -348,6 +420,33 @@ impl Sim {
         }
     }
 
+    /// The requests per second one pod serves: an even share, unless the service's load is uneven
+    /// (then its first ready replica by name takes `factor` of it).
+    fn pod_rps(&self, idx: usize, ready: u32) -> f64 {
+        let svc = self.pods[idx].svc;
+        let load = self.load_rps(svc);
+        match self.fault_active(FaultKind::UnevenLoad, svc).and_then(|f| f.factor) {
+            Some(factor) if ready > 1 => {
+                if self.hot_replica(svc) == Some(idx) {
+                    load * factor
+                } else {
+                    load * (1.0 - factor) / (ready - 1) as f64
+                }
+            }
+            _ => load / ready.max(1) as f64,
+        }
+    }
+
+    fn hot_replica(&self, svc: usize) -> Option<usize> {
+        (0..self.pods.len())
+            .filter(|&i| {
+                self.pods[i].svc == svc
+                    && self.pods[i].node.is_some()
+                    && self.pods[i].containers.iter().all(|c| c.ready)
+            })
+            .min_by(|&a, &b| self.pods[a].name.cmp(&self.pods[b].name))
+    }
+
     fn load_rps(&self, svc: usize) -> f64 {
         let l = &self.scenario.load;
         let t = (self.now - self.start) as f64;
@@ -357,6 +456,7 @@ impl Sim {
     }
 
     fn step(&mut self) {
+        self.fire_faults();
         let now = self.now;
         let mut ready_count = vec![0u32; self.scenario.services.len()];
         for p in &self.pods {
@@ -364,9 +464,19 @@ impl Sim {
                 ready_count[p.svc] += 1;
             }
         }
+        // A full node: what a CPU hog leaves, shared by everything else on it.
+        let squeeze: Vec<f64> = (0..self.nodes.len())
+            .map(|n| {
+                let hog = self.node_hog_m.get(n).copied().unwrap_or(0.0);
+                let other = self.node_other_m.get(n).copied().unwrap_or(0.0);
+                let free = self.nodes[n].cpu_m - SYSTEM_RESERVED_CPU_M - hog;
+                if hog > 0.0 && other > free { (free / other).clamp(0.05, 1.0) } else { 1.0 }
+            })
+            .collect();
         let mut changed = Vec::new();
         let mut events: Vec<(String, String, String, String)> = Vec::new();
         let mut saturation = vec![0.0f64; self.scenario.services.len()];
+        let (mut hog_used, mut other_wanted) = (vec![0.0; self.nodes.len()], vec![0.0; self.nodes.len()]);
         for idx in 0..self.pods.len() {
             if self.pods[idx].node.is_none() {
                 if (now - self.start) % 60 == 0 {
@@ -377,11 +487,22 @@ impl Sim {
             let svc = self.pods[idx].svc;
             let spec = self.service(svc).clone();
             let r = self.res[svc];
-            let rps = self.load_rps(svc) / ready_count[svc].max(1) as f64;
+            let rps = self.pod_rps(idx, ready_count[svc]);
             let leak = self.fault_active(FaultKind::MemoryLeak, svc).and_then(|f| f.mib_per_min).unwrap_or(0.0);
             let crash = self.fault_active(FaultKind::CrashLoop, svc).is_some();
-            let image_pull = self.fault_active(FaultKind::ImagePull, svc).is_some();
-            let hog = self.fault_active(FaultKind::CpuHog, svc).and_then(|f| f.cpu_m);
+            // A new version with a bad image only fails its own pods.
+            let image_pull = self
+                .fault_active(FaultKind::ImagePull, svc)
+                .is_some_and(|f| !f.rollout || self.pods[idx].created >= self.start + f.start_secs);
+            let hog_m = self.fault_sum(FaultKind::CpuHog, svc, |f| f.cpu_m)
+                + self.fault_sum(FaultKind::GatewaySaturation, svc, |f| f.cpu_m);
+            let hog = (hog_m > 0.0).then_some(hog_m);
+            let node = self.pods[idx].node;
+            let squeezed = if hog.is_some() { 1.0 } else { node.map_or(1.0, |n| squeeze[n]) };
+            // A hog without a limit still cannot use more than the node has.
+            let node_free = self.pods[idx].node.map_or(f64::MAX, |n| {
+                self.nodes[n].cpu_m - SYSTEM_RESERVED_CPU_M - 0.5 * self.node_other_m.get(n).copied().unwrap_or(0.0)
+            });
             let mut dirty = false;
             let pod_name = self.pods[idx].name.clone();
             let ns = self.pods[idx].namespace.clone();
@@ -422,7 +543,15 @@ impl Sim {
                         if let (true, Some(l)) = (c.main, limit) {
                             saturation[svc] = saturation[svc].max(demand / l);
                         }
-                        c.cpu_m = limit.map_or(demand, |l| demand.min(l));
+                        let wanted = limit.map_or(demand, |l| demand.min(l));
+                        if let Some(n) = node {
+                            if hog.is_some() {
+                                hog_used[n] += wanted.min(node_free);
+                            } else {
+                                other_wanted[n] += wanted;
+                            }
+                        }
+                        c.cpu_m = wanted.min(node_free) * squeezed;
                         // CFS: 10 periods of 100 ms per second; near and above the quota a growing
                         // share of periods exhaust it and the container waits for the next one.
                         c.cpu_seconds += c.cpu_m / 1000.0;
@@ -476,7 +605,8 @@ impl Sim {
                             continue;
                         }
                         // Readiness: up after a warm-up; a CPU-starved app misses its probe deadline.
-                        let starved = r.cpu_lim.is_some_and(|l| c.main && demand > l * 1.4);
+                        let starved =
+                            r.cpu_lim.is_some_and(|l| c.main && demand > l * 1.4) || (c.main && squeezed < 0.7);
                         let ready = ran >= 5 && !starved;
                         if ready != c.ready {
                             c.ready = ready;
@@ -510,6 +640,8 @@ impl Sim {
             self.publish_pod(idx);
         }
         self.saturation = saturation;
+        self.node_hog_m = hog_used;
+        self.node_other_m = other_wanted;
         self.write_access_log(&ready_count);
         self.update_nodes();
     }
@@ -558,16 +690,39 @@ impl Sim {
             let bytes = 200 + self.log_rng.next_u64() % 4000;
             let ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36";
             let client = format!("203.0.113.{}", 1 + self.log_rng.next_u64() % 250);
+            let uneven = self.fault_active(FaultKind::UnevenLoad, svc).and_then(|f| f.factor);
+            let hot = uneven.and_then(|_| self.hot_replica(svc)).map(|i| self.pods[i].name.as_str());
+            let slow_s = self.fault_sum(FaultKind::SlowDependency, svc, |f| f.extra_ms) / 1000.0;
+            let gateway_s = self.fault_sum(FaultKind::GatewaySaturation, gw, |f| f.extra_ms) / 1000.0;
+            let error_burst = self.fault_active(FaultKind::ErrorBurst, svc).and_then(|f| f.factor).unwrap_or(0.0);
             let line = if ready.is_empty() || ready_count.get(svc) == Some(&0) {
                 format!(
                     "{client} - - [{time_local}] \"{method} {path} HTTP/1.1\" 503 190 \"-\" \"{ua}\" 420 0.000 [{upstream_name}] [] - - - - {request_id}"
                 )
             } else {
-                let pod = ready[(self.log_rng.next_u64() as usize) % ready.len()];
+                let pick = self.log_rng.next_u64() as usize;
+                let pod = match (uneven, hot) {
+                    (Some(share), Some(hot)) if self.log_rng.unit() < share => {
+                        ready.iter().find(|p| p.name == hot).copied().unwrap_or(ready[pick % ready.len()])
+                    }
+                    (Some(_), Some(hot)) if ready.len() > 1 => {
+                        let cold: Vec<&&SimPod> = ready.iter().filter(|p| p.name != hot).collect();
+                        cold[pick % cold.len()]
+                    }
+                    _ => ready[pick % ready.len()],
+                };
                 let pressure = (self.saturation[svc] - 0.8).max(0.0);
-                let upstream_s = spec.latency_ms / 1000.0 * (0.6 + 0.8 * self.log_rng.unit()) * (1.0 + 8.0 * pressure);
-                let status = if pressure > 0.3 && self.log_rng.unit() < 0.05 { 504 } else { 200 };
-                let total_s = upstream_s + 0.0005 + 0.001 * self.log_rng.unit();
+                let upstream_s = spec.latency_ms / 1000.0 * (0.6 + 0.8 * self.log_rng.unit()) * (1.0 + 8.0 * pressure)
+                    + slow_s * (0.8 + 0.4 * self.log_rng.unit());
+                let status = if pressure > 0.3 && self.log_rng.unit() < 0.05 {
+                    504
+                } else if self.log_rng.unit() < error_burst {
+                    500
+                } else {
+                    200
+                };
+                let total_s =
+                    upstream_s + 0.0005 + 0.001 * self.log_rng.unit() + gateway_s * (0.5 + self.log_rng.unit());
                 format!(
                     "{client} - - [{time_local}] \"{method} {path} HTTP/1.1\" {status} {bytes} \"-\" \"{ua}\" 420 {total_s:.3} [{upstream_name}] [] {}:8080 {bytes} {upstream_s:.3} {status} {request_id}",
                     pod.ip
@@ -628,15 +783,10 @@ impl Sim {
 
     /// Deletes a pod as `kubectl delete pod` would; its ReplicaSet replaces it at once.
     pub fn delete_pod(&mut self, namespace: &str, name: &str) -> bool {
-        let Some(idx) = self.pods.iter().position(|p| p.namespace == namespace && p.name == name) else {
+        let Some(pod) = self.pods.iter().find(|p| p.namespace == namespace && p.name == name).cloned() else {
             return false;
         };
-        let pod = self.pods.remove(idx);
-        let rv = self.next_rv();
-        let mut obj = self.pod_object(&pod, rv);
-        obj.metadata.deletion_timestamp = Some(ts(self.now));
-        let json = serde_json::to_vec(&obj).unwrap_or_default();
-        self.pods_api.delete(rv, namespace, name, json);
+        self.remove_pod(name);
         let replica = if self.service(pod.svc).kind == "StatefulSet" {
             pod.name.rsplit('-').next().and_then(|s| s.parse().ok()).unwrap_or(0)
         } else {
