@@ -582,7 +582,7 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
         }
         // Its own pods in trouble (saturated, failing) explain the symptoms: the evidence goes to
         // them and they rank first; the service says where to look.
-        let troubled: Vec<(Subject, String)> = s
+        let mut troubled: Vec<(Subject, String)> = s
             .pods
             .iter()
             .flat_map(|(pod, _)| containers_of.get(pod).into_iter().flatten())
@@ -593,6 +593,9 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
                 Some((cs, verdict))
             })
             .collect();
+        // The gateway's pods come in no particular order; the evidence must not depend on it.
+        troubled.sort();
+        troubled.dedup();
         if !troubled.is_empty() {
             for (cs, _) in &troubled {
                 for (verdict, text, score) in &symptoms {
@@ -988,19 +991,41 @@ mod tests {
                 c
             })
             .collect();
-        let expected = rank(&inputs(all.clone()), &Rules::default());
+        let service = |pods: Vec<(&'static PodKey, f64)>| ServiceFacts {
+            name: "shop/payment".into(),
+            backend: "shop-payment-80",
+            now: summary(600, 90, 0.5),
+            baseline_p95: Some(0.05),
+            pods,
+        };
+        // Leaked for the test's lifetime: the facts borrow their pods.
+        let keys: &'static [PodKey] = Box::leak(o.pods.clone().into_boxed_slice());
+        let service_pods: Vec<(&PodKey, f64)> = keys.iter().take(12).enumerate().map(|(i, k)| (k, i as f64)).collect();
+        let with_service = |containers: Vec<ContainerFacts<'_>>, pods: Vec<(&'static PodKey, f64)>| {
+            let mut i = inputs(containers);
+            i.services.push(service(pods));
+            rank(&i, &Rules::default())
+        };
+        let expected = with_service(all.clone(), service_pods.clone());
         assert!(expected.len() > 10);
         // A deterministic shuffle per round (xorshift), so a failure is reproducible.
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..50 {
-            let mut shuffled = all.clone();
-            for i in (1..shuffled.len()).rev() {
+            let mut next = |bound: usize| {
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
-                shuffled.swap(i, (seed % (i as u64 + 1)) as usize);
+                (seed % bound as u64) as usize
+            };
+            let mut shuffled = all.clone();
+            for i in (1..shuffled.len()).rev() {
+                shuffled.swap(i, next(i + 1));
             }
-            assert_eq!(rank(&inputs(shuffled), &Rules::default()), expected);
+            let mut pods = service_pods.clone();
+            for i in (1..pods.len()).rev() {
+                pods.swap(i, next(i + 1));
+            }
+            assert_eq!(with_service(shuffled, pods), expected);
         }
     }
 
