@@ -11,7 +11,9 @@
 //! The thresholds and weights are [`Rules`]: data, with the reasoning next to each, overridable
 //! under `[hotspots]` in the config.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use hashbrown::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -324,85 +326,76 @@ pub fn rank(inputs: &Inputs, rules: &Rules) -> Vec<Hotspot> {
 
 fn container_rules(c: &ContainerFacts, rules: &Rules, board: &mut Board) {
     let w = &rules.weights;
-    let subject = container_subject(c);
+    // Most containers have no finding: nothing is allocated for them (30,000 per refresh).
+    let mut found: Vec<Finding> = Vec::new();
+    let mut add = |verdict: &str, evidence: String, score: f64| {
+        found.push(Finding { verdict: verdict.to_string(), evidence, score });
+    };
     let detail = c.health.detail.as_deref().unwrap_or("");
     let oom_last = c.last_reason == Some("OOMKilled");
-    let mem_limit = c.resources.mem_limit.map(format_bytes).map(|l| format!(" at its {l} limit")).unwrap_or_default();
-    match c.health.word.as_str() {
+    let mem_limit =
+        || c.resources.mem_limit.map(format_bytes).map(|l| format!(" at its {l} limit")).unwrap_or_default();
+    // A healthy container that never restarted has no health finding: skip the word matching.
+    let quiet = c.health.severity == crate::analysis::health::Severity::Good && c.restarts_1h == 0;
+    match if quiet { "" } else { c.health.word.as_str() } {
         "CrashLoop" => {
-            let why = if oom_last { format!("OOMKilled{mem_limit}") } else { detail.to_string() };
+            let why = if oom_last { format!("OOMKilled{}", mem_limit()) } else { detail.to_string() };
             let evidence = format!("{why}; {} restarts in the last hour", c.restarts_1h);
-            board.add(
-                subject.clone(),
-                "Crash-looping",
-                evidence,
-                scaled(w.crash_loop, c.restarts_1h as f64, 1.0, 10.0),
-            );
+            add("Crash-looping", evidence, scaled(w.crash_loop, c.restarts_1h as f64, 1.0, 10.0));
         }
-        "OOMKilled" => board.add(subject.clone(), "OOMKilled", format!("killed{mem_limit}"), w.oom_killed),
-        "ImagePull" => board.add(subject.clone(), "Image pull failing", detail.to_string(), w.image_pull),
-        "ConfigError" => board.add(subject.clone(), "Cannot start", detail.to_string(), w.config_error),
-        "Failed" => board.add(subject.clone(), "Failed", detail.to_string(), w.config_error),
-        "Unschedulable" => board.add(subject.clone(), "Pending: fits no node", detail.to_string(), w.unschedulable),
+        "OOMKilled" => add("OOMKilled", format!("killed{}", mem_limit()), w.oom_killed),
+        "ImagePull" => add("Image pull failing", detail.to_string(), w.image_pull),
+        "ConfigError" => add("Cannot start", detail.to_string(), w.config_error),
+        "Failed" => add("Failed", detail.to_string(), w.config_error),
+        "Unschedulable" => add("Pending: fits no node", detail.to_string(), w.unschedulable),
         // Between two crashes of a crash loop the container runs, not yet ready: still a loop.
         "Starting" | "NotReady" if c.restarts_1h >= 2 && !oom_last => {
             let why =
                 c.last_reason.map(|r| format!("running again after {r}")).unwrap_or_else(|| "running again".into());
             let evidence = format!("{why}, not ready; {} restarts in the last hour", c.restarts_1h);
-            board.add(
-                subject.clone(),
-                "Crash-looping",
-                evidence,
-                scaled(w.crash_loop, c.restarts_1h as f64, 1.0, 10.0),
-            );
+            add("Crash-looping", evidence, scaled(w.crash_loop, c.restarts_1h as f64, 1.0, 10.0));
         }
-        "NotReady" => {
-            board.add(subject.clone(), "Not ready", "running but failing its readiness probe".into(), w.not_ready)
-        }
+        "NotReady" => add("Not ready", "running but failing its readiness probe".into(), w.not_ready),
         // Running again: an OOM kill within the hour is always worth seeing (the next one is
         // coming); other restarts when they are a pattern.
         _ if oom_last && c.restarts_1h >= 1 => {
             let times = if c.restarts_1h == 1 { "once".to_string() } else { format!("{} times", c.restarts_1h) };
-            let evidence = format!("OOMKilled{mem_limit} {times} in the last hour");
-            board.add(subject.clone(), "OOMKilled", evidence, scaled(w.oom_killed, c.restarts_1h as f64, 1.0, 6.0));
+            let evidence = format!("OOMKilled{} {times} in the last hour", mem_limit());
+            add("OOMKilled", evidence, scaled(w.oom_killed, c.restarts_1h as f64, 1.0, 6.0));
         }
         _ if c.restarts_1h >= rules.restarts_per_hour => {
             let why = c.last_reason.map(|r| format!(", last {r}")).unwrap_or_default();
             let evidence = format!("{} restarts in the last hour{why}", c.restarts_1h);
-            board.add(subject.clone(), "Restarting", evidence, scaled(w.restarting, c.restarts_1h as f64, 3.0, 12.0));
+            add("Restarting", evidence, scaled(w.restarting, c.restarts_1h as f64, 3.0, 12.0));
         }
         _ => {}
     }
-    if c.init && c.health.word == "Completed" {
-        return;
-    }
+    // A finished init container uses nothing: its usage rules do not apply.
+    let finished = c.init && c.health.word == "Completed";
     // CPU: throttling when the source sees it, else usage pinned at the limit.
-    if let Some(limit) = c.resources.cpu_limit_m.filter(|l| *l > 0.0) {
-        let usage = if c.cpu_m.is_finite() {
-            format!(" at {} of a {} limit", format_cpu_millis(c.cpu_m), format_cpu_millis(limit))
-        } else {
-            String::new()
+    if let Some(limit) = c.resources.cpu_limit_m.filter(|l| *l > 0.0 && !finished) {
+        let usage = || {
+            if c.cpu_m.is_finite() {
+                format!(" at {} of a {} limit", format_cpu_millis(c.cpu_m), format_cpu_millis(limit))
+            } else {
+                String::new()
+            }
         };
         match c.throttle {
             Some(t) if t >= rules.cpu_throttled => {
-                let evidence = format!("throttled {:.0}% of periods{usage}", t * 100.0);
-                board.add(
-                    subject.clone(),
-                    "CPU-starved",
-                    evidence,
-                    scaled(w.cpu_starved, t, rules.cpu_throttled, 0.75),
-                );
+                let evidence = format!("throttled {:.0}% of periods{}", t * 100.0, usage());
+                add("CPU-starved", evidence, scaled(w.cpu_starved, t, rules.cpu_throttled, 0.75));
             }
             None if c.cpu_m.is_finite() && c.cpu_m >= rules.cpu_at_limit * limit => {
                 let evidence =
                     format!("using {} of its {} CPU limit", percent(c.cpu_m, limit), format_cpu_millis(limit));
-                board.add(subject.clone(), "CPU-starved", evidence, w.cpu_starved);
+                add("CPU-starved", evidence, w.cpu_starved);
             }
             _ => {}
         }
     }
     // Memory: a leak (growth towards the limit) or a working set already near it.
-    if let Some(limit) = c.resources.mem_limit.filter(|l| *l > 0.0)
+    if let Some(limit) = c.resources.mem_limit.filter(|l| *l > 0.0 && !finished)
         && c.mem.is_finite()
     {
         let growth = c.mem_growth.filter(|g| *g > 0.0);
@@ -417,17 +410,11 @@ fn container_rules(c: &ContainerFacts, rules: &Rules, board: &mut Board) {
                     format_age((m * 60.0) as i64)
                 );
                 let urgency = rules.oom_horizon_minutes - m;
-                board.add(
-                    subject.clone(),
-                    "Memory leak",
-                    evidence,
-                    scaled(w.memory_leak, urgency, 0.0, rules.oom_horizon_minutes),
-                );
+                add("Memory leak", evidence, scaled(w.memory_leak, urgency, 0.0, rules.oom_horizon_minutes));
             }
             _ if c.mem >= rules.memory_near_limit * limit => {
                 let evidence = format!("working set {} of its {} limit", format_bytes(c.mem), format_bytes(limit));
-                board.add(
-                    subject.clone(),
+                add(
                     "Memory near limit",
                     evidence,
                     scaled(w.memory_near_limit, c.mem / limit, rules.memory_near_limit, 1.0),
@@ -435,6 +422,9 @@ fn container_rules(c: &ContainerFacts, rules: &Rules, board: &mut Board) {
             }
             _ => {}
         }
+    }
+    if !found.is_empty() {
+        board.findings.entry(container_subject(c)).or_default().extend(found);
     }
 }
 
@@ -531,6 +521,9 @@ fn latency_finding(s: &ServiceFacts, rules: &Rules) -> Option<(String, f64)> {
 
 fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
     let w = &rules.weights;
+    if inputs.services.is_empty() {
+        return;
+    }
     let mut containers_of: HashMap<&PodKey, Vec<&ContainerFacts>> = HashMap::new();
     for c in inputs.containers.iter().filter(|c| !c.init) {
         containers_of.entry(c.pod).or_default().push(c);

@@ -1,14 +1,16 @@
 //! Joins gateway traffic to the cluster: an upstream address to the pod with that IP, a backend
 //! name as the gateway writes it to the Service it stands for.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use hashbrown::HashMap;
 
 use crate::model::pod::{PodInfo, PodKey};
 
 /// Pod IP → pod, for the pods that are running (a finished pod's IP is reused).
-pub fn pods_by_ip<'a>(pods: impl Iterator<Item = &'a PodInfo>) -> HashMap<String, PodKey> {
+pub fn pods_by_ip<'a>(pods: impl Iterator<Item = &'a PodInfo>) -> HashMap<&'a str, &'a PodKey> {
     pods.filter(|p| p.phase != "Succeeded" && p.phase != "Failed")
-        .filter_map(|p| Some((p.pod_ip.clone().filter(|ip| !ip.is_empty())?, p.key.clone())))
+        .filter_map(|p| Some((p.pod_ip.as_deref().filter(|ip| !ip.is_empty())?, &p.key)))
         .collect()
 }
 
@@ -21,7 +23,7 @@ pub fn pods_by_ip<'a>(pods: impl Iterator<Item = &'a PodInfo>) -> HashMap<String
 /// - Envoy Gateway writes `httproute/<namespace>/<route>/rule/<n>` (a route, not a service).
 ///
 /// Anything else is shown as the gateway wrote it.
-pub fn service_of(backend: &str, namespaces: &BTreeSet<String>) -> Option<String> {
+pub fn service_of(backend: &str, namespaces: &BTreeSet<&str>) -> Option<String> {
     if let Some(host) = backend.split('|').nth(3) {
         let mut parts = host.split('.');
         let (svc, ns) = (parts.next()?, parts.next()?);
@@ -34,7 +36,7 @@ pub fn service_of(backend: &str, namespaces: &BTreeSet<String>) -> Option<String
     let name = backend.split('@').next().unwrap_or(backend);
     let ns = namespaces
         .iter()
-        .filter(|ns| name.len() > ns.len() + 1 && name.starts_with(ns.as_str()) && name.as_bytes()[ns.len()] == b'-')
+        .filter(|ns| name.len() > ns.len() + 1 && name.starts_with(*ns) && name.as_bytes()[ns.len()] == b'-')
         .max_by_key(|ns| ns.len())?;
     let svc_port = &name[ns.len() + 1..];
     let svc = svc_port.rsplit_once('-').map_or(svc_port, |(svc, _port)| svc);
@@ -47,7 +49,7 @@ mod tests {
 
     #[test]
     fn backends_resolve_to_services() {
-        let namespaces: BTreeSet<String> = ["shop", "shop-eu", "default"].iter().map(|s| s.to_string()).collect();
+        let namespaces: BTreeSet<&str> = ["shop", "shop-eu", "default"].into_iter().collect();
         let svc = |b: &str| service_of(b, &namespaces);
         assert_eq!(svc("shop-payment-80").as_deref(), Some("shop/payment"));
         assert_eq!(svc("shop-eu-order-api-8080").as_deref(), Some("shop-eu/order-api"));

@@ -1,6 +1,6 @@
 //! The facts the hotspot rules read, gathered from the state's rows, tracks, nodes and traffic.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::analysis::hotspots::{ContainerFacts, Hotspot, Inputs, NodeFacts, Rules, ServiceFacts, rank};
 use crate::analysis::traffic::service_of;
@@ -11,7 +11,7 @@ use crate::model::store::Store;
 use crate::model::time::UnixSecs;
 use crate::model::traffic::Traffic;
 
-use super::rows::{ContainerRow, Tracks};
+use super::rows::{ContainerRow, PodTracks, Tracks};
 use super::traffic::Stream;
 
 /// Memory growth is fitted over this much history: long enough to see through GC saw-teeth,
@@ -41,22 +41,31 @@ pub struct Sources<'a> {
 
 pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
     let now = src.now;
+    // Rows come grouped by pod: one tracks lookup per pod, not per container.
+    let mut pod_tracks: Option<(&PodKey, Option<&PodTracks>)> = None;
     let containers: Vec<ContainerFacts> = src
         .rows
         .iter()
         .map(|r| {
             // A trend only where a limit can be reached: most containers have no reason to fit one.
             // Only this instance's points: a restart's drop is no trend.
-            let since = |_| {
-                let container = src.pods.get(&r.pod)?.containers.iter().find(|c| c.name == r.container)?;
-                Some(container.started().unwrap_or(0).max(now - MEMORY_TREND_SECS))
+            let since = r.started.unwrap_or(0).max(now - MEMORY_TREND_SECS);
+            let mut track = || {
+                let tracks = match pod_tracks {
+                    Some((pod, tracks)) if pod == &r.pod => tracks,
+                    _ => {
+                        let tracks = src.tracks.pod(&r.pod);
+                        pod_tracks = Some((&r.pod, tracks));
+                        tracks
+                    }
+                };
+                tracks?.container(&r.container)
             };
             let mem_growth = r
                 .resources
                 .mem_limit
                 .filter(|l| r.usage.mem.is_finite() && r.usage.mem >= 0.3 * l)
-                .and_then(since)
-                .and_then(|since| src.tracks.get(&r.pod, &r.container)?.mem.trend(since))
+                .and_then(|_| track()?.mem_trend(since))
                 // A leak is steady: a line that fits, over minutes, not a load wave or a GC cycle.
                 .filter(|t| t.r2 >= LEAK_MIN_FIT && t.span_secs >= LEAK_MIN_SPAN_SECS)
                 .map(|t| t.per_sec);
@@ -78,13 +87,18 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
         })
         .collect();
 
-    let by_ip = crate::analysis::traffic::pods_by_ip(src.pods.values());
-    let namespaces: BTreeSet<String> = src.pods.values().map(|p| p.key.namespace.clone()).collect();
+    // The joins cost a pass over every pod: only when the gateway saw something.
+    let seen_traffic = !src.traffic.backends.stats.is_empty() || !src.traffic.upstreams.stats.is_empty();
+    let by_ip = if seen_traffic { crate::analysis::traffic::pods_by_ip(src.pods.values()) } else { Default::default() };
+    let namespaces: BTreeSet<&str> = if seen_traffic {
+        let distinct: HashSet<&str> = src.pods.values().map(|p| p.key.namespace.as_str()).collect();
+        distinct.into_iter().collect()
+    } else {
+        BTreeSet::new()
+    };
     let mut pods_of: HashMap<&str, Vec<(&PodKey, f64)>> = HashMap::new();
     for (ip, stats) in src.traffic.upstreams.stats.iter() {
-        if let Some(pod) = by_ip.get(ip.as_str())
-            && let Some(key) = src.pods.get(pod).map(|p| &p.key)
-        {
+        if let Some(&key) = by_ip.get(ip.as_str()) {
             pods_of.entry(stats.backend.as_str()).or_default().push((key, stats.summary(0, now).rps));
         }
     }

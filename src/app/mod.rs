@@ -573,7 +573,7 @@ impl State {
 
     fn refresh_traffic(&mut self) {
         let by_ip = crate::analysis::traffic::pods_by_ip(self.pods.values());
-        let namespaces: BTreeSet<String> = self.pods.values().map(|p| p.key.namespace.clone()).collect();
+        let namespaces: BTreeSet<&str> = self.pods.values().map(|p| p.key.namespace.as_str()).collect();
         self.traffic_rows = build_traffic_rows(&self.traffic, self.traffic_group, &by_ip, &namespaces, self.now);
         fill_traffic(&mut self.rows, &self.pods, &self.traffic, self.now);
         self.traffic_dirty = false;

@@ -1,15 +1,19 @@
 //! Table rows derived from the model, and the columns they sort by. Rows are rebuilt only when the
 //! data changed; the UI formats cells only for the rows on screen.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+// foldhash (hashbrown's default) instead of SipHash: looked up per container per refresh.
+use hashbrown::HashMap;
 
 use crate::analysis::health::{Health, RECENT_RESTART_SECS, classify};
 use crate::analysis::nodes::NodeAllocation;
 use crate::model::metrics::Usage;
 use crate::model::node::NodeInfo;
 use crate::model::pod::{PodInfo, PodKey, Resources, StateInfo};
-use crate::model::series::Series;
+use crate::model::series::{Series, Trend};
 use crate::model::time::UnixSecs;
 use crate::model::traffic::Summary;
 
@@ -27,7 +31,12 @@ pub struct ContainerTrack {
     /// (observed at, restart count): the newest observation older than an hour is kept as a baseline.
     restarts_seen: VecDeque<(UnixSecs, u32)>,
     pub history: VecDeque<(UnixSecs, String, Option<String>)>,
+    /// The last memory trend fitted, keyed by (newest sample, start slot): the hotspots ask
+    /// every second, a new sample arrives every poll.
+    mem_trend_memo: Cell<Option<TrendMemo>>,
 }
+
+type TrendMemo = ((Option<i64>, i64), Option<Trend>);
 
 const HISTORY_LEN: usize = 50;
 
@@ -39,6 +48,7 @@ impl ContainerTrack {
             throttle: Series::new(step_secs, retention_secs),
             restarts_seen: VecDeque::new(),
             history: VecDeque::new(),
+            mem_trend_memo: Cell::new(None),
         }
     }
 
@@ -55,6 +65,21 @@ impl ContainerTrack {
             }
             self.history.push_back((now, health.word.clone(), health.detail.clone()));
         }
+    }
+
+    /// The working set's trend from `since` (None unless it rose: no line to fit), fitted once
+    /// per new sample.
+    pub fn mem_trend(&self, since: UnixSecs) -> Option<Trend> {
+        let key = (self.mem.newest_slot(), since.div_euclid(self.mem.step()));
+        if let Some((memo_key, trend)) = self.mem_trend_memo.get()
+            && memo_key == key
+        {
+            return trend;
+        }
+        let rose = self.mem.latest().zip(self.mem.value_at(since)).is_none_or(|(last, first)| last > first);
+        let trend = if rose { self.mem.trend(since) } else { None };
+        self.mem_trend_memo.set(Some((key, trend)));
+        trend
     }
 
     /// Restarts in the last hour: increments observed since the count an hour ago (or since kpulse
@@ -82,9 +107,19 @@ pub struct PodTracks {
 #[derive(Debug, Clone, Default)]
 pub struct Tracks(HashMap<PodKey, PodTracks>);
 
+impl PodTracks {
+    pub fn container(&self, name: &str) -> Option<&ContainerTrack> {
+        self.containers.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+}
+
 impl Tracks {
     pub fn get(&self, pod: &PodKey, container: &str) -> Option<&ContainerTrack> {
-        self.0.get(pod)?.containers.iter().find(|(name, _)| name == container).map(|(_, t)| t)
+        self.0.get(pod)?.container(container)
+    }
+
+    pub fn pod(&self, pod: &PodKey) -> Option<&PodTracks> {
+        self.0.get(pod)
     }
 
     pub fn pod_net(&self, pod: &PodKey) -> Option<&(Series, Series)> {
@@ -147,6 +182,8 @@ pub struct ContainerRow {
     pub restarts_1h: u32,
     pub last_reason: Option<String>,
     pub created: Option<UnixSecs>,
+    /// When this container instance started running.
+    pub started: Option<UnixSecs>,
     pub resources: Resources,
     pub usage: Usage,
     /// Latest share of CFS periods throttled (0..1).
@@ -231,6 +268,7 @@ pub fn build_container_rows<'a>(
                 restarts_1h: track.map_or(0, |t| t.restarts_last_hour(now, c.restarts, last_finished)),
                 last_reason,
                 created: pod.created,
+                started: c.started(),
                 resources: c.resources.clone(),
                 usage: Usage::default(),
                 throttle: None,

@@ -2,7 +2,9 @@
 //! stream is in, how many lines matched and how many were skipped.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use hashbrown::HashMap;
 
 use crate::analysis::traffic::service_of;
 use crate::model::accesslog::Format;
@@ -109,8 +111,8 @@ pub struct TrafficRow {
 pub fn build_traffic_rows(
     traffic: &Traffic,
     group: TrafficGroup,
-    pods_by_ip: &HashMap<String, PodKey>,
-    namespaces: &BTreeSet<String>,
+    pods_by_ip: &HashMap<&str, &PodKey>,
+    namespaces: &BTreeSet<&str>,
     now: UnixSecs,
 ) -> Vec<TrafficRow> {
     let family: &Family = match group {
@@ -124,7 +126,7 @@ pub fn build_traffic_rows(
         .map(|(key, stats)| {
             let (name, target) = match group {
                 TrafficGroup::Services => (service_of(key, namespaces).unwrap_or_else(|| key.clone()), key.clone()),
-                TrafficGroup::Pods => match pods_by_ip.get(key) {
+                TrafficGroup::Pods => match pods_by_ip.get(key.as_str()) {
                     Some(pod) => (format!("{}/{}", pod.namespace, pod.name), key.clone()),
                     None => (key.clone(), "(no pod with this IP)".to_string()),
                 },
@@ -242,9 +244,9 @@ mod tests {
         assert_eq!((stream.matched, stream.skipped), (2, 1));
         assert_eq!(stream.format.as_ref().map(Format::name), Some("ingress-nginx"));
 
-        let pods: HashMap<String, PodKey> =
-            [("10.1.0.4".to_string(), PodKey { namespace: "shop".into(), name: "cart-1".into() })].into();
-        let namespaces: BTreeSet<String> = ["shop".to_string()].into();
+        let cart = PodKey { namespace: "shop".into(), name: "cart-1".into() };
+        let pods: HashMap<&str, &PodKey> = [("10.1.0.4", &cart)].into_iter().collect();
+        let namespaces: BTreeSet<&str> = ["shop"].into();
         let rows = build_traffic_rows(&traffic, TrafficGroup::Pods, &pods, &namespaces, now);
         assert_eq!((rows[0].name.as_str(), rows[0].now.requests), ("shop/cart-1", 2));
         let rows = build_traffic_rows(&traffic, TrafficGroup::Services, &pods, &namespaces, now);

@@ -77,6 +77,11 @@ impl Series {
         self.values.is_empty()
     }
 
+    /// The slot (time / step) of the newest point: changes exactly when a new sample arrives.
+    pub fn newest_slot(&self) -> Option<i64> {
+        self.last_slot
+    }
+
     pub fn step(&self) -> i64 {
         self.step
     }
@@ -101,27 +106,45 @@ impl Series {
     /// The least-squares line through the points at or after `since`; None with fewer than three
     /// points.
     pub fn trend(&self, since: UnixSecs) -> Option<Trend> {
-        let (mut n, mut st, mut sv, mut stt, mut stv, mut svv) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-        let (mut first, mut last) = (i64::MAX, i64::MIN);
-        for (t, v) in self.points().filter(|(t, _)| *t >= since) {
-            first = first.min(t);
-            last = last.max(t);
-            let t = (t - since) as f64;
+        let start = self.index_at(since)?;
+        // x in steps from the first slot, y relative to the first value: small numbers, so the
+        // sums of squares keep their precision. Called for thousands of series per refresh.
+        let base = self.values.range(start..).find(|v| !v.is_nan()).map(|v| *v as f64)?;
+        let (mut n, mut sx, mut sy, mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        let (mut first, mut last) = (usize::MAX, 0);
+        for (i, v) in self.values.range(start..).enumerate() {
+            if v.is_nan() {
+                continue;
+            }
+            first = first.min(i);
+            last = i;
+            let (x, y) = (i as f64, *v as f64 - base);
             n += 1.0;
-            st += t;
-            sv += v;
-            stt += t * t;
-            stv += t * v;
-            svv += v * v;
+            sx += x;
+            sy += y;
+            sxx += x * x;
+            sxy += x * y;
+            syy += y * y;
         }
-        let var_t = n * stt - st * st;
-        if n < 3.0 || var_t <= 0.0 {
+        let var_x = n * sxx - sx * sx;
+        if n < 3.0 || var_x <= 0.0 {
             return None;
         }
-        let cov = n * stv - st * sv;
-        let var_v = n * svv - sv * sv;
-        let r2 = if var_v > 0.0 { (cov * cov / (var_t * var_v)).min(1.0) } else { 0.0 };
-        Some(Trend { per_sec: cov / var_t, r2, span_secs: last - first })
+        let cov = n * sxy - sx * sy;
+        let var_y = n * syy - sy * sy;
+        let r2 = if var_y > 0.0 { (cov * cov / (var_x * var_y)).min(1.0) } else { 0.0 };
+        Some(Trend { per_sec: cov / var_x / self.step as f64, r2, span_secs: (last - first) as i64 * self.step })
+    }
+
+    /// Index of the first slot at or after `at`; None when `at` is after the newest slot.
+    fn index_at(&self, at: UnixSecs) -> Option<usize> {
+        let newest = self.last_slot?;
+        let slot = at.div_euclid(self.step);
+        if slot > newest {
+            return None;
+        }
+        let back = (newest - slot) as usize;
+        Some(self.values.len().saturating_sub(back + 1))
     }
 
     /// The median of the points in `[from, to)`; None when there are fewer than `min_points`.
@@ -132,6 +155,11 @@ impl Series {
         }
         values.sort_by(f64::total_cmp);
         Some(values[values.len() / 2])
+    }
+
+    /// The first value at or after `at`.
+    pub fn value_at(&self, at: UnixSecs) -> Option<f64> {
+        self.values.range(self.index_at(at)?..).find(|v| !v.is_nan()).map(|v| *v as f64)
     }
 
     pub fn max(&self) -> Option<f64> {
@@ -159,6 +187,10 @@ mod tests {
         }
         assert!(saw.trend(1000).unwrap().r2 < 0.1, "noise around a level is no trend");
         assert_eq!(s.median_between(1000, 1050, 3), Some(140.0));
+        assert_eq!(s.value_at(1000), Some(100.0));
+        assert_eq!(s.value_at(1150), Some(400.0));
+        assert_eq!(s.value_at(0), Some(100.0), "before the first point: the first point");
+        assert_eq!(s.value_at(5000), None);
         assert_eq!(s.median_between(1000, 1020, 3), None);
     }
 

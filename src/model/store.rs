@@ -1,7 +1,8 @@
 //! A keyed store fed by list+watch changes. A relist (after a reconnect or a 410 Gone) is buffered
 //! and swapped in whole at `InitDone`, so rows never vanish or duplicate while it runs.
 
-use std::collections::HashMap;
+// foldhash (hashbrown's default) instead of SipHash: 10,000 pods are looked up per refresh.
+use hashbrown::HashMap;
 use std::hash::Hash;
 
 /// One change from a list+watch stream, already converted to kpulse's trimmed type.
