@@ -281,15 +281,15 @@ fn traffic_cells(r: &TrafficRow) -> [String; 7] {
 
 const TRAFFIC_HEADERS: [&str; 7] = ["SERVICE", "RPS", "5XX", "P50", "P95", "P99", "GW OVERHEAD P95"];
 
-fn aligned<const N: usize>(headers: [&str; N], rows: &[[String; N]]) -> String {
-    let mut widths = headers.map(|h| h.chars().count());
+fn aligned(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         padded.join("  ").trim_end().to_string() + "\n"
     };
     let mut out = line(headers.to_vec());
@@ -332,23 +332,28 @@ fn table(state: &State, window_secs: i64, scenario: Option<&ScenarioRun>) -> Str
     for (i, h) in state.hotspots.iter().enumerate() {
         out.push_str(&format!("{:>2}. {:>3}  {}  {}\n", i + 1, h.score, h.subject.label(), h.summary()));
     }
-    out.push_str("\nCONTAINERS\n");
-    let rows: Vec<[String; 11]> = containers(state).map(container_cells).collect();
-    out.push_str(&aligned(CONTAINER_HEADERS, &rows));
-    if !state.traffic_rows.is_empty() {
-        out.push_str("\nTRAFFIC (last minute)\n");
-        let rows: Vec<[String; 7]> = traffic(state).map(traffic_cells).collect();
-        out.push_str(&aligned(TRAFFIC_HEADERS, &rows));
-    }
-    for (_, notice) in &state.notices {
-        out.push_str(&format!("note: {notice}\n"));
-    }
+    tables(state, &mut out, ["\nCONTAINERS\n", "\nTRAFFIC (last minute)\n", "note: "], aligned);
     out
 }
 
-fn markdown_table<const N: usize>(headers: [&str; N], rows: &[[String; N]]) -> String {
+/// The containers and traffic tables and the notices, in one of the text forms.
+fn tables(state: &State, out: &mut String, titles: [&str; 3], table: fn(&[&str], &[Vec<String>]) -> String) {
+    out.push_str(titles[0]);
+    let rows: Vec<Vec<String>> = containers(state).map(|r| container_cells(r).to_vec()).collect();
+    out.push_str(&table(&CONTAINER_HEADERS, &rows));
+    if !state.traffic_rows.is_empty() {
+        out.push_str(titles[1]);
+        let rows: Vec<Vec<String>> = traffic(state).map(|r| traffic_cells(r).to_vec()).collect();
+        out.push_str(&table(&TRAFFIC_HEADERS, &rows));
+    }
+    for (_, notice) in &state.notices {
+        out.push_str(&format!("{}{notice}\n", titles[2]));
+    }
+}
+
+fn markdown_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let escape = |s: &str| s.replace('|', "\\|");
-    let mut out = format!("| {} |\n|{}\n", headers.join(" | "), "---|".repeat(N));
+    let mut out = format!("| {} |\n|{}\n", headers.join(" | "), "---|".repeat(headers.len()));
     for row in rows {
         let cells: Vec<String> = row.iter().map(|c| escape(c)).collect();
         out.push_str(&format!("| {} |\n", cells.join(" | ")));
@@ -376,13 +381,6 @@ fn markdown(state: &State, window_secs: i64, scenario: Option<&ScenarioRun>) -> 
             h.evidence.join("; ")
         ));
     }
-    out.push_str("\n## Containers\n\n");
-    let rows: Vec<[String; 11]> = containers(state).map(container_cells).collect();
-    out.push_str(&markdown_table(CONTAINER_HEADERS, &rows));
-    if !state.traffic_rows.is_empty() {
-        out.push_str("\n## Traffic (last minute)\n\n");
-        let rows: Vec<[String; 7]> = traffic(state).map(traffic_cells).collect();
-        out.push_str(&markdown_table(TRAFFIC_HEADERS, &rows));
-    }
+    tables(state, &mut out, ["\n## Containers\n\n", "\n## Traffic (last minute)\n\n", "\n> Note: "], markdown_table);
     out
 }

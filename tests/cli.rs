@@ -5,18 +5,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn kpulse() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kpulse"))
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.stdin(Stdio::null()).output().expect("binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+mod common;
+use common::{kpulse, run};
 
 #[test]
 fn help_lists_kubectl_style_flags_and_the_demo() {

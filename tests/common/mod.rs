@@ -292,3 +292,18 @@ pub fn spawn_prometheus(config_yaml: &str) -> Option<(KillOnDrop, String, tempfi
     wait_http_ok(&addr, "/-/ready", "prometheus");
     Some((child, addr, dir))
 }
+
+/// The kpulse binary under test.
+pub fn kpulse() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kpulse"))
+}
+
+/// Runs it to the end with no stdin: (exit code, stdout, stderr).
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.stdin(std::process::Stdio::null()).output().expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
