@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{kpulse, run};
+use common::{Tmux, kpulse, run};
 
 #[test]
 fn help_lists_kubectl_style_flags_and_the_demo() {
@@ -126,20 +126,9 @@ fn demo_serve_runs_headless_and_answers_kubernetes_requests() {
     let _ = child.wait();
 }
 
-/// tmux is the terminal here; without it this test cannot run.
-fn tmux_available() -> bool {
-    let ok = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
-    if !ok {
-        let msg = "tmux is missing: install it with `apt-get install -y tmux` (scripts/test.sh does)";
-        assert!(std::env::var_os("KPULSE_REQUIRE_REAL").is_none(), "{msg}");
-        eprintln!("SKIPPED: {msg}");
-    }
-    ok
-}
-
-/// Runs `kpulse demo` (with `env` prepended) in a detached tmux session; the shell then writes
-/// kpulse's exit code to the returned file and waits, so the screen after exit can be read.
-fn start_demo_in_tmux(session: &str, env: &str, dir: &std::path::Path) -> std::path::PathBuf {
+/// Runs `kpulse demo` (with `env` prepended) in a real terminal; the shell then writes kpulse's
+/// exit code to the returned file and waits, so the screen after exit can be read.
+fn start_demo_in_tmux(name: &str, env: &str, dir: &std::path::Path) -> Option<(Tmux, std::path::PathBuf)> {
     let done = dir.join("exit-code");
     let cmd = format!(
         "{env} XDG_CONFIG_HOME={} {} demo; echo $? > {}; sleep 30",
@@ -147,43 +136,14 @@ fn start_demo_in_tmux(session: &str, env: &str, dir: &std::path::Path) -> std::p
         env!("CARGO_BIN_EXE_kpulse"),
         done.display()
     );
-    let status =
-        Command::new("tmux").args(["new-session", "-d", "-s", session, "-x", "180", "-y", "40", &cmd]).status();
-    assert!(status.unwrap().success());
-    done
-}
-
-fn capture(session: &str) -> String {
-    let out = Command::new("tmux").args(["capture-pane", "-p", "-t", session]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into()
-}
-
-fn wait_screen(session: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let screen = capture(session);
-        if pred(&screen) {
-            return screen;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; screen:\n{screen}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    Some((Tmux::start(name, (180, 40), &cmd)?, done))
 }
 
 #[test]
 fn scripted_demo_session_in_a_real_terminal() {
-    if !tmux_available() {
-        return;
-    }
-    let session = format!("kpulse-test-{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
-    let done = start_demo_in_tmux(&session, "", dir.path());
-    let keys = |k: &[&str]| {
-        let mut args = vec!["send-keys", "-t", session.as_str()];
-        args.extend_from_slice(k);
-        Command::new("tmux").args(&args).status().unwrap();
-    };
-    let screen = wait_screen(&session, "live rows", |s| s.contains("payment") && s.contains("cadvisor ●connected"));
+    let Some((term, done)) = start_demo_in_tmux("kpulse-test", "", dir.path()) else { return };
+    let screen = term.wait_for("live rows", |s| s.contains("payment") && s.contains("cadvisor ●connected"));
     for service in [
         "ingress-nginx-controller",
         "frontend",
@@ -200,13 +160,27 @@ fn scripted_demo_session_in_a_real_terminal() {
     }
     assert!(screen.contains("CrashLoop") || screen.contains("Starting"));
     assert!(screen.contains("Unschedulable"));
-    keys(&["2"]);
-    wait_screen(&session, "nodes view", |s| s.contains("node-a") && s.contains("CPU CAP/ALLOC"));
-    keys(&["1", "/", "payment", "Enter", "Enter"]);
-    wait_screen(&session, "detail pane", |s| s.contains("request 100m  limit 150m") && s.contains("Warning events"));
-    keys(&["?"]);
-    wait_screen(&session, "help", |s| s.contains("Keys — ? or Esc to close"));
-    keys(&["Escape", "q"]);
+    // The first screen opens with the top hotspots above the table.
+    term.wait_for("hotspot strip", |s| s.contains(" Hotspots ") && s.contains("found · 4 to see all"));
+    term.keys(&["2"]);
+    term.wait_for("nodes view", |s| s.contains("node-a") && s.contains("CPU CAP/ALLOC"));
+    term.keys(&["1", "/", "payment", "Enter", "Enter"]);
+    term.wait_for("detail pane", |s| s.contains("request 100m  limit 150m") && s.contains("Warning events"));
+    // The Hotspots view, then Enter on the first hotspot: its container's detail.
+    // (Two quick Escapes would read as one Alt-Escape: one at a time.)
+    term.keys(&["Escape"]);
+    term.wait_for("detail closed", |s| !s.contains("Warning events"));
+    term.keys(&["Escape"]);
+    term.wait_for("filter cleared", |s| !s.contains("filter: payment"));
+    term.keys(&["4"]);
+    term.wait_for("hotspots view", |s| {
+        s.contains("Evidence") && s.contains("CPU-starved") && s.contains("Pending: fits no node")
+    });
+    term.keys(&["g", "Enter"]);
+    term.wait_for("the first hotspot's container", |s| s.contains("status history") && s.contains("HEALTH"));
+    term.keys(&["?"]);
+    term.wait_for("help", |s| s.contains("Keys — ? or Esc to close") && s.contains("Hotspots view"));
+    term.keys(&["Escape", "q"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done.exists() {
         assert!(Instant::now() < deadline, "kpulse did not exit on q");
@@ -214,29 +188,24 @@ fn scripted_demo_session_in_a_real_terminal() {
     }
     assert_eq!(std::fs::read_to_string(&done).unwrap().trim(), "0");
     // The terminal is restored: the alternate screen is gone.
-    let after = capture(&session);
+    let after = term.screen();
     assert!(!after.contains("CPU TREND"), "terminal restored:\n{after}");
-    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
 }
 
 #[test]
 fn a_panic_restores_the_terminal_and_prints_the_message() {
-    if !tmux_available() {
-        return;
-    }
-    let session = format!("kpulse-panic-{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
-    let done = start_demo_in_tmux(&session, "KPULSE_TEST_PANIC_AFTER_DRAW=1", dir.path());
+    let Some((term, done)) = start_demo_in_tmux("kpulse-panic", "KPULSE_TEST_PANIC_AFTER_DRAW=1", dir.path()) else {
+        return;
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done.exists() {
-        assert!(Instant::now() < deadline, "kpulse did not exit after the panic:\n{}", capture(&session));
+        assert!(Instant::now() < deadline, "kpulse did not exit after the panic:\n{}", term.screen());
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_ne!(std::fs::read_to_string(&done).unwrap().trim(), "0");
     // The message comes first, then color-eyre's backtrace: read the scrollback too.
-    let out = Command::new("tmux").args(["capture-pane", "-p", "-S", "-500", "-t", &session]).output().unwrap();
-    let screen = String::from_utf8_lossy(&out.stdout).to_string();
+    let screen = term.screen_with_history(500);
     assert!(screen.contains("KPULSE_TEST_PANIC_AFTER_DRAW is set"), "the panic message is readable:\n{screen}");
     assert!(!screen.contains("CPU TREND"), "the alternate screen is gone:\n{screen}");
-    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use common::{KillOnDrop, free_port, http_get, real_binary, wait_http_ok};
+use common::{KillOnDrop, Tmux, free_port, http_get, real_binary, wait_http_ok};
 use kpulse::app::traffic::Stream;
 use kpulse::model::accesslog::Format;
 use kpulse::model::sketch::RELATIVE_ERROR;
@@ -362,35 +362,29 @@ async fn a_followed_file_survives_rotation_and_truncation() {
 /// on the terminal, and shows the traffic.
 #[test]
 fn stdin_feeds_the_traffic_view_of_the_real_binary() {
-    let Some(tmux) = real_binary("tmux", "apt-get install -y tmux") else { return };
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("piped.log");
     append(&log, 1234);
     std::fs::write(dir.path().join("noise"), "I0902 19:52:29.236097 6 status.go:85] updating Ingress status\n")
         .unwrap();
-    let session = format!("kpulse-stdin-{}", std::process::id());
     let cmd = format!(
         "cat {} {} | {} demo --gateway - ; sleep 30",
         dir.path().join("noise").display(),
         log.display(),
         env!("CARGO_BIN_EXE_kpulse")
     );
-    let run = |args: &[&str]| Command::new(&tmux).args(args).output().unwrap();
-    run(&["new-session", "-d", "-s", &session, "-x", "180", "-y", "30", &cmd]);
-    let capture = || String::from_utf8_lossy(&run(&["capture-pane", "-p", "-t", &session]).stdout).into_owned();
+    let Some(term) = Tmux::start("kpulse-stdin", (180, 30), &cmd) else { return };
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut screen = String::new();
     while Instant::now() < deadline {
-        run(&["send-keys", "-t", &session, "3"]);
+        term.keys(&["3"]);
         std::thread::sleep(Duration::from_millis(500));
-        screen = capture();
+        screen = term.screen();
         if screen.contains("1234 lines") {
             break;
         }
     }
-    run(&["send-keys", "-t", &session, "q"]);
-    std::thread::sleep(Duration::from_millis(300));
-    run(&["kill-session", "-t", &session]);
+    term.keys(&["q"]);
     assert!(screen.contains("1 stream · 1234 lines · 1 skipped · ingress-nginx"), "{screen}");
     assert!(screen.contains("shop-cart-80"), "the backend as logged is shown: {screen}");
 }

@@ -46,6 +46,9 @@ pub struct Rules {
     /// Share of 5xx answers at the gateway. At 5 %, a 99.9 % monthly availability objective is
     /// spent in under a day (the SRE workbook's fast-burn page).
     pub error_ratio: f64,
+    /// Share of requests the gateway had to send to another upstream (retries after a timeout or
+    /// a refused connection): replicas failing behind a gateway that hides it from clients.
+    pub retry_ratio: f64,
     /// p95 latency this many times the service's own baseline (the median p95 of the retained
     /// history, the last two minutes excluded) is a regression.
     pub latency_vs_baseline: f64,
@@ -79,6 +82,7 @@ impl Default for Rules {
             oom_horizon_minutes: 30.0,
             restarts_per_hour: 3,
             error_ratio: 0.05,
+            retry_ratio: 0.05,
             latency_vs_baseline: 2.0,
             latency_floor_ms: 100.0,
             latency_absolute_ms: 1000.0,
@@ -110,6 +114,7 @@ pub struct Weights {
     pub memory_leak: f64,
     pub memory_near_limit: f64,
     pub errors: f64,
+    pub retries: f64,
     pub latency: f64,
     pub gateway_overhead: f64,
     pub imbalance: f64,
@@ -133,6 +138,7 @@ impl Default for Weights {
             memory_leak: 50.0,
             memory_near_limit: 45.0,
             errors: 55.0,
+            retries: 45.0,
             latency: 50.0,
             gateway_overhead: 60.0,
             imbalance: 45.0,
@@ -546,6 +552,16 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
         if let Some((text, score)) = latency_finding(s, rules) {
             symptoms.push(("Slow".into(), text, score));
         }
+        let retry_ratio = s.now.retries as f64 / s.now.requests as f64;
+        if retry_ratio >= rules.retry_ratio {
+            let text = format!(
+                "the gateway retried {} of {} requests on another upstream ({:.0}%)",
+                s.now.retries,
+                s.now.requests,
+                retry_ratio * 100.0
+            );
+            symptoms.push(("Upstream retries".into(), text, scaled(w.retries, retry_ratio, rules.retry_ratio, 0.5)));
+        }
         // Imbalance: one replica far above its fair share.
         let total_rps: f64 = s.pods.iter().map(|(_, r)| r).sum();
         if s.pods.len() >= 2 && total_rps > 0.0 {
@@ -575,14 +591,20 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
         }
         // Its own pods in trouble (saturated, failing) explain the symptoms: the evidence goes to
         // them and they rank first; the service says where to look.
+        // In trouble: a finding of its own, or simply not serving (starting, not ready, waiting).
         let mut troubled: Vec<(Subject, String)> = s
             .pods
             .iter()
             .flat_map(|(pod, _)| containers_of.get(pod).into_iter().flatten())
-            .map(|c| container_subject(c))
-            .filter_map(|cs| {
-                let verdict =
-                    board.findings.get(&cs)?.iter().max_by(|a, b| a.score.total_cmp(&b.score))?.verdict.clone();
+            .filter_map(|c| {
+                let cs = container_subject(c);
+                let strongest =
+                    board.findings.get(&cs).and_then(|f| f.iter().max_by(|a, b| a.score.total_cmp(&b.score)));
+                let verdict = match strongest {
+                    Some(f) => f.verdict.clone(),
+                    None if c.health.severity >= crate::analysis::health::Severity::Warn => c.health.word.clone(),
+                    None => return None,
+                };
                 Some((cs, verdict))
             })
             .collect();
@@ -856,6 +878,27 @@ mod tests {
     }
 
     #[test]
+    fn a_failing_service_whose_pod_is_not_serving_points_at_that_pod() {
+        let mut o = owned(1);
+        o.health[0] = Health { severity: Severity::Warn, word: "Starting".into(), detail: None };
+        let mut input = inputs(vec![facts(&o, 0)]);
+        input.services.push(ServiceFacts {
+            name: "shop/notification".into(),
+            backend: "shop-notification-80",
+            now: summary(84, 84, 0.0),
+            baseline_p95: None,
+            pods: vec![(&o.pods[0], 0.0)],
+        });
+        let ranked = rank(&input, &Rules::default());
+        assert_eq!(ranked[0].subject.label(), "svc shop/notification");
+        assert!(
+            ranked[0].evidence[0].ends_with("its own pods explain it: shop/payment-0/app (Starting)"),
+            "{ranked:#?}"
+        );
+        assert_eq!(ranked[1].summary(), "Errors: 100% 5xx at the gateway (84 of 84) for shop/notification");
+    }
+
+    #[test]
     fn a_slow_service_with_idle_pods_points_downstream() {
         let o = owned(2);
         let mut input = inputs(vec![facts(&o, 0), facts(&o, 1)]);
@@ -897,6 +940,39 @@ mod tests {
         let h = top(&input);
         assert_eq!(h.verdict, "Errors after a rollout");
         assert_eq!(h.evidence[0], "30% 5xx at the gateway (120 of 400); its newest pod is 2m old");
+    }
+
+    #[test]
+    fn retries_hidden_from_clients_are_a_finding() {
+        let o = owned(2);
+        let mut input = inputs(vec![facts(&o, 0), facts(&o, 1)]);
+        let mut now = summary(600, 0, 0.02);
+        now.retries = 90;
+        input.services.push(ServiceFacts {
+            name: "shop/order".into(),
+            backend: "shop-order-80",
+            now,
+            baseline_p95: Some(0.02),
+            pods: vec![(&o.pods[0], 5.0), (&o.pods[1], 5.0)],
+        });
+        assert_eq!(
+            top(&input).summary(),
+            "Upstream retries: the gateway retried 90 of 600 requests on another upstream (15%)"
+        );
+    }
+
+    #[test]
+    fn a_node_not_ready_is_a_hotspot() {
+        let o = owned(2);
+        let mut input = inputs(vec![facts(&o, 0), facts(&o, 1)]);
+        input.nodes.push(NodeFacts {
+            name: "node-a",
+            ready: "Unknown",
+            pressures: &[],
+            cpu_used_m: None,
+            cpu_allocatable_m: 3900.0,
+        });
+        assert_eq!(top(&input).summary(), "Node not ready: Ready=Unknown, 2 pods on it");
     }
 
     #[test]

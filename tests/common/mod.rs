@@ -307,3 +307,58 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into(),
     )
 }
+
+/// A real terminal: a detached tmux session running a shell command, killed on drop.
+pub struct Tmux {
+    tmux: std::path::PathBuf,
+    pub session: String,
+}
+
+impl Tmux {
+    /// `None` (skipped loudly, or a failure under `KPULSE_REQUIRE_REAL`) when tmux is missing.
+    pub fn start(name: &str, (width, height): (u16, u16), command: &str) -> Option<Tmux> {
+        let tmux = real_binary("tmux", "apt-get install -y tmux")?;
+        let session = format!("{name}-{}", std::process::id());
+        let (w, h) = (width.to_string(), height.to_string());
+        let status =
+            Command::new(&tmux).args(["new-session", "-d", "-s", &session, "-x", &w, "-y", &h, command]).status();
+        assert!(status.is_ok_and(|s| s.success()), "tmux could not start {command}");
+        Some(Tmux { tmux, session })
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", self.session.as_str()];
+        args.extend_from_slice(keys);
+        let _ = Command::new(&self.tmux).args(&args).status();
+    }
+
+    /// What the terminal shows now; with `history` lines of scrollback above it.
+    pub fn screen_with_history(&self, history: u32) -> String {
+        let start = format!("-{history}");
+        let out = Command::new(&self.tmux).args(["capture-pane", "-p", "-S", &start, "-t", &self.session]).output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+    }
+
+    pub fn screen(&self) -> String {
+        self.screen_with_history(0)
+    }
+
+    /// The screen once `ready` holds, or a failure naming `what` after 30 seconds.
+    pub fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if ready(&screen) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.tmux).args(["kill-session", "-t", &self.session]).status();
+    }
+}
