@@ -66,6 +66,9 @@ pub struct Rules {
     pub node_cpu_busy: f64,
     /// A container using this many times its CPU request on a busy node is a noisy neighbour.
     pub neighbour_burst: f64,
+    /// Times a running container went not ready within ten minutes that make it flapping: its
+    /// endpoints come and go, and the load on its replicas jumps each time.
+    pub readiness_flaps: u32,
     /// Traffic rules need this many requests in the last minute; fewer is noise.
     pub min_requests: u64,
     /// Pods created this recently (minutes) when a service starts failing point to a rollout.
@@ -90,6 +93,7 @@ impl Default for Rules {
             replica_imbalance: 2.0,
             node_cpu_busy: 0.9,
             neighbour_burst: 3.0,
+            readiness_flaps: 3,
             min_requests: 20,
             rollout_minutes: 15,
             weights: Weights::default(),
@@ -169,6 +173,8 @@ pub struct ContainerFacts<'a> {
     /// Working-set growth in bytes per second over the last minutes of this container instance.
     pub mem_growth: Option<f64>,
     pub created: Option<UnixSecs>,
+    /// Times it went NotReady in the last ten minutes.
+    pub not_ready_spells: u32,
 }
 
 /// What the gateway saw of one backend (a Service, as the gateway names it).
@@ -375,6 +381,14 @@ fn container_rules(c: &ContainerFacts, rules: &Rules, board: &mut Board) {
             add("Restarting", evidence, scaled(w.restarting, c.restarts_1h as f64, 3.0, 12.0));
         }
         _ => {}
+    }
+    if c.not_ready_spells >= rules.readiness_flaps {
+        let evidence = format!("went not ready {} times in the last 10 minutes", c.not_ready_spells);
+        add(
+            "Readiness flapping",
+            evidence,
+            scaled(w.not_ready, c.not_ready_spells as f64, rules.readiness_flaps as f64, 10.0),
+        );
     }
     // A finished init container uses nothing: its usage rules do not apply.
     let finished = c.init && c.health.word == "Completed";
@@ -728,6 +742,7 @@ mod tests {
             throttle: Some(0.0),
             mem_growth: None,
             created: Some(NOW - 86_400),
+            not_ready_spells: 0,
         }
     }
 
@@ -824,6 +839,19 @@ mod tests {
         c.last_reason = Some("OOMKilled");
         c.restarts_1h = 7;
         assert_eq!(top(&inputs(vec![c])).evidence[0], "OOMKilled at its 256Mi limit; 7 restarts in the last hour");
+    }
+
+    #[test]
+    fn readiness_flapping() {
+        let o = owned(1);
+        let mut c = facts(&o, 0);
+        c.not_ready_spells = 4;
+        assert_eq!(
+            top(&inputs(vec![c.clone()])).summary(),
+            "Readiness flapping: went not ready 4 times in the last 10 minutes"
+        );
+        c.not_ready_spells = 2;
+        assert!(rank(&inputs(vec![c]), &Rules::default()).is_empty());
     }
 
     #[test]

@@ -17,6 +17,8 @@ use super::traffic::Stream;
 /// Memory growth is fitted over this much history: long enough to see through GC saw-teeth,
 /// short enough to catch a leak that started minutes ago.
 const MEMORY_TREND_SECS: i64 = 600;
+/// Readiness flapping is counted over this much status history.
+const FLAPPING_SECS: i64 = 600;
 /// How straight the growth must be (R²), and over how long, to be called a leak.
 const LEAK_MIN_FIT: f64 = 0.9;
 const LEAK_MIN_SPAN_SECS: i64 = 90;
@@ -61,6 +63,10 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
                 };
                 tracks?.container(&r.container)
             };
+            // Readiness flapping: the spells of NotReady in the status history of the last minutes.
+            let not_ready_spells = track().map_or(0, |t| {
+                t.history.iter().filter(|(at, word, _)| *at >= now - FLAPPING_SECS && word == "NotReady").count() as u32
+            });
             let mem_growth = r
                 .resources
                 .mem_limit
@@ -83,6 +89,7 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
                 throttle: r.throttle,
                 mem_growth,
                 created: r.created,
+                not_ready_spells,
             }
         })
         .collect();
