@@ -291,10 +291,6 @@ impl Board {
     fn add(&mut self, subject: Subject, verdict: impl Into<String>, evidence: String, score: f64) {
         self.findings.entry(subject).or_default().push(Finding { verdict: verdict.into(), evidence, score });
     }
-
-    fn has(&self, subject: &Subject) -> bool {
-        self.findings.contains_key(subject)
-    }
 }
 
 fn container_subject(c: &ContainerFacts) -> Subject {
@@ -591,21 +587,15 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
                     rps / fair
                 );
                 let score = scaled(w.imbalance, rps / fair, rules.replica_imbalance, s.pods.len() as f64);
-                symptoms.push(("Uneven load".into(), text.clone(), score));
-                for c in containers_of.get(pod).into_iter().flatten() {
-                    let cs = container_subject(c);
-                    if board.has(&cs) {
-                        board.add(cs, "Uneven load", text.clone(), score);
-                    }
-                }
+                symptoms.push(("Uneven load".into(), text, score));
             }
         }
         if symptoms.is_empty() {
             continue;
         }
-        // Its own pods in trouble (saturated, failing) explain the symptoms: the evidence goes to
-        // them and they rank first; the service says where to look.
-        // In trouble: a finding of its own, or simply not serving (starting, not ready, waiting).
+        // Its own pods in trouble (a finding of their own, or simply not serving: starting, not
+        // ready, waiting) explain the symptoms: the evidence goes to them and they rank first; the
+        // service says where to look.
         let mut troubled: Vec<(Subject, String)> = s
             .pods
             .iter()
