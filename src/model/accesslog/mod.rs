@@ -256,7 +256,8 @@ fn digits(s: &str) -> Option<u32> {
 /// `10/Oct/2000:13:55:36 -0700` (nginx `$time_local`, CLF) → Unix seconds.
 pub fn parse_clf_time(t: &str) -> Option<i64> {
     let b = t.as_bytes();
-    if b.len() < 20 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' {
+    // The fixed-width part must be ASCII: then every slice below falls on a char boundary.
+    if b.len() < 20 || !b[..20].is_ascii() || b[2] != b'/' || b[6] != b'/' || b[11] != b':' {
         return None;
     }
     let day = digits(&t[0..2])?;
@@ -299,7 +300,7 @@ fn parse_offset(z: &str) -> Option<i64> {
 /// `2016-04-15T20:17:00.310Z` (RFC 3339, as Envoy and Traefik print it) → Unix seconds.
 pub fn parse_iso_time(t: &str) -> Option<i64> {
     let b = t.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') {
+    if b.len() < 19 || !b[..19].is_ascii() || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') {
         return None;
     }
     let year = digits(&t[0..4])? as i64;
@@ -326,6 +327,9 @@ mod tests {
         assert_eq!(parse_iso_time("2016-04-15T22:17:00+02:00"), Some(1_460_751_420));
         assert_eq!(parse_clf_time("not a time at all, no"), None);
         assert_eq!(parse_iso_time("2016-13-15T20:17:00Z"), None);
+        // Found by the fuzzer: a multi-byte character inside the fixed-width part.
+        assert_eq!(parse_clf_time("01/Jan/2024:1п00:00 +0000"), None);
+        assert_eq!(parse_iso_time("2016-04-15T2п:00:00Z"), None);
     }
 
     #[test]
