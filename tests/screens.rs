@@ -66,6 +66,10 @@ fn containers_screen_narrow_drops_columns_not_health() {
     let screen = render(&state, 100, 24).to_string();
     assert!(screen.contains("HEALTH"), "{screen}");
     assert!(!screen.contains("WORKLOAD"));
+    // Short terminals keep their lines for the table: one hotspot at 24 lines, none at 12.
+    assert_eq!(screen.lines().filter(|l| l.contains(" container ") || l.contains(" service ")).count(), 1, "{screen}");
+    let tiny = render(&state, 100, 12).to_string();
+    assert!(!tiny.contains("to see all") && tiny.contains("HEALTH"), "{tiny}");
     assert_snapshot!("containers_narrow", screen);
 }
 

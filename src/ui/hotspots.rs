@@ -14,8 +14,14 @@ use crate::app::State;
 /// Lines the strip takes on the Containers screen: a title and the top hotspots.
 pub const STRIP_HOTSPOTS: usize = 3;
 
-pub fn strip_height(state: &State) -> u16 {
-    1 + state.hotspots.len().clamp(1, STRIP_HOTSPOTS) as u16
+/// On a short terminal the table needs the lines more: one hotspot, or none below 12 lines.
+pub fn strip_height(state: &State, available: u16) -> u16 {
+    let lines = match available {
+        0..12 => return 0,
+        12..24 => 1,
+        _ => STRIP_HOTSPOTS,
+    };
+    1 + state.hotspots.len().clamp(1, lines) as u16
 }
 
 fn score_style(score: u32, theme: &Theme) -> Style {
@@ -44,7 +50,7 @@ pub fn draw_strip(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
     if state.hotspots.is_empty() {
         lines.push(Line::from(Span::styled("   nothing looks like a bottleneck right now", theme.good)));
     }
-    for h in state.hotspots.iter().take(STRIP_HOTSPOTS) {
+    for h in state.hotspots.iter().take(area.height.saturating_sub(1) as usize) {
         let mut spans = headline(h, theme);
         spans.push(Span::styled(format!(": {}", h.evidence.join("; ")), theme.base));
         lines.push(Line::from(spans));

@@ -31,7 +31,8 @@ pub fn draw(state: &State, frame: &mut Frame) {
     // The top hotspots head the first screen: the answer before the table.
     let main = if state.view == View::Containers {
         let [strip, rest] =
-            Layout::vertical([Constraint::Length(hotspots::strip_height(state)), Constraint::Fill(1)]).areas(main);
+            Layout::vertical([Constraint::Length(hotspots::strip_height(state, main.height)), Constraint::Fill(1)])
+                .areas(main);
         hotspots::draw_strip(state, frame, strip, &theme);
         rest
     } else {
