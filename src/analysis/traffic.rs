@@ -7,6 +7,13 @@ use hashbrown::HashMap;
 
 use crate::model::pod::{PodInfo, PodKey};
 
+/// The namespaces of the pods seen, sorted: what backend names are resolved against (and what
+/// the namespace picker offers). Deduplicated by hash first: thousands of pods, a few dozen names.
+pub fn namespaces_of<'a>(pods: impl Iterator<Item = &'a PodInfo>) -> BTreeSet<&'a str> {
+    let distinct: hashbrown::HashSet<&str> = pods.map(|p| p.key.namespace.as_str()).collect();
+    distinct.into_iter().collect()
+}
+
 /// Pod IP → pod, for the pods that are running (a finished pod's IP is reused).
 pub fn pods_by_ip<'a>(pods: impl Iterator<Item = &'a PodInfo>) -> HashMap<&'a str, &'a PodKey> {
     pods.filter(|p| p.phase != "Succeeded" && p.phase != "Failed")

@@ -1,9 +1,9 @@
 //! The facts the hotspot rules read, gathered from the state's rows, tracks, nodes and traffic.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::analysis::hotspots::{ContainerFacts, Hotspot, Inputs, NodeFacts, Rules, ServiceFacts, rank};
-use crate::analysis::traffic::service_of;
+use crate::analysis::traffic::{namespaces_of, pods_by_ip, service_of};
 use crate::model::metrics::Usage;
 use crate::model::node::NodeInfo;
 use crate::model::pod::{PodInfo, PodKey};
@@ -96,13 +96,8 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
 
     // The joins cost a pass over every pod: only when the gateway saw something.
     let seen_traffic = !src.traffic.backends.stats.is_empty() || !src.traffic.upstreams.stats.is_empty();
-    let by_ip = if seen_traffic { crate::analysis::traffic::pods_by_ip(src.pods.values()) } else { Default::default() };
-    let namespaces: BTreeSet<&str> = if seen_traffic {
-        let distinct: HashSet<&str> = src.pods.values().map(|p| p.key.namespace.as_str()).collect();
-        distinct.into_iter().collect()
-    } else {
-        BTreeSet::new()
-    };
+    let by_ip = if seen_traffic { pods_by_ip(src.pods.values()) } else { Default::default() };
+    let namespaces = if seen_traffic { namespaces_of(src.pods.values()) } else { BTreeSet::new() };
     let mut pods_of: HashMap<&str, Vec<(&PodKey, f64)>> = HashMap::new();
     for (ip, stats) in src.traffic.upstreams.stats.iter() {
         if let Some(&key) = by_ip.get(ip.as_str()) {

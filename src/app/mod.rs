@@ -7,7 +7,7 @@ pub mod rows;
 pub mod traffic;
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
@@ -573,7 +573,7 @@ impl State {
 
     fn refresh_traffic(&mut self) {
         let by_ip = crate::analysis::traffic::pods_by_ip(self.pods.values());
-        let namespaces: BTreeSet<&str> = self.pods.values().map(|p| p.key.namespace.as_str()).collect();
+        let namespaces = crate::analysis::traffic::namespaces_of(self.pods.values());
         self.traffic_rows = build_traffic_rows(&self.traffic, self.traffic_group, &by_ip, &namespaces, self.now);
         fill_traffic(&mut self.rows, &self.pods, &self.traffic, self.now);
         self.traffic_dirty = false;
@@ -671,8 +671,7 @@ impl State {
 
     /// Namespaces known from the pods seen, for the picker.
     pub fn namespaces(&self) -> Vec<String> {
-        let set: BTreeSet<&str> = self.pods.values().map(|p| p.key.namespace.as_str()).collect();
-        set.into_iter().map(String::from).collect()
+        crate::analysis::traffic::namespaces_of(self.pods.values()).into_iter().map(String::from).collect()
     }
 
     pub fn page_size(&self) -> usize {

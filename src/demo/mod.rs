@@ -8,10 +8,10 @@ pub mod store;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 
 use crate::app::{Msg, State};
-use crate::model::cadvisor::{CounterRates, derive, extract};
+use crate::model::cadvisor::{CounterRates, DerivedUsage, derive, extract};
 use crate::model::event::EventInfo;
 use crate::model::exposition::Format;
-use crate::model::metrics::{ContainerUsage, MetricsList, Usage, container_usages, node_usages};
+use crate::model::metrics::{MetricsList, container_usages, node_usages};
 use crate::model::node::NodeInfo;
 use crate::model::pod::PodInfo;
 use crate::model::store::Change;
@@ -88,12 +88,7 @@ impl Player {
         for node in self.sim.node_names() {
             let Some(text) = self.sim.cadvisor_exposition(&node) else { continue };
             let (u, n) = derive(&mut self.rates, &extract(&text, Format::detect(None, &text)), now * 1000);
-            usages.extend(u.into_iter().map(|d| ContainerUsage {
-                pod: d.pod,
-                container: d.container,
-                usage: Usage { cpu_m: d.cpu_m.unwrap_or(f64::NAN), mem: d.working_set.unwrap_or(f64::NAN) },
-                throttle: d.throttle,
-            }));
+            usages.extend(u.into_iter().map(DerivedUsage::into_container_usage));
             network.extend(n);
         }
         self.rates.finish_round();

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::exposition::{Format, ParseStats, parse_wanted};
+use super::metrics::{ContainerUsage, Usage};
 use super::pod::PodKey;
 
 /// One scrape's raw counters and gauges for one container.
@@ -165,6 +166,18 @@ pub struct DerivedUsage {
     /// Share of CFS periods in which the container hit its quota (0..1).
     pub throttle: Option<f64>,
     pub oom_events: Option<f64>,
+}
+
+impl DerivedUsage {
+    /// The usage update every usage source sends (unknown values as NaN).
+    pub fn into_container_usage(self) -> ContainerUsage {
+        ContainerUsage {
+            pod: self.pod,
+            container: self.container,
+            usage: Usage { cpu_m: self.cpu_m.unwrap_or(f64::NAN), mem: self.working_set.unwrap_or(f64::NAN) },
+            throttle: self.throttle,
+        }
+    }
 }
 
 pub fn derive(

@@ -13,9 +13,9 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::kube::classify_client_error;
 use super::{SourceId, SourceState, Update};
-use crate::model::cadvisor::{CounterRates, derive, extract};
+use crate::model::cadvisor::{CounterRates, DerivedUsage, derive, extract};
 use crate::model::exposition::Format;
-use crate::model::metrics::{ContainerUsage, Usage};
+use crate::model::metrics::ContainerUsage;
 use crate::model::time::now_unix;
 
 /// How many kubelets are scraped at once.
@@ -151,15 +151,7 @@ pub async fn poll(client: Client, targets: Targets, interval: Duration, tx: Unbo
         }
         first_round = false;
         let at = now_unix();
-        let usages: Vec<ContainerUsage> = usages
-            .into_iter()
-            .map(|d| ContainerUsage {
-                pod: d.pod,
-                container: d.container,
-                usage: Usage { cpu_m: d.cpu_m.unwrap_or(f64::NAN), mem: d.working_set.unwrap_or(f64::NAN) },
-                throttle: d.throttle,
-            })
-            .collect();
+        let usages: Vec<ContainerUsage> = usages.into_iter().map(DerivedUsage::into_container_usage).collect();
         if ok > 0 {
             if tx.send(Update::PodUsage { at, source: SourceId::Cadvisor, usages }).is_err() {
                 return ScrapeEnd::Closed;
