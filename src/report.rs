@@ -10,8 +10,9 @@ use crate::analysis::hotspots::{Hotspot, Subject};
 use crate::app::State;
 use crate::app::rows::ContainerRow;
 use crate::app::traffic::TrafficRow;
-use crate::model::quantity::{format_bytes, format_cpu_millis};
+use crate::model::quantity::{format_bytes, format_cpu_millis, format_ratio};
 use crate::model::time::{UnixSecs, format_latency};
+use crate::ui::cells::{num_or_dash, pct_text};
 
 pub const SCHEMA: &str = "kpulse.snapshot/v1";
 
@@ -242,24 +243,19 @@ fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
     v.filter(|v| v.is_finite()).map_or_else(|| "-".into(), f)
 }
 
-fn percent(v: Option<f64>) -> String {
-    opt(v, |v| format!("{:.0}%", v * 100.0))
-}
-
 /// One container as table cells, shared by the text table and Markdown.
 fn container_cells(r: &ContainerRow) -> [String; 11] {
-    let of = |used: f64, limit: Option<f64>| limit.filter(|l| *l > 0.0 && used.is_finite()).map(|l| used / l);
     [
         r.pod.namespace.clone(),
         format!("{}/{}", r.pod.name, r.container),
         r.node.clone(),
         r.health.word.clone(),
         format!("{} ({} 1h)", r.restarts, r.restarts_1h),
-        opt(finite(r.usage.cpu_m), format_cpu_millis),
-        percent(of(r.usage.cpu_m, r.resources.cpu_limit_m)),
-        percent(r.throttle),
-        opt(finite(r.usage.mem), format_bytes),
-        percent(of(r.usage.mem, r.resources.mem_limit)),
+        num_or_dash(r.usage.cpu_m, format_cpu_millis),
+        pct_text(r.cpu_pct_limit()),
+        opt(r.throttle, format_ratio),
+        num_or_dash(r.usage.mem, format_bytes),
+        pct_text(r.mem_pct_limit()),
         opt(r.traffic.and_then(|t| t.p95), format_latency),
     ]
 }

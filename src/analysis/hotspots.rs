@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::health::Health;
 use crate::model::pod::{PodKey, Resources};
-use crate::model::quantity::{format_bytes, format_cpu_millis};
+use crate::model::quantity::{format_bytes, format_cpu_millis, format_ratio};
 use crate::model::time::{UnixSecs, format_age, format_latency};
 use crate::model::traffic::Summary;
 
@@ -277,10 +277,6 @@ fn scaled(weight: f64, value: f64, threshold: f64, strong: f64) -> f64 {
     (weight * (1.0 + 0.5 * over)).min(100.0)
 }
 
-fn percent(part: f64, whole: f64) -> String {
-    format!("{:.0}%", part / whole * 100.0)
-}
-
 /// Findings per subject, accumulated by the rules.
 #[derive(Default)]
 struct Board {
@@ -404,7 +400,7 @@ fn container_rules(c: &ContainerFacts, rules: &Rules, board: &mut Board) {
             }
             None if c.cpu_m.is_finite() && c.cpu_m >= rules.cpu_at_limit * limit => {
                 let evidence =
-                    format!("using {} of its {} CPU limit", percent(c.cpu_m, limit), format_cpu_millis(limit));
+                    format!("using {} of its {} CPU limit", format_ratio(c.cpu_m / limit), format_cpu_millis(limit));
                 add("CPU-starved", evidence, w.cpu_starved);
             }
             _ => {}
@@ -488,7 +484,7 @@ fn node_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
             .filter(|c| noisy.is_none_or(|n| n.pod != c.pod))
             .filter(|c| c.throttle.is_some_and(|t| t >= rules.cpu_throttled) || c.health.word == "NotReady")
             .collect();
-        let node_busy = format!("{} at {} of allocatable CPU", node.name, percent(used, node.cpu_allocatable_m));
+        let node_busy = format!("{} at {} of allocatable CPU", node.name, format_ratio(used / node.cpu_allocatable_m));
         match noisy {
             Some(n) => {
                 let request = n.resources.cpu_request_m.unwrap_or(0.0).max(1.0);
@@ -582,7 +578,7 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
                 let text = format!(
                     "{} gets {} of requests across {} replicas ({:.1}× its fair share)",
                     pod.name,
-                    percent(*rps, total_rps),
+                    format_ratio(rps / total_rps),
                     s.pods.len(),
                     rps / fair
                 );

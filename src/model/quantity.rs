@@ -81,6 +81,11 @@ pub fn format_cpu_millis(millis: f64) -> String {
     }
 }
 
+/// A ratio (0–1) as a whole percentage: `62%`.
+pub fn format_ratio(ratio: f64) -> String {
+    format!("{:.0}%", ratio * 100.0)
+}
+
 /// `512Mi`, `1.5Gi` — binary units, as Kubernetes manifests usually state memory.
 pub fn format_bytes(bytes: f64) -> String {
     const UNITS: [&str; 6] = ["", "Ki", "Mi", "Gi", "Ti", "Pi"];

@@ -101,11 +101,13 @@ pub fn error_cell(ratio: f64, requests: u64, theme: &Theme) -> Span<'static> {
     Span::styled(text, style)
 }
 
-fn pct_text(p: Option<f64>) -> String {
+/// A percentage (0–100, not a ratio), or `-`.
+pub fn pct_text(p: Option<f64>) -> String {
     p.map_or_else(|| "-".to_string(), |p| format!("{p:.0}%"))
 }
 
-fn num_or_dash(v: f64, f: fn(f64) -> String) -> String {
+/// A finite number formatted, or `-`.
+pub fn num_or_dash(v: f64, f: fn(f64) -> String) -> String {
     if v.is_finite() { f(v) } else { "-".into() }
 }
 

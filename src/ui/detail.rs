@@ -13,7 +13,7 @@ use super::placeholder;
 use super::theme::Theme;
 use crate::app::State;
 use crate::app::rows::{ContainerRow, ContainerTrack};
-use crate::model::quantity::{format_bytes, format_cpu_millis};
+use crate::model::quantity::{format_bytes, format_cpu_millis, format_ratio};
 use crate::model::series::Series;
 use crate::model::time::format_age;
 
@@ -77,7 +77,7 @@ pub fn draw_detail(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
             series: vec![("periods", series(|t| &t.throttle), theme.chart_limit)],
             // The kubernetes-mixin's CPUThrottlingHigh threshold.
             lines: vec![("25% alert", 0.25, theme.chart_request)],
-            fmt: percent_text,
+            fmt: format_ratio,
         },
     );
     let (rx, tx) = state.tracks.pod_net(&row.pod).map_or((&empty, &empty), |(rx, tx)| (rx, tx));
@@ -274,8 +274,4 @@ fn draw_chart(state: &State, frame: &mut Frame, area: Rect, theme: &Theme, spec:
                 .labels([Span::raw("0"), Span::raw((spec.fmt)(top / 1.1))]),
         );
     frame.render_widget(chart, area);
-}
-
-fn percent_text(ratio: f64) -> String {
-    format!("{:.0}%", ratio * 100.0)
 }

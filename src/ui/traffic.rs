@@ -11,6 +11,7 @@ use super::theme::Theme;
 use super::{placeholder, remember_header, scroll_offset};
 use crate::app::State;
 use crate::app::traffic::{TrafficColumn, TrafficGroup, TrafficRow};
+use crate::model::quantity::format_ratio;
 use crate::model::time::format_latency;
 use crate::model::traffic::{Family, Summary, WINDOWS};
 
@@ -52,7 +53,7 @@ fn cell(col: TrafficColumn, row: &TrafficRow, state: &State, theme: &Theme) -> L
             let style = if s.overhead_p95.is_some_and(|o| o >= 0.05) { theme.bad } else { theme.base };
             Line::from(Span::styled(latency(s.overhead_p95), style))
         }
-        TrafficColumn::Upstream => plain(s.upstream_share.map_or_else(|| "-".into(), |u| format!("{:.0}%", u * 100.0))),
+        TrafficColumn::Upstream => plain(s.upstream_share.map_or_else(|| "-".into(), format_ratio)),
         TrafficColumn::Auth => plain(s.auth_denied.to_string()),
         TrafficColumn::Retries => {
             let style = if s.retries > 0 { theme.warn } else { theme.base };
@@ -160,12 +161,12 @@ fn summary_lines(label: &str, s: &Summary, theme: &Theme) -> Vec<Line<'static>> 
     second.extend(kv("p95", latency(s.p95)));
     second.extend(kv("p99", latency(s.p99)));
     second.extend(kv("gateway p95", latency(s.overhead_p95)));
-    second.extend(kv("upstream share", s.upstream_share.map_or_else(|| "-".into(), |u| format!("{:.0}%", u * 100.0))));
+    second.extend(kv("upstream share", s.upstream_share.map_or_else(|| "-".into(), format_ratio)));
     second.extend(kv("retries", s.retries.to_string()));
     second.extend(kv("upstream failed", s.upstream_failed.to_string()));
     second.extend(kv("out", format!("{}/s", format_rate(s.bytes_per_sec))));
     if let Some(c) = s.cache_hit_ratio {
-        second.extend(kv("cache hits", format!("{:.0}%", c * 100.0)));
+        second.extend(kv("cache hits", format_ratio(c)));
     }
     vec![Line::from(first), Line::from(second)]
 }
