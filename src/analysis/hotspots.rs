@@ -442,9 +442,22 @@ fn container_rules(c: &ContainerFacts, rules: &Rules, board: &mut Board) {
 
 fn node_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
     let w = &rules.weights;
+    let busy_ratio =
+        |node: &NodeFacts| node.cpu_used_m.filter(|_| node.cpu_allocatable_m > 0.0).map(|u| u / node.cpu_allocatable_m);
+    let notable = |node: &NodeFacts| {
+        node.ready != "True" || !node.pressures.is_empty() || busy_ratio(node).is_some_and(|b| b >= rules.node_cpu_busy)
+    };
+    if !inputs.nodes.iter().any(notable) {
+        return;
+    }
+    // One pass over the containers, not one per node.
+    let mut by_node: HashMap<&str, Vec<&ContainerFacts>> = HashMap::new();
+    for c in inputs.containers.iter().filter(|c| !c.init) {
+        by_node.entry(c.node).or_default().push(c);
+    }
     for node in &inputs.nodes {
         let subject = Subject::Node { name: node.name.to_string() };
-        let on_node = || inputs.containers.iter().filter(|c| c.node == node.name && !c.init);
+        let on_node = || by_node.get(node.name).into_iter().flatten().copied();
         if node.ready != "True" {
             let pods: std::collections::BTreeSet<&str> = on_node().map(|c| c.pod.name.as_str()).collect();
             board.add(
