@@ -49,7 +49,7 @@ fn bench(c: &mut Criterion) {
     state.refresh();
     state.refresh_hotspots();
     assert!(state.rows.len() >= 29_900, "{} rows", state.rows.len());
-    let leaks = state.hotspots.iter().filter(|h| h.verdict == "Memory leak").count();
+    let leaks = state.hotspots.iter().filter(|h| h.verdict() == "Memory leak").count();
     assert!((100..=400).contains(&leaks), "the leaking hundredth is found, the jitter is not: {leaks}");
 
     let mut group = c.benchmark_group("hotspots_30k_containers");

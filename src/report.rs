@@ -98,7 +98,7 @@ struct HotspotReport<'a> {
     label: String,
     subject: &'a Subject,
     verdict: &'a str,
-    evidence: &'a [String],
+    evidence: Vec<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -200,8 +200,8 @@ fn hotspot_reports(hotspots: &[Hotspot]) -> Vec<HotspotReport<'_>> {
             score: h.score,
             label: h.subject.label(),
             subject: &h.subject,
-            verdict: &h.verdict,
-            evidence: &h.evidence,
+            verdict: h.verdict(),
+            evidence: h.evidence(),
         })
         .collect()
 }
@@ -373,8 +373,8 @@ fn markdown(state: &State, window_secs: i64, scenario: Option<&ScenarioRun>) -> 
             i + 1,
             h.score,
             h.subject.label(),
-            h.verdict,
-            h.evidence.join("; ")
+            h.verdict(),
+            h.evidence().join("; ")
         ));
     }
     tables(state, &mut out, ["\n## Containers\n\n", "\n## Traffic (last minute)\n\n", "\n> Note: "], markdown_table);

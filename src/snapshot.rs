@@ -86,13 +86,15 @@ pub fn play_demo(scenario: Scenario, play_secs: i64, config: Config, start: Unix
         played += step;
         state.refresh_hotspots();
         let top = state.hotspots.first();
-        let (label, verdict) = top.map_or((String::new(), String::new()), |h| (h.subject.label(), h.verdict.clone()));
+        let (label, verdict) =
+            top.map_or((String::new(), String::new()), |h| (h.subject.label(), h.verdict().to_string()));
         if top_changes.last().is_none_or(|c| c.subject != label || c.verdict != verdict) {
             top_changes.push(TopChange { at_secs: played, subject: label, score: top.map_or(0, |h| h.score), verdict });
         }
         if let Some(e) = &expect {
             let is_culprit = top.is_some_and(|h| {
-                h.subject.label().starts_with(&e.culprit) && e.verdict.as_ref().is_none_or(|v| h.verdict.starts_with(v))
+                h.subject.label().starts_with(&e.culprit)
+                    && e.verdict.as_ref().is_none_or(|v| h.verdict().starts_with(v))
             });
             first_since = if is_culprit { first_since.or(Some(played)) } else { None };
         }

@@ -306,17 +306,17 @@ fn hotspots_screen_ranks_the_shops_troubles_and_enter_opens_their_rows() {
     key(&mut state, KeyCode::Char('4'));
     assert_eq!(state.view, View::Hotspots);
     let screen = render(&state, 180, 40).to_string();
-    let labels: Vec<String> = state.hotspots.iter().map(|h| format!("{} {}", h.subject.label(), h.verdict)).collect();
+    let labels: Vec<String> = state.hotspots.iter().map(|h| format!("{} {}", h.subject.label(), h.verdict())).collect();
     // The shop's four troubles are all there, each as its container, with the right verdict.
     let has = |prefix: &str, verdict: &str| {
-        state.hotspots.iter().any(|h| h.subject.label().starts_with(prefix) && h.verdict.starts_with(verdict))
+        state.hotspots.iter().any(|h| h.subject.label().starts_with(prefix) && h.verdict().starts_with(verdict))
     };
     assert!(has("shop/payment-", "CPU-starved"), "{labels:#?}");
     assert!(has("shop/notification-", "Crash-looping"), "{labels:#?}");
     assert!(has("shop/search-0/", "Pending: fits no node"), "{labels:#?}");
     assert!(
         state.hotspots.iter().any(|h| h.subject.label().starts_with("shop/cart-")
-            && h.evidence.iter().any(|e| e.contains("OOM") || e.contains("limit"))),
+            && h.evidence().iter().any(|e| e.contains("OOM") || e.contains("limit"))),
         "{labels:#?}"
     );
     // Services whose own pods explain their errors rank below those pods.

@@ -242,7 +242,7 @@ impl Subject {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
     /// Plain words: `CPU-starved`, `Memory leak`, `Slow, pods idle`…
     pub verdict: String,
@@ -251,23 +251,29 @@ pub struct Finding {
     pub score: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Hotspot {
     pub subject: Subject,
     /// 0–100.
     pub score: u32,
-    /// The strongest finding's verdict.
-    pub verdict: String,
-    /// Every finding's evidence, strongest first.
-    pub evidence: Vec<String>,
-    #[serde(skip)]
+    /// Strongest first; never empty.
     pub findings: Vec<Finding>,
 }
 
 impl Hotspot {
+    /// The strongest finding's verdict.
+    pub fn verdict(&self) -> &str {
+        &self.findings[0].verdict
+    }
+
+    /// Every finding's evidence, strongest first.
+    pub fn evidence(&self) -> Vec<&str> {
+        self.findings.iter().map(|f| f.evidence.as_str()).collect()
+    }
+
     /// `CPU-starved: throttled 62% …; p95 1.8s (5× its baseline)`.
     pub fn summary(&self) -> String {
-        format!("{}: {}", self.verdict, self.evidence.join("; "))
+        format!("{}: {}", self.verdict(), self.evidence().join("; "))
     }
 }
 
@@ -315,13 +321,7 @@ pub fn rank(inputs: &Inputs, rules: &Rules) -> Vec<Hotspot> {
             let top = findings[0].score;
             let rest: f64 = findings[1..].iter().map(|f| f.score).sum();
             let score = (top + 0.25 * rest).min(100.0).round() as u32;
-            Hotspot {
-                verdict: findings[0].verdict.clone(),
-                evidence: findings.iter().map(|f| f.evidence.clone()).collect(),
-                score,
-                findings,
-                subject,
-            }
+            Hotspot { score, findings, subject }
         })
         .collect();
     hotspots.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.subject.cmp(&b.subject)));
@@ -806,13 +806,13 @@ mod tests {
         c.mem = 156.0 * 1048576.0;
         c.mem_growth = Some(10.0 * 1048576.0 / 60.0);
         let h = top(&inputs(vec![c.clone()]));
-        assert_eq!(h.verdict, "Memory leak");
-        assert_eq!(h.evidence[0], "working set 156Mi of 256Mi and growing 10Mi/min: OOM in ~10m");
+        assert_eq!(h.verdict(), "Memory leak");
+        assert_eq!(h.evidence()[0], "working set 156Mi of 256Mi and growing 10Mi/min: OOM in ~10m");
         // Slow growth beyond the horizon is not a leak worth a hotspot; near the limit still is.
         c.mem_growth = Some(1024.0);
         assert!(rank(&inputs(vec![c.clone()]), &Rules::default()).is_empty());
         c.mem = 240.0 * 1048576.0;
-        assert_eq!(top(&inputs(vec![c])).verdict, "Memory near limit");
+        assert_eq!(top(&inputs(vec![c])).verdict(), "Memory near limit");
     }
 
     #[test]
@@ -830,14 +830,14 @@ mod tests {
             let mut c = facts(&o, 0);
             c.last_reason = last;
             c.restarts_1h = 1;
-            assert_eq!(top(&inputs(vec![c])).verdict, verdict, "{word}");
+            assert_eq!(top(&inputs(vec![c])).verdict(), verdict, "{word}");
         }
         let mut o = owned(1);
         o.health[0] = Health { severity: Severity::Bad, word: "CrashLoop".into(), detail: None };
         let mut c = facts(&o, 0);
         c.last_reason = Some("OOMKilled");
         c.restarts_1h = 7;
-        assert_eq!(top(&inputs(vec![c])).evidence[0], "OOMKilled at its 256Mi limit; 7 restarts in the last hour");
+        assert_eq!(top(&inputs(vec![c])).evidence()[0], "OOMKilled at its 256Mi limit; 7 restarts in the last hour");
     }
 
     #[test]
@@ -893,14 +893,17 @@ mod tests {
         });
         let ranked = rank(&input, &Rules::default());
         assert_eq!(ranked[0].subject.label(), "shop/payment-0/app");
-        assert_eq!(ranked[0].verdict, "CPU-starved");
-        let all = ranked[0].evidence.join("; ");
+        assert_eq!(ranked[0].verdict(), "CPU-starved");
+        let all = ranked[0].evidence().join("; ");
         assert!(all.contains("p95 1.8s (5× its baseline 360ms) for shop/payment"), "{all}");
         assert!(all.contains("12% 5xx at the gateway"), "{all}");
         assert_eq!(ranked[1].subject.label(), "svc shop/payment");
-        assert_eq!(ranked[1].verdict, "Slow: see its pods");
+        assert_eq!(ranked[1].verdict(), "Slow: see its pods");
         assert!(
-            ranked[1].evidence.iter().all(|e| e.ends_with("its own pods explain it: shop/payment-0/app (CPU-starved)"))
+            ranked[1]
+                .evidence()
+                .iter()
+                .all(|e| e.ends_with("its own pods explain it: shop/payment-0/app (CPU-starved)"))
         );
     }
 
@@ -919,7 +922,7 @@ mod tests {
         let ranked = rank(&input, &Rules::default());
         assert_eq!(ranked[0].subject.label(), "svc shop/notification");
         assert!(
-            ranked[0].evidence[0].ends_with("its own pods explain it: shop/payment-0/app (Starting)"),
+            ranked[0].evidence()[0].ends_with("its own pods explain it: shop/payment-0/app (Starting)"),
             "{ranked:#?}"
         );
         assert_eq!(ranked[1].summary(), "Errors: 100% 5xx at the gateway (84 of 84) for shop/notification");
@@ -938,8 +941,8 @@ mod tests {
         });
         let h = top(&input);
         assert_eq!(h.subject.label(), "svc shop/order");
-        assert_eq!(h.verdict, "Slow, pods idle");
-        assert!(h.evidence[0].contains("CPU at most 10% of limit): a downstream dependency"), "{}", h.evidence[0]);
+        assert_eq!(h.verdict(), "Slow, pods idle");
+        assert!(h.evidence()[0].contains("CPU at most 10% of limit): a downstream dependency"), "{}", h.evidence()[0]);
         // Too few requests: noise, not a hotspot.
         input.services[0].now = summary(10, 0, 0.9);
         assert!(rank(&input, &Rules::default()).is_empty());
@@ -948,7 +951,7 @@ mod tests {
         input.services[0].baseline_p95 = None;
         assert!(rank(&input, &Rules::default()).is_empty());
         input.services[0].now = summary(600, 0, 1.5);
-        assert_eq!(top(&input).evidence[0].split(';').next(), Some("p95 1.5s (no baseline yet)"));
+        assert_eq!(top(&input).evidence()[0].split(';').next(), Some("p95 1.5s (no baseline yet)"));
     }
 
     #[test]
@@ -965,8 +968,8 @@ mod tests {
             pods: vec![(&o.pods[0], 3.0), (&o.pods[1], 3.0)],
         });
         let h = top(&input);
-        assert_eq!(h.verdict, "Errors after a rollout");
-        assert_eq!(h.evidence[0], "30% 5xx at the gateway (120 of 400); its newest pod is 2m old");
+        assert_eq!(h.verdict(), "Errors after a rollout");
+        assert_eq!(h.evidence()[0], "30% 5xx at the gateway (120 of 400); its newest pod is 2m old");
     }
 
     #[test]
@@ -1038,12 +1041,12 @@ mod tests {
         });
         let ranked = rank(&input, &Rules::default());
         assert_eq!(ranked[0].subject.label(), "shop/payment-0/app");
-        assert_eq!(ranked[0].verdict, "Noisy neighbour");
+        assert_eq!(ranked[0].verdict(), "Noisy neighbour");
         assert_eq!(
-            ranked[0].evidence[0],
+            ranked[0].evidence()[0],
             "uses 3.20 (32× its request) on node-a at 100% of allocatable CPU; 1 other container there starved"
         );
-        assert!(ranked.iter().any(|h| h.subject.label() == "node node-a" && h.verdict == "Node CPU saturated"));
+        assert!(ranked.iter().any(|h| h.subject.label() == "node node-a" && h.verdict() == "Node CPU saturated"));
         input.nodes[0] = NodeFacts {
             name: "node-a",
             ready: "True",
@@ -1067,8 +1070,8 @@ mod tests {
         input.gateway = Some((s, vec![&o.pods[0]]));
         let ranked = rank(&input, &Rules::default());
         assert_eq!(ranked[0].subject, Subject::Gateway);
-        assert_eq!(ranked[0].evidence[0], "the gateway adds 250ms at p95 (total − upstream) (80% of request time)");
-        assert_eq!(ranked[0].evidence[1], "its pods are CPU-bound: payment-0");
+        assert_eq!(ranked[0].evidence()[0], "the gateway adds 250ms at p95 (total − upstream) (80% of request time)");
+        assert_eq!(ranked[0].evidence()[1], "its pods are CPU-bound: payment-0");
     }
 
     #[test]

@@ -37,7 +37,7 @@ fn headline<'a>(h: &'a Hotspot, theme: &Theme) -> Vec<Span<'a>> {
         Span::styled(format!("{:>3} ", h.score), score_style(h.score, theme)),
         Span::styled(format!("{:<9} ", h.subject.kind()), theme.dim),
         Span::styled(h.subject.label(), theme.accent),
-        Span::styled(format!("  {}", h.verdict), score_style(h.score, theme)),
+        Span::styled(format!("  {}", h.verdict()), score_style(h.score, theme)),
     ]
 }
 
@@ -52,7 +52,7 @@ pub fn draw_strip(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
     }
     for h in state.hotspots.iter().take(area.height.saturating_sub(1) as usize) {
         let mut spans = headline(h, theme);
-        spans.push(Span::styled(format!(": {}", h.evidence.join("; ")), theme.base));
+        spans.push(Span::styled(format!(": {}", h.evidence().join("; ")), theme.base));
         lines.push(Line::from(spans));
     }
     frame.render_widget(Paragraph::new(lines), area);
@@ -84,7 +84,7 @@ pub fn draw_hotspots(state: &State, frame: &mut Frame, area: Rect, theme: &Theme
     let mut lines = Vec::new();
     for (i, h) in state.hotspots.iter().enumerate().skip(offset).take(per_page) {
         let mut first = headline(h, theme);
-        let mut second = vec![Span::styled(format!("      {}", h.evidence.join("; ")), theme.base)];
+        let mut second = vec![Span::styled(format!("      {}", h.evidence().join("; ")), theme.base)];
         if i == selected {
             for span in first.iter_mut().chain(second.iter_mut()) {
                 span.style = span.style.patch(theme.selected);
