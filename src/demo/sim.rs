@@ -231,12 +231,18 @@ impl Sim {
         &self.scenario.services[svc]
     }
 
-    fn fault_active(&self, kind: FaultKind, svc: usize) -> Option<&super::scenario::FaultSpec> {
+    /// The faults of `kind` on the service that have begun.
+    fn active_faults(&self, kind: FaultKind, svc: usize) -> impl Iterator<Item = &super::scenario::FaultSpec> {
         let name = &self.scenario.services[svc].name;
+        let elapsed = self.now - self.start;
         self.scenario
             .faults
             .iter()
-            .find(|f| f.kind == kind && f.service.as_ref() == Some(name) && self.now - self.start >= f.start_secs)
+            .filter(move |f| f.kind == kind && f.service.as_ref() == Some(name) && elapsed >= f.start_secs)
+    }
+
+    fn fault_active(&self, kind: FaultKind, svc: usize) -> Option<&super::scenario::FaultSpec> {
+        self.active_faults(kind, svc).next()
     }
 
     /// Sum of `value` over the faults of `kind` active for the service.
@@ -246,13 +252,7 @@ impl Sim {
         svc: usize,
         value: impl Fn(&super::scenario::FaultSpec) -> Option<f64>,
     ) -> f64 {
-        let name = &self.scenario.services[svc].name;
-        self.scenario
-            .faults
-            .iter()
-            .filter(|f| f.kind == kind && f.service.as_ref() == Some(name) && self.now - self.start >= f.start_secs)
-            .filter_map(value)
-            .sum()
+        self.active_faults(kind, svc).filter_map(value).sum()
     }
 
     /// One-time actions of faults whose time has come: a rollout of a new version, a scale-out.
