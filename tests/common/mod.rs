@@ -68,7 +68,11 @@ impl Harness {
 
     /// Pods as the simulator holds them, converted the same way kpulse converts.
     pub fn expected_pods(&self) -> Vec<PodInfo> {
-        let sim = self.sim.lock().unwrap();
+        Harness::pods_of(&self.sim.lock().unwrap())
+    }
+
+    /// A simulator's pods, converted the same way kpulse converts.
+    pub fn pods_of(sim: &Sim) -> Vec<PodInfo> {
         sim.pods_api
             .objects
             .values()
@@ -129,8 +133,25 @@ impl Kpulse {
         Kpulse::start_full(h, scope, fallback_namespace, usage, None, Default::default(), vec![]).await
     }
 
+    /// kpulse's sources on any client (a real apiserver's), usage from metrics.k8s.io.
+    pub async fn start_on(client: kube::Client, scope: Scope, fallback_namespace: &str) -> Kpulse {
+        Kpulse::start_client(client, scope, fallback_namespace, UsageMode::MetricsApi, None, Default::default(), vec![])
+    }
+
     async fn start_full(
         h: &Harness,
+        scope: Scope,
+        fallback_namespace: &str,
+        usage: UsageMode,
+        prometheus: Option<String>,
+        queries: kpulse::model::promql::Queries,
+        scrape: Vec<String>,
+    ) -> Kpulse {
+        Kpulse::start_client(h.client().await, scope, fallback_namespace, usage, prometheus, queries, scrape)
+    }
+
+    fn start_client(
+        client: kube::Client,
         scope: Scope,
         fallback_namespace: &str,
         usage: UsageMode,
@@ -151,7 +172,7 @@ impl Kpulse {
             metrics_interval: config.metrics_interval,
             fallback_namespace: fallback_namespace.into(),
         };
-        spawn_all(h.client().await, cfg, tx, cancel.clone());
+        spawn_all(client, cfg, tx, cancel.clone());
         let state = State::new(config, "kpulse-demo".into(), vec!["kpulse-demo".into()], scope, now_unix());
         Kpulse { state, updates, cancel, log: Vec::new() }
     }

@@ -1,0 +1,302 @@
+//! kpulse against a real kube-apiserver + etcd (built by scripts/k8s-assets.sh): the simulator's
+//! conformance for everything kpulse relies on, the read-only proof from the audit log, a user
+//! bound to one namespace, an apiserver restart, and `kubectl pulse` through kubectl's plugin
+//! discovery.
+
+#[path = "common/apiserver.rs"]
+mod apiserver;
+mod common;
+#[path = "common/mirror.rs"]
+mod mirror;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use apiserver::{NAMESPACE_VIEWER, READONLY_USER, RealCluster, SimObjects, mirror};
+use common::{Harness, Kpulse, Tmux, fingerprint, run, state_fingerprint};
+use kpulse::app::State;
+use kpulse::demo::scenario::Scenario;
+use kpulse::demo::server::ServerOptions;
+use kpulse::demo::sim::Sim;
+use kpulse::model::time::now_unix;
+use kpulse::sources::kube::Scope;
+use kpulse::sources::{SourceId, SourceState};
+
+/// Everything a container row shows that comes from the API (not the clock, not the server's
+/// own creationTimestamp): what "the same rows" means between the two servers.
+fn rows(state: &State) -> Vec<String> {
+    let mut v: Vec<String> = state
+        .rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{} node={} workload={} health={:?} ready={} restarts={} last={:?} started={:?} res={:?}",
+                r.pod,
+                r.container,
+                r.node,
+                r.workload,
+                r.health,
+                r.ready,
+                r.restarts,
+                r.last_reason,
+                r.started,
+                r.resources
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn nodes(state: &State) -> Vec<String> {
+    let mut v: Vec<String> = state
+        .nodes
+        .values()
+        .map(|n| {
+            format!(
+                "{} ready={} unschedulable={} pressures={:?} cpu={}/{} mem={}/{} pods={}",
+                n.name,
+                n.ready,
+                n.unschedulable,
+                n.pressures,
+                n.cpu_allocatable_m,
+                n.cpu_capacity_m,
+                n.mem_allocatable,
+                n.mem_capacity,
+                n.pods_allocatable
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Only reads: the verbs RBAC's read-only role grants and nothing else, ever.
+fn assert_only_reads(cluster: &RealCluster, user: &str) -> BTreeMap<String, usize> {
+    let audited = cluster.audit_of(user);
+    assert!(!audited.is_empty(), "the audit log has requests from {user}");
+    let mut verbs = BTreeMap::new();
+    for a in &audited {
+        assert!(matches!(a.verb.as_str(), "get" | "list" | "watch"), "{user} sent a {} to {}", a.verb, a.uri);
+        *verbs.entry(a.verb.clone()).or_insert(0) += 1;
+    }
+    verbs
+}
+
+async fn mirrored_cluster(sim: &Sim) -> Option<RealCluster> {
+    let cluster = RealCluster::start()?;
+    mirror(&cluster.client("admin").await, &SimObjects::of(sim))
+        .await
+        .expect("the simulator mirrored into the real apiserver");
+    Some(cluster)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_apiserver_and_the_simulator_give_the_same_rows() {
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let objects = SimObjects::of(&h.sim.lock().unwrap());
+    let Some(cluster) = RealCluster::start() else { return };
+    let admin = cluster.client("admin").await;
+    mirror(&admin, &objects).await.expect("the simulator mirrored into the real apiserver");
+    cluster.readonly_kubeconfig();
+
+    let mut real = Kpulse::start_on(cluster.client(READONLY_USER).await, Scope::All, "default").await;
+    let mut simulated = Kpulse::start(&h, Scope::All, "default").await;
+    let expected = fingerprint(&h.expected_pods());
+    real.wait_for("the initial list from the real apiserver", |s| {
+        s.pods.synced() && state_fingerprint(s) == expected && s.nodes.len() == 3
+    })
+    .await;
+    simulated.wait_for("the initial list from the simulator", |s| state_fingerprint(s) == expected).await;
+    assert_eq!(rows(&real.state), rows(&simulated.state), "the same rows from both servers");
+    assert_eq!(nodes(&real.state), nodes(&simulated.state), "the same nodes from both servers");
+
+    // Time passes in the simulator; the harness writes the new statuses as a kubelet would, and
+    // both kpulses follow through their watches.
+    h.sim.lock().unwrap().advance(90);
+    let objects = SimObjects::of(&h.sim.lock().unwrap());
+    mirror(&admin, &objects).await.expect("the simulator mirrored into the real apiserver");
+    let expected = fingerprint(&h.expected_pods());
+    real.wait_for("watch updates from the real apiserver", |s| state_fingerprint(s) == expected).await;
+    simulated.wait_for("watch updates from the simulator", |s| state_fingerprint(s) == expected).await;
+    assert_eq!(rows(&real.state), rows(&simulated.state), "the same rows after 90 s of changes");
+    let crash = real.state.rows.iter().find(|r| r.pod.name.starts_with("notification")).unwrap().pod.clone();
+    real.wait_for("Warning events of the crash-looping pod", |s| {
+        s.pod_events(&crash).iter().any(|e| e.reason == "BackOff" && e.warning)
+    })
+    .await;
+
+    // A deletion, seen through the watch.
+    let victim = h.expected_pods().into_iter().find(|p| p.label("app") == Some("frontend")).unwrap();
+    assert!(h.sim.lock().unwrap().delete_pod(&victim.key.namespace, &victim.key.name));
+    let objects = SimObjects::of(&h.sim.lock().unwrap());
+    mirror(&admin, &objects).await.expect("the simulator mirrored into the real apiserver");
+    let expected = fingerprint(&h.expected_pods());
+    real.wait_for("the deletion", |s| s.pods.get(&victim.key).is_none() && state_fingerprint(s) == expected).await;
+
+    // No metrics-server here: the usage source says so instead of failing.
+    real.wait_for("metrics.k8s.io reported absent", |s| {
+        matches!(s.sources[&SourceId::PodMetrics].state, SourceState::Absent(_))
+    })
+    .await;
+    drop(real);
+    let verbs = assert_only_reads(&cluster, READONLY_USER);
+    let audited = cluster.audit_of(READONLY_USER);
+    let lists = |prefix: &str| audited.iter().filter(|a| a.verb == "list" && a.uri.starts_with(prefix)).count();
+    assert_eq!(lists("/api/v1/pods?"), 1, "one LIST of pods; updates came from the watch: {audited:#?}");
+    assert_eq!(lists("/api/v1/nodes?"), 1, "one LIST of nodes");
+    assert_eq!(lists("/api/v1/events?"), 1, "one LIST of events");
+    assert!(audited.iter().any(|a| a.uri.contains("fieldSelector=type%3DWarning")), "events narrowed to Warnings");
+    eprintln!("requests by kpulse, by verb: {verbs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_and_a_dashboard_session_as_the_readonly_user_only_read() {
+    let mut sim = Sim::new(Scenario::shop(), now_unix());
+    sim.advance(120); // the notification service is crash-looping by then
+    let Some(cluster) = mirrored_cluster(&sim).await else { return };
+    let kubeconfig = cluster.readonly_kubeconfig();
+
+    let (code, out, err) = run(common::kpulse()
+        .arg("snapshot")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["-A", "--window", "4s", "--format", "json"]));
+    assert_eq!(code, 0, "snapshot as the read-only user: {err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("JSON report");
+    let containers = report["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), fingerprint(&Harness::pods_of(&sim)).len(), "every container: {out}");
+    assert!(
+        report["hotspots"].as_array().unwrap().iter().any(|h| h["verdict"] == "Crash-looping"),
+        "the crash-looping notification pod ranks from API facts alone: {}",
+        report["hotspots"]
+    );
+    let source = |name: &str| report["sources"].as_array().unwrap().iter().find(|s| s["source"] == name).cloned();
+    assert_eq!(source("pods").unwrap()["state"], "connected");
+    let snapshot_verbs = assert_only_reads(&cluster, READONLY_USER);
+
+    // The dashboard in a real terminal, driven by keys across every view.
+    let command = format!("{} --kubeconfig {} -A", env!("CARGO_BIN_EXE_kpulse"), kubeconfig.display());
+    let Some(tmux) = Tmux::start("kpulse-real", (160, 45), &command) else { return };
+    let screen = tmux.wait_for("rows from the real apiserver", |s| s.contains("notification") && s.contains("payment"));
+    assert!(screen.contains(READONLY_USER) || screen.contains("kpulse"), "{screen}");
+    for key in ["2", "3", "4", "1", "j", "j", "Enter", "Escape", "/", "pay", "Enter"] {
+        tmux.keys(&[key]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let screen = tmux.wait_for("the filtered table", |s| s.contains("filter: pay") && s.contains("2/"));
+    assert!(screen.contains("shop/payment"), "{screen}");
+    tmux.keys(&["q"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let verbs = assert_only_reads(&cluster, READONLY_USER);
+    eprintln!("read-only user: snapshot {snapshot_verbs:?}; snapshot + dashboard session {verbs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_bound_to_one_namespace_gets_its_rows_and_one_notice() {
+    let sim = Sim::new(Scenario::shop(), now_unix());
+    let Some(cluster) = mirrored_cluster(&sim).await else { return };
+    // config/rbac-readonly.yaml's ClusterRole, granted in the shop namespace only.
+    cluster.kubectl_ok(&[
+        "-n",
+        "shop",
+        "create",
+        "rolebinding",
+        "shop-viewer",
+        "--clusterrole=kpulse-readonly",
+        &format!("--user={NAMESPACE_VIEWER}"),
+    ]);
+    let mut k = Kpulse::start_on(cluster.client(NAMESPACE_VIEWER).await, Scope::All, "shop").await;
+    let shop: Vec<_> = fingerprint(&Harness::pods_of(&sim)).into_iter().filter(|r| r.0.starts_with("shop/")).collect();
+    assert!(!shop.is_empty());
+    k.wait_for("the shop namespace's rows", |s| state_fingerprint(s) == shop).await;
+    k.wait_for("a notice naming the fallback", |s| {
+        s.notices.iter().any(|n| n.1.contains("not allowed to list pods in all namespaces; showing namespace shop"))
+    })
+    .await;
+    // Give the forbidden parts (nodes are cluster-scoped) time to retry, then count.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    k.wait_for("still the shop rows", |s| state_fingerprint(s) == shop).await;
+    assert!(matches!(k.state.sources[&SourceId::Nodes].state, SourceState::Forbidden(_)), "{:?}", k.state.sources);
+    let notices: Vec<_> = k.state.notices.iter().filter(|n| n.1.contains("not allowed")).collect();
+    assert!(notices.len() <= 3, "one notice per narrowed source, not a flood: {notices:#?}");
+    drop(k);
+    let audited = cluster.audit_of(NAMESPACE_VIEWER);
+    let refused = audited.iter().filter(|a| a.code == 403).count();
+    assert!(refused <= 20, "{refused} refused requests in ~10 s is an error flood: {audited:#?}");
+    assert_only_reads(&cluster, NAMESPACE_VIEWER);
+    eprintln!("namespace viewer: {} requests, {refused} refused", audited.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apiserver_restart_mid_session_converges() {
+    let mut sim = Sim::new(Scenario::shop(), now_unix());
+    let Some(mut cluster) = mirrored_cluster(&sim).await else { return };
+    cluster.readonly_kubeconfig();
+    let mut k = Kpulse::start_on(cluster.client(READONLY_USER).await, Scope::All, "default").await;
+    let expected = fingerprint(&Harness::pods_of(&sim));
+    k.wait_for("the initial list", |s| s.pods.synced() && state_fingerprint(s) == expected).await;
+
+    cluster.stop_apiserver();
+    k.wait_for("the outage is noticed", |s| matches!(s.sources[&SourceId::Pods].state, SourceState::Reconnecting(_)))
+        .await;
+    assert_eq!(k.state.rows.len(), expected.len(), "nothing collected is lost while disconnected");
+    sim.advance(60);
+    cluster.start_apiserver();
+    mirror(&cluster.client("admin").await, &SimObjects::of(&sim))
+        .await
+        .expect("the simulator mirrored into the real apiserver");
+    let expected = fingerprint(&Harness::pods_of(&sim));
+    k.wait_for("convergence after the restart", |s| {
+        s.sources[&SourceId::Pods].state == SourceState::Connected && state_fingerprint(s) == expected
+    })
+    .await;
+    assert_only_reads(&cluster, READONLY_USER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_finds_the_plugin_and_passes_context_and_namespace_through() {
+    let sim = Sim::new(Scenario::shop(), now_unix());
+    let Some(cluster) = mirrored_cluster(&sim).await else { return };
+    let kubeconfig = cluster.readonly_kubeconfig();
+    let plugins = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kubectl-pulse"), plugins.path().join("kubectl-pulse")).unwrap();
+    let path = format!("{}:{}", plugins.path().display(), std::env::var("PATH").unwrap_or_default());
+    let kubectl = || {
+        let mut cmd = std::process::Command::new(cluster.bin.join("kubectl"));
+        cmd.env("PATH", &path).env("KUBECONFIG", &kubeconfig);
+        cmd
+    };
+    let (code, out, err) = run(kubectl().args(["plugin", "list"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("kubectl-pulse"), "kubectl discovers the plugin: {out}");
+    let (code, out, err) = run(kubectl().args(["pulse", "--help"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("kubectl pulse"), "the plugin names itself as kubectl does: {out}");
+
+    let (code, out, err) = run(kubectl().args([
+        "pulse",
+        "snapshot",
+        "--context",
+        READONLY_USER,
+        "-n",
+        "shop",
+        "--window",
+        "3s",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(code, 0, "kubectl pulse snapshot: {err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("JSON report");
+    assert_eq!(report["context"], READONLY_USER, "--context passed through");
+    let namespaces: Vec<&str> =
+        report["containers"].as_array().unwrap().iter().filter_map(|c| c["namespace"].as_str()).collect();
+    let shop = fingerprint(&Harness::pods_of(&sim)).into_iter().filter(|r| r.0.starts_with("shop/")).count();
+    assert_eq!(namespaces.len(), shop, "-n shop passed through: {namespaces:?}");
+    assert!(namespaces.iter().all(|ns| *ns == "shop"));
+
+    let (code, _, err) = run(kubectl().args(["pulse", "snapshot", "--context", "nope", "--window", "1s"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("nope"), "an unknown context is named: {err}");
+    assert_only_reads(&cluster, READONLY_USER);
+}
