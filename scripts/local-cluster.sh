@@ -4,7 +4,8 @@
 # (RBAC, token users, an audit log of every request), populated from a kpulse scenario by a
 # harness that plays kubelet (cargo run --example populate-cluster).
 #
-#   scripts/local-cluster.sh [SCENARIO.toml]     # Ctrl-C stops everything
+#   scripts/local-cluster.sh [populate-cluster args]   # default: --follow; Ctrl-C stops everything
+#   scripts/local-cluster.sh demo/scenarios/shop.toml --pods 10000   # a static 10,000-pod cluster
 #   kpulse --kubeconfig $DIR/readonly.kubeconfig -A
 #
 # The tests (tests/real_apiserver.rs) start the same processes with the same flags.
@@ -74,7 +75,8 @@ TOKEN=$("$BIN/kubectl" --kubeconfig "$DIR/admin.kubeconfig" -n kpulse create tok
 kubeconfig kpulse-readonly "$TOKEN" > "$DIR/readonly.kubeconfig"
 chmod 600 "$DIR/readonly.kubeconfig"
 
-cargo run --quiet --example populate-cluster -- "$DIR/admin.kubeconfig" ${1:+"$1"} --follow &
+(($#)) || set -- --follow
+cargo run --quiet --release --example populate-cluster -- "$DIR/admin.kubeconfig" "$@" &
 pids+=($!)
 cat >&2 <<MSG
 local-cluster: kube-apiserver $("$BIN/kube-apiserver" --version | cut -d' ' -f2) on https://127.0.0.1:$PORT (etcd :$ETCD_PORT)

@@ -300,3 +300,35 @@ async fn kubectl_finds_the_plugin_and_passes_context_and_namespace_through() {
     assert!(err.contains("nope"), "an unknown context is named: {err}");
     assert_only_reads(&cluster, READONLY_USER);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kind_demo_manifests_pass_server_side_dry_run() {
+    let Some(cluster) = RealCluster::start() else { return };
+    // A server-side dry run does not persist the Namespace objects, so everything inside them would
+    // be refused for a missing namespace: those two are created for real first.
+    cluster.kubectl_ok(&["create", "namespace", "shop"]);
+    cluster.kubectl_ok(&["create", "namespace", "monitoring"]);
+    let manifests = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/kind/manifests");
+    let out = cluster.kubectl_ok(&["apply", "--dry-run=server", "-f", manifests]);
+    for object in [
+        "configmap/shop-svc",
+        "deployment.apps/frontend",
+        "deployment.apps/payment",
+        "deployment.apps/notification",
+        "deployment.apps/event-consumer",
+        "deployment.apps/loadgen",
+        "statefulset.apps/search",
+        "service/payment",
+        "ingress.networking.k8s.io/shop",
+        "clusterrole.rbac.authorization.k8s.io/kpulse-demo-prometheus",
+        "deployment.apps/prometheus",
+        "service/prometheus",
+    ] {
+        assert!(
+            out.contains(&format!("{object} created (server dry run)")),
+            "{object} validated by the apiserver:\n{out}"
+        );
+    }
+    let created = cluster.kubectl_ok(&["get", "deployments,statefulsets,services", "-A", "-o", "name"]);
+    assert!(!created.contains("frontend") && !created.contains("prometheus"), "a dry run creates nothing: {created}");
+}

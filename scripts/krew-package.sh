@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds the kubectl plugin archive krew installs (kubectl-pulse + LICENSE) for this machine's
+# platform into dist/, and renders config/krew/pulse.yaml for it with the archive's sha256, so an
+# unreleased build installs as a release would:
+#   kubectl krew install --manifest=dist/pulse.yaml --archive=dist/kubectl-pulse-linux-amd64.tar.gz
+set -euo pipefail
+cd "$(dirname "$0")/.."
+os=$(uname -s | tr '[:upper:]' '[:lower:]')
+case $(uname -m) in x86_64) arch=amd64 ;; aarch64 | arm64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
+version="v$(grep -m1 '^version' Cargo.toml | cut -d'"' -f2)"
+cargo build --release --locked --bin kubectl-pulse
+mkdir -p dist/stage
+cp target/release/kubectl-pulse LICENSE dist/stage/
+archive="dist/kubectl-pulse-$os-$arch.tar.gz"
+tar -czf "$archive" -C dist/stage kubectl-pulse LICENSE
+rm -rf dist/stage
+sha=$(sha256sum "$archive" | cut -d' ' -f1)
+python3 - "$version" "$os" "$arch" "$sha" "$archive" <<'PY'
+import re, sys
+version, os_, arch, sha, archive = sys.argv[1:]
+text = open("config/krew/pulse.yaml").read()
+head, platforms = text.split("  platforms:\n")
+entries = re.split(r"(?m)^(?=    - selector:)", platforms)
+mine = [e for e in entries if f"os: {os_}, arch: {arch}" in e]
+if not mine:
+    sys.exit(f"config/krew/pulse.yaml has no platform for {os_}/{arch}")
+entry = re.sub(r'\{\{ addURIAndSha "([^"]+)" \.TagName \}\}', lambda m: f"uri: {m.group(1)}\n      sha256: {sha}", mine[0])
+out = (head + "  platforms:\n" + entry).replace("{{ .TagName }}", version)
+open("dist/pulse.yaml", "w").write(out)
+print(f"krew-package: {archive} (sha256 {sha}) and dist/pulse.yaml for {version} {os_}/{arch}")
+PY
