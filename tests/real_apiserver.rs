@@ -332,3 +332,107 @@ async fn the_kind_demo_manifests_pass_server_side_dry_run() {
     let created = cluster.kubectl_ok(&["get", "deployments,statefulsets,services", "-A", "-o", "name"]);
     assert!(!created.contains("frontend") && !created.contains("prometheus"), "a dry run creates nothing: {created}");
 }
+
+/// GET through a kube client, raw: (status, JSON body), with an optional Accept header.
+async fn get_raw(client: &kube::Client, path: &str, accept: Option<&str>) -> (u16, serde_json::Value) {
+    use http_body_util::BodyExt;
+    let mut req = http::Request::get(path);
+    if let Some(accept) = accept {
+        req = req.header(http::header::ACCEPT, accept);
+    }
+    let resp = client.send(req.body(kube::client::Body::empty()).unwrap()).await.expect("a response");
+    let code = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.expect("a body").to_bytes();
+    (code, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+fn item_names(list: &serde_json::Value) -> Vec<String> {
+    let mut names: Vec<String> = list["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|i| i["metadata"]["name"].as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Every page of a paged LIST: the names, and how many pages it took.
+async fn paged_names(client: &kube::Client, path: &str, limit: usize) -> (Vec<String>, usize) {
+    let (mut names, mut pages, mut token) = (Vec::new(), 0, String::new());
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let (code, page) = get_raw(client, &format!("{path}{sep}limit={limit}&continue={token}"), None).await;
+        assert_eq!(code, 200, "{page}");
+        pages += 1;
+        let items = page["items"].as_array().unwrap().len();
+        names.extend(item_names(&page));
+        token = page["metadata"]["continue"].as_str().unwrap_or_default().to_string();
+        if token.is_empty() {
+            return (names, pages);
+        }
+        assert_eq!(items, limit, "a page that is not the last is full");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_answers_requests_as_the_real_apiserver_does() {
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    h.sim.lock().unwrap().advance(120);
+    let objects = SimObjects::of(&h.sim.lock().unwrap());
+    let Some(cluster) = RealCluster::start() else { return };
+    let admin = cluster.client("admin").await;
+    mirror(&admin, &objects).await.expect("the simulator mirrored into the real apiserver");
+    let sim = h.client().await;
+
+    // Pagination: the same pods in the same number of pages, each but the last full.
+    let (real_pods, real_pages) = paged_names(&admin, "/api/v1/pods", 5).await;
+    let (sim_pods, sim_pages) = paged_names(&sim, "/api/v1/pods", 5).await;
+    assert_eq!(real_pods, sim_pods);
+    assert_eq!((real_pages, real_pods.len()), (sim_pages, sim_pods.len()));
+    assert!(real_pages > 2);
+
+    // Selectors kpulse sends: events narrowed to Warnings, gateway pods by label, pods of a namespace.
+    for path in [
+        "/api/v1/events?fieldSelector=type%3DWarning",
+        "/api/v1/pods?labelSelector=app.kubernetes.io%2Fname%3Dingress-nginx%2Capp.kubernetes.io%2Fcomponent%3Dcontroller",
+        "/api/v1/namespaces/shop/pods?labelSelector=app%3Dpayment",
+        "/api/v1/pods?fieldSelector=metadata.namespace%3Dingress-nginx",
+    ] {
+        let (real_code, real) = get_raw(&admin, path, None).await;
+        let (sim_code, simulated) = get_raw(&sim, path, None).await;
+        assert_eq!((real_code, real["kind"].clone()), (sim_code, simulated["kind"].clone()), "{path}");
+        assert_eq!(item_names(&real), item_names(&simulated), "{path}");
+        assert!(!item_names(&real).is_empty(), "{path} selects something");
+        assert!(
+            real["metadata"]["resourceVersion"].is_string() && simulated["metadata"]["resourceVersion"].is_string()
+        );
+    }
+
+    // Metadata-only lists (the cAdvisor poller's node names).
+    let accept = Some("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1");
+    let (_, real) = get_raw(&admin, "/api/v1/nodes", accept).await;
+    let (_, simulated) = get_raw(&sim, "/api/v1/nodes", accept).await;
+    for list in [&real, &simulated] {
+        assert_eq!(list["kind"], "PartialObjectMetadataList", "{list}");
+        assert_eq!(list["apiVersion"], "meta.k8s.io/v1");
+        assert!(
+            list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["kind"] == "PartialObjectMetadata" && i["status"].is_null())
+        );
+    }
+    assert_eq!(item_names(&real), item_names(&simulated));
+
+    // Error bodies: a Status with the same code and reason.
+    for path in ["/api/v1/namespaces/shop/pods/no-such-pod", "/api/v1/nodes/no-such-node"] {
+        let (real_code, real) = get_raw(&admin, path, None).await;
+        let (sim_code, simulated) = get_raw(&sim, path, None).await;
+        assert_eq!(real_code, 404);
+        assert_eq!(
+            (sim_code, &simulated["kind"], &simulated["reason"], &simulated["code"]),
+            (real_code, &real["kind"], &real["reason"], &real["code"]),
+            "{path}: {real} vs {simulated}"
+        );
+    }
+}

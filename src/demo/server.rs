@@ -146,8 +146,14 @@ async fn handle(
     State(shared): State<Shared>,
     method: Method,
     uri: Uri,
+    headers: http::HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
+    // `Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`: metadata only.
+    let metadata_only = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("as=PartialObjectMetadataList"));
     let path_and_query = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
     if let Ok(mut r) = shared.requests.lock() {
         r.push((method.to_string(), path_and_query));
@@ -210,10 +216,12 @@ async fn handle(
                 names.iter().map(|n| json!({"metadata": {"name": n}, "status": {"phase": "Active"}})).collect();
             json_response(json!({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": items}))
         }
-        ["api", "v1", "pods"] => collection(&shared, &options, "pods", None, None, &query).await,
-        ["api", "v1", "events"] => collection(&shared, &options, "events", None, None, &query).await,
-        ["api", "v1", "nodes"] => collection(&shared, &options, "nodes", None, None, &query).await,
-        ["api", "v1", "nodes", name] => collection(&shared, &options, "nodes", None, Some(name), &query).await,
+        ["api", "v1", "pods"] => collection(&shared, &options, "pods", None, None, &query, metadata_only).await,
+        ["api", "v1", "events"] => collection(&shared, &options, "events", None, None, &query, metadata_only).await,
+        ["api", "v1", "nodes"] => collection(&shared, &options, "nodes", None, None, &query, metadata_only).await,
+        ["api", "v1", "nodes", name] => {
+            collection(&shared, &options, "nodes", None, Some(name), &query, metadata_only).await
+        }
         ["api", "v1", "nodes", node, "proxy", "metrics", "resource"] => {
             if options.node_proxy_forbidden || options.allowed_namespaces.is_some() {
                 return forbidden("nodes/proxy", "get", None, "");
@@ -249,7 +257,7 @@ async fn handle(
             }
         }
         ["api", "v1", "namespaces", ns, kind @ ("pods" | "events")] => {
-            collection(&shared, &options, kind, Some(ns), None, &query).await
+            collection(&shared, &options, kind, Some(ns), None, &query, metadata_only).await
         }
         ["api", "v1", "namespaces", ns, "pods", name, "log"] => {
             if options.allowed_namespaces.as_ref().is_some_and(|a| !a.iter().any(|x| x == ns)) {
@@ -258,7 +266,7 @@ async fn handle(
             pod_log(&shared, ns, name, &query)
         }
         ["api", "v1", "namespaces", ns, kind @ ("pods" | "events"), name] => {
-            collection(&shared, &options, kind, Some(ns), Some(name), &query).await
+            collection(&shared, &options, kind, Some(ns), Some(name), &query, metadata_only).await
         }
         _ => status(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource"),
     }
@@ -442,6 +450,7 @@ async fn collection(
     namespace: Option<&str>,
     name: Option<&str>,
     query: &HashMap<String, String>,
+    metadata_only: bool,
 ) -> Response {
     if let Some(allowed) = &options.allowed_namespaces {
         let ok = match namespace {
@@ -543,7 +552,7 @@ async fn collection(
         },
     };
     let rv = sim.resource_version();
-    let mut items: Vec<&[u8]> = Vec::new();
+    let mut items: Vec<std::borrow::Cow<[u8]>> = Vec::new();
     let mut last_key = None;
     let mut more = false;
     let range = coll.objects.iter().filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a));
@@ -555,7 +564,7 @@ async fn collection(
             more = true;
             break;
         }
-        items.push(&obj.json);
+        items.push(if metadata_only { partial_object_metadata(&obj.json).into() } else { obj.json.as_slice().into() });
         last_key = Some(key.clone());
     }
     let mut body = Vec::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 256);
@@ -563,11 +572,11 @@ async fn collection(
         (true, Some((ns, name))) => encode_continue(rv, &ns, &name),
         _ => String::new(),
     };
+    let (list_kind, api_version) =
+        if metadata_only { ("PartialObjectMetadata", "meta.k8s.io/v1") } else { (coll.kind, coll.api_version) };
     body.extend_from_slice(
         format!(
-            "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{{\"resourceVersion\":\"{rv}\"{}}},\"items\":[",
-            coll.kind,
-            coll.api_version,
+            "{{\"kind\":\"{list_kind}List\",\"apiVersion\":\"{api_version}\",\"metadata\":{{\"resourceVersion\":\"{rv}\"{}}},\"items\":[",
             if continue_token.is_empty() { String::new() } else { format!(",\"continue\":\"{continue_token}\"") }
         )
         .as_bytes(),
@@ -580,6 +589,14 @@ async fn collection(
     }
     body.extend_from_slice(b"]}");
     Response::builder().header(header::CONTENT_TYPE, "application/json").body(Body::from(body)).unwrap_or_default()
+}
+
+/// An object as the apiserver lists it for a metadata-only request: its metadata, nothing else.
+fn partial_object_metadata(json: &[u8]) -> Vec<u8> {
+    let metadata =
+        serde_json::from_slice::<serde_json::Value>(json).map(|mut v| v["metadata"].take()).unwrap_or_default();
+    serde_json::to_vec(&json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata}))
+        .unwrap_or_default()
 }
 
 fn encode_continue(rv: u64, ns: &str, name: &str) -> String {

@@ -82,8 +82,9 @@ pub async fn poll(client: Client, targets: Targets, interval: Duration, tx: Unbo
         ticker.tick().await;
         let listed = match &targets {
             Targets::Urls(urls) => Ok(urls.clone()),
+            // Names are all it needs: metadata only, not every node's status and image list.
             Targets::NodeProxy => nodes_api
-                .list(&ListParams::default())
+                .list_metadata(&ListParams::default())
                 .await
                 .map(|list| list.items.into_iter().filter_map(|n| n.metadata.name).collect::<Vec<_>>()),
         };
