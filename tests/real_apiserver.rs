@@ -343,7 +343,9 @@ async fn get_raw(client: &kube::Client, path: &str, accept: Option<&str>) -> (u1
     let resp = client.send(req.body(kube::client::Body::empty()).unwrap()).await.expect("a response");
     let code = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.expect("a body").to_bytes();
-    (code, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    // A watch answers with one JSON event per line: the first is what these tests look at.
+    let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    (code, serde_json::from_slice(&bytes).or_else(|_| serde_json::from_slice(first_line)).unwrap_or_default())
 }
 
 fn item_names(list: &serde_json::Value) -> Vec<String> {

@@ -58,11 +58,41 @@ pub struct Audited {
     pub code: u16,
 }
 
+/// At most this many control planes at once: each apiserver's start costs seconds of CPU, and the
+/// test threads would otherwise start one per test together on a 2-core machine.
+const MAX_CLUSTERS: usize = 3;
+static RUNNING: (std::sync::Mutex<usize>, std::sync::Condvar) = (std::sync::Mutex::new(0), std::sync::Condvar::new());
+
+/// A slot among the MAX_CLUSTERS, given back on drop.
+struct ClusterSlot;
+
+impl ClusterSlot {
+    fn take() -> ClusterSlot {
+        let (lock, freed) = &RUNNING;
+        let mut running = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while *running >= MAX_CLUSTERS {
+            running = freed.wait(running).unwrap_or_else(|e| e.into_inner());
+        }
+        *running += 1;
+        ClusterSlot
+    }
+}
+
+impl Drop for ClusterSlot {
+    fn drop(&mut self) {
+        let (lock, freed) = &RUNNING;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        freed.notify_one();
+    }
+}
+
+/// Fields drop in order: the apiserver, then etcd, then their directory, then the slot.
 pub struct RealCluster {
-    pub bin: PathBuf,
-    pub dir: tempfile::TempDir,
-    _etcd: KillOnDrop,
     apiserver: Option<KillOnDrop>,
+    _etcd: KillOnDrop,
+    pub dir: tempfile::TempDir,
+    _slot: ClusterSlot,
+    pub bin: PathBuf,
     apiserver_args: Vec<String>,
     pub port: u16,
 }
@@ -72,6 +102,7 @@ impl RealCluster {
     /// applied and the namespace viewer bound. `None` when the binaries are missing (see above).
     pub fn start() -> Option<RealCluster> {
         let bin = k8s_bin_dir()?;
+        let slot = ClusterSlot::take();
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let (etcd_port, peer_port, port) = (free_port(), free_port(), free_port());
@@ -131,7 +162,7 @@ impl RealCluster {
             format!("--audit-log-path={}", d.join("audit.log").display()),
             "--audit-log-mode=blocking".into(),
         ];
-        let mut cluster = RealCluster { bin, dir, _etcd: etcd, apiserver: None, apiserver_args, port };
+        let mut cluster = RealCluster { bin, dir, _etcd: etcd, apiserver: None, apiserver_args, port, _slot: slot };
         cluster.start_apiserver();
         let admin = cluster.write_kubeconfig("admin", ADMIN_TOKEN, None);
         let viewer = cluster.write_kubeconfig(NAMESPACE_VIEWER, NAMESPACE_VIEWER_TOKEN, Some("shop"));
