@@ -14,6 +14,8 @@ set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.36.3}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.13}
+# krew (as the kubectl plugin kubectl-krew): the tests install kubectl-pulse from its manifest.
+KREW_VERSION=${KREW_VERSION:-v0.4.3}
 CACHE_ROOT=${KPULSE_K8S_CACHE:-$HOME/.cache/kpulse}
 DIR="$CACHE_ROOT/k8s-$K8S_VERSION"
 BIN="$DIR/bin"
@@ -25,11 +27,12 @@ die() { say "error: $*"; exit 1; }
 
 command -v go >/dev/null || die "the Go toolchain is missing (Go ≥ 1.26 is needed: apt-get install golang-go is too old on bookworm; use the machine's Go)"
 
-have_all() {
-  [ -x "$BIN/etcd" ] && [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kubectl" ] &&
-    "$BIN/kube-apiserver" --version 2>/dev/null | grep -q "Kubernetes $K8S_VERSION" &&
-    "$BIN/etcd" --version 2>/dev/null | grep -q "etcd Version: ${ETCD_VERSION#v}"
+have_etcd() { "$BIN/etcd" --version 2>/dev/null | grep -q "etcd Version: ${ETCD_VERSION#v}"; }
+have_kube() {
+  [ -x "$BIN/kubectl" ] && "$BIN/kube-apiserver" --version 2>/dev/null | grep -q "Kubernetes $K8S_VERSION"
 }
+have_krew() { KREW_ROOT="$DIR/krew-root" "$BIN/kubectl-krew" version 2>/dev/null | grep -q "GitTag *$KREW_VERSION"; }
+have_all() { have_etcd && have_kube && have_krew; }
 
 if have_all; then
   say "cached: $BIN ($("$BIN/kube-apiserver" --version), etcd ${ETCD_VERSION#v})"
@@ -54,7 +57,7 @@ minor=$(echo "$K8S_VERSION" | cut -d. -f2)
 staging_tag="v0.${K8S_VERSION#v1.}"
 
 # ---- etcd: etcd's own server/main.go is exactly this.
-if ! "$BIN/etcd" --version 2>/dev/null | grep -q "etcd Version: ${ETCD_VERSION#v}"; then
+if ! have_etcd; then
   say "building etcd $ETCD_VERSION (go.etcd.io/etcd/server/v3)…"
   cd "$DIR/src/etcd"
   cat > go.mod <<MOD
@@ -80,48 +83,50 @@ GO
   say "etcd built in $(( $(date +%s) - start )) s"
 fi
 
-# ---- kube-apiserver and kubectl from k8s.io/kubernetes, in one `go build` so they share packages.
-say "building kube-apiserver and kubectl $K8S_VERSION (k8s.io/kubernetes, staging modules at $staging_tag)…"
-cd "$DIR/src/kube"
-kmod=$(curl -fsS "$PROXY/k8s.io/kubernetes/@v/$K8S_VERSION.mod") ||
-  die "the module proxy ($PROXY) does not serve k8s.io/kubernetes@$K8S_VERSION"
-staging=$(echo "$kmod" | awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" {print $1}')
-[ -n "$staging" ] || die "no staging modules found in k8s.io/kubernetes@$K8S_VERSION's go.mod"
-{
-  echo "module kpulse.local/kube"
-  echo
-  echo "go 1.26.0"
-  echo
-  echo "godebug default=go1.26"
-  echo
-  echo "require k8s.io/kubernetes $K8S_VERSION"
-  echo
-  echo "replace ("
-  for m in $staging; do echo "	$m => $m $staging_tag"; done
-  echo ")"
-} > go.mod
-cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
-if ! go mod tidy >"$DIR/tidy.log" 2>&1; then
-  cat "$DIR/tidy.log" >&2
-  missing=$(grep -oE '[a-z0-9.-]+\.[a-z]+/[^ :@]+@v[^ :]+' "$DIR/tidy.log" | sort -u | head -5 | tr '\n' ' ')
-  die "go mod tidy failed; module(s) the proxy did not serve: ${missing:-see above}"
+# ---- krew: no replace lines, so `go install …@version` works.
+if ! have_krew; then
+  say "building krew $KREW_VERSION (sigs.k8s.io/krew)…"
+  GOBIN="$DIR/src" go install -ldflags "-X sigs.k8s.io/krew/internal/version.gitTag=$KREW_VERSION" \
+    "sigs.k8s.io/krew/cmd/krew@$KREW_VERSION" >&2 ||
+    die "building krew failed: the module proxy lacks sigs.k8s.io/krew@$KREW_VERSION or a dependency named above"
+  mv "$DIR/src/krew" "$BIN/kubectl-krew"
 fi
-say "modules resolved in $(( $(date +%s) - start )) s; compiling (the first build takes many minutes on 2 cores)…"
-ld="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
-ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
-go build -trimpath -ldflags "$ld" -o "$BIN/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl >&2 ||
-  die "building kube-apiserver/kubectl failed"
 
-have_all || die "built, but the binaries do not report $K8S_VERSION / etcd $ETCD_VERSION"
+# ---- kube-apiserver and kubectl from k8s.io/kubernetes, in one `go build` so they share packages.
+if ! have_kube; then
+  say "building kube-apiserver and kubectl $K8S_VERSION (k8s.io/kubernetes, staging modules at $staging_tag)…"
+  cd "$DIR/src/kube"
+  kmod=$(curl -fsS "$PROXY/k8s.io/kubernetes/@v/$K8S_VERSION.mod") ||
+    die "the module proxy ($PROXY) does not serve k8s.io/kubernetes@$K8S_VERSION"
+  staging=$(echo "$kmod" | awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" {print $1}')
+  [ -n "$staging" ] || die "no staging modules found in k8s.io/kubernetes@$K8S_VERSION's go.mod"
+  {
+    echo "module kpulse.local/kube"
+    echo
+    echo "go 1.26.0"
+    echo
+    echo "godebug default=go1.26"
+    echo
+    echo "require k8s.io/kubernetes $K8S_VERSION"
+    echo
+    echo "replace ("
+    for m in $staging; do echo "	$m => $m $staging_tag"; done
+    echo ")"
+  } > go.mod
+  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kubectl"\n)\n' > tools.go
+  if ! go mod tidy >"$DIR/tidy.log" 2>&1; then
+    cat "$DIR/tidy.log" >&2
+    missing=$(grep -oE '[a-z0-9.-]+\.[a-z]+/[^ :@]+@v[^ :]+' "$DIR/tidy.log" | sort -u | head -5 | tr '\n' ' ')
+    die "go mod tidy failed; module(s) the proxy did not serve: ${missing:-see above}"
+  fi
+  say "modules resolved in $(( $(date +%s) - start )) s; compiling (the first build takes many minutes on 2 cores)…"
+  ld="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+  ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+  go build -trimpath -ldflags "$ld" -o "$BIN/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl >&2 ||
+    die "building kube-apiserver/kubectl failed"
+fi
+
+have_all || die "built, but the binaries do not report $K8S_VERSION / etcd $ETCD_VERSION / krew $KREW_VERSION"
 clean_go_caches
 say "done in $(( $(date +%s) - start )) s: $(du -sh "$BIN" | cut -f1) in $BIN"
 echo "$BIN"

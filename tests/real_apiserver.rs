@@ -438,3 +438,39 @@ async fn the_simulator_answers_requests_as_the_real_apiserver_does() {
         );
     }
 }
+
+#[test]
+fn krew_installs_the_plugin_from_its_manifest() {
+    let Some(bin) = apiserver::k8s_bin_dir() else { return };
+    let dist = tempfile::tempdir().unwrap();
+    let krew_root = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(std::process::Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/krew-package.sh"))
+        .env("KPULSE_PLUGIN_BIN", env!("CARGO_BIN_EXE_kubectl-pulse"))
+        .env("KPULSE_DIST", dist.path()));
+    assert_eq!(code, 0, "krew-package.sh: {out}{err}");
+    let archive = std::fs::read_dir(dist.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
+        .expect("an archive");
+    // kubectl and kubectl-krew from scripts/k8s-assets.sh; the installed plugin lands in KREW_ROOT/bin.
+    let path = format!("{}:{}:/usr/bin:/bin", krew_root.path().join("bin").display(), bin.display());
+    let kubectl = || {
+        let mut cmd = std::process::Command::new(bin.join("kubectl"));
+        cmd.env("PATH", &path).env("KREW_ROOT", krew_root.path());
+        cmd
+    };
+    let (code, out, err) = run(kubectl()
+        .args(["krew", "install"])
+        .arg(format!("--manifest={}", dist.path().join("pulse.yaml").display()))
+        .arg(format!("--archive={}", archive.display())));
+    assert_eq!(code, 0, "krew install: {out}{err}");
+    assert!(format!("{out}{err}").contains("Installed plugin: pulse"), "{out}{err}");
+    let (code, out, _) = run(kubectl().args(["plugin", "list"]));
+    assert_eq!(code, 0);
+    assert!(out.contains(&krew_root.path().join("bin/kubectl-pulse").display().to_string()), "{out}");
+    let (code, out, err) = run(kubectl().args(["pulse", "--version"]));
+    assert_eq!((code, out.trim()), (0, concat!("kubectl-pulse ", env!("CARGO_PKG_VERSION"))), "{err}");
+}
