@@ -474,3 +474,27 @@ fn krew_installs_the_plugin_from_its_manifest() {
     let (code, out, err) = run(kubectl().args(["pulse", "--version"]));
     assert_eq!((code, out.trim()), (0, concat!("kubectl-pulse ", env!("CARGO_PKG_VERSION"))), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_pods_take_one_paged_list_and_one_watch() {
+    let sim = Sim::new(Scenario::shop().scaled_to(10_000), now_unix());
+    let Some(cluster) = mirrored_cluster(&sim).await else { return };
+    cluster.readonly_kubeconfig();
+    let expected = fingerprint(&Harness::pods_of(&sim));
+    assert!(expected.len() > 29_000, "{}", expected.len());
+    let mut k = Kpulse::start_on(cluster.client(READONLY_USER).await, Scope::All, "default").await;
+    k.wait_for("every container of 10,000 pods", |s| s.pods.synced() && s.rows.len() == expected.len()).await;
+    assert_eq!(state_fingerprint(&k.state), expected);
+    // The steady state: a few seconds of watching adds no LIST.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(k);
+    let audited = cluster.audit_of(READONLY_USER);
+    let pods: Vec<&apiserver::Audited> =
+        audited.iter().filter(|a| a.uri.starts_with("/api/v1/pods?") && !a.uri.contains("labelSelector")).collect();
+    let lists: Vec<_> = pods.iter().filter(|a| a.verb == "list").collect();
+    let pages = lists.len();
+    assert_eq!(lists.iter().filter(|a| !a.uri.contains("continue=")).count(), 1, "one LIST of pods: {lists:#?}");
+    assert_eq!(pages, 20, "10,000 pods in pages of 500");
+    assert_eq!(pods.iter().filter(|a| a.verb == "watch").count(), 1, "one WATCH of pods");
+    eprintln!("10,000 pods: {} requests by kpulse, pods in {pages} pages + 1 watch", audited.len());
+}
