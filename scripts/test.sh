@@ -15,6 +15,10 @@ command -v prometheus-node-exporter >/dev/null 2>&1 || packages+=(prometheus-nod
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || packages+=(nginx-light)
 [ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || packages+=(haproxy)
 command -v caddy >/dev/null 2>&1 || packages+=(caddy)
+# A real RabbitMQ (its Prometheus plugin ships with it) and the AMQP command-line client the
+# tests produce and consume with, for the Events view.
+command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || packages+=(rabbitmq-server)
+command -v amqp-publish >/dev/null 2>&1 || packages+=(amqp-tools)
 # openssl: the service-account signing key of the real kube-apiserver the tests start.
 command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 if ((${#packages[@]})); then

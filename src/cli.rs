@@ -57,6 +57,11 @@ pub struct Cli {
     /// traefik, haproxy, or nginx:'<log_format>' / envoy:'<format>'
     #[arg(long, global = true, value_name = "NAME")]
     pub log_format: Option<String>,
+    /// A message broker's Prometheus endpoint for the Events view: rabbitmq=URL (RabbitMQ's
+    /// /metrics/per-object), kafka=URL (kafka-exporter), nats=URL (the NATS exporter);
+    /// KIND/NAME=URL names it; repeatable
+    #[arg(long, global = true, value_name = "KIND=URL")]
+    pub broker: Vec<String>,
     /// Config file (default: $XDG_CONFIG_HOME/kpulse/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -162,6 +167,15 @@ async fn run(cli: Cli) -> i32 {
     }
     if !cli.scrape.is_empty() {
         config.scrape = cli.scrape.clone();
+    }
+    if !cli.broker.is_empty() {
+        match cli.broker.iter().map(|b| crate::model::broker::BrokerTarget::parse(b)).collect() {
+            Ok(brokers) => config.events.brokers = brokers,
+            Err(e) => {
+                eprintln!("kpulse: {e}");
+                return EXIT_USAGE;
+            }
+        }
     }
     if !cli.gateway.is_empty() {
         match cli.gateway.iter().map(|g| crate::sources::gateway::GatewaySpec::parse(g)).collect() {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::analysis::hotspots::Rules;
 use crate::model::accesslog::Format;
+use crate::model::broker::{BrokerKind, BrokerTarget, ConsumerSpec, Mapping};
 use crate::model::promql::Queries;
 use crate::sources::gateway::GatewaySpec;
 use crate::sources::kube::UsageMode;
@@ -35,6 +36,49 @@ struct FileConfig {
     #[serde(default)]
     keys: BTreeMap<String, String>,
     hotspots: Option<Rules>,
+    events: Option<EventsFile>,
+}
+
+/// `[events]`: brokers to scrape, who consumes what, metric-name overrides per broker kind.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsFile {
+    brokers: Option<Vec<String>>,
+    #[serde(default)]
+    consumers: Vec<ConsumerSpec>,
+    /// kind → the keys of its Mapping to replace.
+    #[serde(default)]
+    mapping: BTreeMap<String, toml::Table>,
+}
+
+/// What the Events view reads.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EventsConfig {
+    pub brokers: Vec<BrokerTarget>,
+    pub consumers: Vec<ConsumerSpec>,
+    pub mappings: BTreeMap<BrokerKind, Mapping>,
+}
+
+impl EventsConfig {
+    pub fn mapping(&self, kind: BrokerKind) -> Mapping {
+        self.mappings.get(&kind).cloned().unwrap_or_else(|| kind.default_mapping())
+    }
+
+    fn from_file(file: EventsFile) -> Result<EventsConfig, String> {
+        let brokers =
+            file.brokers.unwrap_or_default().iter().map(|b| BrokerTarget::parse(b)).collect::<Result<_, _>>()?;
+        let mut mappings = BTreeMap::new();
+        for (kind_name, overrides) in file.mapping {
+            let kind = BrokerKind::parse(&kind_name)
+                .ok_or_else(|| format!("[events.mapping.{kind_name}]: expected rabbitmq, kafka or nats"))?;
+            let mut table = toml::Table::try_from(kind.default_mapping()).map_err(|e| e.to_string())?;
+            table.extend(overrides);
+            let mapping: Mapping =
+                table.try_into().map_err(|e: toml::de::Error| format!("[events.mapping.{kind_name}]: {e}"))?;
+            mappings.insert(kind, mapping);
+        }
+        Ok(EventsConfig { brokers, consumers: file.consumers, mappings })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +103,8 @@ pub struct Config {
     pub keys: BTreeMap<String, String>,
     /// Hotspot thresholds and weights (`[hotspots]`); unset ones keep their documented defaults.
     pub hotspots: Rules,
+    /// Message brokers (`[events]`, `--broker`).
+    pub events: EventsConfig,
 }
 
 impl Default for Config {
@@ -130,6 +176,7 @@ impl Config {
             log_format,
             keys,
             hotspots: file.hotspots.or(base.hotspots).unwrap_or_default(),
+            events: EventsConfig::from_file(file.events.or(base.events).unwrap_or_default())?,
         })
     }
 

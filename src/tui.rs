@@ -84,6 +84,18 @@ pub fn start_local_sources(state: &State, cancel: &CancellationToken) -> mpsc::U
             }
         });
     }
+    let events = &state.config.events;
+    if !events.brokers.is_empty() {
+        let brokers = events.brokers.iter().map(|b| (b.clone(), events.mapping(b.kind))).collect();
+        let poll = crate::sources::broker::poll(brokers, state.config.metrics_interval, tx.clone());
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = poll => {}
+            }
+        });
+    }
     rx
 }
 

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use hashbrown::HashMap;
 
+use crate::model::broker::{QueueKey, QueueStats};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::health::Health;
@@ -73,6 +74,11 @@ pub struct Rules {
     pub min_requests: u64,
     /// Pods created this recently (minutes) when a service starts failing point to a rollout.
     pub rollout_minutes: i64,
+    /// A queue's backlog growing without a break for this long means its consumers fall behind
+    /// (shorter bursts are what queues are for).
+    pub queue_growing_secs: i64,
+    /// ... and only once this many messages wait.
+    pub queue_min_backlog: f64,
     pub weights: Weights,
 }
 
@@ -96,6 +102,8 @@ impl Default for Rules {
             readiness_flaps: 3,
             min_requests: 20,
             rollout_minutes: 15,
+            queue_growing_secs: 120,
+            queue_min_backlog: 100.0,
             weights: Weights::default(),
         }
     }
@@ -126,6 +134,7 @@ pub struct Weights {
     pub node_not_ready: f64,
     pub node_busy: f64,
     pub noisy_neighbour: f64,
+    pub consumer_lag: f64,
 }
 
 impl Default for Weights {
@@ -150,6 +159,7 @@ impl Default for Weights {
             node_not_ready: 80.0,
             node_busy: 35.0,
             noisy_neighbour: 60.0,
+            consumer_lag: 60.0,
         }
     }
 }
@@ -209,16 +219,39 @@ pub struct Inputs<'a> {
     pub nodes: Vec<NodeFacts<'a>>,
     /// Everything the gateway served in the last minute, and its own pods.
     pub gateway: Option<(Summary, Vec<&'a PodKey>)>,
+    pub queues: Vec<QueueFacts<'a>>,
+}
+
+/// What the rules know of one queue or consumer group.
+#[derive(Debug, Clone)]
+pub struct QueueFacts<'a> {
+    pub key: &'a QueueKey,
+    pub stats: &'a QueueStats,
+    /// The pods that consume it, as `namespace/pod` (empty when unknown).
+    pub consumers: Vec<String>,
 }
 
 /// What a hotspot is about, and where Enter on it leads.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Subject {
-    Container { namespace: String, pod: String, container: String },
-    Service { name: String, backend: String },
-    Node { name: String },
+    Container {
+        namespace: String,
+        pod: String,
+        container: String,
+    },
+    Service {
+        name: String,
+        backend: String,
+    },
+    Node {
+        name: String,
+    },
     Gateway,
+    /// A queue, or a consumer group on a topic or stream (`broker/queue[/group]`).
+    Queue {
+        name: String,
+    },
 }
 
 impl Subject {
@@ -229,6 +262,7 @@ impl Subject {
             Subject::Service { name, .. } => format!("svc {name}"),
             Subject::Node { name } => format!("node {name}"),
             Subject::Gateway => "gateway".into(),
+            Subject::Queue { name } => format!("queue {name}"),
         }
     }
 
@@ -238,6 +272,7 @@ impl Subject {
             Subject::Service { .. } => "service",
             Subject::Node { .. } => "node",
             Subject::Gateway => "gateway",
+            Subject::Queue { .. } => "queue",
         }
     }
 }
@@ -313,6 +348,7 @@ pub fn rank(inputs: &Inputs, rules: &Rules) -> Vec<Hotspot> {
     node_rules(inputs, rules, &mut board);
     service_rules(inputs, rules, &mut board);
     gateway_rules(inputs, rules, &mut board);
+    queue_rules(inputs, rules, &mut board);
     let mut hotspots: Vec<Hotspot> = board
         .findings
         .into_iter()
@@ -668,6 +704,37 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
     }
 }
 
+/// A consumer that falls behind: the backlog grows for longer than a burst, so events arrive ever
+/// later and the gateway never sees it.
+fn queue_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
+    for q in &inputs.queues {
+        let s = q.stats;
+        let Some(since) = s.growing_since else { continue };
+        let growing_for = inputs.now - since;
+        if growing_for < rules.queue_growing_secs || s.backlog < rules.queue_min_backlog {
+            continue;
+        }
+        let rates = match (s.publish_rate, s.ack_rate) {
+            (Some(p), Some(a)) => format!(" (in {p:.0}/s, acknowledged {a:.0}/s)"),
+            _ => String::new(),
+        };
+        let who = match (q.consumers.is_empty(), s.consumers) {
+            (false, _) => format!("; consumed by {}", q.consumers.join(", ")),
+            (true, Some(n)) if n < 1.0 => "; no consumer is connected".to_string(),
+            (true, _) => String::new(),
+        };
+        let evidence = format!(
+            "backlog {:.0} growing {:+.0}/s for {}{rates}{who}",
+            s.backlog,
+            s.backlog_per_sec,
+            format_age(growing_for)
+        );
+        let strong = 10.0 * rules.queue_growing_secs as f64;
+        let score = scaled(rules.weights.consumer_lag, growing_for as f64, rules.queue_growing_secs as f64, strong);
+        board.add(Subject::Queue { name: q.key.label() }, "Consumer falling behind", evidence, score);
+    }
+}
+
 fn gateway_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
     let Some((summary, pods)) = &inputs.gateway else { return };
     if summary.requests < rules.min_requests {
@@ -746,7 +813,7 @@ mod tests {
     }
 
     fn inputs(containers: Vec<ContainerFacts<'_>>) -> Inputs<'_> {
-        Inputs { now: NOW, containers, services: vec![], nodes: vec![], gateway: None }
+        Inputs { now: NOW, containers, services: vec![], nodes: vec![], gateway: None, queues: vec![] }
     }
 
     fn summary(requests: u64, errors: u64, p95: f64) -> Summary {
@@ -766,6 +833,41 @@ mod tests {
 
     fn top(inputs: &Inputs) -> Hotspot {
         rank(inputs, &Rules::default()).into_iter().next().expect("a hotspot")
+    }
+
+    #[test]
+    fn a_backlog_growing_longer_than_a_burst_is_a_lagging_consumer() {
+        use crate::model::broker::{Direction, QueueKey, QueueStats};
+        let key = QueueKey { broker: "rabbitmq".into(), queue: "order-events".into(), group: String::new() };
+        let stats = |growing_for: i64, backlog: f64| QueueStats {
+            backlog,
+            unacked: Some(1.0),
+            consumers: Some(1.0),
+            publish_rate: Some(30.0),
+            ack_rate: Some(5.0),
+            redelivery_rate: None,
+            dead_letter_rate: None,
+            direction: Direction::Growing,
+            backlog_per_sec: 25.0,
+            growing_since: Some(NOW - growing_for),
+            drain_secs: None,
+        };
+        let rules = Rules::default();
+        let run = |s: &QueueStats| {
+            let mut i = inputs(vec![]);
+            i.queues = vec![QueueFacts { key: &key, stats: s, consumers: vec!["shop/event-consumer-abc".into()] }];
+            rank(&i, &rules)
+        };
+        assert!(run(&stats(60, 5_000.0)).is_empty(), "a one-minute burst is what queues are for");
+        assert!(run(&stats(600, 50.0)).is_empty(), "a handful of messages is no backlog");
+        let ranked = run(&stats(600, 5_000.0));
+        assert_eq!(ranked[0].subject.label(), "queue rabbitmq/order-events");
+        assert_eq!(ranked[0].verdict(), "Consumer falling behind");
+        assert_eq!(
+            ranked[0].evidence()[0],
+            "backlog 5000 growing +25/s for 10m (in 30/s, acknowledged 5/s); consumed by shop/event-consumer-abc"
+        );
+        assert!(run(&stats(1_800, 5_000.0))[0].score > ranked[0].score, "longer lag, stronger finding");
     }
 
     #[test]

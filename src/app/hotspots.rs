@@ -2,8 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::analysis::hotspots::{ContainerFacts, Hotspot, Inputs, NodeFacts, Rules, ServiceFacts, rank};
+use crate::analysis::hotspots::{ContainerFacts, Hotspot, Inputs, NodeFacts, QueueFacts, Rules, ServiceFacts, rank};
 use crate::analysis::traffic::{namespaces_of, pods_by_ip, service_of};
+use crate::model::broker::{QueueKey, QueueStats};
 use crate::model::metrics::Usage;
 use crate::model::node::NodeInfo;
 use crate::model::pod::{PodInfo, PodKey};
@@ -38,6 +39,8 @@ pub struct Sources<'a> {
     pub traffic: &'a Traffic,
     /// Gateway log streams by name; pod streams are named `namespace/pod`.
     pub streams: &'a BTreeMap<String, Stream>,
+    /// Each queue, its latest stats and its consumer pods.
+    pub queues: Vec<(&'a QueueKey, &'a QueueStats, Vec<String>)>,
     pub now: UnixSecs,
 }
 
@@ -149,7 +152,8 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
         })
         .collect();
     let gateway = Some((src.traffic.gateway.summary(0, now), gateway_pods));
-    rank(&Inputs { now, containers, services, nodes, gateway }, rules)
+    let queues = src.queues.into_iter().map(|(key, stats, consumers)| QueueFacts { key, stats, consumers }).collect();
+    rank(&Inputs { now, containers, services, nodes, gateway, queues }, rules)
 }
 
 /// Pods that by the usual conventions belong to Service `namespace/name`: its workload has the

@@ -17,6 +17,7 @@ use crate::analysis::hotspots::{Hotspot, Subject};
 use crate::analysis::nodes::allocations;
 use crate::config::Config;
 use crate::model::accesslog::Format;
+use crate::model::broker::{QueueKey, QueueTrack};
 use crate::model::event::EventInfo;
 use crate::model::metrics::Usage;
 use crate::model::node::NodeInfo;
@@ -92,10 +93,12 @@ pub enum View {
     Nodes,
     Traffic,
     Hotspots,
+    /// Message-broker queues and consumer groups.
+    Events,
 }
 
 impl View {
-    const ORDER: [View; 4] = [View::Containers, View::Nodes, View::Traffic, View::Hotspots];
+    const ORDER: [View; 5] = [View::Containers, View::Nodes, View::Traffic, View::Hotspots, View::Events];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +188,9 @@ pub struct State {
     pub hotspots: Vec<Hotspot>,
     pub hotspot_selected: usize,
     hotspots_dirty: bool,
+    /// Queues and consumer groups by broker, with their history.
+    pub queues: BTreeMap<QueueKey, QueueTrack>,
+    pub queue_selected: usize,
     last_hotspot_refresh: Option<UnixSecs>,
     /// What changed since the last refresh, so a refresh redoes only that.
     rebuild_all: bool,
@@ -244,6 +250,8 @@ impl State {
             traffic_dirty: false,
             hotspots: Vec::new(),
             hotspot_selected: 0,
+            queues: BTreeMap::new(),
+            queue_selected: 0,
             hotspots_dirty: true,
             last_hotspot_refresh: None,
             last_traffic_refresh: now,
@@ -394,8 +402,57 @@ impl State {
                 self.traffic_dirty = true;
                 self.mark_data(SourceId::Gateway);
             }
+            Update::Queues { at, broker, readings } => {
+                let (step, retention) = (self.step_secs(), self.retention_secs());
+                for (key, reading) in &readings {
+                    self.queues
+                        .entry(key.clone())
+                        .or_insert_with(|| QueueTrack::new(step, retention))
+                        .observe(at, reading);
+                }
+                // A queue the broker stopped reporting was deleted: its history goes with it.
+                self.queues.retain(|k, _| k.broker != broker || readings.contains_key(k));
+                self.mark_data(SourceId::Brokers);
+                self.hotspots_dirty = true;
+            }
             Update::Notice(text) => self.notice(text),
         }
+    }
+
+    /// The Events view's order: growing backlogs first (fastest first), then the largest.
+    pub fn queue_order(&self) -> Vec<&QueueKey> {
+        let filter = self.filter.to_lowercase();
+        let mut keys: Vec<&QueueKey> =
+            self.queues.keys().filter(|k| filter.is_empty() || k.label().to_lowercase().contains(&filter)).collect();
+        let growth = |k: &QueueKey| {
+            let s = &self.queues[k].stats;
+            (if s.growing_since.is_some() { s.backlog_per_sec } else { f64::NEG_INFINITY }, s.backlog)
+        };
+        keys.sort_by(|a, b| {
+            let (ga, ba) = growth(a);
+            let (gb, bb) = growth(b);
+            gb.total_cmp(&ga).then(bb.total_cmp(&ba)).then_with(|| a.cmp(b))
+        });
+        keys
+    }
+
+    /// The pods that consume a queue: `[[events.consumers]]` selectors, else pods labelled with the
+    /// consumer group's name (a Kafka group or JetStream consumer is usually named after its
+    /// service). As `namespace/pod`.
+    pub fn consumer_pods(&self, key: &QueueKey) -> Vec<String> {
+        let specs: Vec<_> = self.config.events.consumers.iter().filter(|c| c.matches(key)).collect();
+        let wanted = |p: &PodInfo| {
+            if specs.is_empty() {
+                return !key.group.is_empty()
+                    && ["app", "app.kubernetes.io/name"].iter().any(|l| p.label(l) == Some(key.group.as_str()));
+            }
+            specs.iter().any(|spec| {
+                spec.selector().is_some_and(|(ns, labels)| {
+                    p.key.namespace == ns && labels.iter().all(|(k, v)| p.label(k) == Some(*v))
+                })
+            })
+        };
+        self.pods.values().filter(|p| wanted(p)).map(|p| p.key.to_string()).collect()
     }
 
     fn observe_pod(&mut self, pod: &PodInfo) {
@@ -517,6 +574,7 @@ impl State {
             node_usage: &self.node_usage,
             traffic: &self.traffic,
             streams: &self.streams,
+            queues: self.queues.iter().map(|(k, t)| (k, &t.stats, self.consumer_pods(k))).collect(),
             now: self.now,
         };
         self.hotspots = hotspots::compute(sources, &self.config.hotspots);
@@ -564,6 +622,11 @@ impl State {
                 self.view = View::Traffic;
                 self.show_detail = false;
                 self.view_dirty = true;
+                return;
+            }
+            Subject::Queue { name } => {
+                self.view = View::Events;
+                self.queue_selected = self.queue_order().iter().position(|k| k.label() == name).unwrap_or(0);
                 return;
             }
         }
@@ -684,6 +747,7 @@ impl State {
             View::Nodes => (self.node_visible.len(), self.node_selected),
             View::Traffic => (self.traffic_visible.len(), self.traffic_selected),
             View::Hotspots => (self.hotspots.len(), self.hotspot_selected),
+            View::Events => (self.queues.len(), self.queue_selected),
         };
         if len == 0 {
             return;
@@ -697,6 +761,7 @@ impl State {
             View::Nodes => self.node_selected = next,
             View::Traffic => self.traffic_selected = next,
             View::Hotspots => self.hotspot_selected = next,
+            View::Events => self.queue_selected = next,
         }
     }
 
@@ -705,8 +770,8 @@ impl State {
             View::Containers => self.container_sort = cycled(self.container_sort, forward),
             View::Nodes => self.node_sort = cycled(self.node_sort, forward),
             View::Traffic => self.traffic_sort = cycled(self.traffic_sort, forward),
-            // Ranked by score: there is no other order.
-            View::Hotspots => {}
+            // Ranked: there is no other order.
+            View::Hotspots | View::Events => {}
         }
         self.view_dirty = true;
     }
@@ -718,7 +783,7 @@ impl State {
             View::Containers => self.container_sort = clicked(self.container_sort, index),
             View::Nodes => self.node_sort = clicked(self.node_sort, index),
             View::Traffic => self.traffic_sort = clicked(self.traffic_sort, index),
-            View::Hotspots => {}
+            View::Hotspots | View::Events => {}
         }
         self.view_dirty = true;
     }
@@ -782,6 +847,7 @@ impl State {
             Action::Nodes => self.view = View::Nodes,
             Action::Traffic => self.view = View::Traffic,
             Action::Hotspots => self.view = View::Hotspots,
+            Action::Events => self.view = View::Events,
             Action::NextView => {
                 let i = View::ORDER.iter().position(|v| *v == self.view).unwrap_or(0);
                 self.view = View::ORDER[(i + 1) % View::ORDER.len()];
@@ -805,7 +871,7 @@ impl State {
                     View::Containers => self.container_sort.1 = !self.container_sort.1,
                     View::Nodes => self.node_sort.1 = !self.node_sort.1,
                     View::Traffic => self.traffic_sort.1 = !self.traffic_sort.1,
-                    View::Hotspots => {}
+                    View::Hotspots | View::Events => {}
                 }
                 self.view_dirty = true;
             }
@@ -965,6 +1031,7 @@ impl State {
                         View::Nodes => self.node_selected,
                         View::Traffic => self.traffic_selected,
                         View::Hotspots => self.hotspot_selected,
+                        View::Events => self.queue_selected,
                     };
                     self.move_selection(target as isize - cur as isize);
                 }

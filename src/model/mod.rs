@@ -1,6 +1,7 @@
 //! Plain data and pure functions: no I/O, no async, no terminal.
 
 pub mod accesslog;
+pub mod broker;
 pub mod cadvisor;
 pub mod event;
 pub mod exposition;

@@ -41,7 +41,11 @@ async fn fetch_path(client: &Client, path: &str, timeout: Duration) -> Result<St
     }
 }
 
-async fn fetch_url(client: &super::http::HttpClient, url: &str, timeout: Duration) -> Result<String, SourceState> {
+pub(super) async fn fetch_url(
+    client: &super::http::HttpClient,
+    url: &str,
+    timeout: Duration,
+) -> Result<String, SourceState> {
     let uri = super::http::check_url(url, "scrape").map_err(SourceState::Reconnecting)?;
     match super::http::get(client, uri, timeout).await {
         Ok((status, body)) if status.is_success() => Ok(String::from_utf8_lossy(&body).into_owned()),

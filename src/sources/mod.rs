@@ -1,6 +1,7 @@
 //! Async I/O only. Each source owns its connection, retries with backoff and sends owned
 //! [`Update`]s over a channel; nothing here touches the UI state.
 
+pub mod broker;
 pub mod cadvisor;
 pub mod gateway;
 pub mod http;
@@ -25,6 +26,8 @@ pub enum SourceId {
     Prometheus,
     /// Gateway access logs (pod logs, files, stdin).
     Gateway,
+    /// Message brokers' exposition endpoints (`--broker`).
+    Brokers,
 }
 
 impl SourceId {
@@ -48,6 +51,7 @@ impl SourceId {
             SourceId::Cadvisor => "cadvisor",
             SourceId::Prometheus => "prometheus",
             SourceId::Gateway => "gateway",
+            SourceId::Brokers => "brokers",
         }
     }
 }
@@ -111,6 +115,12 @@ pub enum Update {
     AccessLog {
         stream: String,
         chunk: String,
+    },
+    /// One scrape of one broker: every queue or consumer group it reported.
+    Queues {
+        at: UnixSecs,
+        broker: String,
+        readings: std::collections::BTreeMap<crate::model::broker::QueueKey, crate::model::broker::Reading>,
     },
     /// Something the user should read once (a fallback taken, a config problem).
     Notice(String),

@@ -3,6 +3,7 @@
 
 pub mod cells;
 pub mod detail;
+pub mod events;
 pub mod hotspots;
 pub mod theme;
 pub mod traffic;
@@ -38,7 +39,7 @@ pub fn draw(state: &State, frame: &mut Frame) {
     } else {
         main
     };
-    let table_area = if state.show_detail && !matches!(state.view, View::Nodes | View::Hotspots) {
+    let table_area = if state.show_detail && !matches!(state.view, View::Nodes | View::Hotspots | View::Events) {
         let [t, d] = Layout::vertical([Constraint::Percentage(45), Constraint::Fill(1)]).areas(main);
         match state.view {
             View::Traffic => traffic::draw_traffic_detail(state, frame, d, &theme),
@@ -53,6 +54,7 @@ pub fn draw(state: &State, frame: &mut Frame) {
         View::Nodes => draw_nodes(state, frame, table_area, &theme),
         View::Traffic => traffic::draw_traffic(state, frame, table_area, &theme),
         View::Hotspots => hotspots::draw_hotspots(state, frame, table_area, &theme),
+        View::Events => events::draw_events(state, frame, table_area, &theme),
     }
     draw_status(state, frame, status, &theme);
     match &state.overlay {
@@ -89,6 +91,7 @@ fn draw_title(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
             format!("{} {}", state.traffic_sort.0.title(), if state.traffic_sort.1 { "↓" } else { "↑" }),
         ),
         View::Hotspots => (state.hotspots.len(), state.hotspots.len(), "SCORE ↓".to_string()),
+        View::Events => (state.queue_order().len(), state.queues.len(), "BACKLOG GROWTH ↓".to_string()),
     };
     let mut spans = vec![
         Span::styled(" kpulse ", theme.title),
@@ -98,6 +101,7 @@ fn draw_title(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
         tab("Nodes", "2", state.view == View::Nodes),
         tab("Traffic", "3", state.view == View::Traffic),
         tab("Hotspots", "4", state.view == View::Hotspots),
+        tab("Events", "5", state.view == View::Events),
         Span::styled(format!("  {shown}/{total} rows  sort: {sort}"), theme.dim),
     ];
     if !state.filter.is_empty() {
