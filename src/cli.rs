@@ -269,11 +269,14 @@ async fn run_demo(cli: &Cli, args: &DemoArgs, config: Config, config_error: Opti
         Some(n) => scenario.scaled_to(n),
         None => scenario,
     };
+    let queues_scenario = scenario.clone();
     let sim = Arc::new(Mutex::new(Sim::new(scenario, now_unix())));
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let server = serve(sim.clone(), ServerOptions::default(), Arc::new(Mutex::new(Vec::new())), addr)
         .await
         .map_err(|e| Failure::Runtime(format!("cannot listen on {addr}: {e}")))?;
+    let mut config = config;
+    crate::demo::demo_events(&queues_scenario, &mut config.events, Some(server.addr));
     let clock = tokio_util::sync::CancellationToken::new();
     spawn_clock(sim.clone(), args.speed, clock.clone());
     let kubeconfig = kubeconfig_yaml(server.addr);

@@ -73,6 +73,8 @@ pub fn play_demo(scenario: Scenario, play_secs: i64, config: Config, start: Unix
     let onsets: Vec<i64> = scenario.faults.iter().map(|f| f.start_secs).collect();
     let expect = scenario.expect.clone();
     let name = scenario.name.clone();
+    let mut config = config;
+    crate::demo::demo_events(&scenario, &mut config.events, None);
     let mut state = State::new(config, "kpulse-demo".into(), vec!["kpulse-demo".into()], Scope::All, start);
     state.demo = true;
     let mut player = Player::new(Sim::new(scenario, start));

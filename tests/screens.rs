@@ -119,15 +119,20 @@ fn sorting_filtering_and_selection_follow_the_keys() {
     // Default sort: worst health first.
     let first = state.selected_row().unwrap();
     assert_eq!(first.health.severity, kpulse::analysis::health::Severity::Bad);
-    // Sort by CPU %limit: the starved payment pods come first.
+    // Sort by CPU %limit: the starved payment pods and the event consumer working off its
+    // backlog (both at 100 % of their limits) come first.
     while state.container_sort.0 != kpulse::app::rows::ContainerColumn::CpuPctLimit {
         key(&mut state, KeyCode::Char('s'));
     }
+    let at_limit = |state: &kpulse::app::State| {
+        let name = &state.selected_row().unwrap().pod.name;
+        name.starts_with("payment") || name.starts_with("event-consumer")
+    };
     key(&mut state, KeyCode::Char('g'));
-    assert!(state.selected_row().unwrap().pod.name.starts_with("payment"));
+    assert!(at_limit(&state));
     key(&mut state, KeyCode::Char('r'));
     key(&mut state, KeyCode::Char('g'));
-    assert!(!state.selected_row().unwrap().pod.name.starts_with("payment"));
+    assert!(!at_limit(&state));
     // Moving stays in bounds.
     key(&mut state, KeyCode::Char('G'));
     assert_eq!(state.selected, total - 1);
@@ -354,4 +359,35 @@ fn hotspots_screen_ranks_the_shops_troubles_and_enter_opens_their_rows() {
     key(&mut state, KeyCode::Enter);
     assert_eq!(state.view, View::Traffic);
     assert_eq!(state.selected_traffic().unwrap().name, "shop/payment");
+}
+
+#[test]
+fn events_screen_shows_the_order_queue_falling_behind_and_its_hotspot_leads_there() {
+    let mut config = test_config();
+    kpulse::demo::demo_events(&Scenario::shop(), &mut config.events, None);
+    let mut state = State::new(config, "kpulse-demo".into(), vec!["kpulse-demo".into()], Scope::All, START);
+    let mut player = kpulse::demo::Player::new(Sim::new(Scenario::shop(), START));
+    // 200 s in: the wave's peak has passed, but the order events still outrun the consumer.
+    for _ in 0..20 {
+        player.step(10, &mut state);
+    }
+    key(&mut state, KeyCode::Char('5'));
+    assert_eq!(state.view, View::Events);
+    assert_snapshot!("events", render(&state, 180, 8));
+    let (key_, track) = state.queues.iter().next().expect("the shop's order-events queue");
+    assert_eq!(key_.label(), "rabbitmq/order-events");
+    assert!(track.stats.growing_since.is_some(), "{:?}", track.stats);
+    assert!(track.stats.publish_rate.unwrap() > track.stats.ack_rate.unwrap());
+    assert_eq!(state.consumer_pods(key_).len(), 1, "consumed by the event-consumer pod");
+
+    // The lagging consumer is a hotspot; Enter on it opens the Events view on its row.
+    key(&mut state, KeyCode::Char('4'));
+    let at = state.hotspots.iter().position(|h| h.verdict() == "Consumer falling behind").expect("ranked");
+    key(&mut state, KeyCode::Char('g'));
+    for _ in 0..at {
+        key(&mut state, KeyCode::Down);
+    }
+    key(&mut state, KeyCode::Enter);
+    assert_eq!(state.view, View::Events);
+    assert_eq!(state.queue_selected, 0);
 }

@@ -5,6 +5,8 @@ pub mod server;
 pub mod sim;
 pub mod store;
 
+use crate::config::EventsConfig;
+use crate::model::broker::{self, BrokerKind, BrokerTarget, ConsumerSpec};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 
 use crate::app::{Msg, State};
@@ -102,12 +104,42 @@ impl Player {
         ] {
             state.update(Msg::Source(u));
         }
+        if let Some(text) = self.sim.rabbitmq_exposition() {
+            let mapping = state.config.events.mapping(BrokerKind::Rabbitmq);
+            if let Ok(readings) = broker::read("rabbitmq", &mapping, &text) {
+                state.update(Msg::Source(Update::Queues { at: now, broker: "rabbitmq".into(), readings }));
+                state.update(Msg::Source(Update::Status { source: SourceId::Brokers, state: SourceState::Connected }));
+            }
+        }
         let (gateway, last) = gateway_updates(&self.sim, self.log_seq);
         self.log_seq = last;
         for u in gateway {
             state.update(Msg::Source(u));
         }
         state.refresh();
+    }
+}
+
+/// Where the demo's simulated RabbitMQ is scraped (`addr`: the simulator's HTTP server; none when
+/// the simulation is stepped in-process) and which pods consume each queue.
+pub fn demo_events(scenario: &scenario::Scenario, events: &mut EventsConfig, addr: Option<std::net::SocketAddr>) {
+    if scenario.queues.is_empty() {
+        return;
+    }
+    if let Some(addr) = addr {
+        events.brokers.push(BrokerTarget {
+            name: "rabbitmq".into(),
+            kind: BrokerKind::Rabbitmq,
+            url: format!("http://{addr}/sim/rabbitmq/metrics/per-object"),
+        });
+    }
+    for q in &scenario.queues {
+        let Some(svc) = scenario.services.iter().find(|s| s.name == q.consumer) else { continue };
+        events.consumers.push(ConsumerSpec {
+            queue: q.name.clone(),
+            group: None,
+            pods: format!("{}/app={}", svc.namespace, svc.name),
+        });
     }
 }
 

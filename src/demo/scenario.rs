@@ -20,9 +20,28 @@ pub struct Scenario {
     pub load: LoadSpec,
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// Broker queues between services (served as RabbitMQ's per-object exposition).
+    #[serde(default)]
+    pub queues: Vec<QueueSpec>,
     /// For the scenario suite: the hotspot that must rank first, and how soon.
     #[serde(default)]
     pub expect: Option<Expectation>,
+}
+
+/// A queue: every request the producer serves publishes `per_request` messages; the consumer's
+/// pods take them as fast as their CPU allows (`cpu_per_rps_m` per message a second).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSpec {
+    pub name: String,
+    pub producer: String,
+    pub consumer: String,
+    #[serde(default = "default_per_request")]
+    pub per_request: f64,
+}
+
+fn default_per_request() -> f64 {
+    1.0
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -197,6 +216,13 @@ impl Scenario {
             parse_bytes(&s.base_memory).map_err(|e| format!("service {}: {e}", s.name))?;
             if s.kind != "Deployment" && s.kind != "StatefulSet" {
                 return Err(format!("service {}: kind must be Deployment or StatefulSet", s.name));
+            }
+        }
+        for q in &self.queues {
+            for svc in [&q.producer, &q.consumer] {
+                if !self.services.iter().any(|s| &s.name == svc) {
+                    return Err(format!("queue {:?} names unknown service {svc:?}", q.name));
+                }
             }
         }
         for f in &self.faults {

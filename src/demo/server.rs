@@ -164,6 +164,16 @@ async fn handle(
     let options = shared.options.lock().map(|o| o.clone()).unwrap_or_default();
     let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     match segments.as_slice() {
+        // Not an apiserver path: the simulated RabbitMQ's Prometheus endpoint, for `--broker`.
+        ["sim", "rabbitmq", "metrics", "per-object"] => {
+            match shared.sim.lock().ok().and_then(|s| s.rabbitmq_exposition()) {
+                Some(text) => Response::builder()
+                    .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
+                    .body(Body::from(text))
+                    .unwrap_or_default(),
+                None => status(StatusCode::NOT_FOUND, "NotFound", "this scenario has no queues"),
+            }
+        }
         ["version"] => json_response(json!({
             "major": "1", "minor": "37", "gitVersion": "v1.37.0-kpulse-sim", "platform": "linux/amd64"
         })),

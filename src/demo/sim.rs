@@ -138,7 +138,25 @@ pub struct Sim {
     /// everything else. A hog takes all but half of what the others want; they share the rest.
     node_hog_m: Vec<f64>,
     node_other_m: Vec<f64>,
+    /// One per scenario queue.
+    queues: Vec<SimQueue>,
 }
+
+/// A broker queue's counters, as RabbitMQ keeps them.
+#[derive(Debug, Clone, Default)]
+struct SimQueue {
+    producer: usize,
+    consumer: usize,
+    backlog: f64,
+    published: f64,
+    acked: f64,
+    /// Messages a consumer asked for and got back when it died.
+    redelivered: f64,
+    consumers: u32,
+}
+
+/// Messages a consumer holds unacknowledged at once (its prefetch).
+const PREFETCH: f64 = 10.0;
 
 /// Access log lines kept for the pod log API (about a minute at the demo's load).
 const ACCESS_LOG_LINES: usize = 20_000;
@@ -195,6 +213,14 @@ impl Sim {
             event_names: HashMap::new(),
             pod_seq: 0,
             saturation: vec![0.0; scenario.services.len()],
+            queues: scenario
+                .queues
+                .iter()
+                .map(|q| {
+                    let index = |name: &str| scenario.services.iter().position(|s| s.name == name).unwrap_or(0);
+                    SimQueue { producer: index(&q.producer), consumer: index(&q.consumer), ..Default::default() }
+                })
+                .collect(),
             access_log: std::collections::VecDeque::new(),
             log_seq: 0,
             log_rng: Rng::new(scenario.seed ^ 0x05ee_d106),
@@ -477,6 +503,22 @@ impl Sim {
         let mut events: Vec<(String, String, String, String)> = Vec::new();
         let mut saturation = vec![0.0f64; self.scenario.services.len()];
         let (mut hog_used, mut other_wanted) = (vec![0.0; self.nodes.len()], vec![0.0; self.nodes.len()]);
+        // A queue's consumers try to take everything waiting plus what arrives this second.
+        let published: Vec<f64> = (0..self.queues.len())
+            .map(|i| self.load_rps(self.queues[i].producer) * self.scenario.queues[i].per_request)
+            .collect();
+        let mut queue_wanted: Vec<Option<f64>> = vec![None; self.scenario.services.len()];
+        for (q, p) in self.queues.iter().zip(&published) {
+            *queue_wanted[q.consumer].get_or_insert(0.0) += q.backlog + p;
+        }
+        let mut consumed = vec![0.0f64; self.scenario.services.len()];
+        // A queue consumer consumes while its process runs, ready for Service traffic or not.
+        let mut running = vec![0u32; self.scenario.services.len()];
+        for p in &self.pods {
+            if p.node.is_some() && p.containers.iter().any(|c| c.main && matches!(c.state, CState::Running { .. })) {
+                running[p.svc] += 1;
+            }
+        }
         for idx in 0..self.pods.len() {
             if self.pods[idx].node.is_none() {
                 if (now - self.start) % 60 == 0 {
@@ -487,7 +529,17 @@ impl Sim {
             let svc = self.pods[idx].svc;
             let spec = self.service(svc).clone();
             let r = self.res[svc];
-            let rps = self.pod_rps(idx, ready_count[svc]);
+            let rps = match queue_wanted[svc] {
+                // A consumer with a backlog runs flat out: a little past what its CPU limit
+                // allows (so CFS throttles it), never the whole backlog in one second.
+                Some(wanted) => {
+                    let ceiling = r
+                        .cpu_lim
+                        .map_or(f64::MAX, |l| 1.2 * (l - spec.base_cpu_m).max(0.0) / spec.cpu_per_rps_m.max(0.01));
+                    (wanted / running[svc].max(1) as f64).min(ceiling)
+                }
+                None => self.pod_rps(idx, ready_count[svc]),
+            };
             let leak = self.fault_active(FaultKind::MemoryLeak, svc).and_then(|f| f.mib_per_min).unwrap_or(0.0);
             let crash = self.fault_active(FaultKind::CrashLoop, svc).is_some();
             // A new version with a bad image only fails its own pods.
@@ -552,6 +604,9 @@ impl Sim {
                             }
                         }
                         c.cpu_m = wanted.min(node_free) * squeezed;
+                        if c.main && queue_wanted[svc].is_some() {
+                            consumed[svc] += (c.cpu_m - spec.base_cpu_m).max(0.0) / spec.cpu_per_rps_m.max(0.01);
+                        }
                         // CFS: 10 periods of 100 ms per second; near and above the quota a growing
                         // share of periods exhaust it and the container waits for the next one.
                         c.cpu_seconds += c.cpu_m / 1000.0;
@@ -638,6 +693,19 @@ impl Sim {
         }
         for idx in changed {
             self.publish_pod(idx);
+        }
+        for (q, p) in self.queues.iter_mut().zip(published) {
+            let taken = consumed[q.consumer].min(q.backlog + p);
+            consumed[q.consumer] -= taken;
+            q.backlog += p - taken;
+            q.published += p;
+            q.acked += taken;
+            let consumers = running[q.consumer];
+            // A consumer that went away hands its unacknowledged messages back.
+            if consumers < q.consumers {
+                q.redelivered += PREFETCH.min(q.backlog) * f64::from(q.consumers - consumers);
+            }
+            q.consumers = consumers;
         }
         self.saturation = saturation;
         self.node_hog_m = hog_used;
@@ -1323,6 +1391,60 @@ impl Sim {
         v.sort();
         v.dedup();
         v
+    }
+
+    /// The broker's queues as RabbitMQ's `/metrics/per-object` prints them; None without queues.
+    pub fn rabbitmq_exposition(&self) -> Option<String> {
+        if self.queues.is_empty() {
+            return None;
+        }
+        let mut out = String::new();
+        let mut family = |name: &str, kind: &str, help: &str, value: &dyn Fn(usize, &SimQueue) -> (String, f64)| {
+            out.push_str(&format!("# TYPE {name} {kind}\n# HELP {name} {help}\n"));
+            for (i, q) in self.queues.iter().enumerate() {
+                let (labels, v) = value(i, q);
+                out.push_str(&format!("{name}{{{labels}}} {v}\n"));
+            }
+        };
+        let queue = |i: usize| format!("vhost=\"/\",queue=\"{}\"", self.scenario.queues[i].name);
+        // One publishing and one consuming channel per queue, as long-lived clients have.
+        let channel = |i: usize, base: usize| format!("channel=\"<0.{}.0>\",", base + i);
+        let unacked = |q: &SimQueue| q.backlog.min(PREFETCH * f64::from(q.consumers)).floor();
+        family("rabbitmq_queue_messages_ready", "gauge", "Messages ready to be delivered to consumers", &|i, q| {
+            (queue(i), (q.backlog.floor() - unacked(q)).max(0.0))
+        });
+        family(
+            "rabbitmq_queue_messages_unacked",
+            "gauge",
+            "Messages delivered to consumers but not yet acknowledged",
+            &|i, q| (queue(i), unacked(q)),
+        );
+        family("rabbitmq_queue_consumers", "gauge", "Consumers on a queue", &|i, q| (queue(i), f64::from(q.consumers)));
+        family(
+            "rabbitmq_queue_messages_published_total",
+            "counter",
+            "Total number of messages published to queues",
+            &|i, q| {
+                let name = &self.scenario.queues[i].name;
+                (
+                    format!("{}queue_vhost=\"/\",queue=\"{name}\",exchange_vhost=\"/\",exchange=\"\"", channel(i, 800)),
+                    q.published.floor(),
+                )
+            },
+        );
+        family(
+            "rabbitmq_channel_messages_acked_total",
+            "counter",
+            "Total number of messages acknowledged by consumers",
+            &|i, q| (format!("{}{}", channel(i, 900), queue(i)), q.acked.floor()),
+        );
+        family(
+            "rabbitmq_channel_messages_redelivered_total",
+            "counter",
+            "Total number of messages redelivered to consumers",
+            &|i, q| (format!("{}{}", channel(i, 900), queue(i)), q.redelivered.floor()),
+        );
+        Some(out)
     }
 
     pub fn pod_count(&self) -> usize {

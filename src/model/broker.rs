@@ -330,7 +330,7 @@ pub struct QueueStats {
 }
 
 /// The backlog's slope over this window decides its direction.
-pub const TREND_WINDOW_SECS: i64 = 120;
+pub const TREND_WINDOW_SECS: i64 = 60;
 
 /// History and counter state of one queue.
 #[derive(Debug, Clone)]
