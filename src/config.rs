@@ -249,4 +249,38 @@ mod tests {
         let (c, err) = Config::load(&dir.path().join("missing.toml"));
         assert_eq!((c, err), (Config::default(), None));
     }
+
+    #[test]
+    fn events_brokers_consumers_and_a_partial_mapping_override() {
+        let c = Config::from_toml(
+            r#"
+[events]
+brokers = ["rabbitmq=http://127.0.0.1:15692/metrics/per-object", "kafka/orders=http://10.0.0.5:9308/metrics"]
+[[events.consumers]]
+queue = "order-events"
+pods = "shop/app=notification"
+[events.mapping.kafka]
+backlog = ["kafka_consumergroup_lag_sum"]
+"#,
+        )
+        .unwrap();
+        let e = &c.events;
+        assert_eq!(e.brokers.len(), 2);
+        assert_eq!((e.brokers[1].name.as_str(), e.brokers[1].kind), ("orders", BrokerKind::Kafka));
+        assert_eq!(e.consumers[0].selector(), Some(("shop", vec![("app", "notification")])));
+        let kafka = e.mapping(BrokerKind::Kafka);
+        assert_eq!(kafka.backlog, vec!["kafka_consumergroup_lag_sum".to_string()]);
+        assert_eq!(kafka.group_label.as_deref(), Some("consumergroup"), "keys not given keep their defaults");
+        assert_eq!(e.mapping(BrokerKind::Rabbitmq), BrokerKind::Rabbitmq.default_mapping());
+
+        for (bad, says) in [
+            ("[events]\nbrokers = [\"redis=http://x\"]", "KIND"),
+            ("[events]\nbrokers = [\"rabbitmq=https://x\"]", "http://"),
+            ("[events.mapping.kafka]\nbacklog_label = \"x\"", "backlog_label"),
+            ("[events.mapping.zeromq]\nbacklog = []", "zeromq"),
+        ] {
+            let err = Config::from_toml(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
 }

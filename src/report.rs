@@ -80,7 +80,52 @@ struct Report<'a> {
     hotspots: Vec<HotspotReport<'a>>,
     containers: Vec<ContainerReport<'a>>,
     traffic: Vec<TrafficReport<'a>>,
+    queues: Vec<QueueReport<'a>>,
     notices: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct QueueReport<'a> {
+    broker: &'a str,
+    queue: &'a str,
+    /// Empty where the broker has no consumer groups (RabbitMQ).
+    group: &'a str,
+    backlog: f64,
+    unacked: Option<f64>,
+    consumers: Option<f64>,
+    published_per_second: Option<f64>,
+    acknowledged_per_second: Option<f64>,
+    /// `growing`, `draining` or `steady`.
+    trend: &'static str,
+    backlog_change_per_second: f64,
+    growing_since: Option<UnixSecs>,
+    seconds_to_drain: Option<f64>,
+    consumer_pods: Vec<String>,
+}
+
+fn queue_reports(state: &State) -> Vec<QueueReport<'_>> {
+    state
+        .queue_order()
+        .into_iter()
+        .map(|k| {
+            let s = &state.queues[k].stats;
+            QueueReport {
+                broker: &k.broker,
+                queue: &k.queue,
+                group: &k.group,
+                backlog: s.backlog,
+                unacked: s.unacked,
+                consumers: s.consumers,
+                published_per_second: s.publish_rate.and_then(finite),
+                acknowledged_per_second: s.ack_rate.and_then(finite),
+                trend: s.direction.word(),
+                backlog_change_per_second: s.backlog_per_sec,
+                growing_since: s.growing_since,
+                seconds_to_drain: s.drain_secs.and_then(finite),
+                consumer_pods: state.consumer_pods(k),
+            }
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -228,6 +273,7 @@ pub fn render(state: &State, format: ReportFormat, window_secs: i64, scenario: O
                 hotspots: hotspot_reports(&state.hotspots),
                 containers: containers(state).map(container_report).collect(),
                 traffic: traffic(state).map(traffic_report).collect(),
+                queues: queue_reports(state),
                 notices: state.notices.iter().map(|(_, n)| n.as_str()).collect(),
             };
             let mut text = serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
@@ -274,6 +320,8 @@ fn traffic_cells(r: &TrafficRow) -> [String; 7] {
         opt(r.now.overhead_p95, format_latency),
     ]
 }
+
+const QUEUE_HEADERS: [&str; 7] = ["QUEUE", "GROUP", "BACKLOG", "IN/s", "ACK/s", "TREND", "CONSUMER PODS"];
 
 const TRAFFIC_HEADERS: [&str; 7] = ["SERVICE", "RPS", "5XX", "P50", "P95", "P99", "GW OVERHEAD P95"];
 
@@ -328,12 +376,12 @@ fn table(state: &State, window_secs: i64, scenario: Option<&ScenarioRun>) -> Str
     for (i, h) in state.hotspots.iter().enumerate() {
         out.push_str(&format!("{:>2}. {:>3}  {}  {}\n", i + 1, h.score, h.subject.label(), h.summary()));
     }
-    tables(state, &mut out, ["\nCONTAINERS\n", "\nTRAFFIC (last minute)\n", "note: "], aligned);
+    tables(state, &mut out, ["\nCONTAINERS\n", "\nTRAFFIC (last minute)\n", "note: ", "\nQUEUES\n"], aligned);
     out
 }
 
 /// The containers and traffic tables and the notices, in one of the text forms.
-fn tables(state: &State, out: &mut String, titles: [&str; 3], table: fn(&[&str], &[Vec<String>]) -> String) {
+fn tables(state: &State, out: &mut String, titles: [&str; 4], table: fn(&[&str], &[Vec<String>]) -> String) {
     out.push_str(titles[0]);
     let rows: Vec<Vec<String>> = containers(state).map(|r| container_cells(r).to_vec()).collect();
     out.push_str(&table(&CONTAINER_HEADERS, &rows));
@@ -341,6 +389,24 @@ fn tables(state: &State, out: &mut String, titles: [&str; 3], table: fn(&[&str],
         out.push_str(titles[1]);
         let rows: Vec<Vec<String>> = traffic(state).map(|r| traffic_cells(r).to_vec()).collect();
         out.push_str(&table(&TRAFFIC_HEADERS, &rows));
+    }
+    if !state.queues.is_empty() {
+        out.push_str(titles[3]);
+        let rows: Vec<Vec<String>> = queue_reports(state)
+            .iter()
+            .map(|q| {
+                vec![
+                    format!("{}/{}", q.broker, q.queue),
+                    if q.group.is_empty() { "-".into() } else { q.group.to_string() },
+                    format!("{:.0}", q.backlog),
+                    opt(q.published_per_second, |v| format!("{v:.1}")),
+                    opt(q.acknowledged_per_second, |v| format!("{v:.1}")),
+                    format!("{} {:+.1}/s", q.trend, q.backlog_change_per_second),
+                    if q.consumer_pods.is_empty() { "-".into() } else { q.consumer_pods.join(" ") },
+                ]
+            })
+            .collect();
+        out.push_str(&table(&QUEUE_HEADERS, &rows));
     }
     for (_, notice) in &state.notices {
         out.push_str(&format!("{}{notice}\n", titles[2]));
@@ -377,6 +443,11 @@ fn markdown(state: &State, window_secs: i64, scenario: Option<&ScenarioRun>) -> 
             h.evidence().join("; ")
         ));
     }
-    tables(state, &mut out, ["\n## Containers\n\n", "\n## Traffic (last minute)\n\n", "\n> Note: "], markdown_table);
+    tables(
+        state,
+        &mut out,
+        ["\n## Containers\n\n", "\n## Traffic (last minute)\n\n", "\n> Note: ", "\n## Queues\n\n"],
+        markdown_table,
+    );
     out
 }
