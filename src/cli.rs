@@ -59,7 +59,7 @@ pub struct Cli {
     pub log_format: Option<String>,
     /// A message broker's Prometheus endpoint for the Events view: rabbitmq=URL (RabbitMQ's
     /// /metrics/per-object), kafka=URL (kafka-exporter), nats=URL (the NATS exporter);
-    /// KIND/NAME=URL names it; repeatable
+    /// KIND/NAME=URL names it; KIND=prometheus:URL reads its series from a Prometheus; repeatable
     #[arg(long, global = true, value_name = "KIND=URL")]
     pub broker: Vec<String>,
     /// Config file (default: $XDG_CONFIG_HOME/kpulse/config.toml)

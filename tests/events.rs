@@ -10,9 +10,11 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{KillOnDrop, free_port, real_binary, wait_http_ok};
+use common::{Harness, KillOnDrop, free_port, real_binary, spawn_prometheus, wait_http_ok};
 use kpulse::app::{Msg, State};
 use kpulse::config::Config;
+use kpulse::demo::scenario::Scenario;
+use kpulse::demo::server::ServerOptions;
 use kpulse::model::broker::{BrokerKind, BrokerTarget, Direction, QueueKey};
 use kpulse::model::time::now_unix;
 use kpulse::sources::kube::Scope;
@@ -132,8 +134,9 @@ struct Events {
 }
 
 impl Events {
-    fn start(endpoint: &str, config: Config) -> Events {
-        let target = BrokerTarget::parse(&format!("rabbitmq=http://{endpoint}/metrics/per-object")).unwrap();
+    /// `spec` as given to `--broker`.
+    fn start(spec: &str, config: Config) -> Events {
+        let target = BrokerTarget::parse(spec).unwrap();
         let (tx, updates) = mpsc::unbounded_channel();
         let brokers = vec![(target, BrokerKind::Rabbitmq.default_mapping())];
         let task = tokio::spawn(kpulse::sources::broker::poll(brokers, Duration::from_secs(1), tx));
@@ -179,7 +182,7 @@ async fn a_consumer_falling_behind_on_a_real_rabbitmq() {
 
     let mut config = Config { metrics_interval: Duration::from_secs(1), ..Default::default() };
     config.hotspots.queue_growing_secs = 8;
-    let mut events = Events::start(&rabbit.prometheus(), config);
+    let mut events = Events::start(&format!("rabbitmq=http://{}/metrics/per-object", rabbit.prometheus()), config);
     let key = QueueKey { broker: "rabbitmq".into(), queue: "order-events".into(), group: String::new() };
 
     // The slow consumer: one message at a time, 0.2 s each, counted in a file it appends to.
@@ -272,4 +275,44 @@ async fn a_consumer_falling_behind_on_a_real_rabbitmq() {
                 && s.queues.contains_key(&key)
         })
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queues_read_through_a_real_prometheus_federation() {
+    // The simulator's RabbitMQ endpoint, scraped every second by a real Prometheus; kpulse reads
+    // the broker's series from Prometheus (`rabbitmq=prometheus:URL`), not from the broker.
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    h.sim.lock().unwrap().advance(60);
+    let config = format!(
+        "global: {{scrape_interval: 1s}}\nscrape_configs:\n- job_name: rabbitmq\n  metrics_path: /sim/rabbitmq/metrics/per-object\n  static_configs: [{{targets: ['{}']}}]\n",
+        h.addr
+    );
+    let Some((_prometheus, addr, _dir)) = spawn_prometheus(&config) else { return };
+    let mut config = Config { metrics_interval: Duration::from_secs(1), ..Default::default() };
+    config.hotspots.queue_growing_secs = 8;
+    let mut events = Events::start(&format!("rabbitmq=prometheus:http://{addr}"), config);
+    let key = QueueKey { broker: "rabbitmq".into(), queue: "order-events".into(), group: String::new() };
+    // Simulated time runs 10 s per real second meanwhile.
+    let sim = h.sim.clone();
+    let clock = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            sim.lock().unwrap().advance(10);
+        }
+    });
+    events
+        .wait_for("order-events through Prometheus, with rates", 60, |s| {
+            s.queues
+                .get(&key)
+                .is_some_and(|t| t.stats.publish_rate.is_some_and(|r| r > 0.0) && t.stats.consumers == Some(1.0))
+        })
+        .await;
+    clock.abort();
+    // The numbers are the broker's, a scrape or two behind (at most ~2 s of real time, 20 s of
+    // simulated time at well under 50 messages a second of growth).
+    let text = common::http_get(&h.addr.to_string(), "/sim/rabbitmq/metrics/per-object").unwrap().1;
+    let direct = kpulse::model::broker::read("rabbitmq", &BrokerKind::Rabbitmq.default_mapping(), &text).unwrap();
+    let (seen, now) = (events.state.queues[&key].stats.backlog, direct[&key].backlog);
+    assert!(seen > 0.0 && (seen - now).abs() <= 1_000.0, "backlog via Prometheus {seen}, from the broker {now}");
+    assert_eq!(events.state.queues.len(), 1, "only the mapped series: {:?}", events.state.queues.keys());
 }

@@ -131,6 +131,7 @@ pub fn demo_events(scenario: &scenario::Scenario, events: &mut EventsConfig, add
             name: "rabbitmq".into(),
             kind: BrokerKind::Rabbitmq,
             url: format!("http://{addr}/sim/rabbitmq/metrics/per-object"),
+            via_prometheus: false,
         });
     }
     for q in &scenario.queues {

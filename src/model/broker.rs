@@ -82,25 +82,48 @@ impl BrokerKind {
     }
 }
 
-/// One broker to scrape: `--broker KIND[/NAME]=URL`.
+/// One broker to scrape: `--broker KIND[/NAME]=URL`, or `KIND[/NAME]=prometheus:URL` to read the
+/// broker's metrics from a Prometheus server that scrapes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BrokerTarget {
     /// What the rows call it: NAME, else the kind.
     pub name: String,
     pub kind: BrokerKind,
     pub url: String,
+    /// `url` is a Prometheus server: its `/federate` endpoint gives the mapped series as exposition.
+    pub via_prometheus: bool,
 }
 
 impl BrokerTarget {
     pub fn parse(spec: &str) -> Result<BrokerTarget, String> {
-        let usage = || format!("broker {spec:?}: expected KIND[/NAME]=URL with KIND rabbitmq, kafka or nats");
+        let usage = || {
+            format!(
+                "broker {spec:?}: expected KIND[/NAME]=URL or KIND[/NAME]=prometheus:URL with KIND rabbitmq, kafka or nats"
+            )
+        };
         let (left, url) = spec.split_once('=').ok_or_else(usage)?;
         let (kind, name) = left.split_once('/').unwrap_or((left, left));
         let kind = BrokerKind::parse(kind).ok_or_else(usage)?;
+        let (url, via_prometheus) = match url.strip_prefix("prometheus:") {
+            Some(server) => (server.trim_end_matches('/'), true),
+            None => (url, false),
+        };
         if !url.starts_with("http://") || name.is_empty() {
-            return Err(format!("{} (a plain http:// exposition URL)", usage()));
+            return Err(format!("{} (a plain http:// URL)", usage()));
         }
-        Ok(BrokerTarget { name: name.to_string(), kind, url: url.to_string() })
+        Ok(BrokerTarget { name: name.to_string(), kind, url: url.to_string(), via_prometheus })
+    }
+
+    /// What to GET: the exposition URL, or the Prometheus server's federation of exactly the
+    /// series the mapping reads (the latest sample of each, as exposition text).
+    pub fn fetch_url(&self, mapping: &Mapping) -> String {
+        if !self.via_prometheus {
+            return self.url.clone();
+        }
+        let names: Vec<&str> = mapping.metric_names().collect();
+        let selector = format!("{{__name__=~\"{}\"}}", names.join("|"));
+        let query: String = form_urlencoded::Serializer::new(String::new()).append_pair("match[]", &selector).finish();
+        format!("{}/federate?{query}", self.url)
     }
 }
 
@@ -147,6 +170,15 @@ pub struct Mapping {
     pub acked: Option<String>,
     pub redelivered: Option<String>,
     pub dead_lettered: Option<String>,
+}
+
+impl Mapping {
+    /// Every metric name it reads.
+    pub fn metric_names(&self) -> impl Iterator<Item = &str> {
+        let optional =
+            [&self.unacked, &self.consumers, &self.published, &self.acked, &self.redelivered, &self.dead_lettered];
+        self.backlog.iter().map(String::as_str).chain(optional.into_iter().flatten().map(String::as_str))
+    }
 }
 
 /// A queue (RabbitMQ) or a consumer group on a topic/stream (Kafka, JetStream), on one broker.

@@ -25,7 +25,7 @@ pub async fn poll(brokers: Vec<(BrokerTarget, Mapping)>, interval: Duration, tx:
         ticker.tick().await;
         let mut failed = Vec::new();
         for (target, mapping) in &brokers {
-            let read = fetch_url(&client, &target.url, timeout)
+            let read = fetch_url(&client, &target.fetch_url(mapping), timeout)
                 .await
                 .map_err(|state| state.reason().unwrap_or("unreachable").to_string())
                 .and_then(|text| broker::read(&target.name, mapping, &text));
