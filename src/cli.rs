@@ -169,8 +169,13 @@ async fn run(cli: Cli) -> i32 {
         config.scrape = cli.scrape.clone();
     }
     if !cli.broker.is_empty() {
-        match cli.broker.iter().map(|b| crate::model::broker::BrokerTarget::parse(b)).collect() {
-            Ok(brokers) => config.events.brokers = brokers,
+        match cli.broker.iter().map(|b| crate::model::broker::BrokerTarget::parse(b)).collect::<Result<Vec<_>, _>>() {
+            Ok(brokers) => {
+                config.events.brokers.clear();
+                for b in brokers {
+                    config.events.add_broker(b);
+                }
+            }
             Err(e) => {
                 eprintln!("kpulse: {e}");
                 return EXIT_USAGE;

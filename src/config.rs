@@ -60,12 +60,23 @@ pub struct EventsConfig {
 }
 
 impl EventsConfig {
+    /// Adds a broker; a name already taken gets a numbered suffix, so two brokers' rows never merge.
+    pub fn add_broker(&mut self, mut target: BrokerTarget) {
+        let base = target.name.clone();
+        let mut n = 1;
+        while self.brokers.iter().any(|b| b.name == target.name) {
+            n += 1;
+            target.name = format!("{base}-{n}");
+        }
+        self.brokers.push(target);
+    }
+
     pub fn mapping(&self, kind: BrokerKind) -> Mapping {
         self.mappings.get(&kind).cloned().unwrap_or_else(|| kind.default_mapping())
     }
 
     fn from_file(file: EventsFile) -> Result<EventsConfig, String> {
-        let brokers =
+        let targets: Vec<BrokerTarget> =
             file.brokers.unwrap_or_default().iter().map(|b| BrokerTarget::parse(b)).collect::<Result<_, _>>()?;
         let mut mappings = BTreeMap::new();
         for (kind_name, overrides) in file.mapping {
@@ -77,7 +88,11 @@ impl EventsConfig {
                 table.try_into().map_err(|e: toml::de::Error| format!("[events.mapping.{kind_name}]: {e}"))?;
             mappings.insert(kind, mapping);
         }
-        Ok(EventsConfig { brokers, consumers: file.consumers, mappings })
+        let mut events = EventsConfig { brokers: Vec::new(), consumers: file.consumers, mappings };
+        for target in targets {
+            events.add_broker(target);
+        }
+        Ok(events)
     }
 }
 
@@ -272,6 +287,11 @@ backlog = ["kafka_consumergroup_lag_sum"]
         assert_eq!(kafka.backlog, vec!["kafka_consumergroup_lag_sum".to_string()]);
         assert_eq!(kafka.group_label.as_deref(), Some("consumergroup"), "keys not given keep their defaults");
         assert_eq!(e.mapping(BrokerKind::Rabbitmq), BrokerKind::Rabbitmq.default_mapping());
+
+        let twice =
+            Config::from_toml("[events]\nbrokers = [\"rabbitmq=http://a/m\", \"rabbitmq=http://b/m\"]").unwrap();
+        let names: Vec<&str> = twice.events.brokers.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["rabbitmq", "rabbitmq-2"], "two brokers' rows never merge");
 
         for (bad, says) in [
             ("[events]\nbrokers = [\"redis=http://x\"]", "KIND"),

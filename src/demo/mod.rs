@@ -127,7 +127,7 @@ pub fn demo_events(scenario: &scenario::Scenario, events: &mut EventsConfig, add
         return;
     }
     if let Some(addr) = addr {
-        events.brokers.push(BrokerTarget {
+        events.add_broker(BrokerTarget {
             name: "rabbitmq".into(),
             kind: BrokerKind::Rabbitmq,
             url: format!("http://{addr}/sim/rabbitmq/metrics/per-object"),

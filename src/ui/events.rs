@@ -60,7 +60,11 @@ pub fn draw_events(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
         let track = &state.queues[*key];
         let s = &track.stats;
         let opt = |v: Option<f64>| v.map_or("-".to_string(), format_rps);
+        // This broker's own last answer, not the source's: one dead broker leaves the others live.
+        let silent_for = state.now - track.last_at;
+        let row_stale = silent_for > 3 * state.config.metrics_interval.as_secs() as i64;
         let (trend, trend_style) = match s.direction {
+            _ if row_stale => (format!("stale {}", format_age(silent_for)), theme.warn),
             Direction::Growing => {
                 let since = s.growing_since.map(|t| format!(" {}", format_age(state.now - t))).unwrap_or_default();
                 (format!("↑ {:+.0}/s{since}", s.backlog_per_sec), theme.bad)
@@ -81,7 +85,7 @@ pub fn draw_events(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
         };
         let style = if i == selected {
             theme.selected
-        } else if stale.is_some() {
+        } else if row_stale {
             theme.dim
         } else {
             theme.base
@@ -103,7 +107,7 @@ pub fn draw_events(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
         .style(style)
     });
     let widths = [
-        Constraint::Length(9),
+        Constraint::Length(11),
         Constraint::Min(14),
         Constraint::Length(12),
         Constraint::Length(8),
