@@ -18,28 +18,9 @@ until grep -q "populate-cluster: .* written" "$work/cluster.log"; do
   sleep 1
 done
 grep "populate-cluster:" "$work/cluster.log"
-session=kpulse-apiscale
-start=$(date +%s.%N)
-tmux new-session -d -s $session -x 200 -y 50 \
-  "/usr/bin/time -v -o $work/time.txt $bin --kubeconfig $work/readonly.kubeconfig -A; sleep 5"
 expected=$(( (pods - 18) * 3 + 18 ))
-while true; do
-  line=$(tmux capture-pane -p -t $session | head -1)
-  if [[ "$line" =~ ([0-9]+)/([0-9]+)\ rows ]] && [ "${BASH_REMATCH[2]}" -ge "$expected" ]; then break; fi
-  sleep 0.1
-done
-shown=$(date +%s.%N)
-echo "containers: ${BASH_REMATCH[2]} (expected $expected)"
-echo "start to full table: $(echo "$shown - $start" | bc) s (paged LIST of all pods from the real apiserver)"
-pid=$(pgrep -f "^$bin --kubeconfig $work/readonly.kubeconfig" | head -1)
-ticks() { awk '{print $14 + $15}' /proc/"$pid"/stat; }
-sleep 5
-t0=$(ticks); sleep 30; t1=$(ticks)
-hz=$(getconf CLK_TCK)
-echo "idle CPU over 30 s: $(echo "scale=2; ($t1 - $t0) * 100 / ($hz * 30)" | bc) % of one core"
-tmux send-keys -t $session q
-while [ ! -s "$work/time.txt" ]; do sleep 0.2; done
-grep -E "Maximum resident set size|Elapsed" "$work/time.txt"
+source scripts/measure-tui.sh
+measure_tui "$bin" "$work/readonly.kubeconfig" "$expected" 30 "$work" kpulse-apiscale
 echo "requests by kpulse (audit log, user system:serviceaccount:kpulse:kpulse):"
 python3 - "$work/audit.log" <<'PY'
 import collections, json, re, sys
