@@ -498,3 +498,37 @@ async fn ten_thousand_pods_take_one_paged_list_and_one_watch() {
     assert_eq!(pods.iter().filter(|a| a.verb == "watch").count(), 1, "one WATCH of pods");
     eprintln!("10,000 pods: {} requests by kpulse, pods in {pages} pages + 1 watch", audited.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_from_a_compacted_resource_version_is_410_on_both_servers() {
+    // Without the watch cache the apiserver serves a watch from etcd, so compacting etcd makes an
+    // old resourceVersion gone exactly as a long-disconnected client meets it in production.
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let objects = SimObjects::of(&h.sim.lock().unwrap());
+    let Some(cluster) = RealCluster::start_with(&["--watch-cache=false"]) else { return };
+    let admin = cluster.client("admin").await;
+    mirror(&admin, &objects).await.expect("the simulator mirrored into the real apiserver");
+    let (_, list) = get_raw(&admin, "/api/v1/pods?limit=1", None).await;
+    let old_rv: u64 = list["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
+    h.sim.lock().unwrap().advance(30);
+    let objects = SimObjects::of(&h.sim.lock().unwrap());
+    mirror(&admin, &objects).await.expect("status changes written");
+    cluster.compact_etcd();
+    h.sim.lock().unwrap().compact();
+
+    let real_path = format!("/api/v1/pods?watch=true&resourceVersion={old_rv}&timeoutSeconds=2");
+    let (real_code, real) = get_raw(&admin, &real_path, None).await;
+    let (sim_code, simulated) =
+        get_raw(&h.client().await, "/api/v1/pods?watch=true&resourceVersion=1&timeoutSeconds=2", None).await;
+    // Either a 410 response or a 200 whose first event is an ERROR with code 410: kube-runtime
+    // relists on both. The simulator must give what this apiserver gives.
+    let gone = |code: u16, v: &serde_json::Value| {
+        if code == 410 {
+            v["code"].as_u64()
+        } else {
+            (v["type"] == "ERROR").then(|| v["object"]["code"].as_u64()).flatten()
+        }
+    };
+    assert_eq!(gone(real_code, &real), Some(410), "real apiserver: {real_code} {real}");
+    assert_eq!((sim_code, gone(sim_code, &simulated)), (real_code, Some(410)), "simulator: {sim_code} {simulated}");
+}

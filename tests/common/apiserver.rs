@@ -95,12 +95,18 @@ pub struct RealCluster {
     pub bin: PathBuf,
     apiserver_args: Vec<String>,
     pub port: u16,
+    etcd_port: u16,
 }
 
 impl RealCluster {
     /// etcd and kube-apiserver on free loopback ports, ready, with config/rbac-readonly.yaml
     /// applied and the namespace viewer bound. `None` when the binaries are missing (see above).
     pub fn start() -> Option<RealCluster> {
+        RealCluster::start_with(&[])
+    }
+
+    /// The same, with extra kube-apiserver flags.
+    pub fn start_with(extra_args: &[&str]) -> Option<RealCluster> {
         let bin = k8s_bin_dir()?;
         let slot = ClusterSlot::take();
         let dir = tempfile::tempdir().unwrap();
@@ -162,7 +168,10 @@ impl RealCluster {
             format!("--audit-log-path={}", d.join("audit.log").display()),
             "--audit-log-mode=blocking".into(),
         ];
-        let mut cluster = RealCluster { bin, dir, _etcd: etcd, apiserver: None, apiserver_args, port, _slot: slot };
+        let mut apiserver_args = apiserver_args;
+        apiserver_args.extend(extra_args.iter().map(|a| a.to_string()));
+        let mut cluster =
+            RealCluster { bin, dir, _etcd: etcd, apiserver: None, apiserver_args, port, etcd_port, _slot: slot };
         cluster.start_apiserver();
         let admin = cluster.write_kubeconfig("admin", ADMIN_TOKEN, None);
         let viewer = cluster.write_kubeconfig(NAMESPACE_VIEWER, NAMESPACE_VIEWER_TOKEN, Some("shop"));
@@ -197,6 +206,20 @@ impl RealCluster {
             assert!(Instant::now() < deadline, "kube-apiserver not ready after 120 s; its log ends:\n{tail:#?}");
             std::thread::sleep(Duration::from_millis(300));
         }
+    }
+
+    /// Compacts etcd's history up to now, as the apiserver does every five minutes: a watch from
+    /// an older resourceVersion that etcd must serve can then only get 410 Gone.
+    pub fn compact_etcd(&self) {
+        let etcd = format!("127.0.0.1:{}", self.etcd_port);
+        // etcd's JSON gateway; keys are base64 ("/registry").
+        let (code, body) = http_post(&etcd, "/v3/kv/range", r#"{"key":"L3JlZ2lzdHJ5","limit":1}"#);
+        assert_eq!(code, 200, "{body}");
+        let header: serde_json::Value = serde_json::from_str(&body).expect("etcd answers JSON");
+        let revision = header["header"]["revision"].as_str().expect("a revision").to_string();
+        let (code, body) =
+            http_post(&etcd, "/v3/kv/compaction", &format!(r#"{{"revision":"{revision}","physical":true}}"#));
+        assert_eq!(code, 200, "{body}");
     }
 
     /// Kills kube-apiserver (etcd keeps the data), as a control-plane restart does.
@@ -272,4 +295,20 @@ impl RealCluster {
     pub fn audit_of(&self, user: &str) -> Vec<Audited> {
         self.audit().into_iter().filter(|a| a.user == user).collect()
     }
+}
+
+/// POST a JSON body over plain HTTP/1.0 on loopback: (status, body).
+fn http_post(addr: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connects");
+    let request = format!(
+        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).expect("writes");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("reads");
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, body.to_string())
 }
