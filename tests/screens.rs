@@ -390,4 +390,16 @@ fn events_screen_shows_the_order_queue_falling_behind_and_its_hotspot_leads_ther
     key(&mut state, KeyCode::Enter);
     assert_eq!(state.view, View::Events);
     assert_eq!(state.queue_selected, 0);
+
+    // The consumer's own detail pane names the queue it is behind on.
+    key(&mut state, KeyCode::Char('1'));
+    key(&mut state, KeyCode::Char('/'));
+    for c in "event-consumer".chars() {
+        key(&mut state, KeyCode::Char(c));
+    }
+    key(&mut state, KeyCode::Enter);
+    key(&mut state, KeyCode::Enter);
+    assert!(state.show_detail);
+    let screen = render(&state, 180, 40).to_string();
+    assert!(screen.contains("rabbitmq/order-events  backlog") && screen.contains("growing"), "{screen}");
 }

@@ -147,8 +147,21 @@ fn draw_info(
             label("memory"),
             Span::styled(format!("request {}  limit {}", opt_mem(r.mem_request), opt_mem(r.mem_limit)), theme.base),
         ]),
-        Line::from(Span::styled("status history (oldest first):", theme.dim)),
     ];
+    // The queues this pod consumes, with their backlog: the lag the gateway never sees.
+    let pod = row.pod.to_string();
+    for (key, track) in state.queues.iter().filter(|(k, _)| state.consumer_pods(k).contains(&pod)) {
+        let s = &track.stats;
+        lines.push(Line::from(vec![
+            label("consumes"),
+            Span::styled(key.label(), theme.base),
+            Span::styled(
+                format!("  backlog {:.0} {} {:+.0}/s", s.backlog, s.direction.word(), s.backlog_per_sec),
+                if s.growing_since.is_some() { theme.bad } else { theme.dim },
+            ),
+        ]));
+    }
+    lines.push(Line::from(Span::styled("status history (oldest first):", theme.dim)));
     if let Some(t) = track {
         let skip = t.history.len().saturating_sub(area.height.saturating_sub(10) as usize);
         for (at, word, detail) in t.history.iter().skip(skip) {

@@ -13,7 +13,7 @@ use crate::model::broker::Direction;
 use crate::model::time::format_age;
 use crate::sources::{SourceId, SourceState};
 
-const HEADER: [&str; 12] = [
+const HEADER: [&str; 14] = [
     "BROKER",
     "QUEUE/TOPIC",
     "GROUP",
@@ -24,6 +24,8 @@ const HEADER: [&str; 12] = [
     "TREND",
     "DRAIN",
     "CONS",
+    "REDLV/s",
+    "DLQ/s",
     "CONSUMER PODS",
     "BACKLOG HISTORY",
 ];
@@ -101,6 +103,8 @@ pub fn draw_events(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
             Cell::from(Span::styled(trend, trend_style)),
             Cell::from(drain),
             Cell::from(s.consumers.map_or("-".into(), |c| format!("{c:.0}"))),
+            Cell::from(opt(s.redelivery_rate)),
+            Cell::from(opt(s.dead_letter_rate)),
             Cell::from(consumers_text),
             Cell::from(series_sparkline(&track.backlog, 24, None)),
         ])
@@ -116,6 +120,8 @@ pub fn draw_events(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
         Constraint::Length(6),
         Constraint::Length(16),
         Constraint::Length(6),
+        Constraint::Length(5),
+        Constraint::Length(7),
         Constraint::Length(5),
         Constraint::Min(18),
         Constraint::Length(24),
