@@ -282,8 +282,7 @@ pub fn read(broker: &str, mapping: &Mapping, text: &str) -> Result<BTreeMap<Queu
     // (a topic nobody consumes) still gets a row of its own.
     for (queue, role, series, value) in by_queue {
         let mut hit = false;
-        for ((q, _), reading) in direct.iter_mut().filter(|((q, _), _)| *q == queue) {
-            let _ = q;
+        for (_, reading) in direct.iter_mut().filter(|((q, _), _)| *q == queue) {
             apply(reading, role, series, value);
             hit = true;
         }
