@@ -121,33 +121,37 @@ impl Kpulse {
 
     /// Usage from a Prometheus (a URL or "auto"), polled every second.
     pub async fn start_prometheus(h: &Harness, target: &str, queries: kpulse::model::promql::Queries) -> Kpulse {
-        Kpulse::start_full(h, Scope::All, "default", UsageMode::Auto, Some(target.to_string()), queries, vec![]).await
+        Kpulse::start_client(
+            h.client().await,
+            Scope::All,
+            "default",
+            UsageMode::Auto,
+            Some(target.to_string()),
+            queries,
+            vec![],
+        )
     }
 
     /// Usage scraped from exposition URLs (`--scrape`).
     pub async fn start_scrape(h: &Harness, urls: Vec<String>) -> Kpulse {
-        Kpulse::start_full(h, Scope::All, "default", UsageMode::Cadvisor, None, Default::default(), urls).await
+        Kpulse::start_client(
+            h.client().await,
+            Scope::All,
+            "default",
+            UsageMode::Cadvisor,
+            None,
+            Default::default(),
+            urls,
+        )
     }
 
     pub async fn start_with(h: &Harness, scope: Scope, fallback_namespace: &str, usage: UsageMode) -> Kpulse {
-        Kpulse::start_full(h, scope, fallback_namespace, usage, None, Default::default(), vec![]).await
+        Kpulse::start_client(h.client().await, scope, fallback_namespace, usage, None, Default::default(), vec![])
     }
 
     /// kpulse's sources on any client (a real apiserver's), usage from metrics.k8s.io.
     pub async fn start_on(client: kube::Client, scope: Scope, fallback_namespace: &str) -> Kpulse {
         Kpulse::start_client(client, scope, fallback_namespace, UsageMode::MetricsApi, None, Default::default(), vec![])
-    }
-
-    async fn start_full(
-        h: &Harness,
-        scope: Scope,
-        fallback_namespace: &str,
-        usage: UsageMode,
-        prometheus: Option<String>,
-        queries: kpulse::model::promql::Queries,
-        scrape: Vec<String>,
-    ) -> Kpulse {
-        Kpulse::start_client(h.client().await, scope, fallback_namespace, usage, prometheus, queries, scrape)
     }
 
     fn start_client(
