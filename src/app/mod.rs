@@ -436,23 +436,25 @@ impl State {
         keys
     }
 
-    /// The pods that consume a queue: `[[events.consumers]]` selectors, else pods labelled with the
-    /// consumer group's name (a Kafka group or JetStream consumer is usually named after its
-    /// service). As `namespace/pod`.
-    pub fn consumer_pods(&self, key: &QueueKey) -> Vec<String> {
-        let specs: Vec<_> = self.config.events.consumers.iter().filter(|c| c.matches(key)).collect();
-        let wanted = |p: &PodInfo| {
-            if specs.is_empty() {
-                return !key.group.is_empty()
-                    && ["app", "app.kubernetes.io/name"].iter().any(|l| p.label(l) == Some(key.group.as_str()));
-            }
-            specs.iter().any(|spec| {
-                spec.selector().is_some_and(|(ns, labels)| {
-                    p.key.namespace == ns && labels.iter().all(|(k, v)| p.label(k) == Some(*v))
-                })
+    /// Whether `pod` consumes the queue: a `[[events.consumers]]` selector for it, else (none
+    /// given) a pod labelled with the consumer group's name (a Kafka group or JetStream consumer
+    /// is usually named after its service).
+    pub fn consumes(&self, key: &QueueKey, pod: &PodInfo) -> bool {
+        let mut specs = self.config.events.consumers.iter().filter(|c| c.matches(key)).peekable();
+        if specs.peek().is_none() {
+            return !key.group.is_empty()
+                && ["app", "app.kubernetes.io/name"].iter().any(|l| pod.label(l) == Some(key.group.as_str()));
+        }
+        specs.any(|spec| {
+            spec.selector().is_some_and(|(ns, labels)| {
+                pod.key.namespace == ns && labels.iter().all(|(k, v)| pod.label(k) == Some(*v))
             })
-        };
-        self.pods.values().filter(|p| wanted(p)).map(|p| p.key.to_string()).collect()
+        })
+    }
+
+    /// The pods that consume a queue, as `namespace/pod`.
+    pub fn consumer_pods(&self, key: &QueueKey) -> Vec<String> {
+        self.pods.values().filter(|p| self.consumes(key, p)).map(|p| p.key.to_string()).collect()
     }
 
     fn observe_pod(&mut self, pod: &PodInfo) {

@@ -149,8 +149,8 @@ fn draw_info(
         ]),
     ];
     // The queues this pod consumes, with their backlog: the lag the gateway never sees.
-    let pod = row.pod.to_string();
-    for (key, track) in state.queues.iter().filter(|(k, _)| state.consumer_pods(k).contains(&pod)) {
+    let pod = state.pods.get(&row.pod);
+    for (key, track) in state.queues.iter().filter(|(k, _)| pod.is_some_and(|p| state.consumes(k, p))) {
         let s = &track.stats;
         lines.push(Line::from(vec![
             label("consumes"),
