@@ -514,9 +514,13 @@ impl Sim {
         let mut consumed = vec![0.0f64; self.scenario.services.len()];
         // A queue consumer consumes while its process runs, ready for Service traffic or not.
         let mut running = vec![0u32; self.scenario.services.len()];
-        for p in &self.pods {
-            if p.node.is_some() && p.containers.iter().any(|c| c.main && matches!(c.state, CState::Running { .. })) {
-                running[p.svc] += 1;
+        // Only scenarios with queues pay for the count (the 10,000-pod scale run has none).
+        if !self.queues.is_empty() {
+            for p in &self.pods {
+                if p.node.is_some() && p.containers.iter().any(|c| c.main && matches!(c.state, CState::Running { .. }))
+                {
+                    running[p.svc] += 1;
+                }
             }
         }
         for idx in 0..self.pods.len() {
