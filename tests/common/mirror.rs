@@ -114,10 +114,18 @@ pub async fn mirror(client: &kube::Client, sim: &SimObjects) -> Result<(), kube:
         }
     }
 
+    // One LIST, as for the pods, rather than a GET per event on every call.
+    let existing: std::collections::HashSet<(String, String)> = Api::<Event>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .map(|e| (e.metadata.namespace.unwrap_or_default(), e.metadata.name.unwrap_or_default()))
+        .collect();
     for ((ns, name), json) in &sim.events {
         let event: Event = decode(json);
         let api: Api<Event> = Api::namespaced(client.clone(), ns);
-        if api.get_opt(name).await?.is_some() {
+        if existing.contains(&(ns.clone(), name.clone())) {
             let changes =
                 json!({ "count": event.count, "lastTimestamp": event.last_timestamp, "message": event.message });
             api.patch(name, &PatchParams::default(), &Patch::Merge(changes)).await?;
