@@ -112,7 +112,8 @@ pub struct DemoArgs {
     /// Scale the scenario up to about N pods (three containers per added pod)
     #[arg(long, value_name = "N")]
     pub pods: Option<u32>,
-    /// Simulated seconds per real second
+    /// Simulated seconds per real second (rates read from logs and brokers are then per real
+    /// second, X times the scenario's)
     #[arg(long, default_value_t = 1, value_name = "X")]
     pub speed: u32,
     /// Port on 127.0.0.1 for the simulated API server (default: any free port)

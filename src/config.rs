@@ -286,6 +286,7 @@ backlog = ["kafka_consumergroup_lag_sum"]
         let kafka = e.mapping(BrokerKind::Kafka);
         assert_eq!(kafka.backlog, vec!["kafka_consumergroup_lag_sum".to_string()]);
         assert_eq!(kafka.group_label.as_deref(), Some("consumergroup"), "keys not given keep their defaults");
+        assert_eq!(kafka.client_labels, ["member_host", "client_id"]);
         assert_eq!(e.mapping(BrokerKind::Rabbitmq), BrokerKind::Rabbitmq.default_mapping());
 
         let twice =

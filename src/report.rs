@@ -169,6 +169,8 @@ struct ContainerReport<'a> {
     requests_per_second: Option<f64>,
     error_ratio: Option<f64>,
     p95_seconds: Option<f64>,
+    consumed_queue_backlog: Option<f64>,
+    consumed_queue_trend: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -211,6 +213,8 @@ fn container_report(r: &ContainerRow) -> ContainerReport<'_> {
         requests_per_second: r.traffic.map(|t| t.rps),
         error_ratio: r.traffic.map(|t| t.error_ratio),
         p95_seconds: r.traffic.and_then(|t| t.p95),
+        consumed_queue_backlog: r.consumed.map(|q| q.backlog),
+        consumed_queue_trend: r.consumed.map(|q| q.direction.word()),
     }
 }
 

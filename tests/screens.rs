@@ -7,6 +7,7 @@ use kpulse::config::Config;
 use kpulse::demo::scenario::Scenario;
 use kpulse::demo::sim::Sim;
 use kpulse::demo::{gateway_updates, updates_from_sim};
+use kpulse::model::broker::Direction;
 use kpulse::sources::kube::Scope;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -402,4 +403,34 @@ fn events_screen_shows_the_order_queue_falling_behind_and_its_hotspot_leads_ther
     assert!(state.show_detail);
     let screen = render(&state, 180, 40).to_string();
     assert!(screen.contains("rabbitmq/order-events  backlog") && screen.contains("growing"), "{screen}");
+
+    // Its row in the Containers view carries the queue's backlog, growing; nobody else's does.
+    let backlog = state.queues.values().next().unwrap().stats.backlog;
+    let consumers: Vec<_> = state.rows.iter().filter_map(|r| r.consumed.map(|q| (&r.pod.name, q))).collect();
+    assert_eq!(consumers.len(), 1, "{consumers:?}");
+    assert!(consumers[0].0.starts_with("event-consumer-"));
+    assert_eq!((consumers[0].1.backlog, consumers[0].1.direction), (backlog, Direction::Growing));
+    let header = screen.lines().find(|l| l.contains("POD")).unwrap();
+    assert!(header.contains("BACKLOG"), "{header}");
+    let shown = format!("{}↑", kpulse::ui::cells::format_count(backlog));
+    assert!(screen.lines().any(|l| l.contains("event-consumer-") && l.contains(&shown)), "{shown} in {screen}");
+}
+
+#[test]
+fn a_broker_naming_its_clients_ties_them_to_pods_by_ip_without_configuration() {
+    use kpulse::model::broker::{QueueKey, Reading};
+    use kpulse::sources::Update;
+    let mut state = state_after(30);
+    let pod = state.pods.values().find(|p| p.key.name.starts_with("payment-") && p.pod_ip.is_some()).unwrap();
+    let (name, ip) = (pod.key.to_string(), pod.pod_ip.clone().unwrap());
+    // A kafka-lag-exporter style group named like no app: only the member's address ties it.
+    let key = QueueKey { broker: "kafka".into(), queue: "orders".into(), group: "billing-v2".into() };
+    let reading = Reading { backlog: 2_500.0, clients: [ip, "consumer-billing-1".into()].into(), ..Default::default() };
+    let readings = [(key.clone(), reading)].into_iter().collect();
+    state.update(Msg::Source(Update::Queues { at: START + 30, broker: "kafka".into(), readings }));
+    state.refresh();
+    assert_eq!(state.consumer_pods(&key), vec![name.clone()]);
+    let row = state.rows.iter().find(|r| r.pod.to_string() == name).unwrap();
+    assert_eq!(row.consumed.map(|q| q.backlog), Some(2_500.0));
+    assert_eq!(state.rows.iter().filter(|r| r.consumed.is_some()).count(), 1);
 }

@@ -851,6 +851,7 @@ mod tests {
             backlog_per_sec: 25.0,
             growing_since: Some(NOW - growing_for),
             drain_secs: None,
+            clients: Default::default(),
         };
         let rules = Rules::default();
         let run = |s: &QueueStats| {

@@ -30,8 +30,8 @@ use crate::sources::kube::Scope;
 use crate::sources::{SourceId, SourceState, Update};
 use keymap::{Action, KeyMap};
 use rows::{
-    ContainerColumn, ContainerKey, ContainerRow, ContainerTrack, NodeColumn, NodeRow, SortColumn, Tracks,
-    build_container_rows, matches_filter,
+    ConsumedQueue, ContainerColumn, ContainerKey, ContainerRow, ContainerTrack, NodeColumn, NodeRow, SortColumn,
+    Tracks, build_container_rows, matches_filter,
 };
 use traffic::{Stream, TrafficColumn, TrafficGroup, TrafficRow, build_traffic_rows};
 
@@ -196,6 +196,8 @@ pub struct State {
     rebuild_all: bool,
     dirty_pods: HashSet<PodKey>,
     usage_dirty: bool,
+    /// New queue readings: the consumer pods' BACKLOG cells are re-derived.
+    queues_dirty: bool,
     nodes_dirty: bool,
     last_clock_refresh: UnixSecs,
     view_dirty: bool,
@@ -258,6 +260,7 @@ impl State {
             rebuild_all: true,
             dirty_pods: HashSet::new(),
             usage_dirty: false,
+            queues_dirty: false,
             nodes_dirty: true,
             last_clock_refresh: now,
             view_dirty: true,
@@ -414,6 +417,7 @@ impl State {
                 self.queues.retain(|k, _| k.broker != broker || readings.contains_key(k));
                 self.mark_data(SourceId::Brokers);
                 self.hotspots_dirty = true;
+                self.queues_dirty = true;
             }
             Update::Notice(text) => self.notice(text),
         }
@@ -436,10 +440,18 @@ impl State {
         keys
     }
 
-    /// Whether `pod` consumes the queue: a `[[events.consumers]]` selector for it, else (none
-    /// given) a pod labelled with the consumer group's name (a Kafka group or JetStream consumer
-    /// is usually named after its service).
+    /// Whether `pod` consumes the queue: the broker names it as a client (its IP or name), or a
+    /// `[[events.consumers]]` selector for the queue matches it, else (no selector given) it is
+    /// labelled with the consumer group's name (a Kafka group or JetStream consumer is usually
+    /// named after its service).
     pub fn consumes(&self, key: &QueueKey, pod: &PodInfo) -> bool {
+        if let Some(track) = self.queues.get(key)
+            && !track.stats.clients.is_empty()
+            && (track.stats.clients.contains(&pod.key.name)
+                || pod.pod_ip.as_ref().is_some_and(|ip| track.stats.clients.contains(ip)))
+        {
+            return true;
+        }
         let mut specs = self.config.events.consumers.iter().filter(|c| c.matches(key)).peekable();
         if specs.peek().is_none() {
             return !key.group.is_empty()
@@ -450,6 +462,19 @@ impl State {
                 pod.key.namespace == ns && labels.iter().all(|(k, v)| pod.label(k) == Some(*v))
             })
         })
+    }
+
+    /// Per consumer pod, the queue it consumes (the worst, if several): one pass over the pods
+    /// per queue.
+    fn consumed_by_pod(&self) -> HashMap<PodKey, ConsumedQueue> {
+        let mut by_pod: HashMap<PodKey, ConsumedQueue> = HashMap::new();
+        for (key, track) in &self.queues {
+            let queue = ConsumedQueue { backlog: track.stats.backlog, direction: track.stats.direction };
+            for pod in self.pods.values().filter(|p| self.consumes(key, p)) {
+                by_pod.entry(pod.key.clone()).and_modify(|q| *q = q.worse(queue)).or_insert(queue);
+            }
+        }
+        by_pod
     }
 
     /// The pods that consume a queue, as `namespace/pod`.
@@ -495,6 +520,7 @@ impl State {
     /// before each draw, never per message: a burst of 10,000 watch events costs one refresh, and
     /// one changed pod rebuilds only its own rows.
     pub fn refresh(&mut self) {
+        let consumers_moved = self.queues_dirty || self.rebuild_all || !self.dirty_pods.is_empty();
         // Health ("Starting" for 30 s, "Restarted" for an hour) and restarts/1h move with the clock,
         // slowly: re-deriving them every few seconds is enough.
         let clock_due = self.now - self.last_clock_refresh >= CLOCK_REFRESH_SECS;
@@ -532,6 +558,14 @@ impl State {
                 row.refresh_usage(&self.tracks);
             }
             self.usage_dirty = false;
+            self.view_dirty = true;
+        }
+        if consumers_moved && (self.queues_dirty || !self.queues.is_empty()) {
+            let by_pod = self.consumed_by_pod();
+            for row in &mut self.rows {
+                row.consumed = by_pod.get(&row.pod).copied();
+            }
+            self.queues_dirty = false;
             self.view_dirty = true;
         }
         if self.nodes_dirty {

@@ -10,6 +10,7 @@ use hashbrown::HashMap;
 
 use crate::analysis::health::{Health, RECENT_RESTART_SECS, classify};
 use crate::analysis::nodes::NodeAllocation;
+use crate::model::broker::Direction;
 use crate::model::metrics::Usage;
 use crate::model::node::NodeInfo;
 use crate::model::pod::{PodInfo, PodKey, Resources, StateInfo};
@@ -192,6 +193,23 @@ pub struct ContainerRow {
     pub net: Option<(f64, f64)>,
     /// What the gateway saw of this pod over the last minute (a pod is one upstream IP).
     pub traffic: Option<Summary>,
+    /// The broker queue this pod consumes, when it consumes one: the lag the gateway never sees.
+    pub consumed: Option<ConsumedQueue>,
+}
+
+/// A consumer pod's queue as the Containers view shows it: its backlog and where it is going.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConsumedQueue {
+    pub backlog: f64,
+    pub direction: Direction,
+}
+
+impl ConsumedQueue {
+    /// Of two queues one pod consumes, the one to show: a growing backlog, then the larger.
+    pub fn worse(self, other: ConsumedQueue) -> ConsumedQueue {
+        let rank = |q: &ConsumedQueue| (q.direction == Direction::Growing, q.backlog);
+        if rank(&other) > rank(&self) { other } else { self }
+    }
 }
 
 impl ContainerRow {
@@ -274,6 +292,7 @@ pub fn build_container_rows<'a>(
                 throttle: None,
                 net: None,
                 traffic: None,
+                consumed: None,
                 pod: pod.key.clone(),
             });
             if let Some(row) = rows.last_mut() {
@@ -333,11 +352,12 @@ pub enum ContainerColumn {
     Rps,
     ErrPct,
     P95,
+    Backlog,
     CpuTrend,
 }
 
 impl ContainerColumn {
-    pub const ALL: [ContainerColumn; 23] = [
+    pub const ALL: [ContainerColumn; 24] = [
         ContainerColumn::Namespace,
         ContainerColumn::Pod,
         ContainerColumn::Container,
@@ -360,6 +380,7 @@ impl ContainerColumn {
         ContainerColumn::Rps,
         ContainerColumn::ErrPct,
         ContainerColumn::P95,
+        ContainerColumn::Backlog,
         ContainerColumn::CpuTrend,
     ];
 
@@ -384,6 +405,7 @@ impl ContainerColumn {
             ContainerColumn::Rps => "RPS",
             ContainerColumn::ErrPct => "5XX%",
             ContainerColumn::P95 => "P95",
+            ContainerColumn::Backlog => "BACKLOG",
             ContainerColumn::Mem => "MEM",
             ContainerColumn::MemPctRequest => "%MEM/R",
             ContainerColumn::MemPctLimit => "%MEM/L",
@@ -430,6 +452,7 @@ impl ContainerColumn {
             ContainerColumn::Rps => cmp_opt(a.traffic.map(|t| t.rps), b.traffic.map(|t| t.rps)),
             ContainerColumn::ErrPct => cmp_opt(a.traffic.map(|t| t.error_ratio), b.traffic.map(|t| t.error_ratio)),
             ContainerColumn::P95 => cmp_opt(a.traffic.and_then(|t| t.p95), b.traffic.and_then(|t| t.p95)),
+            ContainerColumn::Backlog => cmp_opt(a.consumed.map(|q| q.backlog), b.consumed.map(|q| q.backlog)),
             ContainerColumn::Mem => cmp_num(a.usage.mem, b.usage.mem),
             ContainerColumn::MemPctRequest => cmp_opt(a.mem_pct_request(), b.mem_pct_request()),
             ContainerColumn::MemPctLimit => cmp_opt(a.mem_pct_limit(), b.mem_pct_limit()),

@@ -3,7 +3,7 @@
 //! Which metric means what is data ([`Mapping`]), one default per broker, overridable in the
 //! config under `[events.mapping.KIND]`. Pure: text in, readings out; rates and trends per queue.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 
 use serde::Deserialize;
@@ -52,6 +52,8 @@ impl BrokerKind {
                 acked: s("rabbitmq_channel_messages_acked_total"),
                 redelivered: s("rabbitmq_channel_messages_redelivered_total"),
                 dead_lettered: None,
+                // rabbitmq_prometheus has no per-consumer family naming a connection's peer.
+                client_labels: Vec::new(),
             },
             // kafka-exporter: lag and committed offsets by (consumergroup, topic, partition), the
             // log-end offset by (topic, partition), members by consumergroup.
@@ -65,6 +67,9 @@ impl BrokerKind {
                 acked: s("kafka_consumergroup_current_offset"),
                 redelivered: None,
                 dead_lettered: None,
+                // kafka-lag-exporter labels each partition's lag with the member that owns it
+                // (`member_host` is the consumer's IP or host name); kafka-exporter has neither.
+                client_labels: vec!["member_host".into(), "client_id".into()],
             },
             // prometheus-nats-exporter with -jsz: per (stream_name, consumer_name).
             BrokerKind::Nats => Mapping {
@@ -77,6 +82,7 @@ impl BrokerKind {
                 acked: s("jetstream_consumer_ack_floor_stream_seq"),
                 redelivered: s("jetstream_consumer_num_redelivered"),
                 dead_lettered: None,
+                client_labels: Vec::new(),
             },
         }
     }
@@ -170,6 +176,10 @@ pub struct Mapping {
     pub acked: Option<String>,
     pub redelivered: Option<String>,
     pub dead_lettered: Option<String>,
+    /// Labels naming the consuming client (its IP, host name or pod name), where the exporter
+    /// has them: they tie a consumer to its pods without any configuration.
+    #[serde(default)]
+    pub client_labels: Vec<String>,
 }
 
 impl Mapping {
@@ -219,6 +229,24 @@ pub struct Reading {
     pub unacked: Option<f64>,
     pub consumers: Option<f64>,
     pub counters: [Vec<(u64, f64)>; 4],
+    /// The consuming clients the exporter names, normalised by [`client_address`].
+    pub clients: BTreeSet<String>,
+    /// The newest sample timestamp (ms), where the exposition has them (a Prometheus `/federate`,
+    /// the simulator): rates are per the exporter's clock, not per the poll's.
+    pub sampled_ms: Option<i64>,
+}
+
+/// A client label's value as a pod name or IP: `/10.0.1.5` (Kafka's member host), `10.0.1.5:4312`
+/// and `pod-a.ns.svc` become `10.0.1.5` and `pod-a`.
+pub fn client_address(value: &str) -> Option<String> {
+    let v = value.trim().trim_start_matches('/');
+    let host = match v.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => v,
+    };
+    // An IPv4 address keeps its dots; a host name is a pod's name up to the first dot.
+    let name = if host.parse::<std::net::IpAddr>().is_ok() { host } else { host.split('.').next().unwrap_or(host) };
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 #[derive(Clone, Copy)]
@@ -265,6 +293,12 @@ pub fn read(broker: &str, mapping: &Mapping, text: &str) -> Result<BTreeMap<Queu
             None => Some(String::new()),
         };
         let series = series_id(&s.name, s.labels);
+        if let (Some(q), Some(g)) = (&queue, &group) {
+            let reading = direct.entry((q.clone(), g.clone())).or_default();
+            reading.sampled_ms = reading.sampled_ms.max(s.timestamp_ms);
+            let clients = mapping.client_labels.iter().filter_map(|l| s.label(l)).filter_map(client_address);
+            reading.clients.extend(clients);
+        }
         for role in wanted {
             match (&queue, &group) {
                 (Some(q), Some(g)) => apply(direct.entry((q.clone(), g.clone())).or_default(), *role, series, s.value),
@@ -358,6 +392,8 @@ pub struct QueueStats {
     pub growing_since: Option<UnixSecs>,
     /// Seconds until empty at the current rates; None when not draining.
     pub drain_secs: Option<f64>,
+    /// Pod names or IPs of the consuming clients, where the exporter names them.
+    pub clients: BTreeSet<String>,
 }
 
 /// The backlog's slope over this window decides its direction.
@@ -371,6 +407,7 @@ pub struct QueueTrack {
     pub ack: Series,
     pub stats: QueueStats,
     pub last_at: UnixSecs,
+    last_sampled_ms: Option<i64>,
     last_counters: [HashMap<u64, f64>; 4],
     rates: [Option<f64>; 4],
 }
@@ -393,8 +430,10 @@ impl QueueTrack {
                 backlog_per_sec: 0.0,
                 growing_since: None,
                 drain_secs: None,
+                clients: BTreeSet::new(),
             },
             last_at: 0,
+            last_sampled_ms: None,
             last_counters: Default::default(),
             rates: [None; 4],
         }
@@ -404,7 +443,13 @@ impl QueueTrack {
     /// is a position, not a count since the last scrape); one that went down was reset and counts
     /// from zero.
     pub fn observe(&mut self, at: UnixSecs, reading: &Reading) {
-        let dt = (at - self.last_at) as f64;
+        // The exporter's own clock where the samples carry it: a Prometheus that scraped once
+        // between two polls, or twice, must not halve or double the rate.
+        let dt = match (reading.sampled_ms, self.last_sampled_ms) {
+            (Some(now), Some(before)) => (now - before) as f64 / 1000.0,
+            _ => (at - self.last_at) as f64,
+        };
+        self.last_sampled_ms = reading.sampled_ms;
         for c in COUNTERS {
             let now: HashMap<u64, f64> = reading.counters[c as usize].iter().copied().collect();
             let previous = &self.last_counters[c as usize];
@@ -460,6 +505,7 @@ impl QueueTrack {
             backlog_per_sec: slope,
             growing_since,
             drain_secs,
+            clients: reading.clients.clone(),
         };
     }
 }
@@ -559,6 +605,61 @@ jetstream_consumer_num_redelivered{account="A",stream_name="ORDERS",consumer_nam
         let mapping = BrokerKind::Rabbitmq.default_mapping();
         assert!(read("rabbitmq", &mapping, "<html>502 Bad Gateway</html>\n").is_err());
         assert!(read("rabbitmq", &mapping, "# TYPE up gauge\nup 1\n").unwrap().is_empty());
+    }
+
+    /// kafka-lag-exporter's documented families (README "Metrics"): the lag per partition names
+    /// the member that owns the partition.
+    const KAFKA_LAG_EXPORTER: &str = r#"# TYPE kafka_consumergroup_group_lag gauge
+kafka_consumergroup_group_lag{cluster_name="main",group="billing",topic="orders",partition="0",member_host="/10.244.1.7",consumer_id="billing-1-5f2c",client_id="billing-1"} 100 1700000000000
+kafka_consumergroup_group_lag{cluster_name="main",group="billing",topic="orders",partition="1",member_host="/10.244.2.9",consumer_id="billing-2-77aa",client_id="billing-2"} 500 1700000000000
+# TYPE kafka_consumergroup_group_offset gauge
+kafka_consumergroup_group_offset{cluster_name="main",group="billing",topic="orders",partition="0",member_host="/10.244.1.7",consumer_id="billing-1-5f2c",client_id="billing-1"} 900 1700000000000
+kafka_consumergroup_group_offset{cluster_name="main",group="billing",topic="orders",partition="1",member_host="/10.244.2.9",consumer_id="billing-2-77aa",client_id="billing-2"} 1500 1700000000000
+# TYPE kafka_partition_latest_offset gauge
+kafka_partition_latest_offset{cluster_name="main",topic="orders",partition="0"} 1000 1700000000000
+kafka_partition_latest_offset{cluster_name="main",topic="orders",partition="1"} 2000 1700000000000
+"#;
+
+    #[test]
+    fn kafka_lag_exporter_members_name_the_consuming_pods() {
+        // Its label and metric names, as a user overrides them in [events.mapping.kafka].
+        let mapping = Mapping {
+            group_label: Some("group".into()),
+            backlog: vec!["kafka_consumergroup_group_lag".into()],
+            consumers: None,
+            published: Some("kafka_partition_latest_offset".into()),
+            acked: Some("kafka_consumergroup_group_offset".into()),
+            ..BrokerKind::Kafka.default_mapping()
+        };
+        let r = read("kafka", &mapping, KAFKA_LAG_EXPORTER).unwrap();
+        let billing = &r[&key("kafka", "orders", "billing")];
+        assert_eq!(billing.backlog, 600.0);
+        let clients: Vec<&str> = billing.clients.iter().map(String::as_str).collect();
+        assert_eq!(clients, ["10.244.1.7", "10.244.2.9", "billing-1", "billing-2"]);
+        assert_eq!(billing.sampled_ms, Some(1_700_000_000_000));
+    }
+
+    #[test]
+    fn client_addresses_become_pod_names_or_ips() {
+        assert_eq!(client_address("/10.0.1.5").as_deref(), Some("10.0.1.5"));
+        assert_eq!(client_address("10.0.1.5:43120").as_deref(), Some("10.0.1.5"));
+        assert_eq!(client_address("event-consumer-7d9f-x2x.shop.svc").as_deref(), Some("event-consumer-7d9f-x2x"));
+        assert_eq!(client_address("fd00::1").as_deref(), Some("fd00::1"));
+        assert_eq!(client_address(" / "), None);
+    }
+
+    #[test]
+    fn rates_follow_the_exporters_clock_where_samples_carry_it() {
+        // Polled every 5 s, but the Prometheus behind /federate scraped at 0, 15 and 30 s.
+        let mut t = QueueTrack::new(5, 900);
+        let at_ms = |r: Reading, ms: i64| Reading { sampled_ms: Some(ms), ..r };
+        t.observe(100, &at_ms(reading(0.0, 0.0, 0.0), 0));
+        t.observe(105, &at_ms(reading(0.0, 150.0, 150.0), 15_000));
+        assert_eq!(t.stats.publish_rate, Some(10.0), "150 in 15 s, not in the 5 s between polls");
+        t.observe(110, &at_ms(reading(0.0, 150.0, 150.0), 15_000));
+        assert_eq!(t.stats.publish_rate, Some(10.0), "no new scrape: the rate stands");
+        t.observe(115, &at_ms(reading(0.0, 300.0, 300.0), 30_000));
+        assert_eq!(t.stats.publish_rate, Some(10.0));
     }
 
     fn reading(backlog: f64, published: f64, acked: f64) -> Reading {

@@ -5,6 +5,7 @@ use ratatui::text::{Line, Span};
 
 use super::theme::Theme;
 use crate::app::rows::{ContainerColumn, ContainerRow, ContainerTrack, NodeColumn, NodeRow, percent};
+use crate::model::broker::Direction;
 use crate::model::quantity::{format_bytes, format_cpu_millis};
 use crate::model::series::Series;
 use crate::model::time::{UnixSecs, format_age, format_latency};
@@ -29,12 +30,13 @@ pub fn container_width(col: ContainerColumn) -> Constraint {
         Rps => Constraint::Length(6),
         ErrPct => Constraint::Length(5),
         P95 => Constraint::Length(6),
+        Backlog => Constraint::Length(7),
         CpuTrend => Constraint::Length(10),
     }
 }
 
 /// Columns dropped first when the terminal is narrow, least useful first.
-pub const CONTAINER_DROP_ORDER: [ContainerColumn; 13] = [
+pub const CONTAINER_DROP_ORDER: [ContainerColumn; 14] = [
     ContainerColumn::Workload,
     ContainerColumn::Net,
     ContainerColumn::ErrPct,
@@ -44,6 +46,7 @@ pub const CONTAINER_DROP_ORDER: [ContainerColumn; 13] = [
     ContainerColumn::LastReason,
     ContainerColumn::Node,
     ContainerColumn::CpuTrend,
+    ContainerColumn::Backlog,
     ContainerColumn::Restarts1h,
     ContainerColumn::Rps,
     ContainerColumn::P95,
@@ -86,6 +89,16 @@ pub fn format_rps(rps: f64) -> String {
         r if r >= 1e3 => format!("{:.1}k", r / 1e3),
         r if r >= 10.0 => format!("{r:.0}"),
         r => format!("{r:.1}"),
+    }
+}
+
+/// A count of messages: `366`, `12.3k`, `4.1M`.
+pub fn format_count(n: f64) -> String {
+    match n {
+        v if v >= 1e6 => format!("{:.1}M", v / 1e6),
+        v if v >= 1e4 => format!("{:.0}k", v / 1e3),
+        v if v >= 1e3 => format!("{:.1}k", v / 1e3),
+        v => format!("{v:.0}"),
     }
 }
 
@@ -162,6 +175,17 @@ pub fn container_cell<'a>(
             None => Line::from(Span::styled("-", theme.dim)),
         },
         P95 => plain(row.traffic.and_then(|t| t.p95).map_or_else(|| "-".into(), format_latency)),
+        Backlog => match row.consumed {
+            Some(q) => {
+                let (arrow, style) = match q.direction {
+                    Direction::Growing => ("↑", theme.bad),
+                    Direction::Draining => ("↓", theme.good),
+                    Direction::Steady => ("", theme.base),
+                };
+                Line::from(Span::styled(format!("{}{arrow}", format_count(q.backlog)), style))
+            }
+            None => Line::from(Span::styled("-", theme.dim)),
+        },
         CpuTrend => Line::from(Span::styled(sparkline(track, 10, row.resources.cpu_limit_m), theme.accent)),
     }
 }

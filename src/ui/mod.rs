@@ -139,6 +139,10 @@ fn draw_containers(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
     state.layout.table.set(area);
     // Drop the least useful columns until the rest fit in the width.
     let mut columns: Vec<ContainerColumn> = ContainerColumn::ALL.to_vec();
+    // Only event-driven setups have consumers: elsewhere the column would be all dashes.
+    if state.queues.is_empty() {
+        columns.retain(|c| *c != ContainerColumn::Backlog);
+    }
     let min_width = |cols: &[ContainerColumn]| -> u16 {
         cols.iter()
             .map(|c| match container_width(*c) {
