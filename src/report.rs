@@ -122,7 +122,7 @@ fn queue_reports(state: &State) -> Vec<QueueReport<'_>> {
                 backlog_change_per_second: s.backlog_per_sec,
                 growing_since: s.growing_since,
                 seconds_to_drain: s.drain_secs.and_then(finite),
-                consumer_pods: state.consumer_pods(k),
+                consumer_pods: state.consumer_pods(k).to_vec(),
             }
         })
         .collect()

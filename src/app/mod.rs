@@ -190,6 +190,8 @@ pub struct State {
     hotspots_dirty: bool,
     /// Queues and consumer groups by broker, with their history.
     pub queues: BTreeMap<QueueKey, QueueTrack>,
+    /// Each queue's consumer pods, derived in `refresh`.
+    queue_consumers: BTreeMap<QueueKey, Vec<String>>,
     pub queue_selected: usize,
     last_hotspot_refresh: Option<UnixSecs>,
     /// What changed since the last refresh, so a refresh redoes only that.
@@ -253,6 +255,7 @@ impl State {
             hotspots: Vec::new(),
             hotspot_selected: 0,
             queues: BTreeMap::new(),
+            queue_consumers: BTreeMap::new(),
             queue_selected: 0,
             hotspots_dirty: true,
             last_hotspot_refresh: None,
@@ -464,22 +467,30 @@ impl State {
         })
     }
 
-    /// Per consumer pod, the queue it consumes (the worst, if several): one pass over the pods
-    /// per queue.
-    fn consumed_by_pod(&self) -> HashMap<PodKey, ConsumedQueue> {
+    /// Re-derives who consumes what, when queues or pods changed (not per frame): each queue's
+    /// consumer pods, and on each consumer's rows its queue (the worst, if several). One pass over
+    /// the pods per queue.
+    fn refresh_consumers(&mut self) {
         let mut by_pod: HashMap<PodKey, ConsumedQueue> = HashMap::new();
+        let mut by_queue = BTreeMap::new();
         for (key, track) in &self.queues {
             let queue = ConsumedQueue { backlog: track.stats.backlog, direction: track.stats.direction };
+            let mut names = Vec::new();
             for pod in self.pods.values().filter(|p| self.consumes(key, p)) {
                 by_pod.entry(pod.key.clone()).and_modify(|q| *q = q.worse(queue)).or_insert(queue);
+                names.push(pod.key.to_string());
             }
+            by_queue.insert(key.clone(), names);
         }
-        by_pod
+        for row in &mut self.rows {
+            row.consumed = by_pod.get(&row.pod).copied();
+        }
+        self.queue_consumers = by_queue;
     }
 
-    /// The pods that consume a queue, as `namespace/pod`.
-    pub fn consumer_pods(&self, key: &QueueKey) -> Vec<String> {
-        self.pods.values().filter(|p| self.consumes(key, p)).map(|p| p.key.to_string()).collect()
+    /// The pods that consume a queue, as `namespace/pod`, as of the last refresh.
+    pub fn consumer_pods(&self, key: &QueueKey) -> &[String] {
+        self.queue_consumers.get(key).map_or(&[], Vec::as_slice)
     }
 
     fn observe_pod(&mut self, pod: &PodInfo) {
@@ -561,10 +572,7 @@ impl State {
             self.view_dirty = true;
         }
         if consumers_moved && (self.queues_dirty || !self.queues.is_empty()) {
-            let by_pod = self.consumed_by_pod();
-            for row in &mut self.rows {
-                row.consumed = by_pod.get(&row.pod).copied();
-            }
+            self.refresh_consumers();
             self.queues_dirty = false;
             self.view_dirty = true;
         }
@@ -610,7 +618,7 @@ impl State {
             node_usage: &self.node_usage,
             traffic: &self.traffic,
             streams: &self.streams,
-            queues: self.queues.iter().map(|(k, t)| (k, &t.stats, self.consumer_pods(k))).collect(),
+            queues: self.queues.iter().map(|(k, t)| (k, &t.stats, self.consumer_pods(k).to_vec())).collect(),
             now: self.now,
         };
         self.hotspots = hotspots::compute(sources, &self.config.hotspots);
