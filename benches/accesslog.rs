@@ -126,7 +126,7 @@ fn ingest_file(path: &str) {
     let mut file = std::fs::File::open(path).expect("KPULSE_INGEST_FILE is readable");
     let mut traffic = Traffic::new(START, 900);
     let mut stream = Stream::with_format(Some(format));
-    let mut buf = vec![0u8; 1 << 20];
+    let (mut buf, mut pending) = (vec![0u8; 1 << 20], Vec::new());
     let mut bytes = 0u64;
     loop {
         let n = file.read(&mut buf).expect("read");
@@ -134,8 +134,11 @@ fn ingest_file(path: &str) {
             break;
         }
         bytes += n as u64;
-        // Whole lines per chunk are the source's job; here the stream keeps the partial line.
-        stream.ingest(&String::from_utf8_lossy(&buf[..n]), &mut traffic, START + 300);
+        // Chunked into whole lines as the gateway source hands them over.
+        pending.extend_from_slice(&buf[..n]);
+        if let Some(chunk) = kpulse::model::accesslog::take_complete_lines(&mut pending) {
+            stream.ingest(&chunk, &mut traffic, START + 300);
+        }
     }
     let secs = started.elapsed().as_secs_f64();
     println!(

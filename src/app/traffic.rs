@@ -50,8 +50,11 @@ impl Stream {
         } else {
             self.skipped += 1;
         }
-        for line in complete.split('\n') {
-            let line = line.trim_end_matches('\r');
+        // memchr's line search, not `str::split`'s char searcher: a tenth of the ingest otherwise.
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', complete.as_bytes()).chain([complete.len()]) {
+            let line = complete[start..end].trim_end_matches('\r');
+            start = end + 1;
             if line.is_empty() {
                 continue;
             }

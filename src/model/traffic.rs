@@ -469,52 +469,102 @@ pub fn normalise_route(host: &str, path: &str, out: &mut String) {
     const MAX_SEGMENTS: usize = 6;
     out.clear();
     // `shop.example:8443` and `shop.example` are one host to a reader.
-    let host = match host.rsplit_once(':') {
-        Some((name, port))
-            if !name.ends_with(']') && !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) =>
+    let host = match host.as_bytes().iter().rposition(|&b| b == b':') {
+        // A bare IPv6 address has colons of its own; a bracketed one keeps its brackets.
+        Some(i)
+            if (host[..i].ends_with(']') || !host[..i].contains(':'))
+                && host.as_bytes()[i + 1..].iter().all(u8::is_ascii_digit) =>
         {
-            name
+            &host[..i]
         }
         _ => host,
     };
     out.push_str(host);
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    // An absolute-form target (`http://host/path`) names its own host.
-    let path = match super::accesslog::find_literal(path, "://") {
-        Some(i) => path[i + 3..].find('/').map_or("/", |j| &path[i + 3 + j..]),
+    let path = match memchr::memchr2(b'?', b'#', path.as_bytes()) {
+        Some(i) => &path[..i],
         None => path,
+    };
+    // An absolute-form target (`http://host/path`) names its own host.
+    let path = match path.starts_with('/') {
+        true => path,
+        false => match super::accesslog::find_literal(path, "://") {
+            Some(i) => path[i + 3..].find('/').map_or("/", |j| &path[i + 3 + j..]),
+            None => path,
+        },
     };
     if !path.starts_with('/') {
         out.push_str(if path.is_empty() { "/" } else { "/(invalid)" });
         return;
     }
-    for (i, segment) in path.split('/').skip(1).enumerate() {
+    let mut rest = &path[1..];
+    for i in 0.. {
         if i == MAX_SEGMENTS {
             out.push_str("/…");
             break;
         }
+        let (segment, next) = match memchr::memchr(b'/', rest.as_bytes()) {
+            Some(j) => (&rest[..j], Some(&rest[j + 1..])),
+            None => (rest, None),
+        };
         out.push('/');
         out.push_str(segment_class(segment).unwrap_or(segment));
+        match next {
+            Some(n) => rest = n,
+            None => break,
+        }
     }
 }
 
+/// Byte classes for [`segment_class`], one table lookup per byte.
+const DIGIT: u8 = 1;
+const HEX: u8 = 2;
+const TOKEN: u8 = 4;
+const CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let mut class = 0;
+        if c.is_ascii_digit() {
+            class |= DIGIT;
+        }
+        if c.is_ascii_hexdigit() {
+            class |= HEX;
+        }
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'=' | b'.') {
+            class |= TOKEN;
+        }
+        t[b] = class;
+        b += 1;
+    }
+    t
+};
+
+/// What a path segment that varies per request stands for, read in one pass over its bytes.
 fn segment_class(s: &str) -> Option<&'static str> {
     let b = s.as_bytes();
     if b.is_empty() {
         return None;
     }
-    if b.iter().all(u8::is_ascii_digit) {
+    let (mut all, mut digits) = (DIGIT | HEX | TOKEN, 0usize);
+    for &c in b {
+        let class = CLASSES[c as usize];
+        all &= class;
+        digits += usize::from(class & DIGIT != 0);
+    }
+    if all & DIGIT != 0 {
         return Some(":id");
     }
-    let hex = |c: &u8| c.is_ascii_hexdigit();
-    if b.len() == 36 && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-') && b.iter().filter(|c| **c != b'-').all(hex) {
+    if b.len() == 36
+        && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-')
+        && b.iter().all(|&c| c == b'-' || CLASSES[c as usize] & HEX != 0)
+    {
         return Some(":uuid");
     }
-    if b.len() >= 16 && b.iter().all(hex) {
+    if b.len() >= 16 && all & HEX != 0 {
         return Some(":hash");
     }
-    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
-    if b.len() >= 20 && digits >= 3 && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_=.".contains(c)) {
+    if b.len() >= 20 && digits >= 3 && all & TOKEN != 0 {
         return Some(":token");
     }
     if b.len() > 64 {
@@ -567,6 +617,10 @@ mod tests {
         assert_eq!(route("", "/s/eyJhbGciOiJIUzI1NiJ9x1y2z3"), "/s/:token");
         assert_eq!(route("", "/a/b/c/d/e/f/g/h"), "/a/b/c/d/e/f/…");
         assert_eq!(route("", "http://evil/x/1"), "/x/:id");
+        // Only a target that does not start with `/` is absolute-form.
+        assert_eq!(route("", "/proxy/http://evil/1"), "/proxy/http://evil/:id");
+        assert_eq!(route("[fd00::1]:8080", "/a#frag"), "[fd00::1]/a");
+        assert_eq!(route("", "/v2/ab12cd34ef56ab78/ABCDEFGHIJKLMNOPQRSTUV123"), "/v2/:hash/:token");
         assert_eq!(route("", "*"), "/(invalid)");
         assert_eq!(route("", "/products/shoes"), "/products/shoes");
     }

@@ -384,10 +384,7 @@ pub async fn tail_file(path: PathBuf, tx: UnboundedSender<Update>) {
 
 /// Sends the complete lines of `pending`, keeping an unfinished last line.
 fn flush_lines(tx: &UnboundedSender<Update>, stream: &str, pending: &mut Vec<u8>) {
-    let Some(end) = pending.iter().rposition(|b| *b == b'\n') else { return };
-    let rest = pending.split_off(end + 1);
-    let chunk = String::from_utf8_lossy(pending).into_owned();
-    *pending = rest;
+    let Some(chunk) = crate::model::accesslog::take_complete_lines(pending) else { return };
     let _ = tx.send(Update::AccessLog { stream: stream.to_string(), chunk });
 }
 
