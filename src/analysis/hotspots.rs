@@ -185,7 +185,12 @@ pub struct ContainerFacts<'a> {
     pub created: Option<UnixSecs>,
     /// Times it went NotReady in the last ten minutes.
     pub not_ready_spells: u32,
+    /// OOM kills the kernel reported in it (cAdvisor) within [`OOM_KILL_WINDOW_SECS`].
+    pub oom_kills: u32,
 }
+
+/// How far back OOM kills inside a container count.
+pub const OOM_KILL_WINDOW_SECS: i64 = 15 * 60;
 
 /// What the gateway saw of one backend (a Service, as the gateway names it).
 #[derive(Debug, Clone)]
@@ -409,6 +414,22 @@ fn container_rules(c: &ContainerFacts, rules: &Rules, board: &mut Board) {
             add("Restarting", evidence, scaled(w.restarting, c.restarts_1h as f64, 3.0, 12.0));
         }
         _ => {}
+    }
+    // The kernel killed a process, but the container did not die of it (no OOMKilled restart in
+    // the hour): a worker of a multi-process server, invisible in the pod's status.
+    if c.oom_kills > 0 && !(oom_last && c.restarts_1h > 0) {
+        let times = if c.oom_kills == 1 { "once".to_string() } else { format!("{} times", c.oom_kills) };
+        let usage = c
+            .resources
+            .mem_limit
+            .filter(|_| c.mem.is_finite())
+            .map(|l| format!("; working set {} of its {} limit", format_bytes(c.mem), format_bytes(l)))
+            .unwrap_or_default();
+        let evidence = format!(
+            "the kernel OOM-killed a process {times} in the last {} min, the container kept running{usage}",
+            OOM_KILL_WINDOW_SECS / 60
+        );
+        add("Processes OOM-killed", evidence, scaled(w.oom_killed * 0.8, c.oom_kills as f64, 1.0, 5.0));
     }
     if c.not_ready_spells >= rules.readiness_flaps {
         let evidence = format!("went not ready {} times in the last 10 minutes", c.not_ready_spells);
@@ -809,6 +830,7 @@ mod tests {
             mem_growth: None,
             created: Some(NOW - 86_400),
             not_ready_spells: 0,
+            oom_kills: 0,
         }
     }
 
@@ -941,6 +963,27 @@ mod tests {
         c.last_reason = Some("OOMKilled");
         c.restarts_1h = 7;
         assert_eq!(top(&inputs(vec![c])).evidence()[0], "OOMKilled at its 256Mi limit; 7 restarts in the last hour");
+    }
+
+    #[test]
+    fn oom_kills_that_left_the_container_running_are_named() {
+        let o = owned(1);
+        let mut c = facts(&o, 0);
+        c.oom_kills = 3;
+        c.mem = 250.0 * 1024.0 * 1024.0;
+        let h = top(&inputs(vec![c.clone()]));
+        assert_eq!(h.verdict(), "Processes OOM-killed");
+        assert_eq!(
+            h.evidence()[0],
+            "the kernel OOM-killed a process 3 times in the last 15 min, the container kept running; \
+             working set 250Mi of its 256Mi limit"
+        );
+        // When the container itself died of it, the OOMKilled finding says so: no second one.
+        c.last_reason = Some("OOMKilled");
+        c.restarts_1h = 1;
+        let h = top(&inputs(vec![c]));
+        assert_eq!(h.verdict(), "OOMKilled");
+        assert!(h.findings.iter().all(|f| f.verdict != "Processes OOM-killed"), "{h:?}");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::analysis::hotspots::{ContainerFacts, Hotspot, Inputs, NodeFacts, QueueFacts, Rules, ServiceFacts, rank};
+use crate::analysis::hotspots::{
+    ContainerFacts, Hotspot, Inputs, NodeFacts, OOM_KILL_WINDOW_SECS, QueueFacts, Rules, ServiceFacts, rank,
+};
 use crate::analysis::traffic::{namespaces_of, pods_by_ip, service_of};
 use crate::model::broker::{QueueKey, QueueStats};
 use crate::model::metrics::Usage;
@@ -93,6 +95,7 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
                 mem_growth,
                 created: r.created,
                 not_ready_spells,
+                oom_kills: track().map_or(0, |t| t.oom_kills_since(now - OOM_KILL_WINDOW_SECS)),
             }
         })
         .collect();

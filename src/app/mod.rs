@@ -375,6 +375,9 @@ impl State {
                     if let Some(t) = u.throttle {
                         track.throttle.push(at, t);
                     }
+                    if let Some(n) = u.oom_events {
+                        track.observe_oom_counter(at, n);
+                    }
                 }
                 self.mark_data(source);
                 self.usage_dirty = true;

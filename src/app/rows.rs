@@ -32,6 +32,9 @@ pub struct ContainerTrack {
     /// (observed at, restart count): the newest observation older than an hour is kept as a baseline.
     restarts_seen: VecDeque<(UnixSecs, u32)>,
     pub history: VecDeque<(UnixSecs, String, Option<String>)>,
+    /// The OOM-kill counter last seen, and when each kill since was first seen (newest last).
+    oom_counter: Option<f64>,
+    oom_kills: VecDeque<UnixSecs>,
     /// The last memory trend fitted, keyed by (newest sample, start slot): the hotspots ask
     /// every second, a new sample arrives every poll.
     mem_trend_memo: Cell<Option<TrendMemo>>,
@@ -49,6 +52,8 @@ impl ContainerTrack {
             throttle: Series::new(step_secs, retention_secs),
             restarts_seen: VecDeque::new(),
             history: VecDeque::new(),
+            oom_counter: None,
+            oom_kills: VecDeque::new(),
             mem_trend_memo: Cell::new(None),
         }
     }
@@ -66,6 +71,29 @@ impl ContainerTrack {
             }
             self.history.push_back((now, health.word.clone(), health.detail.clone()));
         }
+    }
+
+    /// Folds in a reading of the OOM-kill counter. Kills before the first reading cannot be
+    /// dated and are not counted; a counter that went down belongs to a new container instance
+    /// and counts from zero.
+    pub fn observe_oom_counter(&mut self, at: UnixSecs, total: f64) {
+        let new = match self.oom_counter {
+            Some(before) if total >= before => total - before,
+            Some(_) => total,
+            None => 0.0,
+        };
+        self.oom_counter = Some(total);
+        for _ in 0..(new as usize).min(HISTORY_LEN) {
+            if self.oom_kills.len() == HISTORY_LEN {
+                self.oom_kills.pop_front();
+            }
+            self.oom_kills.push_back(at);
+        }
+    }
+
+    /// OOM kills seen since `since`.
+    pub fn oom_kills_since(&self, since: UnixSecs) -> u32 {
+        self.oom_kills.iter().rev().take_while(|at| **at >= since).count() as u32
     }
 
     /// The working set's trend from `since` (None unless it rose: no line to fit), fitted once
@@ -611,6 +639,21 @@ mod tests {
         let mut t = ContainerTrack::new(10, 900);
         t.observe(10_000, 1, &h);
         assert_eq!(t.restarts_last_hour(10_002, 1, Some(10_001)), 1);
+    }
+
+    #[test]
+    fn oom_kills_are_counted_from_the_counters_increases() {
+        let mut t = ContainerTrack::new(10, 900);
+        // Kills before the first reading cannot be dated.
+        t.observe_oom_counter(1_000, 4.0);
+        assert_eq!(t.oom_kills_since(0), 0);
+        t.observe_oom_counter(1_010, 4.0);
+        t.observe_oom_counter(1_020, 6.0);
+        assert_eq!(t.oom_kills_since(1_000), 2);
+        // A new container instance: its counter starts again.
+        t.observe_oom_counter(1_300, 1.0);
+        assert_eq!(t.oom_kills_since(1_000), 3);
+        assert_eq!(t.oom_kills_since(1_100), 1, "only the newest is within the window");
     }
 
     #[test]

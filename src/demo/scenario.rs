@@ -185,6 +185,9 @@ pub enum FaultKind {
     ScaleOut,
     /// `factor` of the service's answers are 500s.
     ErrorBurst,
+    /// The kernel OOM-kills `factor` worker processes a minute in each pod; the main process
+    /// restarts them and the container keeps running (nothing shows in the pod's status).
+    WorkerOomKills,
 }
 
 impl Scenario {

@@ -73,6 +73,8 @@ struct SimContainer {
     cfs_throttled_periods: f64,
     cfs_throttled_seconds: f64,
     oom_events: u64,
+    /// Worker OOM kills owed but not yet counted (a fraction a second).
+    worker_kills_due: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -358,6 +360,7 @@ impl Sim {
             cfs_throttled_periods: 0.0,
             cfs_throttled_seconds: 0.0,
             oom_events: 0,
+            worker_kills_due: 0.0,
         }];
         for side in &spec.sidecars {
             let mut c = containers[0].clone();
@@ -546,6 +549,8 @@ impl Sim {
             };
             let leak = self.fault_active(FaultKind::MemoryLeak, svc).and_then(|f| f.mib_per_min).unwrap_or(0.0);
             let crash = self.fault_active(FaultKind::CrashLoop, svc).is_some();
+            let worker_kills_per_min =
+                self.fault_active(FaultKind::WorkerOomKills, svc).and_then(|f| f.factor).unwrap_or(0.0);
             // A new version with a bad image only fails its own pods.
             let image_pull = self
                 .fault_active(FaultKind::ImagePull, svc)
@@ -622,6 +627,11 @@ impl Sim {
                         }
                         if c.main {
                             c.leak += leak * 1024.0 * 1024.0 / 60.0;
+                            c.worker_kills_due += worker_kills_per_min / 60.0;
+                            if c.worker_kills_due >= 1.0 {
+                                c.oom_events += c.worker_kills_due as u64;
+                                c.worker_kills_due = c.worker_kills_due.fract();
+                            }
                         }
                         let base = if c.main { r.base_mem } else { r.base_mem * 0.3 };
                         c.mem = base * (0.97 + 0.03 * noise) + spec.memory_per_rps * rps + c.leak;

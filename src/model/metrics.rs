@@ -73,6 +73,9 @@ pub struct ContainerUsage {
     pub usage: Usage,
     /// Share of CFS periods throttled (0..1), where the source knows it (cAdvisor, Prometheus).
     pub throttle: Option<f64>,
+    /// cAdvisor's `container_oom_events_total`: the kernel's OOM kills in this container so far,
+    /// including those of a child process that left the container running.
+    pub oom_events: Option<f64>,
 }
 
 pub fn container_usages(list: &MetricsList<PodMetrics>) -> Vec<ContainerUsage> {
@@ -85,6 +88,7 @@ pub fn container_usages(list: &MetricsList<PodMetrics>) -> Vec<ContainerUsage> {
                 container: c.name.clone(),
                 usage: Usage::from_map(&c.usage),
                 throttle: None,
+                oom_events: None,
             })
         })
         .collect()

@@ -18,6 +18,8 @@ pub struct Queries {
     pub throttle: String,
     pub net_rx: String,
     pub net_tx: String,
+    /// The OOM-kill counter itself (kpulse counts its increases, as it does when scraping).
+    pub oom: String,
 }
 
 impl Default for Queries {
@@ -33,12 +35,14 @@ impl Default for Queries {
             ),
             net_rx: "sum by (namespace, pod) (rate(container_network_receive_bytes_total[1m]))".into(),
             net_tx: "sum by (namespace, pod) (rate(container_network_transmit_bytes_total[1m]))".into(),
+            oom: format!("sum by (namespace, pod, container) (container_oom_events_total{{{C}}})"),
         }
     }
 }
 
 impl Queries {
-    /// Applies overrides by name (cpu, memory, throttle, net_rx, net_tx); unknown names are errors.
+    /// Applies overrides by name (cpu, memory, throttle, net_rx, net_tx, oom); unknown names are
+    /// errors.
     pub fn with_overrides(mut self, overrides: &HashMap<String, String>) -> Result<Queries, String> {
         for (name, query) in overrides {
             let slot = match name.as_str() {
@@ -47,8 +51,11 @@ impl Queries {
                 "throttle" => &mut self.throttle,
                 "net_rx" => &mut self.net_rx,
                 "net_tx" => &mut self.net_tx,
+                "oom" => &mut self.oom,
                 other => {
-                    return Err(format!("unknown query {other:?} (expected cpu, memory, throttle, net_rx, net_tx)"));
+                    return Err(format!(
+                        "unknown query {other:?} (expected cpu, memory, throttle, net_rx, net_tx, oom)"
+                    ));
                 }
             };
             *slot = query.clone();

@@ -130,10 +130,11 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
             let endpoint = cfg.endpoint.clone();
             async move { endpoint.get(&path, timeout).await.and_then(|b| parse_response(&b)) }
         };
-        let (cpu, mem, throttle, rx, tx_bytes) = futures::join!(
+        let (cpu, mem, throttle, oom, rx, tx_bytes) = futures::join!(
             instant(&q.cpu),
             instant(&q.memory),
             instant(&q.throttle),
+            instant(&q.oom),
             instant(&q.net_rx),
             instant(&q.net_tx)
         );
@@ -144,6 +145,7 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
                 let mem = by_container(&mem);
                 // Throttling and network are optional: not every installation has them.
                 let throttle = throttle.as_deref().map(by_container).unwrap_or_default();
+                let oom = oom.as_deref().map(by_container).unwrap_or_default();
                 let mut keys: Vec<&ContainerId> = cpu.keys().chain(mem.keys()).collect();
                 keys.sort();
                 keys.dedup();
@@ -157,6 +159,7 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
                             mem: mem.get(k).copied().unwrap_or(f64::NAN),
                         },
                         throttle: throttle.get(k).copied(),
+                        oom_events: oom.get(k).copied(),
                     })
                     .collect();
                 if tx.send(Update::PodUsage { at, source: SourceId::Prometheus, usages }).is_err() {
@@ -233,6 +236,7 @@ async fn backfill(cfg: &PrometheusConfig, tx: &UnboundedSender<Update>, timeout:
                 container: c,
                 usage: Usage { cpu_m, mem },
                 throttle: None,
+                oom_events: None,
             })
             .collect();
         if tx.send(Update::PodUsage { at, source: SourceId::Prometheus, usages }).is_err() {

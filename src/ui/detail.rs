@@ -11,6 +11,7 @@ use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragrap
 use super::cells::format_rate;
 use super::placeholder;
 use super::theme::Theme;
+use crate::analysis::hotspots::OOM_KILL_WINDOW_SECS;
 use crate::app::State;
 use crate::app::rows::{ContainerRow, ContainerTrack};
 use crate::model::quantity::{format_bytes, format_cpu_millis, format_ratio};
@@ -148,6 +149,14 @@ fn draw_info(
             Span::styled(format!("request {}  limit {}", opt_mem(r.mem_request), opt_mem(r.mem_limit)), theme.base),
         ]),
     ];
+    // OOM kills the kernel reported (cAdvisor), also of processes that left the container running.
+    let oom_kills = track.map_or(0, |t| t.oom_kills_since(state.now - OOM_KILL_WINDOW_SECS));
+    if oom_kills > 0 {
+        lines.push(Line::from(vec![
+            label("oom kills"),
+            Span::styled(format!("{oom_kills} in the last {} min", OOM_KILL_WINDOW_SECS / 60), theme.bad),
+        ]));
+    }
     // The queues this pod consumes, with their backlog: the lag the gateway never sees.
     let pod = state.pods.get(&row.pod);
     for (key, track) in state.queues.iter().filter(|(k, _)| pod.is_some_and(|p| state.consumes(k, p))) {
