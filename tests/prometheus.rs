@@ -71,7 +71,26 @@ async fn a_real_prometheus_scraping_the_simulator_gives_usage_throttling_and_net
         catalog.usage.mem
     );
     assert_eq!(k.state.sources[&SourceId::Prometheus].state, SourceState::Connected);
+    // The OOM-kill counter query, as the source sends it: one series per container, the
+    // simulator's counts (none yet in the healthy shop).
+    let path = format!("/api/v1/query?{}", url_encode_query(&Queries::default().oom));
+    let (status, body) = common::http_get(&addr, &path).unwrap();
+    let answer = kpulse::model::promql::parse_response(body.as_bytes()).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(answer.iter().any(|s| s.metric.get("pod").is_some_and(|p| p.starts_with("catalog"))), "{body}");
+    assert!(answer.iter().all(|s| s.metric.contains_key("container") && s.value.is_some()), "{body}");
     clock.cancel();
+}
+
+fn url_encode_query(query: &str) -> String {
+    let encoded: String = query
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("query={encoded}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
