@@ -99,6 +99,14 @@ async fn prometheus_auto_is_found_and_queried_through_the_service_proxy() {
     let clock = tokio_util::sync::CancellationToken::new();
     spawn_clock(h.sim.clone(), 1, clock.clone());
     let Some((_prom, addr, _dir)) = start_prometheus(&h) else { return };
+    // What a kube-prometheus installation has: the operator's Service in front of Prometheus.
+    h.sim.lock().unwrap().add_service(
+        "monitoring",
+        "prometheus-operated",
+        "web",
+        9090,
+        kpulse::model::time::now_unix(),
+    );
     h.options.prometheus_upstream = Some(addr.parse().unwrap());
     h.restart().await;
     let mut k = Kpulse::start_prometheus(&h, "auto", Queries::default()).await;

@@ -6,6 +6,27 @@ use std::collections::BTreeSet;
 use hashbrown::HashMap;
 
 use crate::model::pod::{PodInfo, PodKey};
+use crate::model::service::ServiceInfo;
+
+/// Every backend name the gateways give the Services (`shop-payment-80`, `shop-payment-http`) →
+/// `namespace/service`.
+pub fn backend_index<'a>(services: impl Iterator<Item = &'a ServiceInfo>) -> HashMap<String, String> {
+    services.flat_map(|s| s.backend_names().map(move |name| (name, s.key.to_string()))).collect()
+}
+
+/// Turns backend names into Services: exactly where the Services are known, else (Services not
+/// readable, or not listed yet) guessed from the namespaces seen with [`service_of`].
+pub struct Resolver<'a> {
+    pub known: &'a HashMap<String, String>,
+    pub namespaces: BTreeSet<&'a str>,
+}
+
+impl Resolver<'_> {
+    pub fn service_of(&self, backend: &str) -> Option<String> {
+        let name = backend.split('@').next().unwrap_or(backend);
+        self.known.get(name).cloned().or_else(|| service_of(backend, &self.namespaces))
+    }
+}
 
 /// The namespaces of the pods seen, sorted: what backend names are resolved against (and what
 /// the namespace picker offers). Deduplicated by hash first: thousands of pods, a few dozen names.
@@ -66,5 +87,24 @@ mod tests {
         assert_eq!(svc("httproute/default/backend/rule/0").as_deref(), Some("default/backend"));
         assert_eq!(svc("upstream-default-backend"), None);
         assert_eq!(svc("static"), None);
+    }
+
+    #[test]
+    fn known_services_resolve_what_namespaces_alone_cannot() {
+        // Namespace `shop` has pods; `shop-eu` has none yet: by namespaces alone the backend reads
+        // as shop/eu-order-api.
+        let svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "order-api", "namespace": "shop-eu"},
+            "spec": {"ports": [{"name": "http", "port": 8080}]}
+        }))
+        .unwrap();
+        let info = ServiceInfo::from_service(&svc);
+        let known = backend_index([&info].into_iter());
+        let namespaces: BTreeSet<&str> = ["shop"].into_iter().collect();
+        assert_eq!(service_of("shop-eu-order-api-8080", &namespaces).as_deref(), Some("shop/eu-order-api"));
+        let resolver = Resolver { known: &known, namespaces };
+        assert_eq!(resolver.service_of("shop-eu-order-api-8080").as_deref(), Some("shop-eu/order-api"));
+        assert_eq!(resolver.service_of("shop-eu-order-api-http@kubernetes").as_deref(), Some("shop-eu/order-api"));
+        assert_eq!(resolver.service_of("shop-cart-80").as_deref(), Some("shop/cart"), "unknown: guessed");
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::analysis::hotspots::{
     ContainerFacts, Hotspot, Inputs, NodeFacts, OOM_KILL_WINDOW_SECS, QueueFacts, Rules, ServiceFacts, rank,
 };
-use crate::analysis::traffic::{namespaces_of, pods_by_ip, service_of};
+use crate::analysis::traffic::{Resolver, namespaces_of, pods_by_ip};
 use crate::model::broker::{QueueKey, QueueStats};
 use crate::model::metrics::Usage;
 use crate::model::node::NodeInfo;
@@ -41,6 +41,8 @@ pub struct Sources<'a> {
     pub traffic: &'a Traffic,
     /// Gateway log streams by name; pod streams are named `namespace/pod`.
     pub streams: &'a BTreeMap<String, Stream>,
+    /// Gateway backend names → `namespace/service`, from the Services.
+    pub backend_services: &'a hashbrown::HashMap<String, String>,
     /// Each queue, its latest stats and its consumer pods.
     pub queues: Vec<(&'a QueueKey, &'a QueueStats, Vec<String>)>,
     pub now: UnixSecs,
@@ -104,6 +106,7 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
     let seen_traffic = !src.traffic.backends.stats.is_empty() || !src.traffic.upstreams.stats.is_empty();
     let by_ip = if seen_traffic { pods_by_ip(src.pods.values()) } else { Default::default() };
     let namespaces = if seen_traffic { namespaces_of(src.pods.values()) } else { BTreeSet::new() };
+    let resolver = Resolver { known: src.backend_services, namespaces };
     let mut pods_of: HashMap<&str, Vec<(&PodKey, f64)>> = HashMap::new();
     for (ip, stats) in src.traffic.upstreams.stats.iter() {
         if let Some(&key) = by_ip.get(ip.as_str()) {
@@ -116,7 +119,7 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
         .stats
         .iter()
         .map(|(backend, stats)| ServiceFacts {
-            name: service_of(backend, &namespaces).unwrap_or_else(|| backend.clone()),
+            name: resolver.service_of(backend).unwrap_or_else(|| backend.clone()),
             backend,
             now: stats.summary(0, now),
             baseline_p95: stats.p95_series().median_between(

@@ -23,6 +23,7 @@ use crate::model::metrics::Usage;
 use crate::model::node::NodeInfo;
 use crate::model::pod::{PodInfo, PodKey};
 use crate::model::series::Series;
+use crate::model::service::ServiceInfo;
 use crate::model::store::{Change, Store};
 use crate::model::time::UnixSecs;
 use crate::model::traffic::Traffic;
@@ -188,6 +189,9 @@ pub struct State {
     pub hotspots: Vec<Hotspot>,
     pub hotspot_selected: usize,
     hotspots_dirty: bool,
+    /// Services, and the gateway backend names they stand for.
+    pub services: Store<PodKey, ServiceInfo>,
+    backend_services: hashbrown::HashMap<String, String>,
     /// Queues and consumer groups by broker, with their history.
     pub queues: BTreeMap<QueueKey, QueueTrack>,
     /// Each queue's consumer pods, derived in `refresh`.
@@ -254,6 +258,8 @@ impl State {
             traffic_dirty: false,
             hotspots: Vec::new(),
             hotspot_selected: 0,
+            services: Store::default(),
+            backend_services: Default::default(),
             queues: BTreeMap::new(),
             queue_consumers: BTreeMap::new(),
             queue_selected: 0,
@@ -425,6 +431,15 @@ impl State {
                 self.hotspots_dirty = true;
                 self.queues_dirty = true;
             }
+            Update::Services(change) => {
+                if self.services.apply(change, |s| s.key.clone()) {
+                    self.backend_services = crate::analysis::traffic::backend_index(self.services.values());
+                    // Names already on screen may now resolve differently.
+                    self.traffic_dirty |= !self.streams.is_empty();
+                    self.hotspots_dirty = true;
+                }
+                self.mark_data(SourceId::Services);
+            }
             Update::Notice(text) => self.notice(text),
         }
     }
@@ -517,6 +532,8 @@ impl State {
         self.pods.clear();
         self.nodes.clear();
         self.events.clear();
+        self.services.clear();
+        self.backend_services.clear();
         self.tracks.clear();
         self.node_usage.clear();
         // Another cluster's gateway is another gateway; a file or stdin stream goes on.
@@ -621,6 +638,7 @@ impl State {
             node_usage: &self.node_usage,
             traffic: &self.traffic,
             streams: &self.streams,
+            backend_services: &self.backend_services,
             queues: self.queues.iter().map(|(k, t)| (k, &t.stats, self.consumer_pods(k).to_vec())).collect(),
             now: self.now,
         };
@@ -683,8 +701,11 @@ impl State {
 
     fn refresh_traffic(&mut self) {
         let by_ip = crate::analysis::traffic::pods_by_ip(self.pods.values());
-        let namespaces = crate::analysis::traffic::namespaces_of(self.pods.values());
-        self.traffic_rows = build_traffic_rows(&self.traffic, self.traffic_group, &by_ip, &namespaces, self.now);
+        let resolver = crate::analysis::traffic::Resolver {
+            known: &self.backend_services,
+            namespaces: crate::analysis::traffic::namespaces_of(self.pods.values()),
+        };
+        self.traffic_rows = build_traffic_rows(&self.traffic, self.traffic_group, &by_ip, &resolver, self.now);
         fill_traffic(&mut self.rows, &self.pods, &self.traffic, self.now);
         self.traffic_dirty = false;
         self.last_traffic_refresh = self.now;

@@ -2,11 +2,10 @@
 //! stream is in, how many lines matched and how many were skipped.
 
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
 
 use hashbrown::HashMap;
 
-use crate::analysis::traffic::service_of;
+use crate::analysis::traffic::Resolver;
 use crate::model::accesslog::Format;
 use crate::model::pod::PodKey;
 use crate::model::time::UnixSecs;
@@ -115,7 +114,7 @@ pub fn build_traffic_rows(
     traffic: &Traffic,
     group: TrafficGroup,
     pods_by_ip: &HashMap<&str, &PodKey>,
-    namespaces: &BTreeSet<&str>,
+    resolver: &Resolver,
     now: UnixSecs,
 ) -> Vec<TrafficRow> {
     let family: &Family = match group {
@@ -128,14 +127,14 @@ pub fn build_traffic_rows(
         .iter()
         .map(|(key, stats)| {
             let (name, target) = match group {
-                TrafficGroup::Services => (service_of(key, namespaces).unwrap_or_else(|| key.clone()), key.clone()),
+                TrafficGroup::Services => (resolver.service_of(key).unwrap_or_else(|| key.clone()), key.clone()),
                 TrafficGroup::Pods => match pods_by_ip.get(key.as_str()) {
                     Some(pod) => (format!("{}/{}", pod.namespace, pod.name), key.clone()),
                     None => (key.clone(), "(no pod with this IP)".to_string()),
                 },
                 TrafficGroup::Routes => {
                     let backend = stats.backend.as_str();
-                    (key.clone(), service_of(backend, namespaces).unwrap_or_else(|| backend.to_string()))
+                    (key.clone(), resolver.service_of(backend).unwrap_or_else(|| backend.to_string()))
                 }
             };
             TrafficRow { key: key.clone(), name, target, now: stats.summary(0, now), five_min: stats.summary(1, now) }
@@ -249,12 +248,13 @@ mod tests {
 
         let cart = PodKey { namespace: "shop".into(), name: "cart-1".into() };
         let pods: HashMap<&str, &PodKey> = [("10.1.0.4", &cart)].into_iter().collect();
-        let namespaces: BTreeSet<&str> = ["shop"].into();
-        let rows = build_traffic_rows(&traffic, TrafficGroup::Pods, &pods, &namespaces, now);
+        let known = Default::default();
+        let resolver = Resolver { known: &known, namespaces: ["shop"].into() };
+        let rows = build_traffic_rows(&traffic, TrafficGroup::Pods, &pods, &resolver, now);
         assert_eq!((rows[0].name.as_str(), rows[0].now.requests), ("shop/cart-1", 2));
-        let rows = build_traffic_rows(&traffic, TrafficGroup::Services, &pods, &namespaces, now);
+        let rows = build_traffic_rows(&traffic, TrafficGroup::Services, &pods, &resolver, now);
         assert_eq!((rows[0].name.as_str(), rows[0].target.as_str()), ("shop/cart", "shop-cart-80"));
-        let rows = build_traffic_rows(&traffic, TrafficGroup::Routes, &pods, &namespaces, now);
+        let rows = build_traffic_rows(&traffic, TrafficGroup::Routes, &pods, &resolver, now);
         assert_eq!((rows[0].name.as_str(), rows[0].target.as_str()), ("/api/cart/:id", "shop/cart"));
     }
 }

@@ -7,7 +7,7 @@ pub mod store;
 
 use crate::config::EventsConfig;
 use crate::model::broker::{self, BrokerKind, BrokerTarget, ConsumerSpec};
-use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
 
 use crate::app::{Msg, State};
 use crate::model::cadvisor::{CounterRates, DerivedUsage, derive, extract};
@@ -16,6 +16,7 @@ use crate::model::exposition::Format;
 use crate::model::metrics::{MetricsList, container_usages, node_usages};
 use crate::model::node::NodeInfo;
 use crate::model::pod::PodInfo;
+use crate::model::service::ServiceInfo;
 use crate::model::store::Change;
 use crate::sources::{SourceId, SourceState, Update};
 
@@ -35,7 +36,7 @@ pub fn updates_from_sim(sim: &sim::Sim) -> Vec<Update> {
     out
 }
 
-/// Pods, nodes and events as a fresh list of each would send them (through the same JSON).
+/// Pods, nodes, events and Services as a fresh list of each would send them (through the same JSON).
 pub fn list_updates(sim: &sim::Sim) -> Vec<Update> {
     fn listed<K: serde::de::DeserializeOwned, T>(
         coll: &store::Collection,
@@ -56,7 +57,8 @@ pub fn list_updates(sim: &sim::Sim) -> Vec<Update> {
     out.extend(listed::<Pod, _>(&sim.pods_api, PodInfo::from_pod, Update::Pods));
     out.extend(listed::<Node, _>(&sim.nodes_api, NodeInfo::from_node, Update::Nodes));
     out.extend(listed::<Event, _>(&sim.events_api, EventInfo::from_event, Update::Events));
-    for source in [SourceId::Pods, SourceId::Nodes, SourceId::Events] {
+    out.extend(listed::<Service, _>(&sim.services_api, ServiceInfo::from_service, Update::Services));
+    for source in [SourceId::Pods, SourceId::Nodes, SourceId::Events, SourceId::Services] {
         out.push(Update::Status { source, state: SourceState::Connected });
     }
     out

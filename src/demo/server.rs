@@ -193,20 +193,11 @@ async fn handle(
             {"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]},
             {"name": "nodes", "singularName": "node", "namespaced": false, "kind": "Node", "verbs": ["get", "list", "watch"], "shortNames": ["no"]},
             {"name": "events", "singularName": "event", "namespaced": true, "kind": "Event", "verbs": ["get", "list", "watch"], "shortNames": ["ev"]},
+            {"name": "services", "singularName": "service", "namespaced": true, "kind": "Service", "verbs": ["get", "list", "watch"], "shortNames": ["svc"]},
             {"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": ["get", "list"], "shortNames": ["ns"]}
         ]})),
         ["apis", "metrics.k8s.io", "v1beta1", rest @ ..] => metrics(&shared, &options, rest),
-        ["api", "v1", "services"] => {
-            let items: Vec<serde_json::Value> = options
-                .prometheus_upstream
-                .iter()
-                .map(|_| {
-                    json!({"metadata": {"name": "prometheus-operated", "namespace": "monitoring"},
-                           "spec": {"ports": [{"name": "web", "port": 9090, "protocol": "TCP"}]}})
-                })
-                .collect();
-            json_response(json!({"kind": "ServiceList", "apiVersion": "v1", "metadata": {}, "items": items}))
-        }
+        ["api", "v1", "services"] => collection(&shared, &options, "services", None, None, &query, metadata_only).await,
         ["api", "v1", "namespaces", "monitoring", "services", "prometheus-operated:9090", "proxy", ..] => match options
             .prometheus_upstream
         {
@@ -266,7 +257,7 @@ async fn handle(
                 None => status(StatusCode::NOT_FOUND, "NotFound", &format!("nodes \"{node}\" not found")),
             }
         }
-        ["api", "v1", "namespaces", ns, kind @ ("pods" | "events")] => {
+        ["api", "v1", "namespaces", ns, kind @ ("pods" | "events" | "services")] => {
             collection(&shared, &options, kind, Some(ns), None, &query, metadata_only).await
         }
         ["api", "v1", "namespaces", ns, "pods", name, "log"] => {
@@ -275,7 +266,7 @@ async fn handle(
             }
             pod_log(&shared, ns, name, &query)
         }
-        ["api", "v1", "namespaces", ns, kind @ ("pods" | "events"), name] => {
+        ["api", "v1", "namespaces", ns, kind @ ("pods" | "events" | "services"), name] => {
             collection(&shared, &options, kind, Some(ns), Some(name), &query, metadata_only).await
         }
         _ => status(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource"),
@@ -431,6 +422,7 @@ fn pick<'a>(sim: &'a Sim, kind: &str) -> &'a Collection {
     match kind {
         "pods" => &sim.pods_api,
         "nodes" => &sim.nodes_api,
+        "services" => &sim.services_api,
         _ => &sim.events_api,
     }
 }
@@ -440,6 +432,7 @@ fn supported_fields(kind: &str) -> &'static [&'static str] {
     match kind {
         "pods" => &["metadata.name", "metadata.namespace", "spec.nodeName", "status.phase", "spec.restartPolicy"],
         "nodes" => &["metadata.name", "spec.unschedulable"],
+        "services" => &["metadata.name", "metadata.namespace"],
         _ => &[
             "metadata.name",
             "metadata.namespace",

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
     Event, EventSource, HTTPGetAction, Node, NodeCondition, NodeSpec as K8sNodeSpec, NodeStatus, ObjectReference, Pod,
-    PodCondition, PodIP, PodSpec, PodStatus, Probe, ResourceRequirements,
+    PodCondition, PodIP, PodSpec, PodStatus, Probe, ResourceRequirements, Service, ServicePort,
+    ServiceSpec as K8sServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta, OwnerReference, Time};
@@ -125,6 +126,7 @@ pub struct Sim {
     pub pods_api: Collection,
     pub nodes_api: Collection,
     pub events_api: Collection,
+    pub services_api: Collection,
     event_names: HashMap<(String, String, String), (String, u32, i64)>,
     pod_seq: u64,
     /// How close each service is to its CPU limit this second (demand / limit, worst pod).
@@ -212,6 +214,7 @@ impl Sim {
             pods_api: Collection::new("Pod", "v1", true),
             nodes_api: Collection::new("Node", "v1", false),
             events_api: Collection::new("Event", "v1", true),
+            services_api: Collection::new("Service", "v1", true),
             event_names: HashMap::new(),
             pod_seq: 0,
             saturation: vec![0.0; scenario.services.len()],
@@ -236,6 +239,9 @@ impl Sim {
             sim.publish_node(i);
         }
         for svc in 0..sim.scenario.services.len() {
+            let (ns, name) = (sim.scenario.services[svc].namespace.clone(), sim.scenario.services[svc].name.clone());
+            // The gateway's backend names (`<namespace>-<service>-80`) refer to this port.
+            sim.add_service(&ns, &name, "http", 80, start - 4 * 86_400);
             let hash = sim.rng.suffix(9);
             for replica in 0..sim.scenario.services[svc].replicas {
                 // Pods of an established cluster: created over the last days.
@@ -884,6 +890,46 @@ impl Sim {
         self.pods_api.compact(rv);
         self.nodes_api.compact(rv);
         self.events_api.compact(rv);
+        self.services_api.compact(rv);
+    }
+
+    /// A ClusterIP Service selecting `app=NAME`, with one port. Public so a test can stand up
+    /// what an installation has beside the workloads (a `prometheus-operated`).
+    pub fn add_service(&mut self, namespace: &str, name: &str, port_name: &str, port: i32, created: i64) {
+        let rv = self.next_rv();
+        let labels: BTreeMap<String, String> = [("app".to_string(), name.to_string())].into();
+        let n = self.services_api.objects.len() as u64;
+        let obj = Service {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some(namespace.into()),
+                uid: Some(format!("svc-{namespace}-{name}")),
+                resource_version: Some(rv.to_string()),
+                creation_timestamp: Some(ts(created)),
+                labels: Some(labels.clone()),
+                ..Default::default()
+            },
+            spec: Some(K8sServiceSpec {
+                type_: Some("ClusterIP".into()),
+                cluster_ip: Some(format!("10.96.{}.{}", n / 250, n % 250 + 2)),
+                selector: Some(labels.clone()),
+                ports: Some(vec![ServicePort {
+                    name: Some(port_name.into()),
+                    port,
+                    protocol: Some("TCP".into()),
+                    target_port: Some(IntOrString::Int(8080)),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let select = Selectable {
+            labels,
+            fields: vec![("metadata.name", name.to_string()), ("metadata.namespace", namespace.to_string())],
+        };
+        let json = serde_json::to_vec(&obj).unwrap_or_default();
+        self.services_api.upsert(rv, namespace, name, json, select);
     }
 
     fn publish_pod(&mut self, idx: usize) {

@@ -11,6 +11,7 @@ pub mod pod;
 pub mod promql;
 pub mod quantity;
 pub mod series;
+pub mod service;
 pub mod sketch;
 pub mod store;
 pub mod time;

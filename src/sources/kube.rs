@@ -1,4 +1,4 @@
-//! Kubernetes API sources: list+watch for pods, nodes and Warning events (kube-runtime watchers),
+//! Kubernetes API sources: list+watch for pods, nodes, Services and Warning events (kube-runtime watchers),
 //! and a poller for metrics.k8s.io, which cannot be watched. Every request is a GET.
 
 use std::fmt::Debug;
@@ -22,6 +22,7 @@ use crate::model::metrics::{MetricsList, NodeMetrics, PodMetrics, container_usag
 use crate::model::node::NodeInfo;
 use crate::model::pod::PodInfo;
 use crate::model::promql::Queries;
+use crate::model::service::ServiceInfo;
 use crate::model::store::Change;
 use crate::model::time::now_unix;
 
@@ -83,6 +84,15 @@ pub fn spawn_all(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Upda
         // Only Warnings: Normal events are most of the volume and say nothing is wrong.
         Some("type=Warning"),
         |e| Update::Events(e.map(|e| EventInfo::from_event(&e))),
+        tx.clone(),
+    )));
+    // Services name the gateway's backends exactly; without them names are split by namespace.
+    run(Box::pin(watch_scoped::<Service, _>(
+        client.clone(),
+        cfg.clone(),
+        SourceId::Services,
+        None,
+        |s| Update::Services(s.map(|s| ServiceInfo::from_service(&s))),
         tx.clone(),
     )));
     let nodes_tx = tx.clone();

@@ -12,6 +12,7 @@ use crate::model::event::EventInfo;
 use crate::model::metrics::{ContainerUsage, Usage};
 use crate::model::node::NodeInfo;
 use crate::model::pod::{PodInfo, PodKey};
+use crate::model::service::ServiceInfo;
 use crate::model::store::Change;
 use crate::model::time::UnixSecs;
 
@@ -28,11 +29,19 @@ pub enum SourceId {
     Gateway,
     /// Message brokers' exposition endpoints (`--broker`).
     Brokers,
+    /// Services: what gateway backend names stand for.
+    Services,
 }
 
 impl SourceId {
     /// The sources every session has; usage sources announce themselves when started.
     pub const ALWAYS: [SourceId; 3] = [SourceId::Pods, SourceId::Nodes, SourceId::Events];
+
+    /// A helper source (Services only refine backend names) takes status-bar room only when it
+    /// has a problem to tell.
+    pub fn shown_when_healthy(self) -> bool {
+        self != SourceId::Services
+    }
 
     /// Polled sources deliver on every interval, so old data means stale data; watches deliver
     /// only on change.
@@ -52,6 +61,7 @@ impl SourceId {
             SourceId::Prometheus => "prometheus",
             SourceId::Gateway => "gateway",
             SourceId::Brokers => "brokers",
+            SourceId::Services => "services",
         }
     }
 }
@@ -92,6 +102,7 @@ pub enum Update {
     Pods(Change<PodInfo>),
     Nodes(Change<NodeInfo>),
     Events(Change<EventInfo>),
+    Services(Change<ServiceInfo>),
     PodUsage {
         at: UnixSecs,
         source: SourceId,

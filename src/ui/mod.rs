@@ -322,6 +322,9 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
     let mut spans = Vec::new();
     let stale_after = 3 * state.config.metrics_interval.as_secs() as i64;
     for (id, s) in &state.sources {
+        if !id.shown_when_healthy() && matches!(s.state, SourceState::Connected | SourceState::Connecting) {
+            continue;
+        }
         let age = s.last_data.map(|t| state.now - t);
         let age_text = age.map(|a| format!(" {}", format_age(a))).unwrap_or_default();
         spans.push(Span::styled(format!("{} ", id.label()), theme.dim));

@@ -1,12 +1,12 @@
-//! Plays kubelet for a simulated cluster on a real apiserver: the simulator's nodes, pods and Warning
-//! events written through the API, statuses through the status subresource. Shared by the real-
+//! Plays kubelet for a simulated cluster on a real apiserver: the simulator's nodes, pods, Services
+//! and Warning events written through the API, statuses through the status subresource. Shared by the real-
 //! apiserver tests and `cargo run --example populate-cluster` (scripts/local-cluster.sh); never
 //! part of kpulse, which only reads.
 
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod, Service};
 use kpulse::demo::sim::Sim;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -38,6 +38,7 @@ pub struct SimObjects {
     nodes: Vec<Arc<Vec<u8>>>,
     pods: Vec<Keyed>,
     events: Vec<Keyed>,
+    services: Vec<Keyed>,
 }
 
 impl SimObjects {
@@ -47,6 +48,7 @@ impl SimObjects {
             nodes: sim.nodes_api.objects.values().map(|s| s.json.clone()).collect(),
             pods: sim.pods_api.objects.iter().map(|(k, s)| (k.clone(), s.json.clone())).collect(),
             events: sim.events_api.objects.iter().map(|(k, s)| (k.clone(), s.json.clone())).collect(),
+            services: sim.services_api.objects.iter().map(|(k, s)| (k.clone(), s.json.clone())).collect(),
         }
     }
 }
@@ -68,6 +70,22 @@ pub async fn mirror(client: &kube::Client, sim: &SimObjects) -> Result<(), kube:
     for ns in sim.namespaces.iter().filter(|ns| !existing.contains(ns)) {
         let obj: Namespace = serde_json::from_value(json!({ "metadata": { "name": ns } })).expect("a namespace");
         namespaces.create(&pp, &obj).await?;
+    }
+
+    // Services, as a controller-less cluster has them: created once, their IPs allocated here.
+    let existing: std::collections::HashSet<(String, String)> = Api::<Service>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .map(|s| (s.metadata.namespace.unwrap_or_default(), s.metadata.name.unwrap_or_default()))
+        .collect();
+    for (key, json) in sim.services.iter().filter(|(k, _)| !existing.contains(k)) {
+        let mut svc: Service = decode(json);
+        if let Some(spec) = svc.spec.as_mut() {
+            (spec.cluster_ip, spec.cluster_ips) = (None, None);
+        }
+        Api::<Service>::namespaced(client.clone(), &key.0).create(&pp, &for_create(svc)).await?;
     }
 
     let nodes: Api<Node> = Api::all(client.clone());
