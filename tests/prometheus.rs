@@ -12,10 +12,15 @@ use kpulse::demo::server::{ServerOptions, spawn_clock};
 use kpulse::model::promql::Queries;
 use kpulse::sources::{SourceId, SourceState};
 
-/// Starts Prometheus scraping every node's cAdvisor path on the simulator, once a second.
+/// Starts Prometheus scraping every node's cAdvisor path and the kube-state-metrics endpoint on
+/// the simulator, once a second.
 fn start_prometheus(h: &Harness) -> Option<(KillOnDrop, String, tempfile::TempDir)> {
     let nodes = h.sim.lock().unwrap().node_names();
     let mut config = String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n");
+    config.push_str(&format!(
+        "- job_name: kube-state-metrics\n  metrics_path: /sim/kube-state-metrics/metrics\n  static_configs:\n  - targets: ['{}']\n",
+        h.addr
+    ));
     for node in nodes {
         config.push_str(&format!(
             "- job_name: cadvisor-{node}\n  honor_timestamps: false\n  metrics_path: /api/v1/nodes/{node}/proxy/metrics/cadvisor\n  static_configs:\n  - targets: ['{}']\n",
@@ -91,6 +96,41 @@ fn url_encode_query(query: &str) -> String {
         })
         .collect();
     format!("query={encoded}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_state_metrics_history_dates_the_restarts_before_kpulse_started() {
+    // The notification service crash-loops from the start; Prometheus records its restart counter
+    // while the simulator runs 20× (about seven minutes of back-off in 20 s), then kpulse starts.
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let Some((_prom, addr, _dir)) = start_prometheus(&h) else { return };
+    let clock = tokio_util::sync::CancellationToken::new();
+    spawn_clock(h.sim.clone(), 20, clock.clone());
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    clock.cancel();
+    tokio::time::sleep(Duration::from_secs(2)).await; // a scrape of the final counts
+    let mut k = Kpulse::start_prometheus(&h, &format!("http://{addr}"), Queries::default()).await;
+    let is_notification = |r: &&kpulse::app::rows::ContainerRow| r.pod.name.starts_with("notification");
+    k.wait_for("the notification row with its restarts", |s| {
+        s.rows.iter().any(|r| is_notification(&r) && r.restarts > 2)
+    })
+    .await;
+    // What Prometheus says, asked directly with the same query.
+    let path = format!("/api/v1/query?{}", url_encode_query(&Queries::default().restarts_1h));
+    let (_, body) = common::http_get(&addr, &path).unwrap();
+    let answer = kpulse::model::promql::parse_response(body.as_bytes()).unwrap();
+    let truth = answer
+        .iter()
+        .find(|s| s.metric.get("pod").is_some_and(|p| p.starts_with("notification")))
+        .and_then(|s| s.value.as_ref()?.1.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("kube-state-metrics restarts in Prometheus: {body}"));
+    assert!(truth >= 2.0, "the crash loop restarted while Prometheus watched: {truth}");
+    eprintln!("kube-state-metrics: notification restarted {truth:.2} times in the last hour");
+    // Tolerance: increase() extrapolates, and moves a little between the two reads; kpulse rounds.
+    k.wait_for("restarts/1h from kube-state-metrics, not only the one kpulse saw", |s| {
+        s.rows.iter().filter(is_notification).all(|r| (r.restarts_1h as f64 - truth).abs() <= 1.0 && r.restarts_1h >= 2)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -384,6 +384,9 @@ impl State {
                     if let Some(n) = u.oom_events {
                         track.observe_oom_counter(at, n);
                     }
+                    if let Some(n) = u.restarts_last_hour {
+                        track.report_restarts_last_hour(at, n);
+                    }
                 }
                 self.mark_data(source);
                 self.usage_dirty = true;

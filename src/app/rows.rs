@@ -35,6 +35,8 @@ pub struct ContainerTrack {
     /// The OOM-kill counter last seen, and when each kill since was first seen (newest last).
     oom_counter: Option<f64>,
     oom_kills: VecDeque<UnixSecs>,
+    /// Restarts in the last hour as kube-state-metrics' history says, and when it said so.
+    reported_restarts_1h: Option<(UnixSecs, u32)>,
     /// The last memory trend fitted, keyed by (newest sample, start slot): the hotspots ask
     /// every second, a new sample arrives every poll.
     mem_trend_memo: Cell<Option<TrendMemo>>,
@@ -54,6 +56,7 @@ impl ContainerTrack {
             history: VecDeque::new(),
             oom_counter: None,
             oom_kills: VecDeque::new(),
+            reported_restarts_1h: None,
             mem_trend_memo: Cell::new(None),
         }
     }
@@ -91,6 +94,14 @@ impl ContainerTrack {
         }
     }
 
+    /// Restarts in the last hour from kube-state-metrics (via Prometheus), which dates the
+    /// restarts before kpulse started; `increase()` extrapolates, so it is rounded.
+    pub fn report_restarts_last_hour(&mut self, at: UnixSecs, restarts: f64) {
+        if restarts.is_finite() && restarts >= 0.0 {
+            self.reported_restarts_1h = Some((at, restarts.round() as u32));
+        }
+    }
+
     /// OOM kills seen since `since`.
     pub fn oom_kills_since(&self, since: UnixSecs) -> u32 {
         self.oom_kills.iter().rev().take_while(|at| **at >= since).count() as u32
@@ -113,8 +124,14 @@ impl ContainerTrack {
 
     /// Restarts in the last hour: increments observed since the count an hour ago (or since kpulse
     /// started). When none were observed, the last termination counts if it was within the hour;
-    /// restarts before kpulse started other than that last one cannot be dated, so are not counted.
+    /// restarts before kpulse started other than that last one cannot be dated, so are not counted
+    /// — unless kube-state-metrics' history (a report from the last five minutes) says more.
     pub fn restarts_last_hour(&self, now: UnixSecs, current: u32, last_finished: Option<UnixSecs>) -> u32 {
+        let reported = self.reported_restarts_1h.filter(|(at, _)| now - at <= 300).map_or(0, |(_, n)| n);
+        reported.max(self.observed_restarts_last_hour(now, current, last_finished))
+    }
+
+    fn observed_restarts_last_hour(&self, now: UnixSecs, current: u32, last_finished: Option<UnixSecs>) -> u32 {
         let Some(&(_, first_count)) = self.restarts_seen.front() else { return 0 };
         let hour_ago = now - RECENT_RESTART_SECS;
         let baseline = self.restarts_seen.iter().rev().find(|(at, _)| *at <= hour_ago).map_or(first_count, |(_, n)| *n);
@@ -639,6 +656,19 @@ mod tests {
         let mut t = ContainerTrack::new(10, 900);
         t.observe(10_000, 1, &h);
         assert_eq!(t.restarts_last_hour(10_002, 1, Some(10_001)), 1);
+    }
+
+    #[test]
+    fn kube_state_metrics_dates_restarts_from_before_kpulse_started() {
+        let h = Health { severity: Severity::Good, word: "Running".into(), detail: None };
+        let mut t = ContainerTrack::new(10, 900);
+        t.observe(10_000, 5, &h);
+        // Alone, kpulse dates only the last of five restarts.
+        assert_eq!(t.restarts_last_hour(10_000, 5, Some(9_950)), 1);
+        t.report_restarts_last_hour(10_000, 3.8);
+        assert_eq!(t.restarts_last_hour(10_000, 5, Some(9_950)), 4);
+        // A stale report (Prometheus gone) no longer counts.
+        assert_eq!(t.restarts_last_hour(10_400, 5, Some(9_950)), 1);
     }
 
     #[test]

@@ -174,6 +174,14 @@ async fn handle(
                 None => status(StatusCode::NOT_FOUND, "NotFound", "this scenario has no queues"),
             }
         }
+        // Likewise kube-state-metrics, for a Prometheus scraping the simulator.
+        ["sim", "kube-state-metrics", "metrics"] => {
+            let text = shared.sim.lock().map(|s| s.kube_state_metrics_exposition()).unwrap_or_default();
+            Response::builder()
+                .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
+                .body(Body::from(text))
+                .unwrap_or_default()
+        }
         ["version"] => json_response(json!({
             "major": "1", "minor": "37", "gitVersion": "v1.37.0-kpulse-sim", "platform": "linux/amd64"
         })),

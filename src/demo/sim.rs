@@ -1440,6 +1440,58 @@ impl Sim {
         Some(out)
     }
 
+    /// kube-state-metrics' per-container families, consistent with the pods: restarts, and the
+    /// requests and limits of the pod spec (cores and bytes, by `resource` and `unit`), for the
+    /// pods that are scheduled. No timestamps: kube-state-metrics stamps none.
+    pub fn kube_state_metrics_exposition(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let scheduled = || self.pods.iter().filter(|p| p.node.is_some());
+        let labels = |p: &SimPod, c: &SimContainer| {
+            format!("namespace=\"{}\",pod=\"{}\",uid=\"{}\",container=\"{}\"", p.namespace, p.name, p.uid, c.name)
+        };
+        out.push_str(
+            "# HELP kube_pod_container_status_restarts_total The number of container restarts per container.\n",
+        );
+        out.push_str("# TYPE kube_pod_container_status_restarts_total counter\n");
+        for p in scheduled() {
+            for c in &p.containers {
+                let _ = writeln!(out, "kube_pod_container_status_restarts_total{{{}}} {}", labels(p, c), c.restarts);
+            }
+        }
+        for (family, help) in [
+            ("kube_pod_container_resource_requests", "The number of requested request resource by a container."),
+            ("kube_pod_container_resource_limits", "The number of requested limit resource by a container."),
+        ] {
+            let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} gauge");
+            for p in scheduled() {
+                let r = &self.res[p.svc];
+                let (cpu, mem) = if family.ends_with("requests") {
+                    (Some(r.cpu_req), Some(r.mem_req))
+                } else {
+                    (r.cpu_lim, r.mem_lim)
+                };
+                let node = p.node.map(|n| self.nodes[n].name.as_str()).unwrap_or_default();
+                for c in &p.containers {
+                    let scale = if c.main { 1.0 } else { 0.25 };
+                    let l = format!("{},node=\"{node}\"", labels(p, c));
+                    if let Some(cpu) = cpu.filter(|v| *v > 0.0) {
+                        let _ =
+                            writeln!(out, "{family}{{{l},resource=\"cpu\",unit=\"core\"}} {}", cpu * scale / 1000.0);
+                    }
+                    if let Some(mem) = mem.filter(|v| *v > 0.0) {
+                        let _ = writeln!(
+                            out,
+                            "{family}{{{l},resource=\"memory\",unit=\"byte\"}} {}",
+                            (mem * scale).floor()
+                        );
+                    }
+                }
+            }
+        }
+        out
+    }
+
     pub fn node_names(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.name.clone()).collect()
     }

@@ -177,6 +177,7 @@ impl DerivedUsage {
             usage: Usage { cpu_m: self.cpu_m.unwrap_or(f64::NAN), mem: self.working_set.unwrap_or(f64::NAN) },
             throttle: self.throttle,
             oom_events: self.oom_events,
+            restarts_last_hour: None,
         }
     }
 }

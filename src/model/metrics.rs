@@ -76,6 +76,8 @@ pub struct ContainerUsage {
     /// cAdvisor's `container_oom_events_total`: the kernel's OOM kills in this container so far,
     /// including those of a child process that left the container running.
     pub oom_events: Option<f64>,
+    /// Restarts in the last hour as kube-state-metrics' history in Prometheus tells them.
+    pub restarts_last_hour: Option<f64>,
 }
 
 pub fn container_usages(list: &MetricsList<PodMetrics>) -> Vec<ContainerUsage> {
@@ -89,6 +91,7 @@ pub fn container_usages(list: &MetricsList<PodMetrics>) -> Vec<ContainerUsage> {
                 usage: Usage::from_map(&c.usage),
                 throttle: None,
                 oom_events: None,
+                restarts_last_hour: None,
             })
         })
         .collect()

@@ -20,6 +20,9 @@ pub struct Queries {
     pub net_tx: String,
     /// The OOM-kill counter itself (kpulse counts its increases, as it does when scraping).
     pub oom: String,
+    /// Restarts in the last hour from kube-state-metrics, where it is scraped: exact from the
+    /// first round, where kpulse alone can date only the restarts it saw happen.
+    pub restarts_1h: String,
 }
 
 impl Default for Queries {
@@ -36,13 +39,15 @@ impl Default for Queries {
             net_rx: "sum by (namespace, pod) (rate(container_network_receive_bytes_total[1m]))".into(),
             net_tx: "sum by (namespace, pod) (rate(container_network_transmit_bytes_total[1m]))".into(),
             oom: format!("sum by (namespace, pod, container) (container_oom_events_total{{{C}}})"),
+            restarts_1h: "sum by (namespace, pod, container) (increase(kube_pod_container_status_restarts_total[1h]))"
+                .into(),
         }
     }
 }
 
 impl Queries {
-    /// Applies overrides by name (cpu, memory, throttle, net_rx, net_tx, oom); unknown names are
-    /// errors.
+    /// Applies overrides by name (cpu, memory, throttle, net_rx, net_tx, oom, restarts_1h);
+    /// unknown names are errors.
     pub fn with_overrides(mut self, overrides: &HashMap<String, String>) -> Result<Queries, String> {
         for (name, query) in overrides {
             let slot = match name.as_str() {
@@ -52,9 +57,10 @@ impl Queries {
                 "net_rx" => &mut self.net_rx,
                 "net_tx" => &mut self.net_tx,
                 "oom" => &mut self.oom,
+                "restarts_1h" => &mut self.restarts_1h,
                 other => {
                     return Err(format!(
-                        "unknown query {other:?} (expected cpu, memory, throttle, net_rx, net_tx, oom)"
+                        "unknown query {other:?} (expected cpu, memory, throttle, net_rx, net_tx, oom, restarts_1h)"
                     ));
                 }
             };

@@ -130,11 +130,12 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
             let endpoint = cfg.endpoint.clone();
             async move { endpoint.get(&path, timeout).await.and_then(|b| parse_response(&b)) }
         };
-        let (cpu, mem, throttle, oom, rx, tx_bytes) = futures::join!(
+        let (cpu, mem, throttle, oom, restarts, rx, tx_bytes) = futures::join!(
             instant(&q.cpu),
             instant(&q.memory),
             instant(&q.throttle),
             instant(&q.oom),
+            instant(&q.restarts_1h),
             instant(&q.net_rx),
             instant(&q.net_tx)
         );
@@ -146,7 +147,10 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
                 // Throttling and network are optional: not every installation has them.
                 let throttle = throttle.as_deref().map(by_container).unwrap_or_default();
                 let oom = oom.as_deref().map(by_container).unwrap_or_default();
-                let mut keys: Vec<&ContainerId> = cpu.keys().chain(mem.keys()).collect();
+                // kube-state-metrics is optional too; it also names containers that run nothing
+                // (a crash loop in back-off has no cgroup, so no usage series).
+                let restarts = restarts.as_deref().map(by_container).unwrap_or_default();
+                let mut keys: Vec<&ContainerId> = cpu.keys().chain(mem.keys()).chain(restarts.keys()).collect();
                 keys.sort();
                 keys.dedup();
                 let usages = keys
@@ -160,6 +164,7 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
                         },
                         throttle: throttle.get(k).copied(),
                         oom_events: oom.get(k).copied(),
+                        restarts_last_hour: restarts.get(k).copied(),
                     })
                     .collect();
                 if tx.send(Update::PodUsage { at, source: SourceId::Prometheus, usages }).is_err() {
@@ -237,6 +242,7 @@ async fn backfill(cfg: &PrometheusConfig, tx: &UnboundedSender<Update>, timeout:
                 usage: Usage { cpu_m, mem },
                 throttle: None,
                 oom_events: None,
+                restarts_last_hour: None,
             })
             .collect();
         if tx.send(Update::PodUsage { at, source: SourceId::Prometheus, usages }).is_err() {
