@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prometheus at scale: the simulator at N pods, a real Prometheus scraping every kubelet's cAdvisor
-# path through it, then (1) one round of kpulse's five queries timed with curl, as kpulse sends
+# path through it, then (1) one round of kpulse's queries timed with curl, as kpulse sends
 # them (in parallel), and (2) kpulse --prometheus under /usr/bin/time -v for a minute, against the
 # same run with --usage metrics-api as the baseline.
 # Usage: scripts/prometheus-scale.sh [PODS]   (needs prometheus, tmux, GNU time, curl)
@@ -37,7 +37,15 @@ queries=(
   "sum by (namespace, pod, container) (increase(container_cpu_cfs_throttled_periods_total{$c}[5m])) / sum by (namespace, pod, container) (increase(container_cpu_cfs_periods_total{$c}[5m]))"
   "sum by (namespace, pod) (rate(container_network_receive_bytes_total[1m]))"
   "sum by (namespace, pod) (rate(container_network_transmit_bytes_total[1m]))"
+  "sum by (namespace, pod, container) (container_oom_events_total{$c}) > 0"
+  "sum by (namespace, pod, container) (increase(kube_pod_container_status_restarts_total[1h]))"
 )
+# Each alone first (which one costs what), then the round as kpulse sends it.
+for i in "${!queries[@]}"; do
+  t0=$(date +%s.%N)
+  curl -s -G "http://127.0.0.1:$port/api/v1/query" --data-urlencode "query=${queries[$i]}" -o /dev/null
+  echo "query $i alone: $(echo "$(date +%s.%N) - $t0" | bc) s"
+done
 start=$(date +%s.%N)
 pids=()
 for i in "${!queries[@]}"; do
@@ -46,7 +54,7 @@ for i in "${!queries[@]}"; do
 done
 wait "${pids[@]}"
 end=$(date +%s.%N)
-echo "one round of the 5 queries (parallel, as kpulse sends them): $(echo "$end - $start" | bc) s"
+echo "one round of the ${#queries[@]} queries (parallel, as kpulse sends them): $(echo "$end - $start" | bc) s"
 ls -l "$work"/q*.json | awk '{s+=$5} END {print "answer size:", s, "bytes"}'
 python3 - "$work" <<'PY'
 import glob, json, sys

@@ -76,14 +76,34 @@ async fn a_real_prometheus_scraping_the_simulator_gives_usage_throttling_and_net
         catalog.usage.mem
     );
     assert_eq!(k.state.sources[&SourceId::Prometheus].state, SourceState::Connected);
-    // The OOM-kill counter query, as the source sends it: one series per container, the
-    // simulator's counts (none yet in the healthy shop).
+    clock.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oom_kills_inside_running_containers_come_through_prometheus() {
+    // catalog's workers are OOM-killed twice a (simulated) minute from 60 s; the simulator runs
+    // 10×, so kills arrive every few seconds while kpulse reads Prometheus.
+    let scenario = Scenario::load(std::path::Path::new("tests/scenarios/worker-oom-kills.toml")).unwrap();
+    let h = Harness::start(scenario, ServerOptions::default()).await;
+    let clock = tokio_util::sync::CancellationToken::new();
+    spawn_clock(h.sim.clone(), 10, clock.clone());
+    let Some((_prom, addr, _dir)) = start_prometheus(&h) else { return };
+    let mut k = Kpulse::start_prometheus(&h, &format!("http://{addr}"), Queries::default()).await;
+    k.wait_for("catalog's kills ranked, from Prometheus", |s| {
+        s.hotspots.iter().any(|h| h.verdict() == "Processes OOM-killed" && h.subject.label().contains("catalog"))
+    })
+    .await;
+    // Only the containers with kills are in the answer (`> 0`), as the source asks.
     let path = format!("/api/v1/query?{}", url_encode_query(&Queries::default().oom));
     let (status, body) = common::http_get(&addr, &path).unwrap();
     let answer = kpulse::model::promql::parse_response(body.as_bytes()).unwrap();
     assert_eq!(status, 200, "{body}");
-    assert!(answer.iter().any(|s| s.metric.get("pod").is_some_and(|p| p.starts_with("catalog"))), "{body}");
-    assert!(answer.iter().all(|s| s.metric.contains_key("container") && s.value.is_some()), "{body}");
+    assert!(!answer.is_empty() && answer.iter().all(|s| s.metric["pod"].starts_with("catalog")), "{body}");
+    assert!(
+        k.state.hotspots.iter().all(|h| h.verdict() != "Processes OOM-killed" || h.subject.label().contains("catalog")),
+        "{:?}",
+        k.state.hotspots
+    );
     clock.cancel();
 }
 

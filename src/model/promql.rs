@@ -18,7 +18,8 @@ pub struct Queries {
     pub throttle: String,
     pub net_rx: String,
     pub net_tx: String,
-    /// The OOM-kill counter itself (kpulse counts its increases, as it does when scraping).
+    /// The OOM-kill counter itself (kpulse counts its increases, as it does when scraping), for
+    /// the containers that have had one: a container left out has had none.
     pub oom: String,
     /// Restarts in the last hour from kube-state-metrics, where it is scraped: exact from the
     /// first round, where kpulse alone can date only the restarts it saw happen.
@@ -38,7 +39,8 @@ impl Default for Queries {
             ),
             net_rx: "sum by (namespace, pod) (rate(container_network_receive_bytes_total[1m]))".into(),
             net_tx: "sum by (namespace, pod) (rate(container_network_transmit_bytes_total[1m]))".into(),
-            oom: format!("sum by (namespace, pod, container) (container_oom_events_total{{{C}}})"),
+            // `> 0`: 30,000 zeros would be most of the answer.
+            oom: format!("sum by (namespace, pod, container) (container_oom_events_total{{{C}}}) > 0"),
             restarts_1h: "sum by (namespace, pod, container) (increase(kube_pod_container_status_restarts_total[1h]))"
                 .into(),
         }

@@ -146,7 +146,8 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
                 let mem = by_container(&mem);
                 // Throttling and network are optional: not every installation has them.
                 let throttle = throttle.as_deref().map(by_container).unwrap_or_default();
-                let oom = oom.as_deref().map(by_container).unwrap_or_default();
+                // Only containers with OOM kills are returned: absent means none (when the query ran).
+                let oom = oom.as_deref().ok().map(by_container);
                 // kube-state-metrics is optional too; it also names containers that run nothing
                 // (a crash loop in back-off has no cgroup, so no usage series).
                 let restarts = restarts.as_deref().map(by_container).unwrap_or_default();
@@ -163,7 +164,7 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
                             mem: mem.get(k).copied().unwrap_or(f64::NAN),
                         },
                         throttle: throttle.get(k).copied(),
-                        oom_events: oom.get(k).copied(),
+                        oom_events: oom.as_ref().map(|o| o.get(k).copied().unwrap_or(0.0)),
                         restarts_last_hour: restarts.get(k).copied(),
                     })
                     .collect();
