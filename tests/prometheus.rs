@@ -129,7 +129,15 @@ async fn kube_state_metrics_history_dates_the_restarts_before_kpulse_started() {
     tokio::time::sleep(Duration::from_secs(20)).await;
     clock.cancel();
     tokio::time::sleep(Duration::from_secs(2)).await; // a scrape of the final counts
+    let started = kpulse::model::time::now_unix();
     let mut k = Kpulse::start_prometheus(&h, &format!("http://{addr}"), Queries::default()).await;
+    // The back-fill: memory points from before kpulse started, out of Prometheus's history.
+    k.wait_for("history back-filled from query_range", |s| {
+        s.rows
+            .iter()
+            .any(|r| s.tracks.get(&r.pod, &r.container).is_some_and(|t| t.mem.points().any(|(at, _)| at < started - 5)))
+    })
+    .await;
     let is_notification = |r: &&kpulse::app::rows::ContainerRow| r.pod.name.starts_with("notification");
     k.wait_for("the notification row with its restarts", |s| {
         s.rows.iter().any(|r| is_notification(&r) && r.restarts > 2)

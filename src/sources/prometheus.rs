@@ -195,6 +195,9 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
     }
 }
 
+/// (time, value) points of one container's CPU and of its memory, in time order.
+type CpuAndMemoryPoints = [Vec<(i64, f64)>; 2];
+
 /// History for the charts at start-up: CPU and memory over the retained window.
 async fn backfill(cfg: &PrometheusConfig, tx: &UnboundedSender<Update>, timeout: Duration) -> Result<(), String> {
     let end = now_unix();
@@ -210,45 +213,53 @@ async fn backfill(cfg: &PrometheusConfig, tx: &UnboundedSender<Update>, timeout:
     };
     let (cpu, mem) = futures::join!(range(&cfg.queries.cpu), range(&cfg.queries.memory));
     let (cpu, mem) = (cpu?, mem?);
-    // Regroup by timestamp so the usage arrives in time order, as live polls would.
-    let mut by_time: std::collections::BTreeMap<i64, HashMap<ContainerId, (f64, f64)>> = Default::default();
-    for (series, is_cpu) in [(&cpu, true), (&mem, false)] {
+    // Each container once, with its CPU and memory points (borrowed from the answers): at 30,000
+    // containers × 60 points, a key cloned per point would cost hundreds of MB.
+    let mut containers: HashMap<(&str, &str, &str), CpuAndMemoryPoints> = HashMap::new();
+    for (series, which) in [(&cpu, 0), (&mem, 1)] {
         for s in series.iter() {
             let (Some(ns), Some(pod), Some(c)) =
                 (s.metric.get("namespace"), s.metric.get("pod"), s.metric.get("container"))
             else {
                 continue;
             };
-            for (t, v) in &s.values {
-                let Some(v) = sample_value(v) else { continue };
-                let slot = by_time
-                    .entry(*t as i64)
-                    .or_default()
-                    .entry((ns.clone(), pod.clone(), c.clone()))
-                    .or_insert((f64::NAN, f64::NAN));
-                if is_cpu {
-                    slot.0 = v * 1000.0;
-                } else {
-                    slot.1 = v;
-                }
-            }
+            let points = &mut containers.entry((ns.as_str(), pod.as_str(), c.as_str())).or_default()[which];
+            points.extend(s.values.iter().filter_map(|(t, v)| Some((*t as i64, sample_value(v)?))));
         }
     }
-    for (at, containers) in by_time {
-        let usages = containers
-            .into_iter()
-            .map(|((ns, pod, c), (cpu_m, mem))| ContainerUsage {
-                pod: PodKey::new(ns, pod),
-                container: c,
-                usage: Usage { cpu_m, mem },
-                throttle: None,
-                oom_events: None,
-                restarts_last_hour: None,
-            })
-            .collect();
+    let mut times: Vec<i64> = containers.values().flat_map(|p| p.iter().flatten().map(|(t, _)| *t)).collect();
+    times.sort_unstable();
+    times.dedup();
+    // Sent in time order, as live polls would arrive; one timestamp's usages at a time.
+    let mut cursors: Vec<_> = containers.iter().map(|(k, p)| (*k, p, [0usize, 0])).collect();
+    for at in times {
+        let mut usages = Vec::new();
+        for ((ns, pod, c), points, next) in cursors.iter_mut() {
+            let mut value = [f64::NAN; 2];
+            for which in 0..2 {
+                if let Some((t, v)) = points[which].get(next[which])
+                    && *t == at
+                {
+                    value[which] = *v;
+                    next[which] += 1;
+                }
+            }
+            if value.iter().any(|v| v.is_finite()) {
+                usages.push(ContainerUsage {
+                    pod: PodKey::new(*ns, *pod),
+                    container: c.to_string(),
+                    usage: Usage { cpu_m: value[0] * 1000.0, mem: value[1] },
+                    throttle: None,
+                    oom_events: None,
+                    restarts_last_hour: None,
+                });
+            }
+        }
         if tx.send(Update::PodUsage { at, source: SourceId::Prometheus, usages }).is_err() {
             break;
         }
+        // Let the app take it before the next is built: the queue holds one, not sixty.
+        tokio::task::yield_now().await;
     }
     Ok(())
 }
