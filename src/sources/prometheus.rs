@@ -227,9 +227,9 @@ async fn backfill(cfg: &PrometheusConfig, tx: &UnboundedSender<Update>, timeout:
             points.extend(s.values.iter().filter_map(|(t, v)| Some((*t as i64, sample_value(v)?))));
         }
     }
-    let mut times: Vec<i64> = containers.values().flat_map(|p| p.iter().flatten().map(|(t, _)| *t)).collect();
-    times.sort_unstable();
-    times.dedup();
+    // A set: a few dozen distinct times, not one entry per point.
+    let times: std::collections::BTreeSet<i64> =
+        containers.values().flat_map(|p| p.iter().flatten().map(|(t, _)| *t)).collect();
     // Sent in time order, as live polls would arrive; one timestamp's usages at a time.
     let mut cursors: Vec<_> = containers.iter().map(|(k, p)| (*k, p, [0usize, 0])).collect();
     for at in times {
@@ -258,7 +258,7 @@ async fn backfill(cfg: &PrometheusConfig, tx: &UnboundedSender<Update>, timeout:
         if tx.send(Update::PodUsage { at, source: SourceId::Prometheus, usages }).is_err() {
             break;
         }
-        // Let the app take it before the next is built: the queue holds one, not sixty.
+        // Let the app take it before the next is built, so the queue does not hold them all.
         tokio::task::yield_now().await;
     }
     Ok(())
