@@ -239,11 +239,7 @@ pub struct Reading {
 /// A client label's value as a pod name or IP: `/10.0.1.5` (Kafka's member host), `10.0.1.5:4312`
 /// and `pod-a.ns.svc` become `10.0.1.5` and `pod-a`.
 pub fn client_address(value: &str) -> Option<String> {
-    let v = value.trim().trim_start_matches('/');
-    let host = match v.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => v,
-    };
+    let host = super::traffic::upstream_ip(value.trim().trim_start_matches('/'));
     // An IPv4 address keeps its dots; a host name is a pod's name up to the first dot.
     let name = if host.parse::<std::net::IpAddr>().is_ok() { host } else { host.split('.').next().unwrap_or(host) };
     (!name.is_empty()).then(|| name.to_string())
@@ -645,6 +641,7 @@ kafka_partition_latest_offset{cluster_name="main",topic="orders",partition="1"} 
         assert_eq!(client_address("10.0.1.5:43120").as_deref(), Some("10.0.1.5"));
         assert_eq!(client_address("event-consumer-7d9f-x2x.shop.svc").as_deref(), Some("event-consumer-7d9f-x2x"));
         assert_eq!(client_address("fd00::1").as_deref(), Some("fd00::1"));
+        assert_eq!(client_address("[fd00::1]:9092").as_deref(), Some("fd00::1"));
         assert_eq!(client_address(" / "), None);
     }
 

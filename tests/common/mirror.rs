@@ -53,6 +53,19 @@ impl SimObjects {
     }
 }
 
+/// (namespace, name) of every object of a kind, from one LIST across namespaces.
+async fn listed_keys<K>(client: &kube::Client) -> Result<std::collections::HashSet<(String, String)>, kube::Error>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let list = Api::<K>::all(client.clone()).list(&ListParams::default()).await?;
+    Ok(list
+        .items
+        .iter()
+        .map(|o| (o.meta().namespace.clone().unwrap_or_default(), o.meta().name.clone().unwrap_or_default()))
+        .collect())
+}
+
 fn status_patch<T: serde::Serialize>(status: &T) -> Patch<serde_json::Value> {
     Patch::Merge(json!({ "status": status }))
 }
@@ -73,13 +86,7 @@ pub async fn mirror(client: &kube::Client, sim: &SimObjects) -> Result<(), kube:
     }
 
     // Services, as a controller-less cluster has them: created once, their IPs allocated here.
-    let existing: std::collections::HashSet<(String, String)> = Api::<Service>::all(client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .map(|s| (s.metadata.namespace.unwrap_or_default(), s.metadata.name.unwrap_or_default()))
-        .collect();
+    let existing = listed_keys::<Service>(client).await?;
     for (key, json) in sim.services.iter().filter(|(k, _)| !existing.contains(k)) {
         let mut svc: Service = decode(json);
         if let Some(spec) = svc.spec.as_mut() {
@@ -100,14 +107,7 @@ pub async fn mirror(client: &kube::Client, sim: &SimObjects) -> Result<(), kube:
         nodes.patch_status(&name, &PatchParams::default(), &status_patch(&node.status)).await?;
     }
 
-    let all_pods: Api<Pod> = Api::all(client.clone());
-    let mut stale: std::collections::HashSet<(String, String)> = all_pods
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .map(|p| (p.metadata.namespace.unwrap_or_default(), p.metadata.name.unwrap_or_default()))
-        .collect();
+    let mut stale = listed_keys::<Pod>(client).await?;
     let fresh: Vec<(bool, &Keyed)> = sim.pods.iter().map(|p| (!stale.remove(&p.0), p)).collect();
     futures::stream::iter(fresh)
         .map(|(create, ((ns, name), json))| {
@@ -133,13 +133,7 @@ pub async fn mirror(client: &kube::Client, sim: &SimObjects) -> Result<(), kube:
     }
 
     // One LIST, as for the pods, rather than a GET per event on every call.
-    let existing: std::collections::HashSet<(String, String)> = Api::<Event>::all(client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .map(|e| (e.metadata.namespace.unwrap_or_default(), e.metadata.name.unwrap_or_default()))
-        .collect();
+    let existing = listed_keys::<Event>(client).await?;
     for ((ns, name), json) in &sim.events {
         let event: Event = decode(json);
         let api: Api<Event> = Api::namespaced(client.clone(), ns);
