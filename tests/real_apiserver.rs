@@ -383,6 +383,16 @@ fn item_names(list: &serde_json::Value) -> Vec<String> {
     names
 }
 
+/// The real apiserver's own Service IP repair loop records `ClusterIPNotAllocated` Warnings when
+/// its IPAddress cache lags behind the Services the mirror just created (seen on a loaded CI
+/// machine). The simulator has no IP allocator, so these are left out of the comparison.
+fn drop_ip_repair_events(list: &mut serde_json::Value) {
+    if let Some(items) = list["items"].as_array_mut() {
+        const REPAIR: &str = "ipallocator-repair-controller";
+        items.retain(|e| e["reportingComponent"] != REPAIR && e["source"]["component"] != REPAIR);
+    }
+}
+
 /// Every page of a paged LIST: the names, and how many pages it took.
 async fn paged_names(client: &kube::Client, path: &str, limit: usize) -> (Vec<String>, usize) {
     let (mut names, mut pages, mut token) = (Vec::new(), 0, String::new());
@@ -425,8 +435,9 @@ async fn the_simulator_answers_requests_as_the_real_apiserver_does() {
         "/api/v1/namespaces/shop/pods?labelSelector=app%3Dpayment",
         "/api/v1/pods?fieldSelector=metadata.namespace%3Dingress-nginx",
     ] {
-        let (real_code, real) = get_raw(&admin, path, None).await;
+        let (real_code, mut real) = get_raw(&admin, path, None).await;
         let (sim_code, simulated) = get_raw(&sim, path, None).await;
+        drop_ip_repair_events(&mut real);
         assert_eq!((real_code, real["kind"].clone()), (sim_code, simulated["kind"].clone()), "{path}");
         assert_eq!(item_names(&real), item_names(&simulated), "{path}");
         assert!(!item_names(&real).is_empty(), "{path} selects something");

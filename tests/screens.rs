@@ -153,6 +153,29 @@ fn sorting_filtering_and_selection_follow_the_keys() {
 }
 
 #[test]
+fn a_services_event_is_not_shown_on_the_pod_of_the_same_name() {
+    use k8s_openapi::api::core::v1::Event;
+    use kpulse::model::event::EventInfo;
+    use kpulse::model::store::Change;
+    use kpulse::sources::Update;
+    let mut state = State::new(Config::default(), "c".into(), vec![], Scope::All, START);
+    let event = |name: &str, kind: &str, reason: &str| {
+        let ev: Event = serde_json::from_value(serde_json::json!({
+            "metadata": { "namespace": "shop", "name": name },
+            "involvedObject": { "kind": kind, "namespace": "shop", "name": "search-0" },
+            "reason": reason, "type": "Warning",
+        }))
+        .unwrap();
+        Msg::Source(Update::Events(Change::Applied(EventInfo::from_event(&ev))))
+    };
+    state.update(event("search-0.a", "Pod", "BackOff"));
+    state.update(event("search-0.b", "Service", "ClusterIPNotAllocated"));
+    let pod = kpulse::model::pod::PodKey::new("shop", "search-0");
+    let reasons: Vec<&str> = state.pod_events(&pod).iter().map(|e| e.reason.as_str()).collect();
+    assert_eq!(reasons, ["BackOff"]);
+}
+
+#[test]
 fn selection_stays_on_the_same_container_when_data_changes() {
     let mut sim = Sim::new(Scenario::shop(), START);
     let mut state = State::new(Config::default(), "c".into(), vec![], Scope::All, START);

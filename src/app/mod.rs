@@ -796,9 +796,11 @@ impl State {
         self.node_visible.get(self.node_selected).map(|&i| &self.node_rows[i as usize])
     }
 
-    /// Warning events about a pod, newest first.
+    /// Warning events about a pod, newest first. The kind matters: a bare pod may share its name
+    /// with a Service or Deployment in the same namespace, whose events are not about the pod.
     pub fn pod_events(&self, pod: &PodKey) -> Vec<&EventInfo> {
-        let mut evs: Vec<&EventInfo> = self.events.values().filter(|e| &e.involved == pod).collect();
+        let mut evs: Vec<&EventInfo> =
+            self.events.values().filter(|e| &e.involved == pod && e.involved_kind == "Pod").collect();
         evs.sort_by_key(|e| std::cmp::Reverse(e.last_seen));
         evs
     }
