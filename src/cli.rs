@@ -125,6 +125,7 @@ pub struct DemoArgs {
 pub const EXIT_USAGE: i32 = 2;
 
 pub fn main() {
+    crate::heap::limit_arenas();
     let _ = color_eyre::install();
     let invoked_as = std::env::args().next().unwrap_or_default();
     let mut command = Cli::command();

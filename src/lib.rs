@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod heap;
 pub mod kubeconfig;
 pub mod model;
 pub mod report;

@@ -391,6 +391,22 @@ impl State {
                 self.mark_data(source);
                 self.usage_dirty = true;
             }
+            Update::UsageHistory(history) => {
+                let (step, retention) = (self.step_secs(), self.retention_secs());
+                for h in history {
+                    let track =
+                        self.tracks.get_or_insert(&h.pod, &h.container, || ContainerTrack::new(step, retention));
+                    for (at, cpu_m, mem) in h.points {
+                        if cpu_m.is_finite() {
+                            track.cpu.push(at, cpu_m.into());
+                        }
+                        if mem.is_finite() {
+                            track.mem.push(at, mem.into());
+                        }
+                    }
+                }
+                self.usage_dirty = true;
+            }
             Update::PodNetwork { at, usages } => {
                 let (step, retention) = (self.step_secs(), self.retention_secs());
                 for (pod, rx, tx) in usages {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::pod::PodKey;
 use super::quantity::{parse_bytes, parse_cpu_millis};
+use super::time::UnixSecs;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MetricsMeta {
@@ -78,6 +79,16 @@ pub struct ContainerUsage {
     pub oom_events: Option<f64>,
     /// Restarts in the last hour as kube-state-metrics' history in Prometheus tells them.
     pub restarts_last_hour: Option<f64>,
+}
+
+/// One container's CPU (millicores) and memory (bytes) over a stretch of the past, oldest
+/// first; NaN where a sample is missing. The Prometheus back-fill sends these, one container at
+/// a time, rather than a whole `ContainerUsage` per container per timestamp.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerHistory {
+    pub pod: PodKey,
+    pub container: String,
+    pub points: Vec<(UnixSecs, f32, f32)>,
 }
 
 pub fn container_usages(list: &MetricsList<PodMetrics>) -> Vec<ContainerUsage> {

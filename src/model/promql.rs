@@ -2,6 +2,7 @@
 //! One query per metric for all containers, never one per container. Label names differ
 //! between installations, so every query can be replaced in the config (`[prometheus.queries]`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::Deserialize;
@@ -73,35 +74,89 @@ impl Queries {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ApiResponse {
-    pub status: String,
-    #[serde(default)]
-    pub data: Option<QueryData>,
-    #[serde(default, rename = "errorType")]
-    pub error_type: Option<String>,
-    #[serde(default)]
-    pub error: Option<String>,
-    #[serde(default)]
-    pub warnings: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct QueryData {
-    #[serde(rename = "resultType")]
-    pub result_type: String,
-    pub result: Vec<SeriesResult>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct SeriesResult {
-    #[serde(default)]
-    pub metric: HashMap<String, String>,
+pub struct SeriesResult<'a> {
+    #[serde(default, borrow)]
+    pub metric: Labels<'a>,
     /// Instant vector: `[unix_seconds, "value"]`.
     #[serde(default)]
-    pub value: Option<(f64, String)>,
+    pub value: Option<Sample>,
     /// Range matrix: `[[unix_seconds, "value"], …]`.
     #[serde(default)]
-    pub values: Vec<(f64, String)>,
+    pub values: Vec<Sample>,
+}
+
+/// A series' labels as the JSON object lists them; a handful per series, so a scan beats a map.
+#[derive(Debug, Default)]
+pub struct Labels<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'a> Labels<'a> {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_ref())
+    }
+
+    /// Moves a label's value out, borrowed from the body as it was read.
+    pub fn take(&mut self, name: &str) -> Option<Cow<'a, str>> {
+        let i = self.0.iter().position(|(k, _)| k == name)?;
+        Some(self.0.swap_remove(i).1)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Labels<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<Labels<'a>>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Labels<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of label names to values")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Labels<'a>, M::Error> {
+                let mut labels = Vec::with_capacity(map.size_hint().unwrap_or(4));
+                while let Some((k, v)) = map.next_entry::<BorrowedText<'a>, BorrowedText<'a>>()? {
+                    labels.push((k.0, v.0));
+                }
+                Ok(Labels(labels))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+/// Text borrowed from the body unless it has escapes (serde's `Cow<str>` alone always copies).
+struct BorrowedText<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for BorrowedText<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_owned()))
+            }
+        }
+        d.deserialize_str(Visit).map(BorrowedText)
+    }
+}
+
+/// One `[unix_seconds, "value"]` pair, its value parsed as it is read: a back-fill of 30,000
+/// series × 60 points would otherwise hold 1.8 million Strings at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub at: f64,
+    /// None for NaN (Prometheus's "no value") and unparsable text.
+    pub value: Option<f64>,
+}
+
+impl<'de> Deserialize<'de> for Sample {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (at, text): (f64, BorrowedText<'de>) = Deserialize::deserialize(d)?;
+        Ok(Sample { at, value: sample_value(&text.0) })
+    }
 }
 
 /// A sample value: Prometheus sends strings, including "NaN", "+Inf", "-Inf".
@@ -115,24 +170,129 @@ pub fn sample_value(text: &str) -> Option<f64> {
 }
 
 /// Parses a query response into its series, or a short reason for the status bar.
-pub fn parse_response(body: &[u8]) -> Result<Vec<SeriesResult>, String> {
-    let response: ApiResponse = serde_json::from_slice(body).map_err(|e| {
-        let head: String =
-            String::from_utf8_lossy(&body[..body.len().min(60)]).chars().filter(|c| !c.is_control()).collect();
-        format!("bad JSON from Prometheus ({e}): {head:?}")
-    })?;
-    if response.status != "success" {
+pub fn parse_response(body: &[u8]) -> Result<Vec<SeriesResult<'_>>, String> {
+    let mut series = Vec::new();
+    for_each_series(body, |s| series.push(s))?;
+    Ok(series)
+}
+
+/// Hands each series of a query response to `each` as it is read, never holding them all: the
+/// answer for 30,000 containers parsed whole is tens of MB more than the body itself. Errors
+/// are a short reason for the status bar.
+pub fn for_each_series<'a>(body: &'a [u8], mut each: impl FnMut(SeriesResult<'a>)) -> Result<(), String> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let head = serde::de::DeserializeSeed::deserialize(Answer(&mut each), &mut de)
+        .and_then(|head| de.end().map(|()| head))
+        .map_err(|e| {
+            let head: String =
+                String::from_utf8_lossy(&body[..body.len().min(60)]).chars().filter(|c| !c.is_control()).collect();
+            format!("bad JSON from Prometheus ({e}): {head:?}")
+        })?;
+    if head.status != "success" {
         return Err(format!(
             "{}: {}",
-            response.error_type.unwrap_or_else(|| "error".into()),
-            response.error.unwrap_or_else(|| "no error text".into())
+            head.error_type.unwrap_or_else(|| "error".into()),
+            head.error.unwrap_or_else(|| "no error text".into())
         ));
     }
-    let data = response.data.ok_or("a success without data")?;
-    if data.result_type != "vector" && data.result_type != "matrix" {
-        return Err(format!("expected a vector or matrix, got {}", data.result_type));
+    match head.result_type.as_deref() {
+        None => Err("a success without data".into()),
+        Some("vector" | "matrix") => Ok(()),
+        Some(other) => Err(format!("expected a vector or matrix, got {other}")),
     }
-    Ok(data.result)
+}
+
+/// What an answer says besides its series.
+#[derive(Default)]
+struct AnswerHead {
+    status: String,
+    result_type: Option<String>,
+    error_type: Option<String>,
+    error: Option<String>,
+}
+
+/// `{"status": …, "data": {"resultType": …, "result": [series…]}, "errorType": …, "error": …}`,
+/// read with each series passed on as it comes.
+struct Answer<'f, F>(&'f mut F);
+
+impl<'de, F: FnMut(SeriesResult<'de>)> serde::de::DeserializeSeed<'de> for Answer<'_, F> {
+    type Value = AnswerHead;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<AnswerHead, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, F: FnMut(SeriesResult<'de>)> serde::de::Visitor<'de> for Answer<'_, F> {
+    type Value = AnswerHead;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a Prometheus API answer")
+    }
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<AnswerHead, M::Error> {
+        let mut head = AnswerHead::default();
+        while let Some(key) = map.next_key::<BorrowedText>()? {
+            match key.0.as_ref() {
+                "status" => head.status = map.next_value()?,
+                "errorType" => head.error_type = map.next_value()?,
+                "error" => head.error = map.next_value()?,
+                "data" => head.result_type = Some(map.next_value_seed(Data(&mut *self.0))?),
+                _ => drop(map.next_value::<serde::de::IgnoredAny>()?),
+            }
+        }
+        Ok(head)
+    }
+}
+
+/// `{"resultType": …, "result": […]}`: the result type, the series passed on.
+struct Data<'f, F>(&'f mut F);
+
+impl<'de, F: FnMut(SeriesResult<'de>)> serde::de::DeserializeSeed<'de> for Data<'_, F> {
+    type Value = String;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, F: FnMut(SeriesResult<'de>)> serde::de::Visitor<'de> for Data<'_, F> {
+    type Value = String;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("the data of a query answer")
+    }
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<String, M::Error> {
+        let mut result_type = String::new();
+        while let Some(key) = map.next_key::<BorrowedText>()? {
+            match key.0.as_ref() {
+                "resultType" => result_type = map.next_value()?,
+                // A scalar or string result is not a list of series (the caller says so).
+                "result" if matches!(result_type.as_str(), "" | "vector" | "matrix") => {
+                    map.next_value_seed(Series(&mut *self.0))?
+                }
+                _ => drop(map.next_value::<serde::de::IgnoredAny>()?),
+            }
+        }
+        Ok(result_type)
+    }
+}
+
+struct Series<'f, F>(&'f mut F);
+
+impl<'de, F: FnMut(SeriesResult<'de>)> serde::de::DeserializeSeed<'de> for Series<'_, F> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(SeriesResult<'de>)> serde::de::Visitor<'de> for Series<'_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of series")
+    }
+    fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
+        while let Some(series) = seq.next_element::<SeriesResult<'de>>()? {
+            (self.0)(series);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -146,15 +306,33 @@ mod tests {
             {"metric":{"namespace":"shop","pod":"q","container":"app"},"value":[1435781451.781,"NaN"]}]}}"#;
         let r = parse_response(v).unwrap();
         assert_eq!(r.len(), 2);
-        assert_eq!(sample_value(&r[0].value.as_ref().unwrap().1), Some(0.15));
-        assert_eq!(sample_value(&r[1].value.as_ref().unwrap().1), None);
+        assert_eq!(r[0].value, Some(Sample { at: 1435781451.781, value: Some(0.15) }));
+        assert_eq!(r[1].value.unwrap().value, None);
         let m = br#"{"status":"success","data":{"resultType":"matrix","result":[
             {"metric":{"pod":"p"},"values":[[1,"1"],[2,"2"]]}]}}"#;
-        assert_eq!(parse_response(m).unwrap()[0].values.len(), 2);
+        let points: Vec<(f64, Option<f64>)> =
+            parse_response(m).unwrap()[0].values.iter().map(|s| (s.at, s.value)).collect();
+        assert_eq!(points, [(1.0, Some(1.0)), (2.0, Some(2.0))]);
         let e = br#"{"status":"error","errorType":"bad_data","error":"1:10: parse error: unexpected \"}\""}"#;
         assert_eq!(parse_response(e).unwrap_err(), "bad_data: 1:10: parse error: unexpected \"}\"");
+        let scalar = br#"{"status":"success","data":{"resultType":"scalar","result":[1,"2"]}}"#;
+        assert_eq!(parse_response(scalar).unwrap_err(), "expected a vector or matrix, got scalar");
+        assert_eq!(parse_response(br#"{"status":"success"}"#).unwrap_err(), "a success without data");
+        let trailing = parse_response(br#"{"status":"success","data":{"resultType":"vector","result":[]}} x"#);
+        assert!(trailing.unwrap_err().starts_with("bad JSON from Prometheus"));
         let garbage = parse_response(b"<html>502 Bad Gateway</html>").unwrap_err();
         assert!(garbage.starts_with("bad JSON from Prometheus"), "{garbage}");
+    }
+
+    #[test]
+    fn label_values_with_escapes_are_decoded_and_plain_ones_borrowed() {
+        let v = br#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"pod":"p","path":"/a\"b\u00e9"},"value":[1,"2"]}]}}"#;
+        let r = parse_response(v).unwrap();
+        assert_eq!(r[0].metric.get("path"), Some("/a\"bé"));
+        assert_eq!(r[0].metric.get("pod"), Some("p"));
+        assert!(matches!(r[0].metric.0[0].1, Cow::Borrowed(_)), "no copy of a plain value");
+        assert_eq!(r[0].metric.get("container"), None);
     }
 
     #[test]

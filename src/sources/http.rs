@@ -29,12 +29,35 @@ pub async fn get(client: &HttpClient, uri: http::Uri, timeout: Duration) -> Resu
     let fetch = async {
         let resp = client.get(uri).await.map_err(|e| format!("cannot connect: {}", error_chain(&e)))?;
         let status = resp.status();
-        let body = resp.into_body().collect().await.map_err(|e| format!("reading the answer: {e}"))?;
-        Ok((status, body.to_bytes()))
+        Ok((status, read_body(resp).await?))
     };
     tokio::time::timeout(timeout, fetch)
         .await
         .unwrap_or_else(|_| Err(format!("timed out after {}s", timeout.as_secs())))
+}
+
+/// A whole response body in one buffer, sized up front from Content-Length when given.
+/// Collecting the chunks and then joining them would hold a large answer twice (a Prometheus
+/// answer for 30,000 containers is several MB, a back-fill window tens of MB).
+pub async fn read_body<B>(resp: http::Response<B>) -> Result<Bytes, String>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let expected = resp
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = resp.into_body();
+    let mut buf = Vec::with_capacity(expected.min(1 << 30));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("reading the answer: {e}"))?;
+        if let Some(data) = frame.data_ref() {
+            buf.extend_from_slice(data);
+        }
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// An error and its sources on one line; a source whose text its parent already includes

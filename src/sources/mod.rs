@@ -9,7 +9,7 @@ pub mod kube;
 pub mod prometheus;
 
 use crate::model::event::EventInfo;
-use crate::model::metrics::{ContainerUsage, Usage};
+use crate::model::metrics::{ContainerHistory, ContainerUsage, Usage};
 use crate::model::node::NodeInfo;
 use crate::model::pod::{PodInfo, PodKey};
 use crate::model::service::ServiceInfo;
@@ -108,6 +108,8 @@ pub enum Update {
         source: SourceId,
         usages: Vec<ContainerUsage>,
     },
+    /// CPU and memory history from before kpulse started (the Prometheus back-fill).
+    UsageHistory(Vec<ContainerHistory>),
     /// Bytes per second received and sent, per pod (a pod shares one network namespace).
     PodNetwork {
         at: UnixSecs,

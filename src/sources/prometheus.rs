@@ -3,18 +3,18 @@
 //! (`--prometheus http://…`) or through the API server's service proxy (`--prometheus auto`),
 //! with GETs only.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use http_body_util::BodyExt;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::http::{HttpClient, check_url, error_chain};
 use super::{SourceId, SourceState, Update};
-use crate::model::metrics::{ContainerUsage, Usage};
+use crate::model::metrics::{ContainerHistory, ContainerUsage, Usage};
 use crate::model::pod::PodKey;
-use crate::model::promql::{Queries, SeriesResult, parse_response, sample_value};
-use crate::model::time::now_unix;
+use crate::model::promql::{Queries, Sample, SeriesResult, for_each_series};
+use crate::model::time::{UnixSecs, now_unix};
 
 /// Where the Prometheus HTTP API is.
 #[derive(Clone)]
@@ -41,7 +41,7 @@ impl Endpoint {
     }
 
     /// GET `path_and_query` (starting with `/api/v1/…`); the body, or why not.
-    async fn get(&self, path_and_query: &str, timeout: Duration) -> Result<Vec<u8>, String> {
+    async fn get(&self, path_and_query: &str, timeout: Duration) -> Result<bytes::Bytes, String> {
         let fut = async {
             let (status, body) = match self {
                 Endpoint::Direct { base, client } => {
@@ -54,21 +54,19 @@ impl Endpoint {
                         .body(kube::client::Body::empty())
                         .map_err(|e| e.to_string())?;
                     let resp = client.send(request).await.map_err(|e| format!("service proxy: {}", error_chain(&e)))?;
-                    let status = resp.status();
-                    let body = resp.into_body().collect().await.map_err(|e| format!("reading the answer: {e}"))?;
-                    (status, body.to_bytes())
+                    (resp.status(), super::http::read_body(resp).await?)
                 }
             };
             // Prometheus answers 400/422/503 with a JSON error body worth showing.
             if !status.is_success() {
-                let detail = parse_response(&body).err().unwrap_or_default();
+                let detail = for_each_series(&body, drop).err().unwrap_or_default();
                 return Err(format!(
                     "HTTP {}{}",
                     status.as_u16(),
                     if detail.is_empty() { String::new() } else { format!(": {detail}") }
                 ));
             }
-            Ok(body.to_vec())
+            Ok(body)
         };
         tokio::time::timeout(timeout, fut)
             .await
@@ -80,29 +78,38 @@ fn encode(pairs: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
 
-/// (namespace, pod, container) of a series.
-type ContainerId = (String, String, String);
+/// (namespace, pod, container) of a series, borrowed from the answer where it can be.
+type ContainerId<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
 
-/// (namespace, pod, container) → value, from a query's series.
-fn by_container(series: &[SeriesResult]) -> HashMap<ContainerId, f64> {
-    series
-        .iter()
-        .filter_map(|s| {
-            let label = |k: &str| s.metric.get(k).cloned();
-            let v = sample_value(&s.value.as_ref()?.1)?;
-            Some(((label("namespace")?, label("pod")?, label("container")?), v))
-        })
-        .collect()
+fn container_of<'a>(s: &mut SeriesResult<'a>) -> Option<ContainerId<'a>> {
+    Some((s.metric.take("namespace")?, s.metric.take("pod")?, s.metric.take("container")?))
 }
 
-fn by_pod(series: &[SeriesResult]) -> HashMap<(String, String), f64> {
-    series
-        .iter()
-        .filter_map(|s| {
-            let v = sample_value(&s.value.as_ref()?.1)?;
-            Some(((s.metric.get("namespace")?.clone(), s.metric.get("pod")?.clone()), v))
-        })
-        .collect()
+/// (namespace, pod, container) → value, from an answer's series as they are read.
+fn by_container(answer: &Result<bytes::Bytes, String>) -> Result<HashMap<ContainerId<'_>, f64>, String> {
+    let mut out = HashMap::new();
+    for_each_series(answer.as_ref().map_err(Clone::clone)?, |mut s| {
+        if let (Some(id), Some(Some(v))) = (container_of(&mut s), s.value.map(|v| v.value)) {
+            out.insert(id, v);
+        }
+    })?;
+    Ok(out)
+}
+
+/// (namespace, pod) of a series.
+type PodId<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+/// (namespace, pod) → value.
+fn by_pod(answer: &Result<bytes::Bytes, String>) -> Result<HashMap<PodId<'_>, f64>, String> {
+    let mut out = HashMap::new();
+    for_each_series(answer.as_ref().map_err(Clone::clone)?, |mut s| {
+        if let (Some(ns), Some(pod), Some(Some(v))) =
+            (s.metric.take("namespace"), s.metric.take("pod"), s.value.map(|v| v.value))
+        {
+            out.insert((ns, pod), v);
+        }
+    })?;
+    Ok(out)
 }
 
 pub struct PrometheusConfig {
@@ -128,9 +135,9 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
         let instant = |query: &str| {
             let path = format!("/api/v1/query?{}", encode(&[("query", query)]));
             let endpoint = cfg.endpoint.clone();
-            async move { endpoint.get(&path, timeout).await.and_then(|b| parse_response(&b)) }
+            async move { endpoint.get(&path, timeout).await }
         };
-        let (cpu, mem, throttle, oom, restarts, rx, tx_bytes) = futures::join!(
+        let answers = futures::join!(
             instant(&q.cpu),
             instant(&q.memory),
             instant(&q.throttle),
@@ -140,25 +147,23 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
             instant(&q.net_tx)
         );
         let at = now_unix();
-        let state = match (cpu, mem) {
+        let state = match (by_container(&answers.0), by_container(&answers.1)) {
             (Ok(cpu), Ok(mem)) => {
-                let cpu = by_container(&cpu);
-                let mem = by_container(&mem);
                 // Throttling and network are optional: not every installation has them.
-                let throttle = throttle.as_deref().map(by_container).unwrap_or_default();
+                let throttle = by_container(&answers.2).unwrap_or_default();
                 // Only containers with OOM kills are returned: absent means none (when the query ran).
-                let oom = oom.as_deref().ok().map(by_container);
+                let oom = by_container(&answers.3).ok();
                 // kube-state-metrics is optional too; it also names containers that run nothing
                 // (a crash loop in back-off has no cgroup, so no usage series).
-                let restarts = restarts.as_deref().map(by_container).unwrap_or_default();
+                let restarts = by_container(&answers.4).unwrap_or_default();
                 let mut keys: Vec<&ContainerId> = cpu.keys().chain(mem.keys()).chain(restarts.keys()).collect();
                 keys.sort();
                 keys.dedup();
                 let usages = keys
                     .into_iter()
                     .map(|k| ContainerUsage {
-                        pod: PodKey::new(k.0.clone(), k.1.clone()),
-                        container: k.2.clone(),
+                        pod: PodKey::new(k.0.as_ref(), k.1.as_ref()),
+                        container: k.2.to_string(),
                         usage: Usage {
                             cpu_m: cpu.get(k).map_or(f64::NAN, |c| c * 1000.0),
                             mem: mem.get(k).copied().unwrap_or(f64::NAN),
@@ -171,11 +176,10 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
                 if tx.send(Update::PodUsage { at, source: SourceId::Prometheus, usages }).is_err() {
                     return;
                 }
-                if let (Ok(rx), Ok(txb)) = (&rx, &tx_bytes) {
-                    let (rx, txb) = (by_pod(rx), by_pod(txb));
+                if let (Ok(rx), Ok(txb)) = (by_pod(&answers.5), by_pod(&answers.6)) {
                     let net = rx
                         .iter()
-                        .filter_map(|(k, r)| Some((PodKey::new(k.0.clone(), k.1.clone()), *r, *txb.get(k)?)))
+                        .filter_map(|(k, r)| Some((PodKey::new(k.0.as_ref(), k.1.as_ref()), *r, *txb.get(k)?)))
                         .collect();
                     if tx.send(Update::PodNetwork { at, usages: net }).is_err() {
                         return;
@@ -186,6 +190,8 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
             (Err(e), _) => SourceState::Reconnecting(format!("cpu query: {e}")),
             (_, Err(e)) => SourceState::Reconnecting(format!("memory query: {e}")),
         };
+        drop(answers);
+        crate::heap::release_free_pages();
         if state != last {
             if !status(state.clone()) {
                 return;
@@ -195,71 +201,94 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
     }
 }
 
-/// (time, value) points of one container's CPU and of its memory, in time order.
-type CpuAndMemoryPoints = [Vec<(i64, f64)>; 2];
+/// Points per series in one back-fill request. The history comes in windows, each sent as it
+/// arrives, so only one window's answers are in memory: 15 minutes of 30,000 series in one
+/// answer is ~60 MB of JSON and as much again parsed.
+const BACKFILL_POINTS_PER_REQUEST: i64 = 5;
 
 /// History for the charts at start-up: CPU and memory over the retained window.
 async fn backfill(cfg: &PrometheusConfig, tx: &UnboundedSender<Update>, timeout: Duration) -> Result<(), String> {
     let end = now_unix();
-    let start = end - cfg.retention.as_secs() as i64;
-    // At most 60 points per series keeps the answer small at 30,000 containers.
-    let step = (cfg.retention.as_secs() / 60).max(cfg.interval.as_secs()).max(1);
-    let range = |query: &str| {
-        let (s, e, st) = (start.to_string(), end.to_string(), step.to_string());
-        let path =
-            format!("/api/v1/query_range?{}", encode(&[("query", query), ("start", &s), ("end", &e), ("step", &st)]));
-        let endpoint = cfg.endpoint.clone();
-        async move { endpoint.get(&path, timeout * 3).await.and_then(|b| parse_response(&b)) }
-    };
-    let (cpu, mem) = futures::join!(range(&cfg.queries.cpu), range(&cfg.queries.memory));
-    let (cpu, mem) = (cpu?, mem?);
-    // Each container once, with its CPU and memory points (borrowed from the answers): at 30,000
-    // containers × 60 points, a key cloned per point would cost hundreds of MB.
-    let mut containers: HashMap<(&str, &str, &str), CpuAndMemoryPoints> = HashMap::new();
-    for (series, which) in [(&cpu, 0), (&mem, 1)] {
-        for s in series.iter() {
-            let (Some(ns), Some(pod), Some(c)) =
-                (s.metric.get("namespace"), s.metric.get("pod"), s.metric.get("container"))
-            else {
-                continue;
-            };
-            let points = &mut containers.entry((ns.as_str(), pod.as_str(), c.as_str())).or_default()[which];
-            points.extend(s.values.iter().filter_map(|(t, v)| Some((*t as i64, sample_value(v)?))));
-        }
-    }
-    // A set: a few dozen distinct times, not one entry per point.
-    let times: std::collections::BTreeSet<i64> =
-        containers.values().flat_map(|p| p.iter().flatten().map(|(t, _)| *t)).collect();
-    // Sent in time order, as live polls would arrive; one timestamp's usages at a time.
-    let mut cursors: Vec<_> = containers.iter().map(|(k, p)| (*k, p, [0usize, 0])).collect();
-    for at in times {
-        let mut usages = Vec::new();
-        for ((ns, pod, c), points, next) in cursors.iter_mut() {
-            let mut value = [f64::NAN; 2];
-            for which in 0..2 {
-                if let Some((t, v)) = points[which].get(next[which])
-                    && *t == at
-                {
-                    value[which] = *v;
-                    next[which] += 1;
-                }
-            }
-            if value.iter().any(|v| v.is_finite()) {
-                usages.push(ContainerUsage {
-                    pod: PodKey::new(*ns, *pod),
-                    container: c.to_string(),
-                    usage: Usage { cpu_m: value[0] * 1000.0, mem: value[1] },
-                    throttle: None,
-                    oom_events: None,
-                    restarts_last_hour: None,
-                });
-            }
-        }
-        if tx.send(Update::PodUsage { at, source: SourceId::Prometheus, usages }).is_err() {
+    // At most 60 points per series over the window keeps the total small at 30,000 containers.
+    let step = (cfg.retention.as_secs() / 60).max(cfg.interval.as_secs()).max(1) as i64;
+    let mut from = end - cfg.retention.as_secs() as i64;
+    while from <= end {
+        let to = (from + step * (BACKFILL_POINTS_PER_REQUEST - 1)).min(end);
+        let range = |query: &str| {
+            let (s, e, st) = (from.to_string(), to.to_string(), step.to_string());
+            let path = format!(
+                "/api/v1/query_range?{}",
+                encode(&[("query", query), ("start", &s), ("end", &e), ("step", &st)])
+            );
+            let endpoint = cfg.endpoint.clone();
+            async move { endpoint.get(&path, timeout * 3).await }
+        };
+        let (cpu, mem) = futures::join!(range(&cfg.queries.cpu), range(&cfg.queries.memory));
+        let (cpu, mem) = (cpu?, mem?);
+        let history = container_histories(&cpu, &mem)?;
+        drop((cpu, mem));
+        crate::heap::release_free_pages();
+        if tx.send(Update::UsageHistory(history)).is_err() {
             break;
         }
-        // Let the app take it before the next is built, so the queue does not hold them all.
-        tokio::task::yield_now().await;
+        from = to + step;
     }
     Ok(())
+}
+
+/// Each container's CPU and memory points of one window, merged by time (each answer's points
+/// come in time order).
+fn container_histories(cpu: &[u8], mem: &[u8]) -> Result<Vec<ContainerHistory>, String> {
+    let mut containers: HashMap<ContainerId, [Vec<Sample>; 2]> = HashMap::new();
+    for (body, which) in [(cpu, 0), (mem, 1)] {
+        for_each_series(body, |mut s| {
+            if let Some(id) = container_of(&mut s) {
+                containers.entry(id).or_default()[which] = s.values;
+            }
+        })?;
+    }
+    let at = |s: &Sample| s.at as UnixSecs;
+    let value = |s: &Sample| s.value.map_or(f32::NAN, |v| v as f32);
+    Ok(containers
+        .into_iter()
+        .map(|((ns, pod, container), [cpu, mem])| {
+            let (mut c, mut m) = (cpu.iter().peekable(), mem.iter().peekable());
+            let mut points = Vec::with_capacity(cpu.len().max(mem.len()));
+            loop {
+                let point = match (c.peek(), m.peek()) {
+                    (Some(a), Some(b)) if at(a) == at(b) => (at(a), value(c.next().unwrap()), value(m.next().unwrap())),
+                    (Some(a), Some(b)) if at(a) < at(b) => (at(a), value(c.next().unwrap()), f32::NAN),
+                    (_, Some(b)) => (at(b), f32::NAN, value(m.next().unwrap())),
+                    (Some(a), None) => (at(a), value(c.next().unwrap()), f32::NAN),
+                    (None, None) => break,
+                };
+                points.push((point.0, point.1 * 1000.0, point.2));
+            }
+            ContainerHistory { pod: PodKey::new(ns.as_ref(), pod.as_ref()), container: container.into_owned(), points }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_of_history_merges_cpu_and_memory_by_time() {
+        let cpu = br#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"namespace":"shop","pod":"p","container":"app"},"values":[[10,"0.5"],[25,"NaN"],[40,"0.25"]]}]}}"#;
+        let mem = br#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"namespace":"shop","pod":"p","container":"app"},"values":[[25,"100"],[40,"200"],[55,"300"]]},
+            {"metric":{"namespace":"shop","pod":"q","container":"app"},"values":[[10,"7"]]},
+            {"metric":{"namespace":"shop","pod":"no-container-label"},"values":[[10,"7"]]}]}}"#;
+        let mut history = container_histories(cpu, mem).unwrap();
+        history.sort_by(|a, b| a.pod.name.cmp(&b.pod.name));
+        assert_eq!(history.len(), 2);
+        let p = &history[0];
+        assert_eq!((p.pod.name.as_str(), p.container.as_str()), ("p", "app"));
+        let shown: Vec<String> = p.points.iter().map(|(t, c, m)| format!("{t}:{c}:{m}")).collect();
+        assert_eq!(shown, ["10:500:NaN", "25:NaN:100", "40:250:200", "55:NaN:300"]);
+        assert_eq!(history[1].points.len(), 1);
+        assert!(history[1].points[0].1.is_nan() && history[1].points[0].2 == 7.0);
+    }
 }
