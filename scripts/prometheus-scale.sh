@@ -3,10 +3,13 @@
 # path through it, then (1) one round of kpulse's queries timed with curl, as kpulse sends
 # them (in parallel), and (2) kpulse --prometheus under /usr/bin/time -v for a minute, against the
 # same run with --usage metrics-api as the baseline.
-# Usage: scripts/prometheus-scale.sh [PODS]   (needs prometheus, tmux, GNU time, curl)
+# Usage: scripts/prometheus-scale.sh [PODS] [HISTORY_SECS]   (needs prometheus, tmux, GNU time, curl)
+# HISTORY_SECS (default 900, kpulse's retention): how long Prometheus scrapes before kpulse starts,
+# so that its start-up back-fill reads a full window. A short wait hides most of the back-fill's cost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pods=${1:-10000}
+history=${2:-900}
 work=$(mktemp -d /tmp/kpulse-prom-scale.XXXXXX)
 cargo build --release --locked -q
 bin=target/release/kpulse
@@ -28,8 +31,8 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 prometheus --config.file="$work/prom.yml" --storage.tsdb.path="$work/data" --web.listen-address="127.0.0.1:$port" >"$work/prom.log" 2>&1 &
 prom=$!
 until curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null; do sleep 0.5; done
-echo "waiting 40 s for two scrapes of $(echo $nodes | wc -w) kubelets…"
-sleep 40
+echo "waiting $history s while Prometheus scrapes $(echo $nodes | wc -w) kubelets…"
+sleep "$history"
 c='container!="",container!="POD"'
 queries=(
   "sum by (namespace, pod, container) (rate(container_cpu_usage_seconds_total{$c}[1m]))"

@@ -40,11 +40,11 @@ pub struct Cli {
     /// metrics.k8s.io), cadvisor, metrics-api
     #[arg(long, global = true, value_name = "SOURCE", value_parser = ["auto", "cadvisor", "metrics-api"])]
     pub usage: Option<String>,
-    /// Read usage, throttling, network and history from Prometheus: http://host:9090, or "auto" to
+    /// Read usage, throttling, network and history from Prometheus: http(s)://host:9090, or "auto" to
     /// find it in the cluster and query it through the API server's service proxy
     #[arg(long, global = true, value_name = "URL|auto")]
     pub prometheus: Option<String>,
-    /// Scrape this cAdvisor-style exposition URL (plain http://) for usage instead of the
+    /// Scrape this cAdvisor-style exposition URL (http:// or https://) for usage instead of the
     /// kubelets; repeatable
     #[arg(long, global = true, value_name = "URL")]
     pub scrape: Vec<String>,

@@ -296,7 +296,7 @@ backlog = ["kafka_consumergroup_lag_sum"]
 
         for (bad, says) in [
             ("[events]\nbrokers = [\"redis=http://x\"]", "KIND"),
-            ("[events]\nbrokers = [\"rabbitmq=https://x\"]", "http://"),
+            ("[events]\nbrokers = [\"rabbitmq=ftp://x\"]", "https://"),
             ("[events.mapping.kafka]\nbacklog_label = \"x\"", "backlog_label"),
             ("[events.mapping.zeromq]\nbacklog = []", "zeromq"),
         ] {

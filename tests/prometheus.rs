@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, KillOnDrop, Kpulse, spawn_prometheus};
+use common::{Harness, KillOnDrop, Kpulse, kpulse, real_binary, run, spawn_prometheus, spawn_prometheus_with};
 use kpulse::demo::scenario::Scenario;
 use kpulse::demo::server::{ServerOptions, spawn_clock};
 use kpulse::model::promql::Queries;
@@ -15,6 +15,10 @@ use kpulse::sources::{SourceId, SourceState};
 /// Starts Prometheus scraping every node's cAdvisor path and the kube-state-metrics endpoint on
 /// the simulator, once a second.
 fn start_prometheus(h: &Harness) -> Option<(KillOnDrop, String, tempfile::TempDir)> {
+    spawn_prometheus(&scrape_config(h))
+}
+
+fn scrape_config(h: &Harness) -> String {
     let nodes = h.sim.lock().unwrap().node_names();
     let mut config = String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n");
     config.push_str(&format!(
@@ -27,7 +31,7 @@ fn start_prometheus(h: &Harness) -> Option<(KillOnDrop, String, tempfile::TempDi
             h.addr
         ));
     }
-    spawn_prometheus(&config)
+    config
 }
 
 fn sim_memory(h: &Harness, pod_prefix: &str) -> f64 {
@@ -254,4 +258,129 @@ async fn a_hung_prometheus_times_out_and_garbage_is_named() {
             .is_some_and(|p| p.state.reason().is_some_and(|r| r.contains("bad JSON from Prometheus")))
     })
     .await;
+}
+
+/// A CA and a server certificate for 127.0.0.1 made with openssl in `dir`: ca.pem, server.pem,
+/// server.key.
+fn make_certificates(dir: &std::path::Path) -> Option<()> {
+    let openssl = real_binary("openssl", "apt-get install -y openssl")?;
+    let step = |args: &[&str]| {
+        let out = std::process::Command::new(&openssl).args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    step(
+        &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2"]
+            .into_iter()
+            .chain(["-subj", "/CN=kpulse test CA"])
+            .collect::<Vec<_>>(),
+    );
+    step(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("san.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    step(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.cnf",
+    ]);
+    Some(())
+}
+
+/// The Prometheus source's row of a `snapshot --format json`.
+fn prometheus_source(json: &str) -> serde_json::Value {
+    let report: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    report["sources"].as_array().unwrap().iter().find(|s| s["source"] == "prometheus").cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_prometheus_is_trusted_through_ssl_cert_file_and_refused_otherwise() {
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let clock = tokio_util::sync::CancellationToken::new();
+    spawn_clock(h.sim.clone(), 1, clock.clone());
+    let _stop_clock = clock.drop_guard();
+    let dir = tempfile::tempdir().unwrap();
+    let Some(()) = make_certificates(dir.path()) else { return };
+    let web = format!(
+        "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+        dir.path().join("server.pem").display(),
+        dir.path().join("server.key").display()
+    );
+    std::fs::write(dir.path().join("web.yml"), web).unwrap();
+    let flags = [format!("--web.config.file={}", dir.path().join("web.yml").display())];
+    let ca = dir.path().join("ca.pem");
+    let Some((_prom, addr, dir)) = spawn_prometheus_with(&scrape_config(&h), &flags, dir) else { return };
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: sim, cluster: {{server: 'http://{}'}}}}]\n\
+             users: [{{name: u, user: {{}}}}]\ncontexts: [{{name: sim, context: {{cluster: sim, user: u}}}}]\n\
+             current-context: sim\n",
+            h.addr
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("config.toml"), "metrics_interval_secs = 1\n").unwrap();
+    let base = dir.path().to_path_buf();
+    let snapshot = move |trust: Option<std::path::PathBuf>| {
+        let mut cmd = kpulse();
+        cmd.args(["snapshot", "-A", "--window", "6s", "--format", "json", "--prometheus"])
+            .arg(format!("https://{addr}"))
+            .arg("--kubeconfig")
+            .arg(base.join("kubeconfig"))
+            .arg("--config")
+            .arg(base.join("config.toml"))
+            .env_remove("SSL_CERT_DIR");
+        match trust {
+            Some(ca) => cmd.env("SSL_CERT_FILE", ca),
+            None => cmd.env_remove("SSL_CERT_FILE"),
+        };
+        run(&mut cmd)
+    };
+
+    // Prometheus needs a few scrapes before a rate has two samples: retry for a while.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let trusted = loop {
+        let run = snapshot.clone();
+        let ca = ca.clone();
+        let (code, out, err) = tokio::task::spawn_blocking(move || run(Some(ca))).await.unwrap();
+        assert_eq!(code, 0, "{err}");
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let used =
+            report["containers"].as_array().unwrap().iter().any(|c| c["cpu_millicores"].as_f64().unwrap_or(0.0) > 0.0);
+        if prometheus_source(&out)["state"] == "connected" && used {
+            break out;
+        }
+        assert!(std::time::Instant::now() < deadline, "no usage over HTTPS: {}", prometheus_source(&out));
+    };
+    eprintln!("over HTTPS with SSL_CERT_FILE: {}", prometheus_source(&trusted));
+
+    let (code, out, _) = tokio::task::spawn_blocking(move || snapshot(None)).await.unwrap();
+    assert_eq!(code, 0);
+    let refused = prometheus_source(&out);
+    assert_ne!(refused["state"], "connected", "an unknown CA is not trusted: {refused}");
+    let reason = refused["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("certificate"), "the reason names the certificate: {reason}");
+    eprintln!("without it: {reason}");
 }

@@ -114,8 +114,8 @@ impl BrokerTarget {
             Some(server) => (server.trim_end_matches('/'), true),
             None => (url, false),
         };
-        if !url.starts_with("http://") || name.is_empty() {
-            return Err(format!("{} (a plain http:// URL)", usage()));
+        if !(url.starts_with("http://") || url.starts_with("https://")) || name.is_empty() {
+            return Err(format!("{} (an http:// or https:// URL)", usage()));
         }
         Ok(BrokerTarget { name: name.to_string(), kind, url: url.to_string(), via_prometheus })
     }

@@ -1,25 +1,35 @@
-//! Plain HTTP GETs outside the API server (a Prometheus URL, a `--scrape` URL), with a timeout
-//! and error texts fit for the status bar.
+//! HTTP(S) GETs outside the API server (a Prometheus URL, a `--scrape` URL, a broker's exporter),
+//! with a timeout and error texts fit for the status bar. HTTPS trusts the system's roots
+//! (`SSL_CERT_FILE` / `SSL_CERT_DIR` name others, as for curl and openssl).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-pub type HttpClient = Client<HttpConnector, Empty<Bytes>>;
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
 pub fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
+    let builder = HttpsConnectorBuilder::new();
+    // No system roots (a bare container): http:// still works, https:// names the missing trust.
+    let builder = builder.with_native_roots().unwrap_or_else(|_| {
+        HttpsConnectorBuilder::new().with_tls_config(
+            rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        )
+    });
+    Client::builder(TokioExecutor::new()).build(builder.https_or_http().enable_http1().build())
 }
 
-/// Checks that `url` is plain `http://` and well formed (HTTPS endpoints are reached through the
-/// API server instead).
+/// Checks that `url` is `http://` or `https://` and well formed.
 pub fn check_url(url: &str, what: &str) -> Result<http::Uri, String> {
-    if !url.starts_with("http://") {
-        return Err(format!("{what} URL {url:?} must start with http://"));
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        return Err(format!("{what} URL {url:?} must start with http:// or https://"));
     }
     url.parse::<http::Uri>().map_err(|e| format!("bad {what} URL {url:?}: {e}"))
 }

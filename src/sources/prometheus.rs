@@ -28,8 +28,7 @@ pub enum Endpoint {
 impl Endpoint {
     pub fn direct(base: &str) -> Result<Endpoint, String> {
         let base = base.trim_end_matches('/').to_string();
-        check_url(&base, "Prometheus")
-            .map_err(|e| format!("{e} (for HTTPS use --prometheus auto, through the API server)"))?;
+        check_url(&base, "Prometheus")?;
         Ok(Endpoint::Direct { base, client: super::http::client() })
     }
 

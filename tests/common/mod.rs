@@ -301,11 +301,23 @@ pub fn wait_http_ok(addr: &str, path: &str, what: &str) {
 /// A real Prometheus (Debian `prometheus`) on a free loopback port with this config, ready:
 /// (process, "127.0.0.1:PORT", its data directory).
 pub fn spawn_prometheus(config_yaml: &str) -> Option<(KillOnDrop, String, tempfile::TempDir)> {
+    let (child, addr, dir) = spawn_prometheus_with(config_yaml, &[], tempfile::tempdir().unwrap())?;
+    wait_http_ok(&addr, "/-/ready", "prometheus");
+    Some((child, addr, dir))
+}
+
+/// The same with extra flags (e.g. `--web.config.file` for TLS) and files already in `dir`;
+/// not waited for.
+pub fn spawn_prometheus_with(
+    config_yaml: &str,
+    flags: &[String],
+    dir: tempfile::TempDir,
+) -> Option<(KillOnDrop, String, tempfile::TempDir)> {
     let bin = real_binary("prometheus", "apt-get install -y prometheus")?;
-    let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("prom.yml"), config_yaml).unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
     let child = std::process::Command::new(bin)
+        .args(flags)
         .arg(format!("--config.file={}", dir.path().join("prom.yml").display()))
         .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
         .arg(format!("--web.listen-address={addr}"))
@@ -313,9 +325,7 @@ pub fn spawn_prometheus(config_yaml: &str) -> Option<(KillOnDrop, String, tempfi
         .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
         .spawn()
         .expect("prometheus starts");
-    let child = KillOnDrop(child);
-    wait_http_ok(&addr, "/-/ready", "prometheus");
-    Some((child, addr, dir))
+    Some((KillOnDrop(child), addr, dir))
 }
 
 /// The kpulse binary under test.
