@@ -58,9 +58,15 @@ fn fill_traffic(rows: &mut [ContainerRow], pods: &Store<PodKey, PodInfo>, traffi
     if traffic.upstreams.stats.is_empty() {
         return;
     }
-    for row in rows {
-        let ip = pods.get(&row.pod).and_then(|p| p.pod_ip.as_deref());
-        row.traffic = ip.and_then(|ip| traffic.upstreams.stats.get(ip)).map(|s| s.summary(0, now));
+    // Rows come grouped by pod: one pod lookup and one summary per pod, not per container
+    // (this runs every second while a gateway is read, over every row).
+    let mut summary = None;
+    for i in 0..rows.len() {
+        if i == 0 || rows[i].pod != rows[i - 1].pod {
+            let ip = pods.get(&rows[i].pod).and_then(|p| p.pod_ip.as_deref());
+            summary = ip.and_then(|ip| traffic.upstreams.stats.get(ip)).map(|s| s.summary(0, now));
+        }
+        rows[i].traffic = summary;
     }
 }
 
