@@ -37,13 +37,23 @@ pub fn check_url(url: &str, what: &str) -> Result<http::Uri, String> {
 /// GET `uri`: (status, body), or why not.
 pub async fn get(client: &HttpClient, uri: http::Uri, timeout: Duration) -> Result<(http::StatusCode, Bytes), String> {
     let fetch = async {
-        let resp = client.get(uri).await.map_err(|e| format!("cannot connect: {}", error_chain(&e)))?;
+        let resp = client.get(uri).await.map_err(|e| connect_error(&error_chain(&e)))?;
         let status = resp.status();
         Ok((status, read_body(resp).await?))
     };
     tokio::time::timeout(timeout, fetch)
         .await
         .unwrap_or_else(|_| Err(format!("timed out after {}s", timeout.as_secs())))
+}
+
+/// Why a connection failed, short enough for the status bar; an untrusted certificate says what
+/// to do about it.
+fn connect_error(chain: &str) -> String {
+    let chain = chain.trim_start_matches("client error (Connect): ");
+    match chain.split_once("invalid peer certificate: ") {
+        Some((_, why)) => format!("TLS certificate not trusted ({why}): set SSL_CERT_FILE to its CA"),
+        None => format!("cannot connect: {chain}"),
+    }
 }
 
 /// A whole response body in one buffer, sized up front from Content-Length when given.
@@ -84,4 +94,21 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         cur = e.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_untrusted_certificate_says_what_to_do() {
+        assert_eq!(
+            connect_error("client error (Connect): invalid peer certificate: UnknownIssuer"),
+            "TLS certificate not trusted (UnknownIssuer): set SSL_CERT_FILE to its CA"
+        );
+        assert_eq!(
+            connect_error("client error (Connect): tcp connect error: Connection refused (os error 111)"),
+            "cannot connect: tcp connect error: Connection refused (os error 111)"
+        );
+    }
 }

@@ -46,7 +46,7 @@ impl Endpoint {
                 Endpoint::Direct { base, client } => {
                     let uri: http::Uri =
                         format!("{base}{path_and_query}").parse().map_err(|e| format!("bad URL: {e}"))?;
-                    super::http::get(client, uri, timeout).await.map_err(|e| format!("Prometheus: {e}"))?
+                    super::http::get(client, uri, timeout).await?
                 }
                 Endpoint::ApiProxy { client, prefix } => {
                     let request = http::Request::get(format!("{prefix}{path_and_query}"))

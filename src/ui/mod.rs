@@ -319,6 +319,11 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
         }
         InputMode::Normal => {}
     }
+    // The most useful explanation: the latest notice, else why a source is not connected.
+    let reason =
+        state.notices.last().filter(|(at, _)| state.now - at < 30).map(|(_, n)| n.clone()).or_else(|| {
+            state.sources.iter().find_map(|(id, s)| s.state.reason().map(|r| format!("{}: {r}", id.label())))
+        });
     let mut spans = Vec::new();
     let stale_after = 3 * state.config.metrics_interval.as_secs() as i64;
     for (id, s) in &state.sources {
@@ -332,6 +337,11 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
         let stale = id.is_polled() && age.is_some_and(|a| a > stale_after);
         let (mark, word, style) = match (&s.state, stale) {
             (SourceState::Connected, true) => ("○", "stale", theme.warn),
+            // With something to explain, healthy sources make room for it: a dot each.
+            (SourceState::Connected, false) if reason.is_some() => {
+                spans.push(Span::styled("●  ", theme.source(&s.state)));
+                continue;
+            }
             (SourceState::Connected, false) => ("●", "connected", theme.source(&s.state)),
             (SourceState::Connecting, _) => ("…", "connecting", theme.source(&s.state)),
             (other, _) => ("○", other.word(), theme.source(other)),
@@ -339,11 +349,6 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
         spans.push(Span::styled(format!("{mark}{word}{age_text}"), style));
         spans.push(Span::raw("  "));
     }
-    // The most useful explanation: the latest notice, else why a source is not connected.
-    let reason =
-        state.notices.last().filter(|(at, _)| state.now - at < 30).map(|(_, n)| n.clone()).or_else(|| {
-            state.sources.iter().find_map(|(id, s)| s.state.reason().map(|r| format!("{}: {r}", id.label())))
-        });
     if let Some(r) = reason {
         spans.push(Span::styled(format!("│ {r}"), theme.warn));
     }
