@@ -379,16 +379,9 @@ impl State {
                 }
             }
             Update::PodUsage { at, source, usages } => {
-                let (step, retention) = (self.step_secs(), self.retention_secs());
                 for u in usages {
-                    let track =
-                        self.tracks.get_or_insert(&u.pod, &u.container, || ContainerTrack::new(step, retention));
-                    if u.usage.cpu_m.is_finite() {
-                        track.cpu.push(at, u.usage.cpu_m);
-                    }
-                    if u.usage.mem.is_finite() {
-                        track.mem.push(at, u.usage.mem);
-                    }
+                    let track = self.track_mut(&u.pod, &u.container);
+                    track.record_usage(at, u.usage);
                     if let Some(t) = u.throttle {
                         track.throttle.push(at, t);
                     }
@@ -403,17 +396,10 @@ impl State {
                 self.usage_dirty = true;
             }
             Update::UsageHistory(history) => {
-                let (step, retention) = (self.step_secs(), self.retention_secs());
                 for h in history {
-                    let track =
-                        self.tracks.get_or_insert(&h.pod, &h.container, || ContainerTrack::new(step, retention));
+                    let track = self.track_mut(&h.pod, &h.container);
                     for (at, cpu_m, mem) in h.points {
-                        if cpu_m.is_finite() {
-                            track.cpu.push(at, cpu_m.into());
-                        }
-                        if mem.is_finite() {
-                            track.mem.push(at, mem.into());
-                        }
+                        track.record_usage(at, Usage { cpu_m: cpu_m.into(), mem: mem.into() });
                     }
                 }
                 self.usage_dirty = true;
@@ -542,13 +528,17 @@ impl State {
     }
 
     fn observe_pod(&mut self, pod: &PodInfo) {
-        let (step, retention, now) = (self.step_secs(), self.retention_secs(), self.now);
+        let now = self.now;
         for c in &pod.containers {
             let health = classify(pod, c, now);
-            self.tracks
-                .get_or_insert(&pod.key, &c.name, || ContainerTrack::new(step, retention))
-                .observe(now, c.restarts, &health);
+            self.track_mut(&pod.key, &c.name).observe(now, c.restarts, &health);
         }
+    }
+
+    /// A container's history, begun empty at the configured step and retention.
+    fn track_mut(&mut self, pod: &PodKey, container: &str) -> &mut ContainerTrack {
+        let (step, retention) = (self.step_secs(), self.retention_secs());
+        self.tracks.get_or_insert(pod, container, || ContainerTrack::new(step, retention))
     }
 
     /// Drops the history of containers whose pods are gone, so memory stays bounded under churn.

@@ -47,6 +47,16 @@ type TrendMemo = ((Option<i64>, i64), Option<Trend>);
 const HISTORY_LEN: usize = 50;
 
 impl ContainerTrack {
+    /// Records CPU and memory at `at`; a NaN (not measured) leaves a gap.
+    pub fn record_usage(&mut self, at: UnixSecs, usage: Usage) {
+        if usage.cpu_m.is_finite() {
+            self.cpu.push(at, usage.cpu_m);
+        }
+        if usage.mem.is_finite() {
+            self.mem.push(at, usage.mem);
+        }
+    }
+
     pub fn new(step_secs: i64, retention_secs: i64) -> ContainerTrack {
         ContainerTrack {
             cpu: Series::new(step_secs, retention_secs),

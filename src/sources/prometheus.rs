@@ -84,31 +84,36 @@ fn container_of<'a>(s: &mut SeriesResult<'a>) -> Option<ContainerId<'a>> {
     Some((s.metric.take("namespace")?, s.metric.take("pod")?, s.metric.take("container")?))
 }
 
-/// (namespace, pod, container) → value, from an answer's series as they are read.
-fn by_container(answer: &Result<bytes::Bytes, String>) -> Result<HashMap<ContainerId<'_>, f64>, String> {
+/// (namespace, pod) of a series.
+type PodId<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+fn pod_of<'a>(s: &mut SeriesResult<'a>) -> Option<PodId<'a>> {
+    Some((s.metric.take("namespace")?, s.metric.take("pod")?))
+}
+
+/// key → value of an instant answer, its series read one by one; series without the key's
+/// labels or without a value are left out.
+fn values_by<'a, K: std::hash::Hash + Eq>(
+    answer: &'a Result<bytes::Bytes, String>,
+    key_of: impl Fn(&mut SeriesResult<'a>) -> Option<K>,
+) -> Result<HashMap<K, f64>, String> {
     let mut out = HashMap::new();
     for_each_series(answer.as_ref().map_err(Clone::clone)?, |mut s| {
-        if let (Some(id), Some(Some(v))) = (container_of(&mut s), s.value.map(|v| v.value)) {
-            out.insert(id, v);
+        if let (Some(key), Some(Some(v))) = (key_of(&mut s), s.value.map(|v| v.value)) {
+            out.insert(key, v);
         }
     })?;
     Ok(out)
 }
 
-/// (namespace, pod) of a series.
-type PodId<'a> = (Cow<'a, str>, Cow<'a, str>);
+/// (namespace, pod, container) → value.
+fn by_container(answer: &Result<bytes::Bytes, String>) -> Result<HashMap<ContainerId<'_>, f64>, String> {
+    values_by(answer, container_of)
+}
 
 /// (namespace, pod) → value.
 fn by_pod(answer: &Result<bytes::Bytes, String>) -> Result<HashMap<PodId<'_>, f64>, String> {
-    let mut out = HashMap::new();
-    for_each_series(answer.as_ref().map_err(Clone::clone)?, |mut s| {
-        if let (Some(ns), Some(pod), Some(Some(v))) =
-            (s.metric.take("namespace"), s.metric.take("pod"), s.value.map(|v| v.value))
-        {
-            out.insert((ns, pod), v);
-        }
-    })?;
-    Ok(out)
+    values_by(answer, pod_of)
 }
 
 pub struct PrometheusConfig {
