@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the real Kubernetes control plane kpulse's tests run against: etcd, kube-apiserver and
-# kubectl, from the Go module proxy (no binary can be downloaded on these machines).
+# Builds the real Kubernetes kpulse's tests run against: etcd, kube-apiserver and kubectl, and for
+# the real-node tier kube-scheduler, kube-controller-manager and kubelet, from the Go module proxy
+# (no binary can be downloaded on these machines).
 #
 # Built once per machine and cached by version under $KPULSE_K8S_CACHE (default
 # ~/.cache/kpulse/k8s-<version>); a second run only checks the cache. Prints the bin directory
@@ -28,8 +29,13 @@ die() { say "error: $*"; exit 1; }
 command -v go >/dev/null || die "the Go toolchain is missing (Go ≥ 1.26 is needed: apt-get install golang-go is too old on bookworm; use the machine's Go)"
 
 have_etcd() { "$BIN/etcd" --version 2>/dev/null | grep -q "etcd Version: ${ETCD_VERSION#v}"; }
+# Every binary from k8s.io/kubernetes; built in one `go build` so they share compiled packages.
+KUBE_CMDS="kube-apiserver kubectl kube-scheduler kube-controller-manager kubelet"
 have_kube() {
-  [ -x "$BIN/kubectl" ] && "$BIN/kube-apiserver" --version 2>/dev/null | grep -q "Kubernetes $K8S_VERSION"
+  local c
+  for c in $KUBE_CMDS; do [ -x "$BIN/$c" ] || return 1; done
+  "$BIN/kube-apiserver" --version 2>/dev/null | grep -q "Kubernetes $K8S_VERSION" &&
+    "$BIN/kubelet" --version 2>/dev/null | grep -q "Kubernetes $K8S_VERSION"
 }
 have_krew() { KREW_ROOT="$DIR/krew-root" "$BIN/kubectl-krew" version 2>/dev/null | grep -q "GitTag *$KREW_VERSION"; }
 have_all() { have_etcd && have_kube && have_krew; }
@@ -92,9 +98,9 @@ if ! have_krew; then
   mv "$DIR/src/krew" "$BIN/kubectl-krew"
 fi
 
-# ---- kube-apiserver and kubectl from k8s.io/kubernetes, in one `go build` so they share packages.
+# ---- the k8s.io/kubernetes binaries, in one `go build` so they share packages.
 if ! have_kube; then
-  say "building kube-apiserver and kubectl $K8S_VERSION (k8s.io/kubernetes, staging modules at $staging_tag)…"
+  say "building $KUBE_CMDS $K8S_VERSION (k8s.io/kubernetes, staging modules at $staging_tag)…"
   cd "$DIR/src/kube"
   kmod=$(curl -fsS "$PROXY/k8s.io/kubernetes/@v/$K8S_VERSION.mod") ||
     die "the module proxy ($PROXY) does not serve k8s.io/kubernetes@$K8S_VERSION"
@@ -113,7 +119,11 @@ if ! have_kube; then
     for m in $staging; do echo "	$m => $m $staging_tag"; done
     echo ")"
   } > go.mod
-  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kubectl"\n)\n' > tools.go
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for c in $KUBE_CMDS; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done
+    printf ')\n'
+  } > tools.go
   if ! go mod tidy >"$DIR/tidy.log" 2>&1; then
     cat "$DIR/tidy.log" >&2
     missing=$(grep -oE '[a-z0-9.-]+\.[a-z]+/[^ :@]+@v[^ :]+' "$DIR/tidy.log" | sort -u | head -5 | tr '\n' ' ')
@@ -122,8 +132,11 @@ if ! have_kube; then
   say "modules resolved in $(( $(date +%s) - start )) s; compiling (the first build takes many minutes on 2 cores)…"
   ld="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
   ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
-  go build -trimpath -ldflags "$ld" -o "$BIN/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl >&2 ||
-    die "building kube-apiserver/kubectl failed"
+  pkgs=""
+  for c in $KUBE_CMDS; do pkgs="$pkgs k8s.io/kubernetes/cmd/$c"; done
+  # shellcheck disable=SC2086 # one word per package
+  go build -trimpath -ldflags "$ld" -o "$BIN/" $pkgs >&2 || die "building $KUBE_CMDS failed"
+  say "compiled in $(( $(date +%s) - start )) s"
 fi
 
 have_all || die "built, but the binaries do not report $K8S_VERSION / etcd $ETCD_VERSION / krew $KREW_VERSION"
