@@ -1,0 +1,3 @@
+module kpulse.local/workload
+
+go 1.26.0
