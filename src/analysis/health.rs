@@ -65,6 +65,10 @@ pub fn classify(pod: &PodInfo, container: &ContainerInfo, now: UnixSecs) -> Heal
                 Health::new(if container.init { Good } else { Neutral }, "Completed", None)
             } else if reason == "OOMKilled" {
                 Health::new(Bad, "OOMKilled", Some(format!("exit {exit_code}")))
+            } else if container.restarts > 0 && !container.init && pod.phase == "Running" {
+                // A real kubelet reports the dead instance (terminated, not yet waiting in
+                // CrashLoopBackOff) for much of a back-off; it restarted it before and will again.
+                Health::new(Bad, "CrashLoop", Some(format!("back-off after {reason} (exit {exit_code})")))
             } else {
                 Health::new(Bad, "Failed", Some(format!("{reason} (exit {exit_code})")))
             }
@@ -139,6 +143,27 @@ mod tests {
         let h = health_of(&p, "app");
         assert_eq!((h.severity, h.word.as_str()), (Severity::Bad, "CrashLoop"));
         assert_eq!(h.detail.as_deref(), Some("back-off after OOMKilled (exit 137)"));
+    }
+
+    /// As a real kubelet 1.36 reported it for most of an 80 s back-off: `terminated`, not
+    /// `waiting: CrashLoopBackOff` (kubectl shows `Error`).
+    #[test]
+    fn a_restarted_container_lying_dead_between_restarts_is_crash_looping() {
+        let status = |restarts: u32| {
+            pod(serde_json::json!({
+                "metadata": {"name": "notification-848d6f445-wnm76", "namespace": "shop"},
+                "spec": {"nodeName": "kpulse-node", "containers": [{"name": "notification", "image": "w:1"}]},
+                "status": {"phase": "Running", "containerStatuses": [{
+                    "name": "notification", "ready": false, "restartCount": restarts, "image": "w:1", "imageID": "",
+                    "state": {"terminated": {"reason": "Error", "exitCode": 1, "finishedAt": at(79)}},
+                    "lastState": {"terminated": {"reason": "Error", "exitCode": 1, "finishedAt": at(180)}}}]}
+            }))
+        };
+        let h = health_of(&status(4), "notification");
+        assert_eq!((h.severity, h.word.as_str()), (Severity::Bad, "CrashLoop"));
+        assert_eq!(h.detail.as_deref(), Some("back-off after Error (exit 1)"));
+        // The first failure, never restarted yet, is a failure.
+        assert_eq!(health_of(&status(0), "notification").word, "Failed");
     }
 
     #[test]
