@@ -326,8 +326,15 @@ fn pod_log(shared: &Shared, ns: &str, name: &str, query: &HashMap<String, String
     let Ok(sim) = shared.sim.lock() else {
         return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "simulator state poisoned");
     };
-    if !sim.has_pod(ns, name) {
+    let Some(containers) = sim.container_names(ns, name) else {
         return status(StatusCode::NOT_FOUND, "NotFound", &format!("pods \"{name}\" not found"));
+    };
+    if let Some(container) = query.get("container").filter(|c| !containers.contains(c)) {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("container {container} is not valid for pod {name}"),
+        );
     }
     let flag = |k: &str| query.get(k).is_some_and(|v| v == "true" || v == "1");
     let (follow, timestamps) = (flag("follow"), flag("timestamps"));
@@ -346,9 +353,14 @@ fn pod_log(shared: &Shared, ns: &str, name: &str, query: &HashMap<String, String
     }
     let last_seq = lines.last().map(|l| l.0).unwrap_or_else(|| sim.pod_log(name, 0).last().map_or(0, |l| l.0));
     drop(sim);
-    let render = move |(_, t, line): &(u64, i64, String)| {
+    let render = move |(seq, t, line): &(u64, i64, String)| {
         if timestamps {
-            let stamp = k8s_openapi::jiff::Timestamp::from_second(*t).map(|s| s.to_string()).unwrap_or_default();
+            // The kubelet stamps with nanoseconds; the sequence keeps a pod's stamps rising
+            // within one simulated second.
+            // Fixed nine digits, as its RFC3339NanoFixed.
+            let nanos = seq % 1_000_000_000;
+            let second = k8s_openapi::jiff::Timestamp::from_second(*t).unwrap_or_default();
+            let stamp = format!("{}.{nanos:09}Z", second.strftime("%Y-%m-%dT%H:%M:%S"));
             format!("{stamp} {line}\n")
         } else {
             format!("{line}\n")

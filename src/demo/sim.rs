@@ -94,6 +94,38 @@ struct SimPod {
     net_tx_bytes: f64,
 }
 
+/// kube-scheduler 1.36's words for a pod that asks for more CPU than any of `n` nodes has free.
+fn unschedulable_message(n: usize) -> String {
+    format!(
+        "0/{n} nodes are available: {n} Insufficient cpu. no new claims to deallocate, preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling."
+    )
+}
+
+/// A back-off as Go prints a time.Duration, as the kubelet's messages do: 40s, 1m20s, 5m0s.
+fn go_duration(secs: i64) -> String {
+    if secs < 60 { format!("{secs}s") } else { format!("{}m{}s", secs / 60, secs % 60) }
+}
+
+/// Where the simulator's scheduler runs, for its events' reportingInstance.
+const SCHEDULER_HOST: &str = "control-plane";
+
+/// The sandbox image a kubelet's pods run their pause container from.
+const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
+
+/// A pod's sandbox (pause container) id: 64 hex digits, stable per pod, as containerd's are.
+fn sandbox_id(uid: &str) -> String {
+    // FNV-1a, four rounds of different seeds: only stability and the shape matter.
+    (0..4u64)
+        .map(|round| {
+            let mut h = 0xcbf2_9ce4_8422_2325u64 ^ round;
+            for b in uid.bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            format!("{h:016x}")
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone)]
 struct SimNode {
     name: String,
@@ -439,10 +471,7 @@ impl Sim {
     }
 
     fn report_unschedulable(&mut self, idx: usize) {
-        let n = self.nodes.len();
-        let msg = format!(
-            "0/{n} nodes are available: {n} Insufficient cpu. preemption: 0/{n} nodes are available: {n} No preemption victims found for incoming pod."
-        );
+        let msg = unschedulable_message(self.nodes.len());
         let (ns, name) = (self.pods[idx].namespace.clone(), self.pods[idx].name.clone());
         self.emit_event(&ns, "Pod", &name, "FailedScheduling", &msg, "default-scheduler");
     }
@@ -573,6 +602,8 @@ impl Sim {
             let mut dirty = false;
             let pod_name = self.pods[idx].name.clone();
             let ns = self.pods[idx].namespace.clone();
+            // How the kubelet names a pod in its messages: name_namespace(uid).
+            let pod_ref = format!("{pod_name}_{ns}({})", self.pods[idx].uid);
             for ci in 0..self.pods[idx].containers.len() {
                 let noise = 0.9 + 0.2 * self.rng.unit();
                 let c = &mut self.pods[idx].containers[ci];
@@ -662,8 +693,9 @@ impl Sim {
                             c.state = CState::Waiting {
                                 reason: "CrashLoopBackOff".into(),
                                 message: format!(
-                                    "back-off {}s restarting failed container={} pod={pod_name}",
-                                    backoff, c.name
+                                    "back-off {} restarting failed container={} pod={pod_ref}",
+                                    go_duration(backoff),
+                                    c.name
                                 ),
                                 until: now + backoff,
                             };
@@ -675,7 +707,7 @@ impl Sim {
                                 ns.clone(),
                                 pod_name.clone(),
                                 "BackOff".into(),
-                                format!("Back-off restarting failed container {} in pod {pod_name}", c.name),
+                                format!("Back-off restarting failed container {} in pod {pod_ref}", c.name),
                             ));
                             continue;
                         }
@@ -834,8 +866,20 @@ impl Sim {
             .collect()
     }
 
+    /// The containers of a pod, by name; `None` when there is no such pod.
+    pub fn container_names(&self, namespace: &str, name: &str) -> Option<Vec<String>> {
+        let pod = self.pods.iter().find(|p| p.namespace == namespace && p.name == name)?;
+        Some(pod.containers.iter().map(|c| c.name.clone()).collect())
+    }
+
     pub fn has_pod(&self, namespace: &str, name: &str) -> bool {
         self.pods.iter().any(|p| p.namespace == namespace && p.name == name)
+    }
+
+    /// The node a pod runs on, by name.
+    fn pod_node_name(&self, namespace: &str, name: &str) -> Option<String> {
+        let pod = self.pods.iter().find(|p| p.namespace == namespace && p.name == name)?;
+        pod.node.map(|n| self.nodes[n].name.clone())
     }
 
     fn update_nodes(&mut self) {
@@ -971,6 +1015,14 @@ impl Sim {
         let entry = self.event_names.entry(key).or_insert_with(|| (format!("{involved}.{:x}", rv * 7919), 0, now));
         entry.1 += 1;
         let (name, count, first) = entry.clone();
+        // As a real cluster records them: the kubelet's events name their source and host; the
+        // scheduler's go through events.k8s.io, whose core/v1 view has only the reporting fields.
+        let (source, instance) = if component == "kubelet" {
+            let host = self.pod_node_name(ns, involved);
+            (EventSource { component: Some(component.into()), host: host.clone() }, host.unwrap_or_default())
+        } else {
+            (EventSource::default(), format!("{component}-{SCHEDULER_HOST}"))
+        };
         let ev = Event {
             metadata: ObjectMeta {
                 name: Some(name.clone()),
@@ -993,8 +1045,9 @@ impl Sim {
             count: Some(count as i32),
             first_timestamp: Some(ts(first)),
             last_timestamp: Some(ts(now)),
-            source: Some(EventSource { component: Some(component.into()), host: None }),
+            source: Some(source.clone()),
             reporting_component: Some(component.into()),
+            reporting_instance: Some(instance),
             ..Default::default()
         };
         let select = Selectable {
@@ -1007,7 +1060,7 @@ impl Sim {
                 ("involvedObject.kind", kind.into()),
                 ("involvedObject.name", involved.into()),
                 ("involvedObject.namespace", ns.into()),
-                ("source", component.into()),
+                ("source", source.component.clone().unwrap_or_default()),
             ],
         };
         let json = serde_json::to_vec(&ev).unwrap_or_default();
@@ -1123,8 +1176,15 @@ impl Sim {
                         }),
                         ..Default::default()
                     });
+                    // The instance running now, or the last one while the next waits; none
+                    // before the first start.
+                    let started_once = matches!(c.state, CState::Running { .. }) || c.last_term.is_some();
+                    let container_id = started_once.then(|| {
+                        format!("containerd://{}{:08x}", &sandbox_id(&pod.uid)[..56], c.restarts ^ c.name.len() as u32)
+                    });
                     ContainerStatus {
                         name: c.name.clone(),
+                        container_id,
                         ready: c.ready,
                         restart_count: c.restarts as i32,
                         started: Some(matches!(c.state, CState::Running { .. })),
@@ -1157,10 +1217,7 @@ impl Sim {
                 type_: "PodScheduled".into(),
                 status: "False".into(),
                 reason: Some("Unschedulable".into()),
-                message: Some(format!(
-                    "0/{n} nodes are available: {n} Insufficient cpu. preemption: 0/{n} nodes are available: {n} No preemption victims found for incoming pod.",
-                    n = self.nodes.len()
-                )),
+                message: Some(unschedulable_message(self.nodes.len())),
                 last_transition_time: Some(ts(pod.created)),
                 ..Default::default()
             }]
@@ -1357,19 +1414,42 @@ impl Sim {
                 Some(r.mem_lim.map_or(0.0, |l| if c.main { l } else { l * 0.25 }).floor())
             }),
         ];
+        // What a real kubelet's cAdvisor (containerd, cgroup v1) serves for each pod, as the
+        // real-node test holds it to: the pod-level cgroup's row (no container, no image), the
+        // sandbox's pause container (no container name, the pause image; it alone carries the
+        // pod's network), then the containers. CPU usage is broken down by `cpu="total"`.
+        // Families the pause container has a row in (it has no CPU quota).
+        let pause_has = |name: &str| !name.contains("cfs") && name != "container_spec_cpu_quota";
+        let pause_value = |name: &str, p: &SimPod| match name {
+            "container_cpu_usage_seconds_total" => 0.02 + (self.now - p.created).max(0) as f64 * 1e-5,
+            "container_memory_working_set_bytes" => 315_392.0,
+            "container_memory_rss" => 98_304.0,
+            _ => 0.0,
+        };
         for (name, kind, help, value) in per_container {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            let cpu = if name == "container_cpu_usage_seconds_total" { "cpu=\"total\"," } else { "" };
             for p in &pods {
                 let spec = self.service(p.svc);
                 let r = &self.res[p.svc];
                 let pod_cgroup = format!("/kubepods/burstable/pod{}", p.uid);
-                // The pod-level cgroup (no container label): the sum, which queries must exclude.
-                if name.starts_with("container_cpu_usage") || name.starts_with("container_memory_working") {
-                    let sum: f64 = p.containers.iter().filter(|c| running(c)).filter_map(|c| value(c, r)).sum();
+                let values: Vec<f64> = p.containers.iter().filter(|c| running(c)).filter_map(|c| value(c, r)).collect();
+                if !values.is_empty() {
+                    let sum: f64 = values.iter().sum();
                     let _ = writeln!(
                         out,
-                        "{name}{{container=\"\",id=\"{pod_cgroup}\",image=\"\",name=\"\",namespace=\"{}\",pod=\"{}\"}} {sum} {ts}",
+                        "{name}{{container=\"\",{cpu}id=\"{pod_cgroup}\",image=\"\",name=\"\",namespace=\"{}\",pod=\"{}\"}} {sum} {ts}",
                         p.namespace, p.name
+                    );
+                }
+                if pause_has(name) {
+                    let sandbox = sandbox_id(&p.uid);
+                    let _ = writeln!(
+                        out,
+                        "{name}{{container=\"\",{cpu}id=\"{pod_cgroup}/{sandbox}\",image=\"{PAUSE_IMAGE}\",name=\"{sandbox}\",namespace=\"{}\",pod=\"{}\"}} {} {ts}",
+                        p.namespace,
+                        p.name,
+                        pause_value(name, p)
                     );
                 }
                 for c in p.containers.iter().filter(|c| running(c)) {
@@ -1379,7 +1459,7 @@ impl Sim {
                         format!("{:016x}{:08x}", (p.uid.len() as u64) << 40 ^ (c.restarts as u64) << 20, c.name.len());
                     let _ = writeln!(
                         out,
-                        "{name}{{container=\"{}\",id=\"{pod_cgroup}/{cid}\",image=\"{image}\",name=\"{cid}\",namespace=\"{}\",pod=\"{}\"}} {v} {ts}",
+                        "{name}{{container=\"{}\",{cpu}id=\"{pod_cgroup}/{cid}\",image=\"{image}\",name=\"{cid}\",namespace=\"{}\",pod=\"{}\"}} {v} {ts}",
                         c.name, p.namespace, p.name
                     );
                 }
@@ -1392,9 +1472,10 @@ impl Sim {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for p in &pods {
                 let v = if field == 0 { p.net_rx_bytes } else { p.net_tx_bytes };
+                let sandbox = sandbox_id(&p.uid);
                 let _ = writeln!(
                     out,
-                    "{name}{{container=\"\",id=\"/kubepods/burstable/pod{}\",image=\"\",interface=\"eth0\",name=\"\",namespace=\"{}\",pod=\"{}\"}} {} {ts}",
+                    "{name}{{container=\"\",id=\"/kubepods/burstable/pod{}/{sandbox}\",image=\"{PAUSE_IMAGE}\",interface=\"eth0\",name=\"{sandbox}\",namespace=\"{}\",pod=\"{}\"}} {} {ts}",
                     p.uid,
                     p.namespace,
                     p.name,

@@ -34,6 +34,18 @@ pub struct CadvisorScrape {
     pub stats: ParseStats,
 }
 
+/// The cAdvisor families kpulse reads; the real-node test holds the simulator to the real
+/// kubelet's on these.
+pub const FAMILIES: [&str; 7] = [
+    "container_cpu_usage_seconds_total",
+    "container_cpu_cfs_periods_total",
+    "container_cpu_cfs_throttled_periods_total",
+    "container_memory_working_set_bytes",
+    "container_oom_events_total",
+    "container_network_receive_bytes_total",
+    "container_network_transmit_bytes_total",
+];
+
 /// Keeps container series only: the pod-level cgroup (`container=""`) and the pause container
 /// (`POD`) would double-count. Network is per pod (one network namespace per pod).
 pub fn extract(text: &str, format: Format) -> CadvisorScrape {
@@ -42,18 +54,7 @@ pub fn extract(text: &str, format: Format) -> CadvisorScrape {
     type ContainerId<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
     let mut containers: HashMap<ContainerId, ContainerCounters> = HashMap::new();
     let mut pods: HashMap<(Cow<str>, Cow<str>), PodNetCounters> = HashMap::new();
-    let wanted = |name: &str| {
-        matches!(
-            name,
-            "container_cpu_usage_seconds_total"
-                | "container_cpu_cfs_periods_total"
-                | "container_cpu_cfs_throttled_periods_total"
-                | "container_memory_working_set_bytes"
-                | "container_oom_events_total"
-                | "container_network_receive_bytes_total"
-                | "container_network_transmit_bytes_total"
-        )
-    };
+    let wanted = |name: &str| FAMILIES.contains(&name);
     out.stats = parse_wanted(text, format, wanted, |s| {
         let field: fn(&mut ContainerCounters) -> &mut Option<f64> = match s.name.as_ref() {
             "container_cpu_usage_seconds_total" => |c| &mut c.cpu_seconds,
