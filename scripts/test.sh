@@ -21,6 +21,14 @@ command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] |
 command -v amqp-publish >/dev/null 2>&1 || packages+=(amqp-tools)
 # openssl: the service-account signing key of the real kube-apiserver the tests start.
 command -v openssl >/dev/null 2>&1 || packages+=(openssl)
+# The real node (scripts/real-node.sh): containerd, runc and the CNI plugins under the kubelet,
+# socat forwarding its API server to the host's loopback, ip and nsenter for its namespace.
+command -v containerd >/dev/null 2>&1 || packages+=(containerd)
+command -v runc >/dev/null 2>&1 || packages+=(runc)
+[ -x /usr/lib/cni/bridge ] || packages+=(containernetworking-plugins)
+command -v socat >/dev/null 2>&1 || packages+=(socat)
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || packages+=(iproute2)
+command -v nsenter >/dev/null 2>&1 || packages+=(util-linux)
 if ((${#packages[@]})); then
   echo "scripts/test.sh: installing ${packages[*]}"
   sudo=""
@@ -29,8 +37,9 @@ if ((${#packages[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}"
 fi
 
-# A real etcd + kube-apiserver + kubectl, built from the Go module proxy once per machine and
-# cached (~/.cache/kpulse/k8s-VERSION; about 8 minutes the first time). If the build fails the
+# A real etcd, kube-apiserver, kubectl, kube-scheduler, kube-controller-manager and kubelet, built
+# from the Go module proxy once per machine and cached (~/.cache/kpulse/k8s-VERSION; about 6 to 10
+# minutes the first time). If the build fails the
 # real-apiserver tests fail and say so; the rest still run.
 if KPULSE_K8S_BIN=$(bash scripts/k8s-assets.sh | tail -n 1); then
   export KPULSE_K8S_BIN

@@ -4,6 +4,8 @@
 //! harness plays kubelet, writing the simulator's nodes, pods and events through the API (status
 //! through the status subresource), so the same scenario can be read from both servers.
 
+// Each test binary uses part of the harness.
+#![allow(dead_code)]
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,6 +13,8 @@ use std::time::{Duration, Instant};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::common::{KillOnDrop, free_port, wait_http_ok};
+// Not every test binary that includes this module mirrors the simulator.
+#[allow(unused_imports)]
 pub use crate::mirror::{SimObjects, mirror};
 
 /// The admin: in system:masters, used only by the harness to play kubelet and apply RBAC.
@@ -279,22 +283,27 @@ impl RealCluster {
 
     /// Every request the apiserver audited so far (the log is written before each response).
     pub fn audit(&self) -> Vec<Audited> {
-        let text = std::fs::read_to_string(self.dir.path().join("audit.log")).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|e| e["stage"] == "ResponseComplete" || e["stage"] == "Panic")
-            .map(|e| Audited {
-                user: e["user"]["username"].as_str().unwrap_or_default().to_string(),
-                verb: e["verb"].as_str().unwrap_or_default().to_string(),
-                uri: e["requestURI"].as_str().unwrap_or_default().to_string(),
-                code: e["responseStatus"]["code"].as_u64().unwrap_or(0) as u16,
-            })
-            .collect()
+        read_audit(&self.dir.path().join("audit.log"))
     }
 
     pub fn audit_of(&self, user: &str) -> Vec<Audited> {
         self.audit().into_iter().filter(|a| a.user == user).collect()
     }
+}
+
+/// Every completed request in a kube-apiserver audit log (JSON lines, Metadata level).
+pub fn read_audit(path: &Path) -> Vec<Audited> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["stage"] == "ResponseComplete" || e["stage"] == "Panic")
+        .map(|e| Audited {
+            user: e["user"]["username"].as_str().unwrap_or_default().to_string(),
+            verb: e["verb"].as_str().unwrap_or_default().to_string(),
+            uri: e["requestURI"].as_str().unwrap_or_default().to_string(),
+            code: e["responseStatus"]["code"].as_u64().unwrap_or(0) as u16,
+        })
+        .collect()
 }
 
 /// POST a JSON body over plain HTTP/1.0 on loopback: (status, body).
