@@ -338,40 +338,45 @@ kubectl_cmd() {
 }
 
 # Stops everything `up` started, then what kubelet and containerd left: container processes (by
-# their cgroups), mounts under $DIR, the kubepods cgroups and the namespace.
+# their cgroups), mounts under $DIR, this node's cgroups and the namespace. It goes on past any
+# error: a cleanup that stops half-way leaves an API server and containerd running.
 down() {
-  local p
+  set +e
+  local p g pid
   for p in gateway-sync socat kubelet kube-scheduler kube-controller-manager; do
-    [ -f "$DIR/pids/$p" ] && kill "$(cat "$DIR/pids/$p")" 2>/dev/null || true
+    [ -f "$DIR/pids/$p" ] && kill "$(cat "$DIR/pids/$p")" 2>/dev/null
   done
   # Containers: the shims first, then whatever is still in this node's cgroups.
-  pkill -f "containerd-shim-runc-v2 .*-address $DIR/containerd/containerd.sock" 2>/dev/null || true
-  local g pid
+  pkill -f "containerd-shim-runc-v2 .*-address $DIR/containerd/containerd.sock" 2>/dev/null
   for _ in 1 2 3; do
     for g in /sys/fs/cgroup/*/"$NETNS"; do
       [ -d "$g" ] || continue
-      find "$g" -name tasks -o -name cgroup.procs 2>/dev/null | while read -r f; do
-        while read -r pid; do kill -9 "$pid" 2>/dev/null || true; done <"$f"
+      for pid in $(find "$g" \( -name tasks -o -name cgroup.procs \) -exec cat {} + 2>/dev/null); do
+        kill -9 "$pid" 2>/dev/null
       done
     done
     sleep 0.5
   done
   for p in containerd kube-apiserver etcd; do
-    [ -f "$DIR/pids/$p" ] && kill "$(cat "$DIR/pids/$p")" 2>/dev/null || true
+    [ -f "$DIR/pids/$p" ] && kill "$(cat "$DIR/pids/$p")" 2>/dev/null
   done
+  # Anything else started for this node names its directory on its command line.
   sleep 1
+  pkill -9 -f -- "$DIR/" 2>/dev/null
+  sleep 0.5
   # Mounts (overlay rootfs, shm, volumes, pod netns) under $DIR, deepest first.
   grep -F " $DIR/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do
-    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
   done
   for g in /sys/fs/cgroup/*/"$NETNS"; do
-    [ -d "$g" ] && find "$g" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    [ -d "$g" ] && find "$g" -depth -type d -exec rmdir {} + 2>/dev/null
   done
-  ip netns delete "$NETNS" 2>/dev/null || true
+  ip netns delete "$NETNS" 2>/dev/null
   if [ -z "${KPULSE_NODE_KEEP:-}" ]; then
     rm -rf "$DIR" 2>/dev/null || say "some of $DIR could not be removed (busy mounts?)"
   fi
   say "down"
+  return 0
 }
 
 case "${1:-}" in

@@ -1426,6 +1426,15 @@ impl Sim {
             "container_memory_rss" => 98_304.0,
             _ => 0.0,
         };
+        // One row of a pod's pause container, its labels in cAdvisor's sorted order.
+        let pause_row = |out: &mut String, name: &str, p: &SimPod, cpu: &str, interface: &str, value: f64| {
+            let sandbox = sandbox_id(&p.uid);
+            let _ = writeln!(
+                out,
+                "{name}{{container=\"\",{cpu}id=\"/kubepods/burstable/pod{}/{sandbox}\",image=\"{PAUSE_IMAGE}\",{interface}name=\"{sandbox}\",namespace=\"{}\",pod=\"{}\"}} {value} {ts}",
+                p.uid, p.namespace, p.name
+            );
+        };
         for (name, kind, help, value) in per_container {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             let cpu = if name == "container_cpu_usage_seconds_total" { "cpu=\"total\"," } else { "" };
@@ -1443,14 +1452,7 @@ impl Sim {
                     );
                 }
                 if pause_has(name) {
-                    let sandbox = sandbox_id(&p.uid);
-                    let _ = writeln!(
-                        out,
-                        "{name}{{container=\"\",{cpu}id=\"{pod_cgroup}/{sandbox}\",image=\"{PAUSE_IMAGE}\",name=\"{sandbox}\",namespace=\"{}\",pod=\"{}\"}} {} {ts}",
-                        p.namespace,
-                        p.name,
-                        pause_value(name, p)
-                    );
+                    pause_row(&mut out, name, p, cpu, "", pause_value(name, p));
                 }
                 for c in p.containers.iter().filter(|c| running(c)) {
                     let Some(v) = value(c, r) else { continue };
@@ -1472,15 +1474,7 @@ impl Sim {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for p in &pods {
                 let v = if field == 0 { p.net_rx_bytes } else { p.net_tx_bytes };
-                let sandbox = sandbox_id(&p.uid);
-                let _ = writeln!(
-                    out,
-                    "{name}{{container=\"\",id=\"/kubepods/burstable/pod{}/{sandbox}\",image=\"{PAUSE_IMAGE}\",interface=\"eth0\",name=\"{sandbox}\",namespace=\"{}\",pod=\"{}\"}} {} {ts}",
-                    p.uid,
-                    p.namespace,
-                    p.name,
-                    v.floor()
-                );
+                pause_row(&mut out, name, p, "", "interface=\"eth0\",", v.floor());
             }
         }
         Some(out)
