@@ -183,6 +183,20 @@ async fn cadvisor_through_the_node_proxy_gives_cpu_throttling_and_network() {
     assert_only_gets(&h);
 }
 
+/// CPU needs two samples; with a 10-minute interval they still come seconds apart at the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_cpu_rates_come_from_an_early_second_scrape_not_a_full_interval_later() {
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let clock = run_clock(&h);
+    let mut k = Kpulse::start_cadvisor_every(&h, std::time::Duration::from_secs(600)).await;
+    k.wait_for("CPU rates before the second full interval", |s| {
+        s.rows.iter().any(|r| r.pod.name.starts_with("payment") && r.usage.cpu_m.is_finite())
+    })
+    .await;
+    assert!(h.requests_matching("/proxy/metrics/cadvisor") >= 6, "two rounds over three nodes");
+    clock.cancel();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forbidden_node_proxy_falls_back_to_metrics_api_with_a_notice() {
     let h = Harness::start(Scenario::shop(), ServerOptions { node_proxy_forbidden: true, ..Default::default() }).await;

@@ -21,6 +21,13 @@ use crate::model::time::now_unix;
 /// How many kubelets are scraped at once.
 const CONCURRENT_SCRAPES: usize = 8;
 
+/// Rates need two samples: until the first rates come, the next round comes this soon rather
+/// than a whole interval later (15 s of `-` in every CPU cell). A real kubelet's cAdvisor
+/// refreshes its stats every 10 s, so a round may find the same sample and try again.
+const FIRST_RATES_AFTER: Duration = Duration::from_secs(4);
+/// At most this many such early rounds.
+const EARLY_ROUNDS: u32 = 4;
+
 /// The kubelet's cAdvisor endpoint; where a kubelet does not serve it (404), its resource
 /// metrics endpoint, which has CPU and working set but no throttling or network.
 async fn fetch_node(client: &Client, node: &str, timeout: Duration) -> Result<String, SourceState> {
@@ -78,6 +85,7 @@ pub async fn poll(client: Client, targets: Targets, interval: Duration, tx: Unbo
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_state = SourceState::Connecting;
     let mut first_round = true;
+    let mut early_rounds = 0;
     let mut last_parse_problem: Option<String> = None;
     let nodes_api: Api<Node> = Api::all(client.clone());
     let http_client = super::http::client();
@@ -156,6 +164,11 @@ pub async fn poll(client: Client, targets: Targets, interval: Duration, tx: Unbo
         }
         first_round = false;
         let at = now_unix();
+        let awaiting_rates = ok > 0 && usages.iter().all(|u: &DerivedUsage| u.cpu_m.is_none());
+        if awaiting_rates && interval > FIRST_RATES_AFTER && early_rounds < EARLY_ROUNDS {
+            early_rounds += 1;
+            ticker.reset_after(FIRST_RATES_AFTER);
+        }
         let usages: Vec<ContainerUsage> = usages.into_iter().map(DerivedUsage::into_container_usage).collect();
         if ok > 0 {
             if tx.send(Update::PodUsage { at, source: SourceId::Cadvisor, usages }).is_err() {

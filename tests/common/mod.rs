@@ -154,6 +154,12 @@ impl Kpulse {
         Kpulse::start_client(client, scope, fallback_namespace, UsageMode::MetricsApi, None, Default::default(), vec![])
     }
 
+    /// cAdvisor through the node proxy, polled every `interval` (the others poll every second).
+    pub async fn start_cadvisor_every(h: &Harness, interval: Duration) -> Kpulse {
+        let sources = (UsageMode::Cadvisor, None, Default::default(), vec![]);
+        Kpulse::start_client_every(h.client().await, Scope::All, "default", sources, interval)
+    }
+
     fn start_client(
         client: kube::Client,
         scope: Scope,
@@ -163,7 +169,18 @@ impl Kpulse {
         queries: kpulse::model::promql::Queries,
         scrape: Vec<String>,
     ) -> Kpulse {
-        let config = Config { metrics_interval: Duration::from_secs(1), ..Default::default() };
+        let sources = (usage, prometheus, queries, scrape);
+        Kpulse::start_client_every(client, scope, fallback_namespace, sources, Duration::from_secs(1))
+    }
+
+    fn start_client_every(
+        client: kube::Client,
+        scope: Scope,
+        fallback_namespace: &str,
+        (usage, prometheus, queries, scrape): (UsageMode, Option<String>, kpulse::model::promql::Queries, Vec<String>),
+        metrics_interval: Duration,
+    ) -> Kpulse {
+        let config = Config { metrics_interval, ..Default::default() };
         let (tx, updates) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
         let cfg = KubeSourceConfig {
