@@ -183,6 +183,21 @@ async fn cadvisor_through_the_node_proxy_gives_cpu_throttling_and_network() {
     assert_only_gets(&h);
 }
 
+/// Without metrics-server (kind, a bare cluster) node usage comes from each kubelet's root cgroup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_metrics_server_node_usage_comes_from_cadvisor_root_cgroups() {
+    let h = Harness::start(Scenario::shop(), ServerOptions { metrics_absent: true, ..Default::default() }).await;
+    let clock = run_clock(&h);
+    let mut k = Kpulse::start_with(&h, Scope::All, "default", UsageMode::Auto).await;
+    k.wait_for("every node's CPU and memory from cAdvisor", |s| {
+        s.nodes.len() == 3
+            && s.nodes.values().all(|n| s.node_usage.get(&n.name).is_some_and(|u| u.cpu_m.is_finite() && u.mem > 1e9))
+    })
+    .await;
+    assert_eq!(k.state.sources[&SourceId::NodeMetrics].state.word(), "absent");
+    clock.cancel();
+}
+
 /// CPU needs two samples; with a 10-minute interval they still come seconds apart at the start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_cpu_rates_come_from_an_early_second_scrape_not_a_full_interval_later() {

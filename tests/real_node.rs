@@ -146,6 +146,11 @@ async fn kpulse_watches_real_containers_on_a_real_node() {
         s.contains("CPU-starved") && s.contains("throttled") && s.contains("kpulse-nod")
     });
     assert!(screen.contains("OOMKilled"), "the OOM kill on screen:\n{screen}");
+    // No metrics-server on this node: its usage comes from the kubelet's root cgroup.
+    tmux.keys(&["2"]);
+    wait_screen(&tmux, "the node's CPU used, from cAdvisor's root cgroup", 30, |s| {
+        column(s, "CPU USED", "kpulse-node").is_some_and(|v| v != "-" && !v.is_empty())
+    });
     tmux.keys(&["4"]);
     wait_screen(&tmux, "the Hotspots view", 10, |s| s.contains("Pending: fits no node") && s.contains("Slow"));
     tmux.keys(&["3"]);
@@ -195,6 +200,15 @@ async fn kpulse_watches_real_containers_on_a_real_node() {
         audited.iter().any(|a| a.uri.contains(&format!("/pods/{gateway}/log")) && a.code == 200),
         "the gateway's log from the kubelet: {audited:#?}"
     );
+}
+
+/// The first word under `header` in the table row that starts with `row`.
+fn column(screen: &str, header: &str, row: &str) -> Option<String> {
+    // Character (not byte) columns: the table is drawn with box characters.
+    let col_of = |line: &str, what: &str| line.find(what).map(|b| line[..b].chars().count());
+    let col = screen.lines().find_map(|l| col_of(l, header))?;
+    let line = screen.lines().find(|l| l.trim_start_matches(['│', ' ']).starts_with(row))?;
+    line.chars().skip(col).collect::<String>().split_whitespace().next().map(String::from)
 }
 
 /// The screen once `ready` holds, or a failure after `secs`.

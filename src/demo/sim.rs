@@ -135,6 +135,8 @@ struct SimNode {
     created: i64,
     memory_pressure: bool,
     usage: (f64, f64),
+    /// The root cgroup's CPU counter: all the node's CPU time, for cAdvisor's `id="/"` row.
+    cpu_seconds: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -219,6 +221,8 @@ impl Sim {
                     created: start - 86_400 * 12,
                     memory_pressure: false,
                     usage: (0.0, 0.0),
+                    // As if up for its 12 days at a steady 10 % of its CPU.
+                    cpu_seconds: 86_400.0 * 12.0 * 0.1 * parse_cpu_millis(&spec.cpu).unwrap_or(4000.0) / 1000.0,
                 });
             }
         }
@@ -905,6 +909,7 @@ impl Sim {
             let n = &mut self.nodes[i];
             // The system itself uses some: kubelet, runtime, kernel.
             n.usage = (used.0 + 80.0, used.1 + 600.0 * 1024.0 * 1024.0);
+            n.cpu_seconds += n.usage.0 / 1000.0;
             let pressure = pressure_nodes.contains(&n.name) || n.usage.1 > (n.mem - SYSTEM_RESERVED_MEM) * 0.95;
             if pressure != n.memory_pressure {
                 n.memory_pressure = pressure;
@@ -1435,9 +1440,22 @@ impl Sim {
                 p.uid, p.namespace, p.name
             );
         };
+        let node = &self.nodes[node_idx];
         for (name, kind, help, value) in per_container {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             let cpu = if name == "container_cpu_usage_seconds_total" { "cpu=\"total\"," } else { "" };
+            // The root cgroup: the whole node.
+            let root = match name {
+                "container_cpu_usage_seconds_total" => Some(node.cpu_seconds),
+                "container_memory_working_set_bytes" => Some(node.usage.1.floor()),
+                _ => None,
+            };
+            if let Some(v) = root {
+                let _ = writeln!(
+                    out,
+                    "{name}{{container=\"\",{cpu}id=\"/\",image=\"\",name=\"\",namespace=\"\",pod=\"\"}} {v} {ts}"
+                );
+            }
             for p in &pods {
                 let spec = self.service(p.svc);
                 let r = &self.res[p.svc];

@@ -31,6 +31,8 @@ pub struct PodNetCounters {
 pub struct CadvisorScrape {
     pub containers: HashMap<(PodKey, String), ContainerCounters>,
     pub pods: HashMap<PodKey, PodNetCounters>,
+    /// The root cgroup (`id="/"`): the whole node, kubelet and system included.
+    pub machine: ContainerCounters,
     pub stats: ParseStats,
 }
 
@@ -64,6 +66,10 @@ pub fn extract(text: &str, format: Format) -> CadvisorScrape {
             "container_oom_events_total" => |c| &mut c.oom_events,
             "container_network_receive_bytes_total" | "container_network_transmit_bytes_total" => {
                 let (Some(ns), Some(pod)) = (s.label_cow("namespace"), s.label_cow("pod")) else { return };
+                // The node's own interfaces (no pod) are not a pod's traffic.
+                if pod.is_empty() {
+                    return;
+                }
                 let entry = pods.entry((ns, pod)).or_default();
                 if s.name.contains("receive") {
                     entry.rx_bytes += s.value;
@@ -75,6 +81,12 @@ pub fn extract(text: &str, format: Format) -> CadvisorScrape {
             }
             _ => return,
         };
+        if s.label("id") == Some("/") {
+            let slot = field(&mut out.machine);
+            *slot = Some(slot.unwrap_or(0.0) + s.value);
+            out.machine.timestamp_ms = s.timestamp_ms.or(out.machine.timestamp_ms);
+            return;
+        }
         let (Some(ns), Some(pod), Some(container)) =
             (s.label_cow("namespace"), s.label_cow("pod"), s.label_cow("container"))
         else {
@@ -220,6 +232,17 @@ pub fn derive(
     (usages, net)
 }
 
+/// A node's CPU (a rate, so from its second scrape on) and working set from its root cgroup:
+/// node usage where no metrics-server serves it.
+pub fn derive_machine(rates: &mut CounterRates, node: &str, scrape: &CadvisorScrape, now_ms: i64) -> Option<Usage> {
+    let m = &scrape.machine;
+    let ts = m.timestamp_ms.unwrap_or(now_ms);
+    let key = PodKey::new("", node);
+    let cpu_m = m.cpu_seconds.and_then(|v| rates.increase(&key, "/", "cpu", v, ts)).map(|(d, secs)| d / secs * 1000.0);
+    (cpu_m.is_some() || m.working_set.is_some())
+        .then(|| Usage { cpu_m: cpu_m.unwrap_or(f64::NAN), mem: m.working_set.unwrap_or(f64::NAN) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +280,29 @@ mod tests {
         assert!((u[0].throttle.unwrap() - 0.6).abs() < 1e-9);
         assert_eq!(u[0].working_set, Some(1048576.0));
         assert!((net[0].1 - 15.0).abs() < 1e-9 && (net[0].2 - 150.0).abs() < 1e-9);
+    }
+
+    /// The root cgroup's rows as a real kubelet 1.36 served them, and its system interfaces'
+    /// network (no pod): node usage, and no phantom pod.
+    #[test]
+    fn the_root_cgroup_is_the_node_and_system_interfaces_are_no_pod() {
+        let text = |cpu: f64, ts: i64| {
+            format!(
+                "container_cpu_usage_seconds_total{{container=\"\",cpu=\"total\",id=\"/\",image=\"\",name=\"\",namespace=\"\",pod=\"\"}} {cpu} {ts}\n\
+                 container_memory_working_set_bytes{{container=\"\",id=\"/\",image=\"\",name=\"\",namespace=\"\",pod=\"\"}} 2147483648 {ts}\n\
+                 container_network_receive_bytes_total{{container=\"\",id=\"/\",image=\"\",interface=\"eth0\",name=\"\",namespace=\"\",pod=\"\"}} 999 {ts}\n"
+            )
+        };
+        let mut rates = CounterRates::default();
+        rates.begin_round();
+        let first = extract(&text(1364.725457813, 1_796_288_407_633), Format::Text);
+        assert!(first.containers.is_empty() && first.pods.is_empty(), "{first:?}");
+        let u = derive_machine(&mut rates, "kpulse-node", &first, 0).expect("memory from one scrape");
+        assert!(u.cpu_m.is_nan() && u.mem == 2147483648.0);
+        rates.begin_round();
+        let second = extract(&text(1374.725457813, 1_796_288_417_633), Format::Text);
+        let u = derive_machine(&mut rates, "kpulse-node", &second, 0).unwrap();
+        assert!((u.cpu_m - 1000.0).abs() < 1e-6, "10 CPU-seconds in 10 s: one core, {u:?}");
     }
 
     #[test]

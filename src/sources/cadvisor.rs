@@ -13,7 +13,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::kube::classify_client_error;
 use super::{SourceId, SourceState, Update};
-use crate::model::cadvisor::{CounterRates, DerivedUsage, derive, extract};
+use crate::model::cadvisor::{CounterRates, DerivedUsage, derive, derive_machine, extract};
 use crate::model::exposition::Format;
 use crate::model::metrics::ContainerUsage;
 use crate::model::time::now_unix;
@@ -130,7 +130,7 @@ pub async fn poll(client: Client, targets: Targets, interval: Duration, tx: Unbo
         .buffer_unordered(CONCURRENT_SCRAPES);
         futures::pin_mut!(fetches);
         rates.begin_round();
-        let (mut usages, mut network) = (Vec::new(), Vec::new());
+        let (mut usages, mut network, mut machines) = (Vec::new(), Vec::new(), Vec::new());
         let (mut ok, mut failed, mut refused) = (0usize, Vec::new(), 0usize);
         let mut parse_problem = None;
         let now_ms = now_unix() * 1000;
@@ -146,6 +146,12 @@ pub async fn poll(client: Client, targets: Targets, interval: Duration, tx: Unbo
                         ));
                     }
                     let (u, n) = derive(&mut rates, &scrape, now_ms);
+                    // A `--scrape` URL is not known to be a node: only the node proxy's are.
+                    if matches!(targets, Targets::NodeProxy)
+                        && let Some(m) = derive_machine(&mut rates, &node, &scrape, now_ms)
+                    {
+                        machines.push((node.clone(), m));
+                    }
                     usages.extend(u);
                     network.extend(n);
                     ok += 1;
@@ -175,6 +181,10 @@ pub async fn poll(client: Client, targets: Targets, interval: Duration, tx: Unbo
                 return ScrapeEnd::Closed;
             }
             if tx.send(Update::PodNetwork { at, usages: network }).is_err() {
+                return ScrapeEnd::Closed;
+            }
+            // Node usage where no metrics-server serves it (metrics.k8s.io answers the same).
+            if !machines.is_empty() && tx.send(Update::NodeUsage { at, usages: machines }).is_err() {
                 return ScrapeEnd::Closed;
             }
         }

@@ -118,6 +118,21 @@ pub fn same_cadvisor(real_text: &str, sim: &Sim) {
         let r = real.get(family).unwrap_or_else(|| panic!("the simulator serves {family}, the real kubelet does not"));
         check_eq!(&r.0, kind, "{family}: TYPE, real vs simulator");
     }
+    // The root cgroup's rows, the node's usage: the same label names in both.
+    let root = |text: &str, family: &str| {
+        let mut names = BTreeSet::new();
+        parse(text, Format::Text, |s| {
+            if s.name == family && s.label("id") == Some("/") {
+                names.insert(s.labels.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>());
+            }
+        });
+        names
+    };
+    for family in ["container_cpu_usage_seconds_total", "container_memory_working_set_bytes"] {
+        let (r, s) = (root(real_text, family), root(&sim_text, family));
+        check!(!r.is_empty(), "{family}: the real kubelet serves the root cgroup's row (id=\"/\")");
+        check_eq!(r, s, "{family}: the root cgroup's label names");
+    }
     // The pause container: a row with container="" and the sandbox image, which kpulse must skip.
     for (who, text) in [("real", real_text), ("simulator", sim_text.as_str())] {
         let mut pause = 0;
