@@ -136,9 +136,17 @@ impl ContainerTrack {
     /// started). When none were observed, the last termination counts if it was within the hour;
     /// restarts before kpulse started other than that last one cannot be dated, so are not counted
     /// — unless kube-state-metrics' history (a report from the last five minutes) says more.
-    pub fn restarts_last_hour(&self, now: UnixSecs, current: u32, last_finished: Option<UnixSecs>) -> u32 {
+    /// A pod created within the hour restarted only within it: its whole count is dated.
+    pub fn restarts_last_hour(
+        &self,
+        now: UnixSecs,
+        current: u32,
+        last_finished: Option<UnixSecs>,
+        pod_created: Option<UnixSecs>,
+    ) -> u32 {
         let reported = self.reported_restarts_1h.filter(|(at, _)| now - at <= 300).map_or(0, |(_, n)| n);
-        reported.max(self.observed_restarts_last_hour(now, current, last_finished))
+        let young = if pod_created.is_some_and(|c| now - c <= RECENT_RESTART_SECS) { current } else { 0 };
+        reported.max(self.observed_restarts_last_hour(now, current, last_finished)).max(young)
     }
 
     fn observed_restarts_last_hour(&self, now: UnixSecs, current: u32, last_finished: Option<UnixSecs>) -> u32 {
@@ -300,7 +308,7 @@ impl ContainerRow {
         let track = tracks.get(&pod.key, &c.name);
         self.health = classify(pod, c, now);
         let last_finished = c.last_termination.as_ref().and_then(|t| t.2);
-        self.restarts_1h = track.map_or(0, |t| t.restarts_last_hour(now, c.restarts, last_finished));
+        self.restarts_1h = track.map_or(0, |t| t.restarts_last_hour(now, c.restarts, last_finished, pod.created));
         self.refresh_usage(tracks);
     }
 
@@ -338,7 +346,7 @@ pub fn build_container_rows<'a>(
                 health: classify(pod, c, now),
                 ready: c.ready,
                 restarts: c.restarts,
-                restarts_1h: track.map_or(0, |t| t.restarts_last_hour(now, c.restarts, last_finished)),
+                restarts_1h: track.map_or(0, |t| t.restarts_last_hour(now, c.restarts, last_finished, pod.created)),
                 last_reason,
                 created: pod.created,
                 started: c.started(),
@@ -653,19 +661,30 @@ mod tests {
         let mut t = ContainerTrack::new(10, 900);
         // First seen at t=10000 with 3 restarts, the last one 100 s before.
         t.observe(10_000, 3, &h);
-        assert_eq!(t.restarts_last_hour(10_000, 3, Some(9_900)), 1);
-        assert_eq!(t.restarts_last_hour(10_000, 3, Some(1_000)), 0);
+        assert_eq!(t.restarts_last_hour(10_000, 3, Some(9_900), None), 1);
+        assert_eq!(t.restarts_last_hour(10_000, 3, Some(1_000), None), 0);
         t.observe(10_500, 4, &h);
         t.observe(11_000, 6, &h);
-        assert_eq!(t.restarts_last_hour(11_000, 6, Some(10_990)), 3);
+        assert_eq!(t.restarts_last_hour(11_000, 6, Some(10_990), None), 3);
         // Two hours later only the increments within the hour count.
         t.observe(17_500, 7, &h);
-        assert_eq!(t.restarts_last_hour(17_500, 7, Some(17_400)), 1);
-        assert_eq!(t.restarts_last_hour(22_000, 7, Some(17_400)), 0);
+        assert_eq!(t.restarts_last_hour(17_500, 7, Some(17_400), None), 1);
+        assert_eq!(t.restarts_last_hour(22_000, 7, Some(17_400), None), 0);
         // Clock skew: the termination is stamped a little after kpulse first saw it.
         let mut t = ContainerTrack::new(10, 900);
         t.observe(10_000, 1, &h);
-        assert_eq!(t.restarts_last_hour(10_002, 1, Some(10_001)), 1);
+        assert_eq!(t.restarts_last_hour(10_002, 1, Some(10_001), None), 1);
+    }
+
+    /// As on the real node: a two-minute-old pod with 4 restarts had "1 restarts in the last
+    /// hour" because kpulse had seen only the last.
+    #[test]
+    fn a_pod_younger_than_the_hour_restarted_only_within_it() {
+        let h = Health { severity: Severity::Good, word: "Running".into(), detail: None };
+        let mut t = ContainerTrack::new(10, 900);
+        t.observe(10_000, 4, &h);
+        assert_eq!(t.restarts_last_hour(10_000, 4, Some(9_990), Some(9_880)), 4);
+        assert_eq!(t.restarts_last_hour(10_000, 4, Some(9_990), Some(1_000)), 1, "an old pod: only the last is dated");
     }
 
     #[test]
@@ -674,11 +693,11 @@ mod tests {
         let mut t = ContainerTrack::new(10, 900);
         t.observe(10_000, 5, &h);
         // Alone, kpulse dates only the last of five restarts.
-        assert_eq!(t.restarts_last_hour(10_000, 5, Some(9_950)), 1);
+        assert_eq!(t.restarts_last_hour(10_000, 5, Some(9_950), None), 1);
         t.report_restarts_last_hour(10_000, 3.8);
-        assert_eq!(t.restarts_last_hour(10_000, 5, Some(9_950)), 4);
+        assert_eq!(t.restarts_last_hour(10_000, 5, Some(9_950), None), 4);
         // A stale report (Prometheus gone) no longer counts.
-        assert_eq!(t.restarts_last_hour(10_400, 5, Some(9_950)), 1);
+        assert_eq!(t.restarts_last_hour(10_400, 5, Some(9_950), None), 1);
     }
 
     #[test]
