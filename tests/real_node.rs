@@ -146,6 +146,27 @@ async fn kpulse_watches_real_containers_on_a_real_node() {
         s.contains("CPU-starved") && s.contains("throttled") && s.contains("kpulse-nod")
     });
     assert!(screen.contains("OOMKilled"), "the OOM kill on screen:\n{screen}");
+    // The real Warning events in a pod's detail pane, and the pod's network from the pause
+    // container's cAdvisor rows.
+    let detail_of = |app: &str, what: &str, ready: &dyn Fn(&str) -> bool| {
+        tmux.keys(&["/"]);
+        tmux.keys(&["BSpace"; 16]);
+        tmux.keys(&[app, "Enter"]);
+        wait_screen(&tmux, &format!("the filter on {app}"), 10, |s| s.contains(&format!("filter: {app}")));
+        tmux.keys(&["Enter"]);
+        wait_screen(&tmux, what, 30, ready);
+        tmux.keys(&["Escape"]);
+        wait_screen(&tmux, "the detail pane closed", 10, |s| !s.contains("┌ Container "));
+    };
+    detail_of("notification", "the kubelet's BackOff event in notification's detail pane", &|s| {
+        s.contains("Warning events") && s.contains("BackOff")
+    });
+    detail_of("payment", "payment's network and throttling in its detail pane", &|s| {
+        s.contains("Pod network /s now rx") && s.contains("CPU throttled now")
+    });
+    tmux.keys(&["/"]);
+    tmux.keys(&["BSpace"; 16]);
+    tmux.keys(&["Enter"]);
     // No metrics-server on this node: its usage comes from the kubelet's root cgroup.
     tmux.keys(&["2"]);
     wait_screen(&tmux, "the node's CPU used, from cAdvisor's root cgroup", 30, |s| {
