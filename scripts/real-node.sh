@@ -73,12 +73,12 @@ kubectl_admin() { "$BIN/kubectl" --kubeconfig "$DIR/admin-host.kubeconfig" "$@";
 preflight() {
   [ "$(id -u)" -eq 0 ] || die "run as root: kubelet, containerd and runc need it"
   local missing=()
-  for c in containerd containerd-shim-runc-v2 runc ctr socat nsenter ip openssl; do
+  for c in containerd containerd-shim-runc-v2 runc ctr socat nsenter ip openssl curl; do
     command -v "$c" >/dev/null || missing+=("$c")
   done
   [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
   [ ${#missing[@]} -eq 0 ] ||
-    die "missing ${missing[*]}: apt-get install -y containerd runc containernetworking-plugins socat iproute2 openssl util-linux"
+    die "missing ${missing[*]}: apt-get install -y containerd runc containernetworking-plugins socat iproute2 openssl util-linux curl"
   [ -d /sys/fs/cgroup/memory ] || [ -f /sys/fs/cgroup/cgroup.controllers ] || die "no cgroup hierarchy under /sys/fs/cgroup"
   if [ -n "$(swapon --noheadings 2>/dev/null)" ]; then
     say "swap is on: kubelet is told failSwapOn: false and does not use it for pods"

@@ -107,10 +107,7 @@ pub fn same_cadvisor(real_text: &str, sim: &Sim) {
         let r = real.get(family).unwrap_or_else(|| panic!("the real kubelet serves {family}"));
         let s = simulated.get(family).unwrap_or_else(|| panic!("the simulator serves {family}"));
         check_eq!(r.0, s.0, "{family}: TYPE, real vs simulator");
-        let containers = family.starts_with("container_network");
-        if !containers {
-            check_eq!(r.1, s.1, "{family}: the label names of container rows, real vs simulator");
-        }
+        check_eq!(r.1, s.1, "{family}: the label names of container rows, real vs simulator");
         check_eq!(r.2, s.2, "{family}: the label names of pod-level rows (container=\"\"), real vs simulator");
         check!(r.3 && s.3, "{family}: every sample stamped (real {}, simulator {})", r.3, s.3);
     }
