@@ -338,7 +338,7 @@ async fn run_snapshot(
             None => Scenario::shop(),
         };
         let play = window.or(scenario.expect.as_ref().map(|e| e.play_secs)).unwrap_or(300);
-        let (state, run) = crate::snapshot::play_demo(scenario, play, config, now_unix());
+        let (state, run) = crate::snapshot::play_demo(scenario, play, config, crate::snapshot::DEMO_EPOCH);
         (state, play, Some(run))
     } else {
         let window = window.unwrap_or(30);

@@ -20,6 +20,11 @@ pub const EXIT_HOTSPOT: i32 = 3;
 /// Simulated seconds between two rounds of the sources in a demo run (a metrics poll).
 const DEMO_STEP_SECS: i64 = 10;
 
+/// When a `snapshot --demo` run's simulated clock starts (2026-01-01T00:00:00Z), whatever the
+/// wall clock says: traffic windows are slices aligned to the clock, so a start read from the
+/// wall clock gave the same scenario and seed different rates and scores from run to run.
+pub const DEMO_EPOCH: UnixSecs = 1_767_225_600;
+
 /// `30s`, `5m`, `1h` or plain seconds.
 pub fn parse_window(text: &str) -> Result<i64, String> {
     let text = text.trim();

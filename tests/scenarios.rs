@@ -96,6 +96,19 @@ fn fail_on_exits_3_when_a_hotspot_reaches_the_score_and_0_otherwise() {
     assert!(err.contains("table, json or markdown"), "{err}");
 }
 
+/// Simulated time never reads the wall clock: one scenario played twice, at moments whose
+/// phase within a 10-second traffic slice differs, gives the same report to the byte.
+#[test]
+fn a_scenario_played_twice_at_different_moments_gives_identical_json() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/event-consumer-lag.toml");
+    let args = ["snapshot", "--format", "json", "--demo", "--scenario", file.to_str().unwrap()];
+    let (_, first, _) = run(kpulse().args(args));
+    std::thread::sleep(Duration::from_millis(3_700));
+    let (_, second, _) = run(kpulse().args(args));
+    assert!(!first.is_empty());
+    assert!(first == second, "two plays differ:\n{first}\n---\n{second}");
+}
+
 #[test]
 fn markdown_and_table_carry_the_same_ranking_as_json() {
     let json = snapshot_json(&["--demo", "--window", "120s"]);
