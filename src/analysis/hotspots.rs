@@ -463,8 +463,10 @@ fn container_rules(c: &ContainerFacts, rules: &Rules, board: &mut Board) {
             _ => {}
         }
     }
-    // Memory: a leak (growth towards the limit) or a working set already near it.
-    if let Some(limit) = c.resources.mem_limit.filter(|l| *l > 0.0 && !finished)
+    // Memory: a leak (growth towards the limit) or a working set already near it — of a running
+    // container only: a crash loop's last sample and trend are history, not a forecast.
+    let running = matches!(c.health.word.as_str(), "Running" | "Restarted" | "NotReady" | "Starting");
+    if let Some(limit) = c.resources.mem_limit.filter(|l| *l > 0.0 && !finished && running)
         && c.mem.is_finite()
     {
         let growth = c.mem_growth.filter(|g| *g > 0.0);
@@ -559,11 +561,12 @@ fn node_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
             Some(n) => {
                 let request = n.resources.cpu_request_m.unwrap_or(0.0).max(1.0);
                 let evidence = format!(
-                    "uses {} ({:.0}× its request) on {node_busy}; {} other {} there starved",
+                    "uses {} ({:.0}× its request) on {node_busy}; {} other {} there starved{}",
                     format_cpu_millis(n.cpu_m),
                     n.cpu_m / request,
                     starved.len(),
-                    if starved.len() == 1 { "container" } else { "containers" }
+                    if starved.len() == 1 { "container" } else { "containers" },
+                    named(starved.iter().map(|c| format!("{}/{}", c.pod.name, c.container)))
                 );
                 let score = scaled(w.noisy_neighbour, starved.len() as f64, 0.0, 5.0);
                 board.add(container_subject(n), "Noisy neighbour", evidence, score);
@@ -574,14 +577,34 @@ fn node_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
                     w.node_busy,
                 );
             }
-            None => board.add(
-                subject.clone(),
-                "Node CPU saturated",
-                node_busy,
-                scaled(w.node_busy, busy, rules.node_cpu_busy, 1.0),
-            ),
+            None => {
+                // Who uses it: the biggest consumers there, none of them bursting past its request.
+                let mut users: Vec<&ContainerFacts> =
+                    on_node().filter(|c| c.cpu_m.is_finite() && c.cpu_m > 0.0).collect();
+                users.sort_by(|a, b| b.cpu_m.total_cmp(&a.cpu_m).then_with(|| a.pod.cmp(b.pod)));
+                let top = named(
+                    users.iter().map(|c| format!("{}/{} {}", c.pod.name, c.container, format_cpu_millis(c.cpu_m))),
+                );
+                board.add(
+                    subject.clone(),
+                    "Node CPU saturated",
+                    format!("{node_busy}; most used by{}", if top.is_empty() { " its system".into() } else { top }),
+                    scaled(w.node_busy, busy, rules.node_cpu_busy, 1.0),
+                )
+            }
         }
     }
+}
+
+/// `: a, b, c (+2 more)` naming up to three; empty for none.
+fn named(items: impl Iterator<Item = String>) -> String {
+    let all: Vec<String> = items.collect();
+    if all.is_empty() {
+        return String::new();
+    }
+    let more = all.len().saturating_sub(3);
+    let shown = all[..all.len().min(3)].join(", ");
+    if more > 0 { format!(": {shown} (+{more} more)") } else { format!(": {shown}") }
 }
 
 /// Latency against the service's own past, or against an absolute bar while it has none.
@@ -940,6 +963,57 @@ mod tests {
         assert_eq!(top(&inputs(vec![c])).verdict(), "Memory near limit");
     }
 
+    /// Seen outside the suite: a crash-looping container kept "growing 28.9Mi/min: OOM in ~48s"
+    /// from its last run's samples.
+    #[test]
+    fn a_container_that_is_not_running_gets_no_memory_forecast() {
+        let mut o = owned(1);
+        o.health[0] = Health {
+            severity: Severity::Bad,
+            word: "CrashLoop".into(),
+            detail: Some("back-off after OOMKilled (exit 137)".into()),
+        };
+        let mut c = facts(&o, 0);
+        c.mem = 250.0 * 1048576.0;
+        c.mem_growth = Some(28.9 * 1048576.0 / 60.0);
+        c.restarts_1h = 3;
+        let ranked = rank(&inputs(vec![c]), &Rules::default());
+        assert_eq!(ranked[0].verdict(), "Crash-looping");
+        let all: Vec<String> = ranked.iter().flat_map(|h| h.evidence().into_iter().map(String::from)).collect();
+        assert!(all.iter().all(|e| !e.contains("OOM in") && !e.contains("working set")), "{all:?}");
+    }
+
+    /// A saturated node without one bursting neighbour says who uses its CPU.
+    #[test]
+    fn node_cpu_saturation_names_its_biggest_users() {
+        let mut o = owned(4);
+        // Each within its request: no one is a noisy neighbour, the node is simply full.
+        o.resources.cpu_request_m = Some(1000.0);
+        o.resources.cpu_limit_m = None;
+        let mut input = inputs(
+            (0..4)
+                .map(|i| {
+                    let mut c = facts(&o, i);
+                    c.cpu_m = 900.0 + 10.0 * i as f64;
+                    c
+                })
+                .collect(),
+        );
+        input.nodes.push(NodeFacts {
+            name: "node-a",
+            ready: "True",
+            pressures: &[],
+            cpu_used_m: Some(3900.0),
+            cpu_allocatable_m: 3900.0,
+        });
+        let ranked = rank(&input, &Rules::default());
+        let node = ranked.iter().find(|h| h.subject.label() == "node node-a").expect("the node ranked");
+        assert_eq!(
+            node.evidence()[0],
+            "node-a at 100% of allocatable CPU; most used by: payment-3/app 930m, payment-2/app 920m, payment-1/app 910m (+1 more)"
+        );
+    }
+
     #[test]
     fn health_words_become_verdicts() {
         for (word, detail, last, verdict) in [
@@ -1190,7 +1264,7 @@ mod tests {
         assert_eq!(ranked[0].verdict(), "Noisy neighbour");
         assert_eq!(
             ranked[0].evidence()[0],
-            "uses 3.20 (32× its request) on node-a at 100% of allocatable CPU; 1 other container there starved"
+            "uses 3.20 (32× its request) on node-a at 100% of allocatable CPU; 1 other container there starved: payment-1/app"
         );
         assert!(ranked.iter().any(|h| h.subject.label() == "node node-a" && h.verdict() == "Node CPU saturated"));
         input.nodes[0] = NodeFacts {
