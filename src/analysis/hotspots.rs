@@ -726,11 +726,20 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
             .filter(|r| r.is_finite())
             .reduce(f64::max);
         let newest = s.pods.iter().filter_map(|(pod, _)| containers_of.get(pod)?.first()?.created).max();
-        for (verdict, text, score) in symptoms {
+        // Most of the time at the gateway itself: the gateway's finding explains it.
+        let at_gateway = s.now.overhead_p95.zip(s.now.p95).filter(|(o, p)| *p > 0.0 && *o >= 0.5 * *p);
+        for (verdict, text, mut score) in symptoms {
             let mut evidence = text;
             let mut verdict = verdict;
             if verdict == "Slow" {
-                if let Some(r) = idle.filter(|r| *r < 0.5) {
+                if let Some((overhead, _)) = at_gateway {
+                    verdict = "Slow at the gateway".into();
+                    evidence.push_str(&format!(
+                        "; {} of it is the gateway's own time (total − upstream): see the gateway",
+                        format_latency(overhead)
+                    ));
+                    score *= 0.5;
+                } else if let Some(r) = idle.filter(|r| *r < 0.5) {
                     verdict = "Slow, pods idle".into();
                     evidence.push_str(&format!(
                         "; its pods are healthy and idle (CPU at most {:.0}% of limit): a downstream dependency or the network",
@@ -1292,6 +1301,35 @@ mod tests {
         assert_eq!(ranked[0].subject, Subject::Gateway);
         assert_eq!(ranked[0].evidence()[0], "the gateway adds 250ms at p95 (total − upstream) (80% of request time)");
         assert_eq!(ranked[0].evidence()[1], "its pods are CPU-bound: payment-0");
+    }
+
+    /// Seen during a gateway saturation: every service also said "Slow, pods idle… a downstream
+    /// dependency or the network" though the time was the gateway's.
+    #[test]
+    fn a_service_slow_only_at_the_gateway_points_at_the_gateway() {
+        let o = owned(2);
+        let mut input = inputs(vec![facts(&o, 0), facts(&o, 1)]);
+        let mut now = summary(600, 0, 0.3);
+        now.overhead_p95 = Some(0.25);
+        input.services.push(ServiceFacts {
+            name: "shop/order".into(),
+            backend: "shop-order-80",
+            now,
+            baseline_p95: Some(0.05),
+            pods: vec![(&o.pods[0], 5.0), (&o.pods[1], 5.0)],
+        });
+        let mut gw = summary(5000, 0, 0.3);
+        gw.overhead_p95 = Some(0.25);
+        gw.upstream_share = Some(0.2);
+        input.gateway = Some((gw, vec![]));
+        let ranked = rank(&input, &Rules::default());
+        assert_eq!(ranked[0].subject, Subject::Gateway, "{ranked:#?}");
+        let order = ranked.iter().find(|h| h.subject.label() == "svc shop/order").expect("the service still shows");
+        assert_eq!(order.verdict(), "Slow at the gateway");
+        assert!(
+            order.evidence()[0].ends_with("250ms of it is the gateway's own time (total − upstream): see the gateway")
+        );
+        assert!(!order.evidence()[0].contains("downstream"));
     }
 
     #[test]
