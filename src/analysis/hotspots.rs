@@ -866,6 +866,11 @@ mod tests {
         }
     }
 
+    /// node-a with every allocatable millicore in use and no pressure.
+    fn node_a_at_full_cpu() -> NodeFacts<'static> {
+        NodeFacts { name: "node-a", ready: "True", pressures: &[], cpu_used_m: Some(3900.0), cpu_allocatable_m: 3900.0 }
+    }
+
     fn inputs(containers: Vec<ContainerFacts<'_>>) -> Inputs<'_> {
         Inputs { now: NOW, containers, services: vec![], nodes: vec![], gateway: None, queues: vec![] }
     }
@@ -1008,13 +1013,7 @@ mod tests {
                 })
                 .collect(),
         );
-        input.nodes.push(NodeFacts {
-            name: "node-a",
-            ready: "True",
-            pressures: &[],
-            cpu_used_m: Some(3900.0),
-            cpu_allocatable_m: 3900.0,
-        });
+        input.nodes.push(node_a_at_full_cpu());
         let ranked = rank(&input, &Rules::default());
         let node = ranked.iter().find(|h| h.subject.label() == "node node-a").expect("the node ranked");
         assert_eq!(
@@ -1261,13 +1260,7 @@ mod tests {
         victim.resources = &o.resources;
         let pressures = vec!["MemoryPressure".to_string()];
         let mut input = inputs(vec![hog, victim, facts(&o, 2)]);
-        input.nodes.push(NodeFacts {
-            name: "node-a",
-            ready: "True",
-            pressures: &[],
-            cpu_used_m: Some(3900.0),
-            cpu_allocatable_m: 3900.0,
-        });
+        input.nodes.push(node_a_at_full_cpu());
         let ranked = rank(&input, &Rules::default());
         assert_eq!(ranked[0].subject.label(), "shop/payment-0/app");
         assert_eq!(ranked[0].verdict(), "Noisy neighbour");
