@@ -355,9 +355,8 @@ fn pod_log(shared: &Shared, ns: &str, name: &str, query: &HashMap<String, String
     drop(sim);
     let render = move |(seq, t, line): &(u64, i64, String)| {
         if timestamps {
-            // The kubelet stamps with nanoseconds; the sequence keeps a pod's stamps rising
-            // within one simulated second.
-            // Fixed nine digits, as its RFC3339NanoFixed.
+            // The kubelet stamps with nanoseconds, always nine digits (RFC3339NanoFixed); the
+            // sequence keeps a pod's stamps rising within one simulated second.
             let nanos = seq % 1_000_000_000;
             let second = k8s_openapi::jiff::Timestamp::from_second(*t).unwrap_or_default();
             let stamp = format!("{}.{nanos:09}Z", second.strftime("%Y-%m-%dT%H:%M:%S"));

@@ -872,18 +872,20 @@ impl Sim {
 
     /// The containers of a pod, by name; `None` when there is no such pod.
     pub fn container_names(&self, namespace: &str, name: &str) -> Option<Vec<String>> {
-        let pod = self.pods.iter().find(|p| p.namespace == namespace && p.name == name)?;
-        Some(pod.containers.iter().map(|c| c.name.clone()).collect())
+        Some(self.find_pod(namespace, name)?.containers.iter().map(|c| c.name.clone()).collect())
     }
 
     pub fn has_pod(&self, namespace: &str, name: &str) -> bool {
-        self.pods.iter().any(|p| p.namespace == namespace && p.name == name)
+        self.find_pod(namespace, name).is_some()
     }
 
     /// The node a pod runs on, by name.
     fn pod_node_name(&self, namespace: &str, name: &str) -> Option<String> {
-        let pod = self.pods.iter().find(|p| p.namespace == namespace && p.name == name)?;
-        pod.node.map(|n| self.nodes[n].name.clone())
+        self.find_pod(namespace, name)?.node.map(|n| self.nodes[n].name.clone())
+    }
+
+    fn find_pod(&self, namespace: &str, name: &str) -> Option<&SimPod> {
+        self.pods.iter().find(|p| p.namespace == namespace && p.name == name)
     }
 
     fn update_nodes(&mut self) {
@@ -920,7 +922,7 @@ impl Sim {
 
     /// Deletes a pod as `kubectl delete pod` would; its ReplicaSet replaces it at once.
     pub fn delete_pod(&mut self, namespace: &str, name: &str) -> bool {
-        let Some(pod) = self.pods.iter().find(|p| p.namespace == namespace && p.name == name).cloned() else {
+        let Some(pod) = self.find_pod(namespace, name).cloned() else {
             return false;
         };
         self.remove_pod(name);
@@ -1431,9 +1433,16 @@ impl Sim {
             "container_memory_rss" => 98_304.0,
             _ => 0.0,
         };
+        // Each pod's sandbox id, made once per exposition rather than once per row.
+        let sandboxes: Vec<String> = pods.iter().map(|p| sandbox_id(&p.uid)).collect();
         // One row of a pod's pause container, its labels in cAdvisor's sorted order.
-        let pause_row = |out: &mut String, name: &str, p: &SimPod, cpu: &str, interface: &str, value: f64| {
-            let sandbox = sandbox_id(&p.uid);
+        let pause_row = |out: &mut String,
+                         name: &str,
+                         p: &SimPod,
+                         sandbox: &str,
+                         cpu: &str,
+                         interface: &str,
+                         value: f64| {
             let _ = writeln!(
                 out,
                 "{name}{{container=\"\",{cpu}id=\"/kubepods/burstable/pod{}/{sandbox}\",image=\"{PAUSE_IMAGE}\",{interface}name=\"{sandbox}\",namespace=\"{}\",pod=\"{}\"}} {value} {ts}",
@@ -1456,13 +1465,17 @@ impl Sim {
                     "{name}{{container=\"\",{cpu}id=\"/\",image=\"\",name=\"\",namespace=\"\",pod=\"\"}} {v} {ts}"
                 );
             }
-            for p in &pods {
+            for (p, sandbox) in pods.iter().zip(&sandboxes) {
                 let spec = self.service(p.svc);
                 let r = &self.res[p.svc];
                 let pod_cgroup = format!("/kubepods/burstable/pod{}", p.uid);
-                let values: Vec<f64> = p.containers.iter().filter(|c| running(c)).filter_map(|c| value(c, r)).collect();
-                if !values.is_empty() {
-                    let sum: f64 = values.iter().sum();
+                let (rows, sum) = p
+                    .containers
+                    .iter()
+                    .filter(|c| running(c))
+                    .filter_map(|c| value(c, r))
+                    .fold((0, 0.0), |(n, sum), v| (n + 1, sum + v));
+                if rows > 0 {
                     let _ = writeln!(
                         out,
                         "{name}{{container=\"\",{cpu}id=\"{pod_cgroup}\",image=\"\",name=\"\",namespace=\"{}\",pod=\"{}\"}} {sum} {ts}",
@@ -1470,7 +1483,7 @@ impl Sim {
                     );
                 }
                 if pause_has(name) {
-                    pause_row(&mut out, name, p, cpu, "", pause_value(name, p));
+                    pause_row(&mut out, name, p, sandbox, cpu, "", pause_value(name, p));
                 }
                 for c in p.containers.iter().filter(|c| running(c)) {
                     let Some(v) = value(c, r) else { continue };
@@ -1490,9 +1503,9 @@ impl Sim {
             ("container_network_transmit_bytes_total", "Cumulative count of bytes transmitted", 1),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for p in &pods {
+            for (p, sandbox) in pods.iter().zip(&sandboxes) {
                 let v = if field == 0 { p.net_rx_bytes } else { p.net_tx_bytes };
-                pause_row(&mut out, name, p, "", "interface=\"eth0\",", v.floor());
+                pause_row(&mut out, name, p, sandbox, "", "interface=\"eth0\",", v.floor());
             }
         }
         Some(out)
