@@ -11,6 +11,7 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::http::{EXPOSITION_LIMIT, read_body};
 use super::kube::classify_client_error;
 use super::{SourceId, SourceState, Update};
 use crate::model::cadvisor::{CounterRates, DerivedUsage, derive, derive_machine, extract};
@@ -39,11 +40,26 @@ async fn fetch_node(client: &Client, node: &str, timeout: Duration) -> Result<St
     }
 }
 
+/// One GET through the API server, its body capped like any exposition text.
 async fn fetch_path(client: &Client, path: &str, timeout: Duration) -> Result<String, SourceState> {
-    let request = http::Request::get(path).body(Vec::new()).map_err(|e| SourceState::Reconnecting(e.to_string()))?;
-    match tokio::time::timeout(timeout, client.request_text(request)).await {
-        Ok(Ok(text)) => Ok(text),
-        Ok(Err(e)) => Err(classify_client_error(&e)),
+    let request = http::Request::get(path)
+        .body(kube::client::Body::empty())
+        .map_err(|e| SourceState::Reconnecting(e.to_string()))?;
+    let fetch = async {
+        let resp = client.send(request).await.map_err(|e| classify_client_error(&e))?;
+        let code = resp.status();
+        let body = read_body(resp, EXPOSITION_LIMIT).await.map_err(SourceState::Reconnecting)?;
+        if code.is_success() {
+            return Ok(String::from_utf8_lossy(&body).into_owned());
+        }
+        // The API server explains a refusal in a Status object; a kubelet may answer in plain text.
+        let status = serde_json::from_slice::<kube::core::Status>(&body).unwrap_or_else(|_| {
+            kube::core::Status::failure(String::from_utf8_lossy(&body).trim(), "").with_code(code.as_u16())
+        });
+        Err(classify_client_error(&kube::Error::Api(status.boxed())))
+    };
+    match tokio::time::timeout(timeout, fetch).await {
+        Ok(result) => result,
         Err(_) => Err(SourceState::Reconnecting("scrape timed out".into())),
     }
 }
@@ -54,7 +70,7 @@ pub(super) async fn fetch_url(
     timeout: Duration,
 ) -> Result<String, SourceState> {
     let uri = super::http::check_url(url, "scrape").map_err(SourceState::Reconnecting)?;
-    match super::http::get(client, uri, timeout).await {
+    match super::http::get(client, uri, timeout, EXPOSITION_LIMIT).await {
         Ok((status, body)) if status.is_success() => Ok(String::from_utf8_lossy(&body).into_owned()),
         Ok((status, _)) if status.as_u16() == 404 => Err(SourceState::Absent(format!("HTTP {status}"))),
         Ok((status, _)) => Err(SourceState::Reconnecting(format!("HTTP {status}"))),

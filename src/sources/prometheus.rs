@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::http::{HttpClient, check_url, error_chain};
+use super::http::{HttpClient, PROMETHEUS_LIMIT, check_url, error_chain};
 use super::{SourceId, SourceState, Update};
 use crate::model::metrics::{ContainerHistory, ContainerUsage, Usage};
 use crate::model::pod::PodKey;
@@ -46,14 +46,14 @@ impl Endpoint {
                 Endpoint::Direct { base, client } => {
                     let uri: http::Uri =
                         format!("{base}{path_and_query}").parse().map_err(|e| format!("bad URL: {e}"))?;
-                    super::http::get(client, uri, timeout).await?
+                    super::http::get(client, uri, timeout, PROMETHEUS_LIMIT).await?
                 }
                 Endpoint::ApiProxy { client, prefix } => {
                     let request = http::Request::get(format!("{prefix}{path_and_query}"))
                         .body(kube::client::Body::empty())
                         .map_err(|e| e.to_string())?;
                     let resp = client.send(request).await.map_err(|e| format!("service proxy: {}", error_chain(&e)))?;
-                    (resp.status(), super::http::read_body(resp).await?)
+                    (resp.status(), super::http::read_body(resp, PROMETHEUS_LIMIT).await?)
                 }
             };
             // Prometheus answers 400/422/503 with a JSON error body worth showing.
