@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::kube::{Scope, classify_client_error};
 use super::{SourceId, SourceState, Update};
+use crate::model::accesslog::{LineBuffer, MAX_LINE_BYTES};
 
 /// Where gateway logs come from (`--gateway`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,6 +253,8 @@ async fn follow_pod_log(
         match api.log_stream(&name, &params).await {
             Ok(reader) => {
                 backoff = Duration::from_millis(500);
+                // A follow that failed and came back clears the failure it reported.
+                status(&tx, SourceState::Connected);
                 let mut lines = reader.lines();
                 let mut chunk = String::new();
                 loop {
@@ -324,7 +327,7 @@ pub async fn tail_file(path: PathBuf, tx: UnboundedSender<Update>) {
     let stream_name = format!("file:{}", path.display());
     let mut open: Option<(std::fs::File, u64)> = None;
     let mut offset = 0u64;
-    let mut pending: Vec<u8> = Vec::new();
+    let mut pending = LineBuffer::default();
     let mut buf = vec![0u8; CHUNK_BYTES];
     let mut reported_missing = false;
     loop {
@@ -334,15 +337,18 @@ pub async fn tail_file(path: PathBuf, tx: UnboundedSender<Update>) {
             (Some(_), None) => true,
             _ => false,
         };
+        let mut more = false;
         if let Some((file, _)) = open.as_mut() {
-            // Read what is there; after a rotation this drains the old file before switching.
-            loop {
+            // Read what is there; after a rotation this drains the old file before switching. A
+            // few chunks at a time, then the task yields: a huge file (or /dev/zero) must not hold
+            // a worker thread.
+            for _ in 0..READS_PER_TURN {
                 match file.read(&mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         offset += n as u64;
-                        pending.extend_from_slice(&buf[..n]);
-                        flush_lines(&tx, &stream_name, &mut pending);
+                        flush_lines(&tx, &stream_name, &mut pending, &buf[..n]);
+                        more = true;
                     }
                 }
             }
@@ -378,38 +384,51 @@ pub async fn tail_file(path: PathBuf, tx: UnboundedSender<Update>) {
                 Err(_) => {}
             }
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        if more {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 }
 
-/// Sends the complete lines of `pending`, keeping an unfinished last line.
-fn flush_lines(tx: &UnboundedSender<Update>, stream: &str, pending: &mut Vec<u8>) {
-    let Some(chunk) = crate::model::accesslog::take_complete_lines(pending) else { return };
-    let _ = tx.send(Update::AccessLog { stream: stream.to_string(), chunk });
+/// Chunks read from a file before the task yields.
+const READS_PER_TURN: usize = 8;
+
+/// Sends the complete lines `bytes` finish, keeping an unfinished last line; says once when a
+/// line too long to be a log line is dropped.
+fn flush_lines(tx: &UnboundedSender<Update>, stream: &str, pending: &mut LineBuffer, bytes: &[u8]) {
+    let dropped = pending.overlong_lines;
+    let lines = pending.push(bytes);
+    if dropped == 0 && pending.overlong_lines > 0 {
+        let _ = tx.send(Update::Notice(format!(
+            "{stream}: a line longer than {} KiB was dropped (not an access log?); reading on after it",
+            MAX_LINE_BYTES / 1024
+        )));
+    }
+    if let Some(chunk) = lines {
+        let _ = tx.send(Update::AccessLog { stream: stream.to_string(), chunk });
+    }
 }
 
 /// Reads stdin to its end (`kubectl logs -f … | kpulse --gateway -`).
 pub async fn read_stdin(tx: UnboundedSender<Update>) {
     let mut stdin = tokio::io::stdin();
     let mut buf = vec![0u8; CHUNK_BYTES];
-    let mut pending = Vec::new();
+    let mut pending = LineBuffer::default();
     status(&tx, SourceState::Connected);
     loop {
         match stdin.read(&mut buf).await {
             Ok(0) => break,
-            Ok(n) => {
-                pending.extend_from_slice(&buf[..n]);
-                flush_lines(&tx, "stdin", &mut pending);
-            }
+            Ok(n) => flush_lines(&tx, "stdin", &mut pending, &buf[..n]),
             Err(e) => {
                 status(&tx, SourceState::Reconnecting(format!("stdin: {e}")));
                 return;
             }
         }
     }
-    if !pending.is_empty() {
-        pending.push(b'\n');
-        flush_lines(&tx, "stdin", &mut pending);
+    if let Some(chunk) = pending.finish() {
+        let _ = tx.send(Update::AccessLog { stream: "stdin".into(), chunk });
     }
     let _ = tx.send(Update::Notice("stdin closed: the gateway log ended; what was read is kept".into()));
 }

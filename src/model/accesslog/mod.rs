@@ -220,6 +220,53 @@ pub fn take_complete_lines(pending: &mut Vec<u8>) -> Option<String> {
     Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
+/// The longest line kept whole; longer is not an access log line (`/dev/zero`, a binary file,
+/// a stream without newlines), and holding it would grow without bound.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Bytes read but not yet whole lines, never more than [`MAX_LINE_BYTES`] of them: an overlong
+/// line is dropped up to its newline and counted.
+#[derive(Debug, Default)]
+pub struct LineBuffer {
+    pending: Vec<u8>,
+    /// Inside an overlong line: everything up to the next newline is dropped.
+    discarding: bool,
+    pub overlong_lines: u64,
+}
+
+impl LineBuffer {
+    /// Adds `bytes`; returns the complete lines now available.
+    pub fn push(&mut self, mut bytes: &[u8]) -> Option<String> {
+        if self.discarding {
+            let end = memchr::memchr(b'\n', bytes)?;
+            self.discarding = false;
+            bytes = &bytes[end + 1..];
+        }
+        self.pending.extend_from_slice(bytes);
+        let lines = take_complete_lines(&mut self.pending);
+        if self.pending.len() > MAX_LINE_BYTES {
+            self.pending.clear();
+            self.discarding = true;
+            self.overlong_lines += 1;
+        }
+        lines
+    }
+
+    /// The unfinished last line, at the end of the stream.
+    pub fn finish(&mut self) -> Option<String> {
+        if self.pending.is_empty() || self.discarding {
+            return None;
+        }
+        self.pending.push(b'\n');
+        take_complete_lines(&mut self.pending)
+    }
+
+    pub fn clear(&mut self) {
+        self.pending.clear();
+        self.discarding = false;
+    }
+}
+
 /// `haystack.find(literal)` for the short literals of log formats: memchr for the first byte,
 /// then a compare (the general two-way searcher costs more to set up than these lines take).
 pub fn find_literal(haystack: &str, literal: &str) -> Option<usize> {
@@ -339,6 +386,20 @@ mod tests {
         pending.extend_from_slice(b"hed\n");
         assert_eq!(take_complete_lines(&mut pending).as_deref(), Some("unfinished\n"));
         assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn an_overlong_line_is_dropped_to_its_newline_and_memory_stays_bounded() {
+        let mut buf = LineBuffer::default();
+        let zeros = vec![0u8; 256 * 1024];
+        for _ in 0..100 {
+            assert_eq!(buf.push(&zeros), None);
+            assert!(buf.pending.len() <= MAX_LINE_BYTES);
+        }
+        assert_eq!(buf.overlong_lines, 1, "one endless line, counted once");
+        // Its tail up to the newline is dropped, and the lines after it are read.
+        assert_eq!(buf.push(b"\0\0tail\nGET / 200\npart").as_deref(), Some("GET / 200\n"));
+        assert_eq!(buf.finish().as_deref(), Some("part\n"));
     }
 
     #[test]
