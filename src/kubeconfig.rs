@@ -88,6 +88,22 @@ impl Connector {
         }
     }
 
+    /// The API server `context` talks to, as the kubeconfig names it (for messages: no secret in it).
+    pub fn server(&self, context: &str) -> Option<String> {
+        match self {
+            Connector::InCluster => {
+                let host = std::env::var("KUBERNETES_SERVICE_HOST").ok()?;
+                let port = std::env::var("KUBERNETES_SERVICE_PORT").unwrap_or_else(|_| "443".into());
+                Some(format!("https://{host}:{port}"))
+            }
+            Connector::Kubeconfig(k) => {
+                let cluster = k.contexts.iter().find(|c| c.name == context)?.context.as_ref()?.cluster.clone();
+                let named = k.clusters.iter().find(|c| c.name == cluster)?;
+                named.cluster.as_ref()?.server.clone()
+            }
+        }
+    }
+
     /// A client for `context` and that context's default namespace.
     pub async fn connect(&self, context: &str) -> Result<(Client, String), ConnectError> {
         let config = match self {
@@ -98,15 +114,77 @@ impl Connector {
                 let options = KubeConfigOptions { context: Some(context.to_string()), ..Default::default() };
                 Config::from_custom_kubeconfig((**k).clone(), &options)
                     .await
-                    .map_err(|e| ConnectError::Config(context.into(), e.to_string()))?
+                    .map_err(|e| ConnectError::Config(context.into(), redacted_config_error(&e.to_string())))?
             }
         };
         let namespace = config.default_namespace.clone();
-        let client = Client::try_from(config).map_err(|e| ConnectError::Config(context.into(), e.to_string()))?;
+        let plugin = config.auth_info.exec.as_ref().and_then(|e| e.command.clone());
+        // An exec credential plugin runs here, blocking, and may hang (a login prompt with no one
+        // to answer it): on a thread of its own, with a deadline.
+        let build = tokio::task::spawn_blocking(move || Client::try_from(config));
+        let client = match tokio::time::timeout(PLUGIN_TIMEOUT, build).await {
+            Ok(Ok(Ok(client))) => client,
+            Ok(Ok(Err(e))) => return Err(ConnectError::Config(context.into(), safe_error(&e))),
+            Ok(Err(e)) => return Err(ConnectError::Config(context.into(), format!("building the client failed: {e}"))),
+            Err(_) => {
+                let what = plugin.map_or("the client".to_string(), |p| format!("credential plugin {p}"));
+                return Err(ConnectError::Config(
+                    context.into(),
+                    format!("{what} did not answer within {}s", PLUGIN_TIMEOUT.as_secs()),
+                ));
+            }
+        };
         Ok((client, namespace))
     }
 }
 
+/// How long an exec credential plugin may take (kubectl has no limit; a dashboard must not hang).
+const PLUGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn read(path: &Path) -> Result<Kubeconfig, ConnectError> {
-    Kubeconfig::read_from(path).map_err(|e| ConnectError::Unreadable(path.to_path_buf(), e.to_string()))
+    Kubeconfig::read_from(path)
+        .map_err(|e| ConnectError::Unreadable(path.to_path_buf(), redacted_config_error(&e.to_string())))
+}
+
+/// A kubeconfig error without the file's contents: YAML errors quote the lines near the fault,
+/// and those lines can hold a token or a key. Only the position is kept.
+pub fn redacted_config_error(text: &str) -> String {
+    let lower = text.to_lowercase();
+    let position = lower.find("line ").map(|i| {
+        let digits = |from: usize| -> String { lower[from..].chars().take_while(char::is_ascii_digit).collect() };
+        let line = digits(i + 5);
+        let column = lower[i..].find("column ").map(|j| digits(i + j + 7)).unwrap_or_default();
+        (line, column)
+    });
+    let quotes_content = text.contains('\n') || text.contains('"') || text.contains('`') || text.contains('\'');
+    match position {
+        Some((line, column)) if !line.is_empty() => {
+            let at = if column.is_empty() { format!("line {line}") } else { format!("line {line}, column {column}") };
+            format!("not a valid kubeconfig (YAML error at {at})")
+        }
+        _ if quotes_content => "not a valid kubeconfig (YAML error)".to_string(),
+        _ => text.to_string(),
+    }
+}
+
+/// A client error in words that carry no secret: a failed exec plugin's error embeds its whole
+/// output (the credential included) and its environment.
+pub fn safe_error(err: &kube::Error) -> String {
+    use kube::client::AuthError;
+    match err {
+        kube::Error::Auth(AuthError::AuthExecRun { out, .. }) => {
+            let code = out.status.code().map_or("a signal".to_string(), |c| format!("exit code {c}"));
+            format!("the credential plugin failed ({code}); run it by hand to see why")
+        }
+        kube::Error::Auth(AuthError::AuthExecStart(e)) => format!("the credential plugin could not be started: {e}"),
+        kube::Error::Auth(AuthError::AuthExecParse(_)) => {
+            "the credential plugin's output is not an ExecCredential".into()
+        }
+        kube::Error::Auth(AuthError::ExecPluginFailed) => "the credential plugin returned no status".into(),
+        kube::Error::Auth(AuthError::ReadTokenFile(e, path)) => {
+            format!("cannot read token file {}: {e}", path.display())
+        }
+        kube::Error::Auth(_) => "authentication failed (credentials not shown)".into(),
+        other => other.to_string(),
+    }
 }

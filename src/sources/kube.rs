@@ -252,11 +252,43 @@ where
     }
     let status = |state: SourceState| tx.send(Update::Status { source, state }).is_ok();
     let _ = status(SourceState::Connecting);
+    let probe_api = api.clone();
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
     let mut synced_once = false;
     let mut last_state = SourceState::Connecting;
+    let mut quiet_since = tokio::time::Instant::now();
     loop {
-        let item = match stream.try_next().await {
+        // A live watch may be quiet for hours; one that is not live yet must not be: a server that
+        // accepts and never answers is named, and a watch that resumed without a new event (the
+        // usual case after an API server restart) is seen live by asking the server directly.
+        let next = if last_state == SourceState::Connected {
+            stream.try_next().await
+        } else {
+            match tokio::time::timeout(QUIET_CHECK, stream.try_next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    let state = if synced_once {
+                        probe(&probe_api).await
+                    } else if matches!(last_state, SourceState::Connecting)
+                        || last_state.reason().is_some_and(|r| r.starts_with(NO_ANSWER))
+                    {
+                        SourceState::Reconnecting(format!("{NO_ANSWER} after {}s", quiet_since.elapsed().as_secs()))
+                    } else {
+                        // Failing with a reason of its own, and backing off: that reason stands.
+                        continue;
+                    };
+                    if state != last_state {
+                        last_state = state.clone();
+                        if !status(state) {
+                            return WatchEnd::Closed;
+                        }
+                    }
+                    continue;
+                }
+            }
+        };
+        quiet_since = tokio::time::Instant::now();
+        let item = match next {
             Ok(Some(item)) => item,
             Ok(None) => return WatchEnd::Closed,
             Err(err) => {
@@ -295,6 +327,24 @@ where
     }
 }
 
+const NO_ANSWER: &str = "no answer from the API server";
+
+/// How long a watch that is not live yet may stay quiet before kpulse asks why.
+const QUIET_CHECK: Duration = Duration::from_secs(10);
+
+/// One small list (a single item's metadata): does the server answer this watch's request now?
+async fn probe<K>(api: &Api<K>) -> SourceState
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let params = kube::api::ListParams::default().limit(1);
+    match tokio::time::timeout(Duration::from_secs(5), api.list_metadata(&params)).await {
+        Ok(Ok(_)) => SourceState::Connected,
+        Ok(Err(e)) => classify_client_error(&e),
+        Err(_) => SourceState::Reconnecting(format!("{NO_ANSWER} within 5s")),
+    }
+}
+
 fn classify_watch_error(err: &watcher::Error) -> SourceState {
     match err {
         watcher::Error::InitialListFailed(e) | watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => {
@@ -319,6 +369,7 @@ pub fn classify_client_error(err: &kube::Error) -> SourceState {
         kube::Error::Service(e) => {
             SourceState::Reconnecting(format!("connection: {}", first_line(&error_chain(e.as_ref()))))
         }
+        kube::Error::Auth(_) => SourceState::Reconnecting(crate::kubeconfig::safe_error(err)),
         other => SourceState::Reconnecting(first_line(&other.to_string())),
     }
 }
