@@ -352,12 +352,5 @@ async fn run_snapshot(
         (state, window, None)
     };
     print!("{}", render(&state, format, window_secs, run.as_ref()));
-    let top = state.hotspots.first().map_or(0, |h| h.score);
-    Ok(match args.fail_on {
-        Some(threshold) if top >= threshold => {
-            eprintln!("kpulse snapshot: a hotspot scored {top}, at or above --fail-on {threshold}");
-            crate::snapshot::EXIT_HOTSPOT
-        }
-        _ => 0,
-    })
+    Ok(crate::snapshot::exit_code(&state, args.fail_on, |line| eprintln!("kpulse snapshot: {line}")))
 }

@@ -10,6 +10,7 @@ use crate::analysis::hotspots::{Hotspot, Subject};
 use crate::app::State;
 use crate::app::rows::ContainerRow;
 use crate::app::traffic::TrafficRow;
+use crate::app::visibility::Reach;
 use crate::model::quantity::{format_bytes, format_cpu_millis, format_ratio};
 use crate::model::time::{UnixSecs, format_latency};
 use crate::ui::cells::{num_or_dash, pct_text};
@@ -76,6 +77,10 @@ struct Report<'a> {
     window_secs: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     scenario: Option<&'a ScenarioRun>,
+    /// False when kpulse could not see something it was asked to read: then an empty `hotspots`
+    /// does not mean healthy, and `incomplete` says what was missing.
+    complete: bool,
+    incomplete: Vec<IncompleteReport>,
     sources: Vec<SourceReport>,
     hotspots: Vec<HotspotReport<'a>>,
     containers: Vec<ContainerReport<'a>>,
@@ -126,6 +131,47 @@ fn queue_reports(state: &State) -> Vec<QueueReport<'_>> {
             }
         })
         .collect()
+}
+
+#[derive(Serialize)]
+struct IncompleteReport {
+    source: &'static str,
+    /// `blind` (no pod list: nothing was judged) or `partial` (one kind of data missing or old).
+    reach: &'static str,
+    reason: String,
+}
+
+fn incomplete_reports(state: &State) -> Vec<IncompleteReport> {
+    state
+        .blind_spots()
+        .into_iter()
+        .map(|s| IncompleteReport {
+            source: s.source.label(),
+            reach: match s.reach {
+                Reach::Blind => "blind",
+                Reach::Partial => "partial",
+            },
+            reason: s.text,
+        })
+        .collect()
+}
+
+/// The lines that stand for "no hotspots" in the text forms: what was not seen, or the all-clear.
+fn no_hotspot_lines(state: &State, all_clear: &str, prefix: &str) -> String {
+    let spots = state.blind_spots();
+    let mut out = String::new();
+    for s in &spots {
+        let word = if s.reach == Reach::Blind { "cannot see" } else { "not seen" };
+        out.push_str(&format!("{prefix}{word}: {}\n", s.text));
+    }
+    if state.hotspots.is_empty() {
+        if spots.is_empty() {
+            out.push_str(all_clear);
+        } else if spots.iter().all(|s| s.reach != Reach::Blind) {
+            out.push_str(&format!("{prefix}nothing crosses a rule in what kpulse could see\n"));
+        }
+    }
+    out
 }
 
 #[derive(Serialize)]
@@ -265,6 +311,8 @@ pub fn render(state: &State, format: ReportFormat, window_secs: i64, scenario: O
                 context: &state.context,
                 window_secs,
                 scenario,
+                complete: state.blind_spots().is_empty(),
+                incomplete: incomplete_reports(state),
                 sources: state
                     .sources
                     .iter()
@@ -374,9 +422,7 @@ fn table(state: &State, window_secs: i64, scenario: Option<&ScenarioRun>) -> Str
         out.push('\n');
     }
     out.push_str("\nHOTSPOTS\n");
-    if state.hotspots.is_empty() {
-        out.push_str("none: nothing looks like a bottleneck right now\n");
-    }
+    out.push_str(&no_hotspot_lines(state, "none: nothing looks like a bottleneck right now\n", ""));
     for (i, h) in state.hotspots.iter().enumerate() {
         out.push_str(&format!("{:>2}. {:>3}  {}  {}\n", i + 1, h.score, h.subject.label(), h.summary()));
     }
@@ -434,9 +480,7 @@ fn markdown(state: &State, window_secs: i64, scenario: Option<&ScenarioRun>) -> 
         out.push_str(&format!("\n{line}\n"));
     }
     out.push_str("\n## Hotspots\n\n");
-    if state.hotspots.is_empty() {
-        out.push_str("None: nothing looks like a bottleneck right now.\n");
-    }
+    out.push_str(&no_hotspot_lines(state, "None: nothing looks like a bottleneck right now.\n", "- "));
     for (i, h) in state.hotspots.iter().enumerate() {
         out.push_str(&format!(
             "{}. **{}** `{}` — **{}**: {}\n",

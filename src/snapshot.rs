@@ -17,6 +17,35 @@ use crate::sources::kube::Scope;
 /// Exit code when `--fail-on SCORE` is given and a hotspot reaches it.
 pub const EXIT_HOTSPOT: i32 = 3;
 
+/// Exit code when the window ended blind (no pod list), or, with `--fail-on`, missing anything
+/// it was asked to read: a gate must never pass on a cluster it could not see.
+pub const EXIT_INCOMPLETE: i32 = 1;
+
+/// The snapshot's exit code, telling `say` why when it is not 0. Blindness wins over a hotspot:
+/// a score judged without pods means nothing.
+pub fn exit_code(state: &State, fail_on: Option<u32>, mut say: impl FnMut(String)) -> i32 {
+    let spots = state.blind_spots();
+    for spot in &spots {
+        say(format!("incomplete: {}", spot.text));
+    }
+    if state.is_blind() {
+        say("no pod list in the window: nothing was judged".into());
+        return EXIT_INCOMPLETE;
+    }
+    let top = state.hotspots.first().map_or(0, |h| h.score);
+    match fail_on {
+        Some(threshold) if top >= threshold => {
+            say(format!("a hotspot scored {top}, at or above --fail-on {threshold}"));
+            EXIT_HOTSPOT
+        }
+        Some(threshold) if !spots.is_empty() => {
+            say(format!("top score {top} is below --fail-on {threshold}, but what was not seen could be above it"));
+            EXIT_INCOMPLETE
+        }
+        _ => 0,
+    }
+}
+
 /// Simulated seconds between two rounds of the sources in a demo run (a metrics poll).
 const DEMO_STEP_SECS: i64 = 10;
 
@@ -47,6 +76,7 @@ pub fn parse_window(text: &str) -> Result<i64, String> {
 
 /// Runs the cluster's sources for `window_secs`, then ranks what was collected.
 pub async fn collect_from_cluster(connector: &Connector, mut state: State, window_secs: i64) -> Result<State, String> {
+    state.server = connector.server(&state.context);
     let (client, default_ns) = connector.connect(&state.context).await.map_err(|e| e.to_string())?;
     let mut sources = crate::tui::start_sources(client, &state, &default_ns);
     let local_cancel = tokio_util::sync::CancellationToken::new();

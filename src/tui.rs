@@ -30,6 +30,33 @@ fn install_terminal() -> std::io::Result<ratatui::DefaultTerminal> {
     Ok(terminal)
 }
 
+/// SIGTERM, SIGHUP and SIGQUIT end the session as `q` does, so the terminal is restored (their
+/// default action would leave it raw, with the alternate screen up).
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            quit: signal(SignalKind::quit())?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.hup.recv() => "SIGHUP",
+            _ = self.quit.recv() => "SIGQUIT",
+        }
+    }
+}
+
 fn restore_terminal() {
     let _ = execute!(stdout(), DisableMouseCapture);
     ratatui::restore();
@@ -100,12 +127,18 @@ pub fn start_local_sources(state: &State, cancel: &CancellationToken) -> mpsc::U
 }
 
 pub async fn run(connector: Connector, mut state: State) -> color_eyre::Result<()> {
+    state.server = connector.server(&state.context);
     let (client, default_ns) = connector.connect(&state.context).await?;
     let mut sources = start_sources(client, &state, &default_ns);
     let local_cancel = CancellationToken::new();
     let mut local_updates = start_local_sources(&state, &local_cancel);
 
-    let mut terminal = install_terminal()?;
+    let mut signals = StopSignals::install()?;
+    let mut terminal = install_terminal().map_err(|e| {
+        color_eyre::eyre::eyre!(
+            "the dashboard needs a terminal ({e}); without one, `kpulse snapshot` prints a report instead"
+        )
+    })?;
     let (input_tx, mut input_rx) = mpsc::unbounded_channel::<Msg>();
     let stop_input = CancellationToken::new();
     {
@@ -158,6 +191,9 @@ pub async fn run(connector: Connector, mut state: State) -> color_eyre::Result<(
                     needs_draw = true;
                 }
                 _ = frame.tick() => {}
+                name = signals.next() => {
+                    return Err(color_eyre::eyre::eyre!("stopped by {name}"));
+                }
             }
             // Drain what is queued (a 10,000-pod list arrives as a burst) but keep input responsive.
             let mut drained = 0;
@@ -181,6 +217,7 @@ pub async fn run(connector: Connector, mut state: State) -> color_eyre::Result<(
                     }
                     Command::SwitchContext(ctx) => {
                         sources.cancel.cancel();
+                        state.server = connector.server(&ctx);
                         match tokio::time::timeout(Duration::from_secs(15), connector.connect(&ctx)).await {
                             Ok(Ok((client, ns))) => {
                                 if !state.config.all_namespaces && !state.demo {

@@ -5,6 +5,7 @@ pub mod hotspots;
 pub mod keymap;
 pub mod rows;
 pub mod traffic;
+pub mod visibility;
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -138,6 +139,14 @@ pub struct SourceStatus {
     pub state: SourceState,
     /// When data last arrived from this source.
     pub last_data: Option<UnixSecs>,
+    /// When `state` last changed, so a lost source can say since when.
+    pub since: UnixSecs,
+}
+
+impl SourceStatus {
+    fn connecting(now: UnixSecs) -> SourceStatus {
+        SourceStatus { state: SourceState::Connecting, last_data: None, since: now }
+    }
 }
 
 /// Where the UI last drew things, so mouse clicks can be mapped back to rows and columns.
@@ -154,6 +163,8 @@ pub struct State {
     pub config: Config,
     pub keymap: KeyMap,
     pub context: String,
+    /// The context's API server address, named when it cannot be reached.
+    pub server: Option<String>,
     pub contexts: Vec<String>,
     pub scope: Scope,
     /// A namespace chosen in the UI while the watch covers all namespaces.
@@ -230,6 +241,7 @@ impl State {
             config,
             keymap,
             context,
+            server: None,
             contexts,
             scope,
             namespace_filter: None,
@@ -239,10 +251,7 @@ impl State {
             events: Store::default(),
             tracks: Tracks::default(),
             node_usage: HashMap::new(),
-            sources: SourceId::ALWAYS
-                .iter()
-                .map(|s| (*s, SourceStatus { state: SourceState::Connecting, last_data: None }))
-                .collect(),
+            sources: SourceId::ALWAYS.iter().map(|s| (*s, SourceStatus::connecting(now))).collect(),
             notices: Vec::new(),
             view: View::Containers,
             overlay: Overlay::None,
@@ -421,10 +430,12 @@ impl State {
                 self.nodes_dirty = true;
             }
             Update::Status { source, state } => {
-                self.sources
-                    .entry(source)
-                    .or_insert(SourceStatus { state: SourceState::Connecting, last_data: None })
-                    .state = state;
+                let now = self.now;
+                let status = self.sources.entry(source).or_insert(SourceStatus::connecting(now));
+                if status.state != state {
+                    status.state = state;
+                    status.since = now;
+                }
             }
             Update::AccessLog { stream, chunk } => {
                 let forced = &self.log_format;
@@ -561,7 +572,7 @@ impl State {
         self.streams.retain(|name, _| name.starts_with("file:") || name == "stdin");
         self.traffic_rows.clear();
         for s in self.sources.values_mut() {
-            *s = SourceStatus { state: SourceState::Connecting, last_data: None };
+            *s = SourceStatus::connecting(self.now);
         }
         self.rebuild_all = true;
         self.nodes_dirty = true;

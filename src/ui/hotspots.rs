@@ -10,6 +10,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use super::theme::Theme;
 use crate::analysis::hotspots::Hotspot;
 use crate::app::State;
+use crate::app::visibility::{BlindSpot, Reach};
 
 /// Lines the strip takes on the Containers screen: a title and the top hotspots.
 pub const STRIP_HOTSPOTS: usize = 3;
@@ -21,7 +22,26 @@ pub fn strip_height(state: &State, available: u16) -> u16 {
         12..24 => 1,
         _ => STRIP_HOTSPOTS,
     };
-    1 + state.hotspots.len().clamp(1, lines) as u16
+    1 + (state.blind_spots().len() + state.hotspots.len()).clamp(1, lines) as u16
+}
+
+fn blind_line<'a>(spot: &BlindSpot, theme: &Theme) -> Line<'a> {
+    let (mark, style) = match spot.reach {
+        Reach::Blind => ("   cannot see: ", theme.bad),
+        Reach::Partial => ("   not seen: ", theme.warn),
+    };
+    Line::from(vec![Span::styled(mark, style), Span::styled(spot.text.clone(), style)])
+}
+
+/// What stands where hotspots would: what kpulse cannot see, and the all-clear only when it sees
+/// everything it was asked to.
+fn caveats<'a>(state: &State, spots: &[BlindSpot], all_clear: &'a str, theme: &Theme) -> Vec<Line<'a>> {
+    let mut lines: Vec<Line> = spots.iter().map(|s| blind_line(s, theme)).collect();
+    if state.hotspots.is_empty() && spots.iter().all(|s| s.reach != Reach::Blind) {
+        let text = if spots.is_empty() { all_clear } else { "   nothing crosses a rule in what kpulse can see" };
+        lines.push(Line::from(Span::styled(text, if spots.is_empty() { theme.good } else { theme.dim })));
+    }
+    lines
 }
 
 fn score_style(score: u32, theme: &Theme) -> Style {
@@ -47,10 +67,10 @@ pub fn draw_strip(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
         Span::styled(" Hotspots ", theme.title),
         Span::styled(format!("{} found · 4 to see all, with evidence", state.hotspots.len()), theme.dim),
     ])];
-    if state.hotspots.is_empty() {
-        lines.push(Line::from(Span::styled("   nothing looks like a bottleneck right now", theme.good)));
-    }
-    for h in state.hotspots.iter().take(area.height.saturating_sub(1) as usize) {
+    let spots = state.blind_spots();
+    lines.extend(caveats(state, &spots, "   nothing looks like a bottleneck right now", theme));
+    let room = (area.height as usize).saturating_sub(lines.len());
+    for h in state.hotspots.iter().take(room) {
         let mut spans = headline(h, theme);
         spans.push(Span::styled(format!(": {}", h.evidence().join("; ")), theme.base));
         lines.push(Line::from(spans));
@@ -67,15 +87,16 @@ pub fn draw_hotspots(state: &State, frame: &mut Frame, area: Rect, theme: &Theme
         Span::styled(" Hotspots ", theme.title),
         Span::styled("ranked by score (0-100) · Enter: the rows behind one ", theme.dim),
     ]));
-    let inner = block.inner(list_area);
+    let mut inner = block.inner(list_area);
     frame.render_widget(block, list_area);
+    let spots = state.blind_spots();
+    let all_clear = "nothing looks like a bottleneck right now: no container, service, node or gateway crosses a rule";
+    let notes = caveats(state, &spots, all_clear, theme);
+    let notes_height = (notes.len() as u16).min(inner.height);
+    frame.render_widget(Paragraph::new(notes).wrap(Wrap { trim: false }), Rect { height: notes_height, ..inner });
+    inner.y += notes_height;
+    inner.height -= notes_height;
     if state.hotspots.is_empty() {
-        let msg = if state.rows.is_empty() {
-            "waiting for data"
-        } else {
-            "nothing looks like a bottleneck right now: no container, service, node or gateway crosses a rule"
-        };
-        frame.render_widget(Paragraph::new(Span::styled(msg, theme.good)), inner);
         return;
     }
     let per_page = (inner.height as usize / 2).max(1);

@@ -1,0 +1,285 @@
+//! What kpulse cannot see right now. A monitoring tool that says "nothing looks wrong" while it
+//! is blind is the worst failure it can have, so these lines take the place of that reassurance on
+//! screen, and a snapshot with any of them is incomplete.
+
+use super::State;
+use crate::model::time::format_age;
+use crate::sources::{SourceId, SourceState};
+
+/// How much a blind spot hides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reach {
+    /// No pod list: nothing can be judged, and "no hotspots" means nothing.
+    Blind,
+    /// One kind of data is missing or old (usage, nodes, events, logs); the rest is judged.
+    Partial,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlindSpot {
+    pub reach: Reach,
+    pub source: SourceId,
+    pub text: String,
+}
+
+/// Where usage can come from; any one of them live is enough.
+const USAGE_SOURCES: [SourceId; 3] = [SourceId::Cadvisor, SourceId::PodMetrics, SourceId::Prometheus];
+
+/// A source that has said nothing for this long is not "connecting" any more but unanswered.
+const SILENT_AFTER_SECS: i64 = 20;
+
+/// A connection error as a person would say it (the client's chain is long and technical).
+pub fn plain_reason(reason: &str) -> String {
+    let lower = reason.to_lowercase();
+    let known = [
+        ("connection refused", "connection refused"),
+        ("timed out", "timed out"),
+        ("deadline has elapsed", "timed out"),
+        ("dns error", "host name not found"),
+        ("failed to lookup address", "host name not found"),
+        ("certificate", "TLS certificate not accepted"),
+        ("connection reset", "connection reset"),
+        ("network is unreachable", "network unreachable"),
+        ("no route to host", "no route to host"),
+    ];
+    known
+        .iter()
+        .find(|(needle, _)| lower.contains(needle))
+        .map_or_else(|| reason.to_string(), |(_, plain)| plain.to_string())
+}
+
+impl State {
+    /// The API server kpulse reads, as the user's kubeconfig names it.
+    fn server_name(&self) -> &str {
+        self.server.as_deref().unwrap_or("the API server")
+    }
+
+    fn stale_after(&self) -> i64 {
+        3 * self.config.metrics_interval.as_secs().max(1) as i64
+    }
+
+    /// Why one source tells nothing right now, if it does not.
+    fn source_gap(&self, id: SourceId) -> Option<String> {
+        let s = self.sources.get(&id)?;
+        let age = format_age(self.now - s.since);
+        match &s.state {
+            SourceState::Reconnecting(r) if s.last_data.is_some() => Some(format!(
+                "{}: lost {age} ago ({}), showing what was seen before; retrying",
+                id.label(),
+                plain_reason(r)
+            )),
+            SourceState::Reconnecting(r) => Some(format!("{}: {}, retrying", id.label(), plain_reason(r))),
+            SourceState::Forbidden(r) => Some(format!("{}: not allowed ({r})", id.label())),
+            SourceState::Absent(r) => Some(format!("{}: {r}", id.label())),
+            SourceState::Connecting if self.now - s.since >= SILENT_AFTER_SECS => {
+                Some(format!("{}: no answer after {age}", id.label()))
+            }
+            SourceState::Connecting => None,
+            SourceState::Connected => {
+                let silent = s.last_data.map(|t| self.now - t).filter(|&a| id.is_polled() && a > self.stale_after())?;
+                Some(format!("{}: no data for {}", id.label(), format_age(silent)))
+            }
+        }
+    }
+
+    fn pods_spot(&self) -> Option<BlindSpot> {
+        let s = self.sources.get(&SourceId::Pods)?;
+        let server = self.server_name();
+        let blind = |text: String| Some(BlindSpot { reach: Reach::Blind, source: SourceId::Pods, text });
+        if !self.pods.synced() {
+            return match &s.state {
+                SourceState::Reconnecting(r) => blind(format!("cannot reach {server} ({}), retrying", plain_reason(r))),
+                SourceState::Forbidden(r) => blind(format!("not allowed to list pods at {server} ({r})")),
+                SourceState::Absent(r) => blind(format!("{server} serves no pods ({r})")),
+                SourceState::Connecting | SourceState::Connected => {
+                    blind(format!("waiting for the first pod list from {server} ({})", format_age(self.now - s.since)))
+                }
+            };
+        }
+        let text = match &s.state {
+            SourceState::Reconnecting(r) => format!(
+                "lost the pods at {server} {} ago ({}); showing them as they were, retrying",
+                format_age(self.now - s.since),
+                plain_reason(r)
+            ),
+            _ => self.source_gap(SourceId::Pods)?,
+        };
+        Some(BlindSpot { reach: Reach::Partial, source: SourceId::Pods, text })
+    }
+
+    /// Usage is missing only when every usage source kpulse started tells nothing.
+    fn usage_spot(&self) -> Option<BlindSpot> {
+        let started: Vec<SourceId> = USAGE_SOURCES.into_iter().filter(|id| self.sources.contains_key(id)).collect();
+        if started.is_empty() || !self.pods.synced() {
+            return None;
+        }
+        let mut gaps = Vec::new();
+        for id in started {
+            match self.source_gap(id) {
+                Some(gap) => gaps.push(gap),
+                // Live, or still within its first answer's time.
+                None => return None,
+            }
+        }
+        let text = format!("no CPU or memory usage: {}", gaps.join("; "));
+        Some(BlindSpot { reach: Reach::Partial, source: SourceId::Cadvisor, text })
+    }
+
+    /// Everything kpulse cannot see now, the most serious first.
+    pub fn blind_spots(&self) -> Vec<BlindSpot> {
+        let mut spots: Vec<BlindSpot> = self.pods_spot().into_iter().collect();
+        if spots.first().is_some_and(|s| s.reach == Reach::Blind) {
+            // Without pods every other source's gap is noise.
+            return spots;
+        }
+        spots.extend(self.usage_spot());
+        for id in [SourceId::Nodes, SourceId::Events, SourceId::Gateway, SourceId::Brokers] {
+            if let Some(text) = self.source_gap(id) {
+                spots.push(BlindSpot { reach: Reach::Partial, source: id, text });
+            }
+        }
+        spots
+    }
+
+    /// Whether kpulse could not list pods at all: no verdict can be trusted.
+    pub fn is_blind(&self) -> bool {
+        self.blind_spots().iter().any(|s| s.reach == Reach::Blind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::Msg;
+    use crate::config::Config;
+    use crate::model::store::Change;
+    use crate::sources::Update;
+    use crate::sources::kube::Scope;
+
+    fn state() -> State {
+        let mut s = State::new(Config::default(), "ctx".into(), vec!["ctx".into()], Scope::All, 1_000);
+        s.server = Some("https://127.0.0.1:1".into());
+        s
+    }
+
+    fn status(s: &mut State, source: SourceId, state: SourceState) {
+        s.update(Msg::Source(Update::Status { source, state }));
+    }
+
+    fn tick(s: &mut State, now: i64) {
+        s.update(Msg::Tick(now));
+    }
+
+    const REFUSED: &str = "connection: client error (Connect): tcp connect error: Connection refused (os error 111)";
+
+    #[test]
+    fn a_refused_api_server_is_named_with_its_reason() {
+        let mut s = state();
+        status(&mut s, SourceId::Pods, SourceState::Reconnecting(REFUSED.into()));
+        let spots = s.blind_spots();
+        assert_eq!(spots.len(), 1, "{spots:?}");
+        assert_eq!(spots[0].reach, Reach::Blind);
+        assert_eq!(spots[0].text, "cannot reach https://127.0.0.1:1 (connection refused), retrying");
+        assert!(s.is_blind());
+    }
+
+    #[test]
+    fn waiting_for_pods_is_blind_and_says_for_how_long() {
+        let mut s = state();
+        tick(&mut s, 1_012);
+        let spots = s.blind_spots();
+        assert_eq!(spots[0].text, "waiting for the first pod list from https://127.0.0.1:1 (12s)");
+        assert!(s.is_blind());
+    }
+
+    fn listed(s: &mut State) {
+        s.update(Msg::Source(Update::Pods(Change::InitStart)));
+        s.update(Msg::Source(Update::Pods(Change::InitDone)));
+        status(s, SourceId::Pods, SourceState::Connected);
+        status(s, SourceId::Nodes, SourceState::Connected);
+        status(s, SourceId::Events, SourceState::Connected);
+    }
+
+    #[test]
+    fn a_listed_cluster_with_live_usage_has_no_blind_spot() {
+        let mut s = state();
+        listed(&mut s);
+        status(&mut s, SourceId::Cadvisor, SourceState::Connected);
+        s.update(Msg::Source(Update::PodUsage { at: 1_000, source: SourceId::Cadvisor, usages: vec![] }));
+        assert_eq!(s.blind_spots(), vec![]);
+        assert!(!s.is_blind());
+    }
+
+    #[test]
+    fn one_live_usage_source_is_enough() {
+        let mut s = state();
+        listed(&mut s);
+        status(&mut s, SourceId::Cadvisor, SourceState::Absent("node proxy refused".into()));
+        status(&mut s, SourceId::PodMetrics, SourceState::Connected);
+        s.update(Msg::Source(Update::PodUsage { at: 1_000, source: SourceId::PodMetrics, usages: vec![] }));
+        assert_eq!(s.blind_spots(), vec![]);
+    }
+
+    #[test]
+    fn every_usage_source_down_is_a_partial_blind_spot_naming_each() {
+        let mut s = state();
+        listed(&mut s);
+        status(&mut s, SourceId::Cadvisor, SourceState::Absent("node proxy refused".into()));
+        status(&mut s, SourceId::PodMetrics, SourceState::Absent("metrics.k8s.io is not served".into()));
+        let spots = s.blind_spots();
+        assert_eq!(spots.len(), 1, "{spots:?}");
+        assert_eq!(spots[0].reach, Reach::Partial);
+        assert_eq!(
+            spots[0].text,
+            "no CPU or memory usage: cadvisor: node proxy refused; pod metrics: metrics.k8s.io is not served"
+        );
+        assert!(!s.is_blind());
+    }
+
+    #[test]
+    fn a_polled_source_that_went_quiet_says_for_how_long() {
+        let mut s = state();
+        listed(&mut s);
+        status(&mut s, SourceId::Cadvisor, SourceState::Connected);
+        s.update(Msg::Source(Update::PodUsage { at: 1_000, source: SourceId::Cadvisor, usages: vec![] }));
+        let later = 1_000 + 3 * s.config.metrics_interval.as_secs() as i64 + 5;
+        tick(&mut s, later);
+        let spots = s.blind_spots();
+        assert_eq!(spots.len(), 1, "{spots:?}");
+        assert!(spots[0].text.starts_with("no CPU or memory usage: cadvisor: no data for "), "{spots:?}");
+    }
+
+    #[test]
+    fn a_lost_pod_watch_says_since_when_and_keeps_the_rows() {
+        let mut s = state();
+        listed(&mut s);
+        s.update(Msg::Source(Update::Pods(Change::Applied(crate::model::pod::PodInfo::default()))));
+        tick(&mut s, 1_030);
+        status(&mut s, SourceId::Pods, SourceState::Reconnecting(REFUSED.into()));
+        tick(&mut s, 1_045);
+        let spots = s.blind_spots();
+        assert_eq!(spots[0].reach, Reach::Partial);
+        assert_eq!(
+            spots[0].text,
+            "lost the pods at https://127.0.0.1:1 15s ago (connection refused); showing them as they were, retrying"
+        );
+        assert_eq!(s.pods.len(), 1);
+    }
+
+    #[test]
+    fn a_source_that_never_answers_is_named_after_a_while() {
+        let mut s = state();
+        listed(&mut s);
+        status(&mut s, SourceId::Cadvisor, SourceState::Connecting);
+        assert_eq!(s.blind_spots(), vec![], "a fresh source gets its time");
+        tick(&mut s, 1_000 + SILENT_AFTER_SECS);
+        assert_eq!(s.blind_spots()[0].text, "no CPU or memory usage: cadvisor: no answer after 20s");
+    }
+
+    #[test]
+    fn plain_reasons() {
+        assert_eq!(plain_reason(REFUSED), "connection refused");
+        assert_eq!(plain_reason("timed out after 5s"), "timed out");
+        assert_eq!(plain_reason("HTTP 500: boom"), "HTTP 500: boom");
+    }
+}
