@@ -74,7 +74,7 @@ pub enum Cmd {
     /// Open the dashboard on an embedded simulated cluster (no cluster, no Docker needed)
     Demo(DemoArgs),
     /// Collect for a window, print containers, traffic and the ranked hotspots, and exit
-    /// (exit code 3 when --fail-on SCORE is reached)
+    /// (exit code 3 when --fail-on SCORE is reached, 1 when a source could not be seen)
     Snapshot(SnapshotArgs),
 }
 
@@ -273,6 +273,9 @@ async fn run_demo(cli: &Cli, args: &DemoArgs, config: Config, config_error: Opti
         None => Scenario::shop(),
     };
     let scenario = match args.pods {
+        Some(n) if n > crate::demo::scenario::MAX_PODS => {
+            return Err(Failure::Usage(format!("--pods {n}: at most {}", crate::demo::scenario::MAX_PODS)));
+        }
         Some(n) => scenario.scaled_to(n),
         None => scenario,
     };
@@ -349,6 +352,10 @@ async fn run_snapshot(
         let state = new_state(config, config_error, context, connector.contexts(), scope);
         eprintln!("kpulse snapshot: collecting for {window}s from context {}", state.context);
         let state = crate::snapshot::collect_from_cluster(&connector, state, window).await.map_err(Failure::Runtime)?;
+        // What the status bar would have shown for a moment (a dropped log line, a fallback).
+        for (_, text) in &state.notices {
+            eprintln!("kpulse snapshot: {text}");
+        }
         (state, window, None)
     };
     print!("{}", render(&state, format, window_secs, run.as_ref()));

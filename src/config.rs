@@ -14,6 +14,9 @@ use crate::model::promql::Queries;
 use crate::sources::gateway::GatewaySpec;
 use crate::sources::kube::UsageMode;
 
+/// The longest history kept: at the default 15 s interval, 1,440 points a series.
+const MAX_RETENTION_MINUTES: u64 = 360;
+
 pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -143,6 +146,14 @@ impl Config {
         if refresh == 0 || metrics == 0 || retention == 0 {
             return Err("intervals and retention must be greater than 0".into());
         }
+        // Each container keeps retention / metrics interval points per series: bound both so a
+        // typo cannot ask for gigabytes at 10,000 pods.
+        if refresh > 3600 || metrics > 3600 {
+            return Err("intervals must be at most 3600 seconds".into());
+        }
+        if retention > MAX_RETENTION_MINUTES {
+            return Err(format!("retention_minutes must be at most {MAX_RETENTION_MINUTES} (6 hours)"));
+        }
         let theme = file.theme.or(base.theme).unwrap_or_else(|| "dark".into());
         if !["dark", "light", "mono"].contains(&theme.as_str()) {
             return Err(format!("unknown theme {theme:?} (expected dark, light or mono)"));
@@ -260,6 +271,14 @@ mod tests {
         std::fs::write(&path, "colour = \"red\"\n").unwrap();
         let (_, err) = Config::load(&path);
         assert!(err.unwrap().contains("colour"), "unknown keys are named");
+
+        for (line, named) in [("retention_minutes = 100000", "at most 360"), ("metrics_interval_secs = 86400", "3600")]
+        {
+            std::fs::write(&path, format!("{line}\n")).unwrap();
+            let (c, err) = Config::load(&path);
+            assert_eq!(c, Config::default(), "{line}: defaults stand");
+            assert!(err.is_some_and(|e| e.contains(named)), "{line}");
+        }
 
         let (c, err) = Config::load(&dir.path().join("missing.toml"));
         assert_eq!((c, err), (Config::default(), None));

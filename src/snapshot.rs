@@ -54,6 +54,9 @@ const DEMO_STEP_SECS: i64 = 10;
 /// wall clock gave the same scenario and seed different rates and scores from run to run.
 pub const DEMO_EPOCH: UnixSecs = 1_767_225_600;
 
+/// The longest window: a week, of wall-clock time or of simulated time for `--demo`.
+const MAX_WINDOW_SECS: i64 = 7 * 24 * 3600;
+
 /// `30s`, `5m`, `1h` or plain seconds.
 pub fn parse_window(text: &str) -> Result<i64, String> {
     let text = text.trim();
@@ -62,16 +65,17 @@ pub fn parse_window(text: &str) -> Result<i64, String> {
         None => (text, "s"),
     };
     let n: i64 = digits.parse().map_err(|_| format!("bad window {text:?} (try 30s, 5m)"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
         _ => return Err(format!("bad window {text:?}: unit must be s, m or h")),
     };
-    if secs <= 0 {
-        return Err("the window must be longer than 0s".into());
+    match n.checked_mul(unit_secs) {
+        Some(0) => Err("the window must be longer than 0s".into()),
+        Some(secs) if secs <= MAX_WINDOW_SECS => Ok(secs),
+        _ => Err(format!("window {text:?} is too long: at most {}h", MAX_WINDOW_SECS / 3600)),
     }
-    Ok(secs)
 }
 
 /// Runs the cluster's sources for `window_secs`, then ranks what was collected.
@@ -163,5 +167,10 @@ mod tests {
         assert!(parse_window("0s").is_err());
         assert!(parse_window("3d").unwrap_err().contains("unit"));
         assert!(parse_window("soon").is_err());
+        assert_eq!(parse_window("168h"), Ok(7 * 24 * 3600));
+        // Past a week, and past i64 once multiplied: an error, not an overflow.
+        assert!(parse_window("169h").unwrap_err().contains("too long"));
+        assert!(parse_window("9223372036854775807h").unwrap_err().contains("too long"));
+        assert!(parse_window("99999999999999999999").is_err());
     }
 }

@@ -5,6 +5,23 @@ use serde::Deserialize;
 
 use crate::model::quantity::{parse_bytes, parse_cpu_millis};
 
+/// The most pods a scenario (or `--pods`) may ask for: ten times the scale target, so a typo
+/// (`--pods 10000000`) is refused instead of filling memory.
+pub const MAX_PODS: u32 = 100_000;
+
+/// The most nodes a scenario may ask for (5,000 is Kubernetes' own documented limit).
+const MAX_NODES: u64 = 5_000;
+
+/// A rate, a share or a size must be a plain number, 0 or more: NaN or a negative value would
+/// spread through every derived figure.
+fn non_negative(what: &str, value: f64) -> Result<(), String> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(format!("{what} must be a number of 0 or more, not {value}"))
+    }
+}
+
 pub const SHOP: &str = include_str!("../../demo/scenarios/shop.toml");
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,6 +225,32 @@ impl Scenario {
     }
 
     fn validate(&self) -> Result<(), String> {
+        let nodes: u64 = self.nodes.iter().map(|n| u64::from(n.count.unwrap_or(1))).sum();
+        if nodes > MAX_NODES {
+            return Err(format!("{nodes} nodes: a scenario holds at most {MAX_NODES}"));
+        }
+        let pods: u64 = self.services.iter().map(|s| u64::from(s.replicas)).sum::<u64>()
+            + self.faults.iter().filter_map(|f| f.replicas).map(u64::from).sum::<u64>();
+        if pods > u64::from(MAX_PODS) {
+            return Err(format!("{pods} pods: a scenario holds at most {MAX_PODS}"));
+        }
+        non_negative("load.base_rps", self.load.base_rps)?;
+        non_negative("load.amplitude", self.load.amplitude)?;
+        if !(self.load.period_secs.is_finite() && self.load.period_secs > 0.0) {
+            return Err(format!("load.period_secs must be a number above 0, not {}", self.load.period_secs));
+        }
+        for q in &self.queues {
+            non_negative(&format!("queue {}: per_request", q.name), q.per_request)?;
+        }
+        for f in &self.faults {
+            for (field, value) in
+                [("mib_per_min", f.mib_per_min), ("factor", f.factor), ("cpu_m", f.cpu_m), ("extra_ms", f.extra_ms)]
+            {
+                if let Some(v) = value {
+                    non_negative(&format!("fault {:?}: {field}", f.kind), v)?;
+                }
+            }
+        }
         for n in &self.nodes {
             parse_cpu_millis(&n.cpu).map_err(|e| format!("node {}: {e}", n.name))?;
             parse_bytes(&n.memory).map_err(|e| format!("node {}: {e}", n.name))?;
@@ -217,6 +260,15 @@ impl Scenario {
                 crate::model::quantity::parse_quantity(q).map_err(|e| format!("service {}: {e}", s.name))?;
             }
             parse_bytes(&s.base_memory).map_err(|e| format!("service {}: {e}", s.name))?;
+            for (field, value) in [
+                ("share", s.share),
+                ("base_cpu_m", s.base_cpu_m),
+                ("cpu_per_rps_m", s.cpu_per_rps_m),
+                ("memory_per_rps", s.memory_per_rps),
+                ("latency_ms", s.latency_ms),
+            ] {
+                non_negative(&format!("service {}: {field}", s.name), value)?;
+            }
             if s.kind != "Deployment" && s.kind != "StatefulSet" {
                 return Err(format!("service {}: kind must be Deployment or StatefulSet", s.name));
             }
@@ -297,6 +349,21 @@ mod tests {
         assert!(Scenario::parse(&bad).unwrap_err().contains("node-a"));
         let bad = SHOP.replace("service = \"cart\"", "service = \"nope\"");
         assert!(Scenario::parse(&bad).unwrap_err().contains("nope"));
+    }
+
+    #[test]
+    fn numbers_that_would_poison_or_exhaust_the_simulation_are_refused() {
+        let cases = [
+            ("base_rps = 120.0", "base_rps = nan", "load.base_rps"),
+            ("base_rps = 120.0", "base_rps = -5.0", "load.base_rps"),
+            ("period_secs = 600.0", "period_secs = 0.0", "period_secs"),
+            ("replicas = 2", "replicas = 4000000000", "at most 100000"),
+        ];
+        for (from, to, named) in cases {
+            assert!(SHOP.contains(from), "the shop has {from}");
+            let err = Scenario::parse(&SHOP.replacen(from, to, 1)).unwrap_err();
+            assert!(err.contains(named), "{to}: {err}");
+        }
     }
 
     #[test]
