@@ -331,7 +331,7 @@ pub async fn tail_file(path: PathBuf, tx: UnboundedSender<Update>) {
     let mut buf = vec![0u8; CHUNK_BYTES];
     let mut reported_missing = false;
     loop {
-        let current = std::fs::metadata(&path).ok().map(|m| (m.dev(), m.ino(), m.len()));
+        let current = std::fs::metadata(&path).ok().map(|m| (m.dev(), m.ino(), m.is_file().then_some(m.len())));
         let rotated = match (&open, current) {
             (Some((_, id)), Some((dev, ino, _))) => *id != dev ^ ino.rotate_left(17),
             (Some(_), None) => true,
@@ -352,7 +352,9 @@ pub async fn tail_file(path: PathBuf, tx: UnboundedSender<Update>) {
                     }
                 }
             }
-            if let Some((_, _, len)) = current
+            // Only a regular file can be truncated: a device or a FIFO (/dev/zero, a named pipe)
+            // has no length to compare.
+            if let Some((_, _, Some(len))) = current
                 && !rotated
                 && len < offset
             {

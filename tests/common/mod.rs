@@ -395,6 +395,20 @@ impl Tmux {
         self.screen_with_history(0)
     }
 
+    /// Resizes the window, as a user dragging the terminal does (the app gets SIGWINCH).
+    pub fn resize(&self, width: u16, height: u16) {
+        let (w, h) = (width.to_string(), height.to_string());
+        let _ = Command::new(&self.tmux).args(["resize-window", "-t", &self.session, "-x", &w, "-y", &h]).status();
+    }
+
+    /// The pid of the process named `name` among the pane shell's children.
+    pub fn pane_pid_of(&self, name: &str) -> Option<u32> {
+        let out = Command::new(&self.tmux).args(["display-message", "-p", "-t", &self.session, "#{pane_pid}"]).output();
+        let shell = String::from_utf8_lossy(&out.ok()?.stdout).trim().to_string();
+        let children = Command::new("pgrep").args(["-P", &shell, "-x", name]).output().ok()?;
+        String::from_utf8_lossy(&children.stdout).split_whitespace().next()?.parse().ok()
+    }
+
     /// The screen once `ready` holds, or a failure naming `what` after 30 seconds.
     pub fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);

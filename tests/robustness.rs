@@ -1,0 +1,237 @@
+//! When kpulse cannot see: a dead, hung or refusing API server, a hostile exposition endpoint, a
+//! binary "log" file, a broken kubeconfig, signals and odd terminal sizes. Each case is met the
+//! way a user meets it (the binary, a real terminal) and must end in a plain reason, a bounded
+//! process and a restored terminal; never a panic and never a false "all clear".
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+mod common;
+use common::{Harness, Tmux, kpulse, run};
+use kpulse::demo::scenario::Scenario;
+use kpulse::demo::server::{ServerOptions, kubeconfig_yaml};
+
+const TOKEN: &str = "SECRET-TOKEN-do-not-print";
+
+/// A kubeconfig for `server` holding a bearer token that must never be printed.
+fn kubeconfig_for(dir: &Path, server: &str) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n    \
+             insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: {TOKEN}\n\
+             contexts:\n- name: prod\n  context:\n    cluster: c\n    user: u\ncurrent-context: prod\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A port nothing listens on: bound, then released.
+fn dead_server() -> String {
+    format!("https://127.0.0.1:{}", common::free_port())
+}
+
+fn snapshot(kubeconfig: &Path, extra: &[&str]) -> (i32, String, String) {
+    let mut cmd = kpulse();
+    cmd.args(["snapshot", "--kubeconfig", kubeconfig.to_str().unwrap()]).args(extra);
+    let (code, out, err) = run(&mut cmd);
+    assert!(!out.contains(TOKEN) && !err.contains(TOKEN), "the token never reaches the output:\n{out}\n{err}");
+    (code, out, err)
+}
+
+#[test]
+fn a_dead_api_server_makes_an_incomplete_snapshot_that_exits_1_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = dead_server();
+    let kc = kubeconfig_for(dir.path(), &server);
+    let (code, out, err) = snapshot(&kc, &["--window", "3s"]);
+    assert_eq!(code, 1, "blind is not a pass:\n{out}\n{err}");
+    let reason = format!("cannot reach {server} (connection refused), retrying");
+    assert!(out.contains(&format!("cannot see: {reason}")), "the report says what it could not see:\n{out}");
+    assert!(!out.contains("nothing looks like a bottleneck"), "no false all-clear:\n{out}");
+    assert!(err.contains("nothing was judged"), "{err}");
+
+    let (code, out, _) = snapshot(&kc, &["--window", "3s", "--format", "json", "--fail-on", "50"]);
+    assert_eq!(code, 1, "--fail-on cannot pass a cluster it did not see");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["complete"], false);
+    assert_eq!(report["incomplete"][0]["source"], "pods");
+    assert_eq!(report["incomplete"][0]["reach"], "blind");
+    assert_eq!(report["incomplete"][0]["reason"], reason.as_str());
+}
+
+#[test]
+fn a_hung_api_server_is_named_as_not_answering() {
+    // Accepts connections and never says a word (a stopped process, a black-holed proxy).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig_for(dir.path(), &format!("https://{addr}"));
+    let (code, out, err) = snapshot(&kc, &["--window", "14s"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("no answer from the API server after 10s"), "a silent server is named:\n{out}");
+}
+
+/// The simulated cluster on loopback, and a kubeconfig for it.
+fn simulator(rt: &tokio::runtime::Runtime, dir: &Path) -> (Harness, PathBuf) {
+    let harness = rt.block_on(Harness::start(Scenario::shop(), ServerOptions::default()));
+    let kc = dir.join("sim-kubeconfig");
+    std::fs::write(&kc, kubeconfig_yaml(harness.addr)).unwrap();
+    (harness, kc)
+}
+
+#[test]
+fn an_exposition_larger_than_32_mib_is_refused_not_read() {
+    // 40 MiB of valid exposition, streamed without a Content-Length.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let line = "container_cpu_usage_seconds_total{namespace=\"shop\",pod=\"p\",container=\"c\"} 1\n".repeat(1000);
+        for mut conn in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = conn.read(&mut request);
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n");
+            let mut sent = 0;
+            while sent < 40 << 20 && conn.write_all(line.as_bytes()).is_ok() {
+                sent += line.len();
+            }
+        }
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_sim, kc) = simulator(&rt, dir.path());
+    let url = format!("http://{addr}/metrics");
+    let (code, out, err) = snapshot(&kc, &["-A", "--window", "6s", "--scrape", &url]);
+    assert_eq!(code, 0, "pods were seen; usage was not:\n{out}\n{err}");
+    assert!(
+        out.contains(&format!("not seen: no CPU or memory usage: cadvisor: {url}: answer larger than 32 MiB")),
+        "the refusal is the reason shown:\n{out}"
+    );
+    assert!(err.contains("incomplete: no CPU or memory usage"), "{err}");
+}
+
+#[test]
+fn a_binary_file_as_gateway_log_is_dropped_with_one_notice() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_sim, kc) = simulator(&rt, dir.path());
+    // /dev/zero: one endless line with no newline.
+    let (code, out, err) = snapshot(&kc, &["-A", "--window", "4s", "--gateway", "file:/dev/zero"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let notices = err.matches("file:/dev/zero: a line longer than 64 KiB was dropped").count();
+    assert_eq!(notices, 1, "said once, not once per chunk:\n{err}");
+    assert!(out.contains("shop"), "the cluster is still reported:\n{out}");
+}
+
+#[test]
+fn a_malformed_kubeconfig_is_placed_by_line_without_echoing_its_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: \"{TOKEN}\n    x: [\ncontexts: {{}}\n"
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = snapshot(&kc, &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a valid kubeconfig (YAML error at line"), "{err}");
+}
+
+#[test]
+fn a_failing_credential_plugin_is_reported_without_its_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n\
+             users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      \
+             command: /bin/sh\n      args: [\"-c\", \"echo {TOKEN} >&2; echo {TOKEN}; exit 1\"]\n      \
+             interactiveMode: Never\ncontexts:\n- name: p\n  context:\n    cluster: c\n    user: u\n\
+             current-context: p\n",
+            dead_server()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = snapshot(&kc, &["--window", "2s"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("the credential plugin failed (exit code 1)"), "{err}");
+}
+
+/// Waits for the file a shell writes once kpulse has exited.
+fn wait_for_exit(term: &Tmux, done: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done.exists() {
+        assert!(Instant::now() < deadline, "kpulse did not exit:\n{}", term.screen());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::read_to_string(done).unwrap()
+}
+
+#[test]
+fn the_dashboard_says_what_it_cannot_see_and_sigterm_restores_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = dead_server();
+    let kc = kubeconfig_for(dir.path(), &server);
+    let done = dir.path().join("done");
+    // After kpulse: its exit code, then the terminal's modes as the shell finds them.
+    let cmd = format!(
+        "XDG_CONFIG_HOME={dir} {bin} --kubeconfig {kc}; echo \"exit=$?\" > {done}.tmp; stty -a >> {done}.tmp; \
+         mv {done}.tmp {done}; sleep 30",
+        dir = dir.path().display(),
+        bin = env!("CARGO_BIN_EXE_kpulse"),
+        kc = kc.display(),
+        done = done.display()
+    );
+    let Some(term) = Tmux::start("kpulse-blind", (160, 30), &cmd) else { return };
+    let screen = term.wait_for("the blind line", |s| s.contains("cannot see: cannot reach"));
+    assert!(screen.contains(&format!("cannot see: cannot reach {server} (connection refused)")), "{screen}");
+    assert!(!screen.contains("nothing looks like a bottleneck"), "{screen}");
+    assert!(!screen.contains(TOKEN));
+    let pid = term.pane_pid_of("kpulse").expect("kpulse runs in the pane");
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+    let after = wait_for_exit(&term, &done);
+    assert!(after.starts_with("exit=1"), "{after}");
+    let modes: Vec<&str> = after.split_whitespace().collect();
+    for mode in ["icanon", "echo", "icrnl", "opost"] {
+        assert!(modes.contains(&mode), "the terminal is cooked again ({mode}):\n{after}");
+    }
+    let screen = term.screen();
+    assert!(screen.contains("kpulse: stopped by SIGTERM"), "{screen}");
+    assert!(!screen.contains("cannot see:"), "the alternate screen is gone:\n{screen}");
+}
+
+#[test]
+fn tiny_and_huge_terminals_draw_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let done = dir.path().join("done");
+    let cmd = format!(
+        "XDG_CONFIG_HOME={} {} demo; echo $? > {}; sleep 30",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_kpulse"),
+        done.display()
+    );
+    let Some(term) = Tmux::start("kpulse-sizes", (20, 5), &cmd) else { return };
+    std::thread::sleep(Duration::from_secs(2));
+    for (w, h) in [(1, 1), (400, 120), (20, 5), (100, 30)] {
+        term.resize(w, h);
+        std::thread::sleep(Duration::from_millis(700));
+        assert!(!done.exists(), "kpulse exited at {w}x{h}:\n{}", term.screen());
+    }
+    term.wait_for("the dashboard at 100x30", |s| s.contains("kpulse") && s.contains("Containers"));
+    term.keys(&["q"]);
+    assert_eq!(wait_for_exit(&term, &done).trim(), "0");
+}
