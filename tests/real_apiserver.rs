@@ -281,6 +281,38 @@ async fn an_apiserver_restart_mid_session_converges() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_apiserver_is_named_and_the_session_recovers_when_it_thaws() {
+    let sim = Sim::new(Scenario::shop(), now_unix());
+    let Some(cluster) = mirrored_cluster(&sim).await else { return };
+    cluster.readonly_kubeconfig();
+    let mut k = Kpulse::start_on(cluster.client(READONLY_USER).await, Scope::All, "default").await;
+    let expected = fingerprint(&Harness::pods_of(&sim));
+    k.wait_for("the initial list", |s| s.pods.synced() && state_fingerprint(s) == expected).await;
+
+    // Frozen, not dead: the watch's connection stays open and silent. A quiet watch asks its
+    // server after 30 s, and the probe gives up after 5.
+    cluster.pause_apiserver();
+    let frozen = |s: &State| {
+        matches!(&s.sources[&SourceId::Pods].state,
+            SourceState::Reconnecting(r) if r.contains("no answer from the API server"))
+    };
+    k.wait_for_within("the frozen server is named", Duration::from_secs(50), frozen).await;
+    let spots = k.state.blind_spots();
+    assert!(
+        spots.iter().any(|b| b.text.starts_with("lost the pods at") && b.text.contains("showing them as they were")),
+        "the screen says the rows are as last seen: {spots:?}"
+    );
+    assert_eq!(k.state.rows.len(), expected.len(), "nothing collected is lost while frozen");
+
+    cluster.resume_apiserver();
+    k.wait_for_within("live again after the thaw", Duration::from_secs(30), |s| {
+        s.sources[&SourceId::Pods].state == SourceState::Connected && state_fingerprint(s) == expected
+    })
+    .await;
+    assert!(k.state.blind_spots().iter().all(|b| b.source != SourceId::Pods), "{:?}", k.state.blind_spots());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_finds_the_plugin_and_passes_context_and_namespace_through() {
     let sim = Sim::new(Scenario::shop(), now_unix());
     let Some(cluster) = mirrored_cluster(&sim).await else { return };

@@ -258,33 +258,32 @@ where
     let mut last_state = SourceState::Connecting;
     let mut quiet_since = tokio::time::Instant::now();
     loop {
-        // A live watch may be quiet for hours; one that is not live yet must not be: a server that
+        // A live watch may be quiet for hours, so a quiet live watch is only asked after a while
+        // whether its server still answers (a stopped or black-holed server keeps the connection
+        // open and says nothing). One that is not live yet must not be quiet: a server that
         // accepts and never answers is named, and a watch that resumed without a new event (the
         // usual case after an API server restart) is seen live by asking the server directly.
-        let next = if last_state == SourceState::Connected {
-            stream.try_next().await
-        } else {
-            match tokio::time::timeout(QUIET_CHECK, stream.try_next()).await {
-                Ok(next) => next,
-                Err(_) => {
-                    let state = if synced_once {
-                        probe(&probe_api).await
-                    } else if matches!(last_state, SourceState::Connecting)
-                        || last_state.reason().is_some_and(|r| r.starts_with(NO_ANSWER))
-                    {
-                        SourceState::Reconnecting(format!("{NO_ANSWER} after {}s", quiet_since.elapsed().as_secs()))
-                    } else {
-                        // Failing with a reason of its own, and backing off: that reason stands.
-                        continue;
-                    };
-                    if state != last_state {
-                        last_state = state.clone();
-                        if !status(state) {
-                            return WatchEnd::Closed;
-                        }
-                    }
+        let patience = if last_state == SourceState::Connected { LIVE_QUIET_CHECK } else { QUIET_CHECK };
+        let next = match tokio::time::timeout(patience, stream.try_next()).await {
+            Ok(next) => next,
+            Err(_) => {
+                let state = if synced_once {
+                    probe(&probe_api).await
+                } else if matches!(last_state, SourceState::Connecting)
+                    || last_state.reason().is_some_and(|r| r.starts_with(NO_ANSWER))
+                {
+                    SourceState::Reconnecting(format!("{NO_ANSWER} after {}s", quiet_since.elapsed().as_secs()))
+                } else {
+                    // Failing with a reason of its own, and backing off: that reason stands.
                     continue;
+                };
+                if state != last_state {
+                    last_state = state.clone();
+                    if !status(state) {
+                        return WatchEnd::Closed;
+                    }
                 }
+                continue;
             }
         };
         quiet_since = tokio::time::Instant::now();
@@ -331,6 +330,10 @@ const NO_ANSWER: &str = "no answer from the API server";
 
 /// How long a watch that is not live yet may stay quiet before kpulse asks why.
 const QUIET_CHECK: Duration = Duration::from_secs(10);
+
+/// How long a live watch may stay quiet before kpulse asks its server (one 1-item list) whether
+/// it still answers.
+const LIVE_QUIET_CHECK: Duration = Duration::from_secs(30);
 
 /// One small list (a single item's metadata): does the server answer this watch's request now?
 async fn probe<K>(api: &Api<K>) -> SourceState

@@ -227,6 +227,21 @@ impl RealCluster {
     }
 
     /// Kills kube-apiserver (etcd keeps the data), as a control-plane restart does.
+    /// Freezes the apiserver (SIGSTOP): its connections stay open and say nothing, as a hung
+    /// process or a black-holed network does. `resume_apiserver` thaws it.
+    pub fn pause_apiserver(&self) {
+        self.signal_apiserver("-STOP");
+    }
+
+    pub fn resume_apiserver(&self) {
+        self.signal_apiserver("-CONT");
+    }
+
+    fn signal_apiserver(&self, signal: &str) {
+        let pid = self.apiserver.as_ref().expect("the apiserver runs").0.id().to_string();
+        assert!(Command::new("kill").args([signal, &pid]).status().is_ok_and(|s| s.success()), "kill {signal}");
+    }
+
     pub fn stop_apiserver(&mut self) {
         self.apiserver.take();
     }

@@ -200,7 +200,11 @@ impl Kpulse {
 
     /// Applies updates until `done(state)` holds; panics with `what` after 30 s.
     pub async fn wait_for(&mut self, what: &str, done: impl Fn(&State) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_for_within(what, Duration::from_secs(30), done).await
+    }
+
+    pub async fn wait_for_within(&mut self, what: &str, patience: Duration, done: impl Fn(&State) -> bool) {
+        let deadline = Instant::now() + patience;
         loop {
             self.state.update(Msg::Tick(now_unix()));
             self.state.refresh();
