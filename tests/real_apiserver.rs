@@ -313,6 +313,58 @@ async fn a_frozen_apiserver_is_named_and_the_session_recovers_when_it_thaws() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_credential_plugin_authenticates_a_snapshot() {
+    let sim = Sim::new(Scenario::shop(), now_unix());
+    let Some(cluster) = mirrored_cluster(&sim).await else { return };
+    let readonly = std::fs::read_to_string(cluster.readonly_kubeconfig()).unwrap();
+    let token = readonly.lines().find_map(|l| l.trim().strip_prefix("token: ")).expect("a token").to_string();
+    // The plugin as cloud CLIs ship them (aws eks get-token, gke-gcloud-auth-plugin): it prints
+    // an ExecCredential on stdout; kpulse must call it, use it, and print none of it.
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls");
+    let plugin = dir.path().join("get-token");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\necho called >> {calls}\necho '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\
+             \"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{token}\"}}}}'\n",
+            calls = calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: real\n  cluster:\n    server: {server}\n    \
+             certificate-authority: {ca}\nusers:\n- name: sso\n  user:\n    exec:\n      \
+             apiVersion: client.authentication.k8s.io/v1\n      command: {plugin}\n      interactiveMode: Never\n\
+             contexts:\n- name: sso\n  context:\n    cluster: real\n    user: sso\ncurrent-context: sso\n",
+            server = cluster.server(),
+            ca = cluster.dir.path().join("certs/apiserver.crt").display(),
+            plugin = plugin.display()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run(common::kpulse()
+        .arg("snapshot")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["-A", "--window", "4s", "--format", "json"]));
+    assert_eq!(code, 0, "a snapshot through the plugin's token: {err}");
+    assert!(!out.contains(&token) && !err.contains(&token), "the plugin's token is never printed");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("JSON report");
+    // This tier has no kubelets: usage and pod logs are missing, and said to be; the pods are not.
+    let unseen: Vec<&str> =
+        report["incomplete"].as_array().unwrap().iter().map(|i| i["source"].as_str().unwrap()).collect();
+    assert!(unseen.iter().all(|s| ["cadvisor", "gateway"].contains(s)), "{}", report["incomplete"]);
+    assert_eq!(report["containers"].as_array().unwrap().len(), fingerprint(&Harness::pods_of(&sim)).len());
+    assert!(std::fs::read_to_string(&calls).is_ok_and(|c| c.contains("called")), "the plugin was run");
+    assert_only_reads(&cluster, READONLY_USER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_finds_the_plugin_and_passes_context_and_namespace_through() {
     let sim = Sim::new(Scenario::shop(), now_unix());
     let Some(cluster) = mirrored_cluster(&sim).await else { return };
