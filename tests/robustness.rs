@@ -64,9 +64,9 @@ fn a_dead_api_server_makes_an_incomplete_snapshot_that_exits_1_and_says_why() {
     assert_eq!(report["incomplete"][0]["reason"], reason.as_str());
 }
 
-#[test]
-fn a_hung_api_server_is_named_as_not_answering() {
-    // Accepts connections and never says a word (a stopped process, a black-holed proxy).
+/// A server that accepts connections and never says a word (a stopped process, a black-holed
+/// proxy); its address.
+fn hung_server() -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -75,11 +75,38 @@ fn a_hung_api_server_is_named_as_not_answering() {
             held.push(conn);
         }
     });
+    addr
+}
+
+#[test]
+fn a_hung_api_server_is_named_as_not_answering() {
+    let addr = hung_server();
     let dir = tempfile::tempdir().unwrap();
     let kc = kubeconfig_for(dir.path(), &format!("https://{addr}"));
     let (code, out, err) = snapshot(&kc, &["--window", "14s"]);
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(out.contains("no answer from the API server after 10s"), "a silent server is named:\n{out}");
+}
+
+#[test]
+fn the_dashboard_answers_keys_while_its_server_hangs() {
+    let addr = hung_server();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig_for(dir.path(), &format!("https://{addr}"));
+    let cmd = format!(
+        "XDG_CONFIG_HOME={} {} --kubeconfig {}; sleep 30",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_kpulse"),
+        kc.display()
+    );
+    let Some(term) = Tmux::start("kpulse-hung", (160, 30), &cmd) else { return };
+    term.wait_for("the dashboard", |s| s.contains("Hotspots"));
+    term.keys(&["?"]);
+    term.wait_for("help while the server hangs", |s| s.contains("Keys — ? or Esc to close"));
+    term.keys(&["Escape"]);
+    term.wait_for("help closed", |s| !s.contains("Keys — ? or Esc to close"));
+    let screen = term.wait_for("the hung server named", |s| s.contains("no answer from the API server"));
+    assert!(screen.contains(&format!("cannot see: cannot reach https://{addr}")), "{screen}");
 }
 
 /// The simulated cluster on loopback, and a kubeconfig for it.
@@ -181,8 +208,9 @@ fn wait_for_exit(term: &Tmux, done: &Path) -> String {
     std::fs::read_to_string(done).unwrap()
 }
 
-#[test]
-fn the_dashboard_says_what_it_cannot_see_and_sigterm_restores_the_terminal() {
+/// Opens the dashboard on a dead server, checks what it says, sends `signal` and checks the
+/// terminal the shell gets back.
+fn blind_dashboard_then(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let server = dead_server();
     let kc = kubeconfig_for(dir.path(), &server);
@@ -196,22 +224,33 @@ fn the_dashboard_says_what_it_cannot_see_and_sigterm_restores_the_terminal() {
         kc = kc.display(),
         done = done.display()
     );
-    let Some(term) = Tmux::start("kpulse-blind", (160, 30), &cmd) else { return };
+    let Some(term) = Tmux::start(&format!("kpulse-blind-{signal}"), (160, 30), &cmd) else { return };
     let screen = term.wait_for("the blind line", |s| s.contains("cannot see: cannot reach"));
     assert!(screen.contains(&format!("cannot see: cannot reach {server} (connection refused)")), "{screen}");
     assert!(!screen.contains("nothing looks like a bottleneck"), "{screen}");
     assert!(!screen.contains(TOKEN));
     let pid = term.pane_pid_of("kpulse").expect("kpulse runs in the pane");
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+    let sent = std::process::Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status();
+    assert!(sent.unwrap().success());
     let after = wait_for_exit(&term, &done);
     assert!(after.starts_with("exit=1"), "{after}");
     let modes: Vec<&str> = after.split_whitespace().collect();
     for mode in ["icanon", "echo", "icrnl", "opost"] {
-        assert!(modes.contains(&mode), "the terminal is cooked again ({mode}):\n{after}");
+        assert!(modes.contains(&mode), "after SIG{signal} the terminal is cooked again ({mode}):\n{after}");
     }
     let screen = term.screen();
-    assert!(screen.contains("kpulse: stopped by SIGTERM"), "{screen}");
+    assert!(screen.contains(&format!("kpulse: stopped by SIG{signal}")), "{screen}");
     assert!(!screen.contains("cannot see:"), "the alternate screen is gone:\n{screen}");
+}
+
+#[test]
+fn the_dashboard_says_what_it_cannot_see_and_sigterm_restores_the_terminal() {
+    blind_dashboard_then("TERM");
+}
+
+#[test]
+fn a_hangup_restores_the_terminal_too() {
+    blind_dashboard_then("HUP");
 }
 
 #[test]

@@ -252,12 +252,17 @@ impl Scenario {
             }
         }
         for n in &self.nodes {
-            parse_cpu_millis(&n.cpu).map_err(|e| format!("node {}: {e}", n.name))?;
-            parse_bytes(&n.memory).map_err(|e| format!("node {}: {e}", n.name))?;
+            let cpu = parse_cpu_millis(&n.cpu).map_err(|e| format!("node {}: {e}", n.name))?;
+            let memory = parse_bytes(&n.memory).map_err(|e| format!("node {}: {e}", n.name))?;
+            if cpu <= 0.0 || memory <= 0.0 {
+                return Err(format!("node {}: cpu and memory must be above 0", n.name));
+            }
         }
         for s in &self.services {
             for q in [&s.cpu_request, &s.cpu_limit, &s.memory_request, &s.memory_limit].into_iter().flatten() {
-                crate::model::quantity::parse_quantity(q).map_err(|e| format!("service {}: {e}", s.name))?;
+                let value =
+                    crate::model::quantity::parse_quantity(q).map_err(|e| format!("service {}: {e}", s.name))?;
+                non_negative(&format!("service {}: {q}", s.name), value)?;
             }
             parse_bytes(&s.base_memory).map_err(|e| format!("service {}: {e}", s.name))?;
             for (field, value) in [
@@ -358,6 +363,7 @@ mod tests {
             ("base_rps = 120.0", "base_rps = -5.0", "load.base_rps"),
             ("period_secs = 600.0", "period_secs = 0.0", "period_secs"),
             ("replicas = 2", "replicas = 4000000000", "at most 100000"),
+            ("cpu = \"4\"", "cpu = \"-4\"", "above 0"),
         ];
         for (from, to, named) in cases {
             assert!(SHOP.contains(from), "the shop has {from}");
