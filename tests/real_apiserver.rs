@@ -365,6 +365,83 @@ async fn an_exec_credential_plugin_authenticates_a_snapshot() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_file_and_a_client_certificate_authenticate_like_kubectl() {
+    // A client CA the apiserver trusts, and a certificate it signed for one user.
+    let pki = tempfile::tempdir().unwrap();
+    let p = pki.path();
+    let run_openssl = |line: &str| {
+        let ok = std::process::Command::new("openssl")
+            .current_dir(p)
+            .args(line.split(' '))
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "openssl {line} (apt-get install -y openssl)");
+    };
+    run_openssl("req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=kpulse-test-ca");
+    run_openssl(&format!("req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN={CERT_USER}"));
+    // Extensions make it an X.509 v3 certificate, as kubeadm's and every CA's are (rustls refuses v1).
+    std::fs::write(p.join("client.ext"), "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n")
+        .unwrap();
+    let sign =
+        "x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 1 -extfile client.ext";
+    run_openssl(sign);
+    let client_ca = format!("--client-ca-file={}", p.join("ca.crt").display());
+    let sim = Sim::new(Scenario::shop(), now_unix());
+    let Some(cluster) = RealCluster::start_with(&[&client_ca]) else { return };
+    mirror(&cluster.client("admin").await, &SimObjects::of(&sim)).await.expect("mirrored");
+    cluster.kubectl_ok(&[
+        "create",
+        "clusterrolebinding",
+        "cert-user-readonly",
+        "--clusterrole=kpulse-readonly",
+        &format!("--user={CERT_USER}"),
+    ]);
+    let readonly = std::fs::read_to_string(cluster.readonly_kubeconfig()).unwrap();
+    let token = readonly.lines().find_map(|l| l.trim().strip_prefix("token: ")).expect("a token").to_string();
+    std::fs::write(p.join("token"), &token).unwrap();
+    let key = std::fs::read_to_string(p.join("client.key")).unwrap();
+    let kubeconfig = p.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: real\n  cluster:\n    server: {server}\n    \
+             certificate-authority: {ca}\nusers:\n- name: token-file\n  user:\n    tokenFile: {dir}/token\n\
+             - name: cert\n  user:\n    client-certificate: {dir}/client.crt\n    client-key: {dir}/client.key\n\
+             contexts:\n- name: token-file\n  context:\n    cluster: real\n    user: token-file\n\
+             - name: cert\n  context:\n    cluster: real\n    user: cert\ncurrent-context: token-file\n",
+            server = cluster.server(),
+            ca = cluster.dir.path().join("certs/apiserver.crt").display(),
+            dir = p.display()
+        ),
+    )
+    .unwrap();
+    let expected = fingerprint(&Harness::pods_of(&sim)).len();
+    for (context, user) in [("token-file", READONLY_USER), ("cert", CERT_USER)] {
+        let (code, out, err) = run(common::kpulse().arg("snapshot").arg("--kubeconfig").arg(&kubeconfig).args([
+            "--context",
+            context,
+            "-A",
+            "--window",
+            "3s",
+            "--format",
+            "json",
+        ]));
+        assert_eq!(code, 0, "{context}: {err}");
+        for secret in [token.as_str(), key.lines().nth(1).unwrap()] {
+            assert!(!out.contains(secret) && !err.contains(secret), "{context}: a credential was printed");
+        }
+        let report: serde_json::Value = serde_json::from_str(&out).expect("JSON report");
+        assert_eq!(report["containers"].as_array().unwrap().len(), expected, "{context}");
+        let verbs = assert_only_reads(&cluster, user);
+        assert!(!verbs.is_empty(), "{context}: the apiserver saw {user}");
+    }
+}
+
+/// The user a client certificate names (its CN).
+const CERT_USER: &str = "kpulse-cert-user";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_finds_the_plugin_and_passes_context_and_namespace_through() {
     let sim = Sim::new(Scenario::shop(), now_unix());
     let Some(cluster) = mirrored_cluster(&sim).await else { return };
