@@ -398,6 +398,11 @@ impl Traffic {
         }
     }
 
+    /// The start of the slice the windows end at: summaries read in it see every request so far.
+    pub fn slice_start(&self) -> UnixSecs {
+        self.slice
+    }
+
     /// Moves every window to end at `now`. Cheap when the slice has not changed.
     pub fn advance(&mut self, now: UnixSecs) {
         let slice = now.div_euclid(SLICE_SECS) * SLICE_SECS;
