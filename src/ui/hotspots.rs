@@ -22,7 +22,31 @@ pub fn strip_height(state: &State, available: u16) -> u16 {
         12..24 => 1,
         _ => STRIP_HOTSPOTS,
     };
-    1 + (state.blind_spots().len() + state.hotspots.len()).clamp(1, lines) as u16
+    let notes = caveat_count(state, &strip_spots(state));
+    1 + (notes + state.hotspots.len().min(lines)).clamp(1, lines + 1) as u16
+}
+
+/// The strip's blind spots: what cannot be seen at all, line by line, and what is only partly
+/// seen folded into one line, so the hotspots keep their lines (the Hotspots view lists each).
+fn strip_spots(state: &State) -> Vec<BlindSpot> {
+    let (blind, partial): (Vec<BlindSpot>, Vec<BlindSpot>) =
+        state.blind_spots().into_iter().partition(|s| s.reach == Reach::Blind);
+    let mut spots = blind;
+    if let Some(first) = partial.first() {
+        let text = partial.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" · ");
+        spots.push(BlindSpot { reach: Reach::Partial, source: first.source, text });
+    }
+    spots
+}
+
+/// How many lines `caveats` gives.
+fn caveat_count(state: &State, spots: &[BlindSpot]) -> usize {
+    spots.len() + usize::from(says_what_it_found(state, spots))
+}
+
+/// No hotspot, and not blind: a line says so (all clear, or nothing in what can be seen).
+fn says_what_it_found(state: &State, spots: &[BlindSpot]) -> bool {
+    state.hotspots.is_empty() && spots.iter().all(|s| s.reach != Reach::Blind)
 }
 
 fn blind_line<'a>(spot: &BlindSpot, theme: &Theme) -> Line<'a> {
@@ -37,7 +61,7 @@ fn blind_line<'a>(spot: &BlindSpot, theme: &Theme) -> Line<'a> {
 /// everything it was asked to.
 fn caveats<'a>(state: &State, spots: &[BlindSpot], all_clear: &'a str, theme: &Theme) -> Vec<Line<'a>> {
     let mut lines: Vec<Line> = spots.iter().map(|s| blind_line(s, theme)).collect();
-    if state.hotspots.is_empty() && spots.iter().all(|s| s.reach != Reach::Blind) {
+    if says_what_it_found(state, spots) {
         let text = if spots.is_empty() { all_clear } else { "   nothing crosses a rule in what kpulse can see" };
         lines.push(Line::from(Span::styled(text, if spots.is_empty() { theme.good } else { theme.dim })));
     }
@@ -67,7 +91,7 @@ pub fn draw_strip(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
         Span::styled(" Hotspots ", theme.title),
         Span::styled(format!("{} found · 4 to see all, with evidence", state.hotspots.len()), theme.dim),
     ])];
-    let spots = state.blind_spots();
+    let spots = strip_spots(state);
     lines.extend(caveats(state, &spots, "   nothing looks like a bottleneck right now", theme));
     let room = (area.height as usize).saturating_sub(lines.len());
     for h in state.hotspots.iter().take(room) {
