@@ -10,7 +10,6 @@ use crate::analysis::hotspots::{Hotspot, Subject};
 use crate::app::State;
 use crate::app::rows::ContainerRow;
 use crate::app::traffic::TrafficRow;
-use crate::app::visibility::Reach;
 use crate::model::quantity::{format_bytes, format_cpu_millis, format_ratio};
 use crate::model::time::{UnixSecs, format_latency};
 use crate::ui::cells::{num_or_dash, pct_text};
@@ -145,14 +144,7 @@ fn incomplete_reports(state: &State) -> Vec<IncompleteReport> {
     state
         .blind_spots()
         .into_iter()
-        .map(|s| IncompleteReport {
-            source: s.source.label(),
-            reach: match s.reach {
-                Reach::Blind => "blind",
-                Reach::Partial => "partial",
-            },
-            reason: s.text,
-        })
+        .map(|s| IncompleteReport { source: s.source.label(), reach: s.reach.key(), reason: s.text })
         .collect()
 }
 
@@ -161,13 +153,12 @@ fn no_hotspot_lines(state: &State, all_clear: &str, prefix: &str) -> String {
     let spots = state.blind_spots();
     let mut out = String::new();
     for s in &spots {
-        let word = if s.reach == Reach::Blind { "cannot see" } else { "not seen" };
-        out.push_str(&format!("{prefix}{word}: {}\n", s.text));
+        out.push_str(&format!("{prefix}{}: {}\n", s.reach.words(), s.text));
     }
-    if state.hotspots.is_empty() {
+    if state.found_nothing(&spots) {
         if spots.is_empty() {
             out.push_str(all_clear);
-        } else if spots.iter().all(|s| s.reach != Reach::Blind) {
+        } else {
             out.push_str(&format!("{prefix}nothing crosses a rule in what kpulse could see\n"));
         }
     }

@@ -28,7 +28,7 @@ pub fn exit_code(state: &State, fail_on: Option<u32>, mut say: impl FnMut(String
     for spot in &spots {
         say(format!("incomplete: {}", spot.text));
     }
-    if state.is_blind() {
+    if crate::app::visibility::any_blind(&spots) {
         say("no pod list in the window: nothing was judged".into());
         return EXIT_INCOMPLETE;
     }

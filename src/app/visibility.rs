@@ -15,6 +15,29 @@ pub enum Reach {
     Partial,
 }
 
+impl Reach {
+    /// How a screen or report line opens.
+    pub fn words(self) -> &'static str {
+        match self {
+            Reach::Blind => "cannot see",
+            Reach::Partial => "not seen",
+        }
+    }
+
+    /// Its name in the JSON report.
+    pub fn key(self) -> &'static str {
+        match self {
+            Reach::Blind => "blind",
+            Reach::Partial => "partial",
+        }
+    }
+}
+
+/// Whether any of `spots` leaves kpulse without pods: then no verdict can be trusted.
+pub fn any_blind(spots: &[BlindSpot]) -> bool {
+    spots.iter().any(|s| s.reach == Reach::Blind)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlindSpot {
     pub reach: Reach,
@@ -141,9 +164,10 @@ impl State {
         spots
     }
 
-    /// Whether kpulse could not list pods at all: no verdict can be trusted.
-    pub fn is_blind(&self) -> bool {
-        self.blind_spots().iter().any(|s| s.reach == Reach::Blind)
+    /// No hotspot and not blind: worth a line of its own (the all-clear when `spots` is empty,
+    /// else "nothing crosses a rule in what kpulse can see").
+    pub fn found_nothing(&self, spots: &[BlindSpot]) -> bool {
+        self.hotspots.is_empty() && !any_blind(spots)
     }
 }
 
@@ -180,7 +204,7 @@ mod tests {
         assert_eq!(spots.len(), 1, "{spots:?}");
         assert_eq!(spots[0].reach, Reach::Blind);
         assert_eq!(spots[0].text, "cannot reach https://127.0.0.1:1 (connection refused), retrying");
-        assert!(s.is_blind());
+        assert!(any_blind(&s.blind_spots()));
     }
 
     #[test]
@@ -189,7 +213,7 @@ mod tests {
         tick(&mut s, 1_012);
         let spots = s.blind_spots();
         assert_eq!(spots[0].text, "waiting for the first pod list from https://127.0.0.1:1 (12s)");
-        assert!(s.is_blind());
+        assert!(any_blind(&s.blind_spots()));
     }
 
     fn listed(s: &mut State) {
@@ -207,7 +231,7 @@ mod tests {
         status(&mut s, SourceId::Cadvisor, SourceState::Connected);
         s.update(Msg::Source(Update::PodUsage { at: 1_000, source: SourceId::Cadvisor, usages: vec![] }));
         assert_eq!(s.blind_spots(), vec![]);
-        assert!(!s.is_blind());
+        assert!(!any_blind(&s.blind_spots()));
     }
 
     #[test]
@@ -233,7 +257,7 @@ mod tests {
             spots[0].text,
             "no CPU or memory usage: cadvisor: node proxy refused; pod metrics: metrics.k8s.io is not served"
         );
-        assert!(!s.is_blind());
+        assert!(!any_blind(&s.blind_spots()));
     }
 
     #[test]

@@ -335,16 +335,19 @@ const QUIET_CHECK: Duration = Duration::from_secs(10);
 /// it still answers.
 const LIVE_QUIET_CHECK: Duration = Duration::from_secs(30);
 
+/// How long a probe waits for its answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// One small list (a single item's metadata): does the server answer this watch's request now?
 async fn probe<K>(api: &Api<K>) -> SourceState
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
     let params = kube::api::ListParams::default().limit(1);
-    match tokio::time::timeout(Duration::from_secs(5), api.list_metadata(&params)).await {
+    match tokio::time::timeout(PROBE_TIMEOUT, api.list_metadata(&params)).await {
         Ok(Ok(_)) => SourceState::Connected,
         Ok(Err(e)) => classify_client_error(&e),
-        Err(_) => SourceState::Reconnecting(format!("{NO_ANSWER} within 5s")),
+        Err(_) => SourceState::Reconnecting(format!("{NO_ANSWER} within {}s", PROBE_TIMEOUT.as_secs())),
     }
 }
 

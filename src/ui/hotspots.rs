@@ -41,27 +41,25 @@ fn strip_spots(state: &State) -> Vec<BlindSpot> {
 
 /// How many lines `caveats` gives.
 fn caveat_count(state: &State, spots: &[BlindSpot]) -> usize {
-    spots.len() + usize::from(says_what_it_found(state, spots))
-}
-
-/// No hotspot, and not blind: a line says so (all clear, or nothing in what can be seen).
-fn says_what_it_found(state: &State, spots: &[BlindSpot]) -> bool {
-    state.hotspots.is_empty() && spots.iter().all(|s| s.reach != Reach::Blind)
+    spots.len() + usize::from(state.found_nothing(spots))
 }
 
 fn blind_line<'a>(spot: &BlindSpot, theme: &Theme) -> Line<'a> {
-    let (mark, style) = match spot.reach {
-        Reach::Blind => ("   cannot see: ", theme.bad),
-        Reach::Partial => ("   not seen: ", theme.warn),
+    let style = match spot.reach {
+        Reach::Blind => theme.bad,
+        Reach::Partial => theme.warn,
     };
-    Line::from(vec![Span::styled(mark, style), Span::styled(spot.text.clone(), style)])
+    Line::from(vec![
+        Span::styled(format!("   {}: ", spot.reach.words()), style),
+        Span::styled(spot.text.clone(), style),
+    ])
 }
 
 /// What stands where hotspots would: what kpulse cannot see, and the all-clear only when it sees
 /// everything it was asked to.
 fn caveats<'a>(state: &State, spots: &[BlindSpot], all_clear: &'a str, theme: &Theme) -> Vec<Line<'a>> {
     let mut lines: Vec<Line> = spots.iter().map(|s| blind_line(s, theme)).collect();
-    if says_what_it_found(state, spots) {
+    if state.found_nothing(spots) {
         let text = if spots.is_empty() { all_clear } else { "   nothing crosses a rule in what kpulse can see" };
         lines.push(Line::from(Span::styled(text, if spots.is_empty() { theme.good } else { theme.dim })));
     }
