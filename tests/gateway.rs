@@ -236,6 +236,9 @@ http {{
     assert!(upstream_share > 0.8, "nginx adds little to a 20 ms backend: {upstream_share}");
 }
 
+/// Three backends whose servers are named alike (`pod0` in each, as HAProxy's ingress and most
+/// hand-written configs name them): each server is its backend's, never merged across them. A
+/// deny rule and an unreadable request are answered by the frontend: no service's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn haproxy_httplog() {
     let Some(haproxy) = real_binary("haproxy", "apt-get install -y haproxy") else { return };
@@ -246,8 +249,12 @@ async fn haproxy_httplog() {
         "global\n  log stdout format raw local0 info\n\
          defaults\n  mode http\n  log global\n  option httplog\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
          frontend fe\n  bind 127.0.0.1:{port}\n  acl health path /healthz\n  http-request set-log-level silent if health\n  \
-         http-request return status 200 if health\n  http-request deny deny_status 401 if {{ path_beg /admin }}\n  default_backend shop-cart-80\n\
-         backend shop-cart-80\n  server pod-a 127.0.0.1:{backend}\n"
+         http-request return status 200 if health\n  http-request deny deny_status 401 if {{ path_beg /admin }}\n  \
+         use_backend shop-pay-80 if {{ path_beg /api/pay }}\n  use_backend shop-search-80 if {{ path_beg /api/slow }}\n  \
+         default_backend shop-cart-80\n\
+         backend shop-cart-80\n  balance roundrobin\n  server pod0 127.0.0.1:{backend}\n  server pod1 127.0.0.1:{backend}\n\
+         backend shop-pay-80\n  server pod0 127.0.0.1:{backend}\n\
+         backend shop-search-80\n  server pod0 127.0.0.1:{backend}\n"
     );
     let cfg_path = dir.path().join("haproxy.cfg");
     std::fs::write(&cfg_path, cfg).unwrap();
@@ -255,21 +262,62 @@ async fn haproxy_httplog() {
     let out = std::fs::File::create(&log).unwrap();
     let mut haproxy = Command::new(haproxy);
     haproxy.args(["-f", &cfg_path.display().to_string(), "-db"]).stdout(Stdio::from(out)).stderr(Stdio::null());
-    let Driven { seen, text, traffic } = drive(haproxy, port, log, "haproxy").await;
+    let _haproxy = KillOnDrop(haproxy.spawn().unwrap());
+    let addr = format!("127.0.0.1:{port}");
+    wait_http_ok(&addr, "/healthz", "haproxy");
+    let mut seen = send_load(addr.clone(), LOAD).await;
+    // A request line HAProxy cannot read: it answers 400 itself and logs `<BADREQ>`.
+    let (code, _) = raw_request(&addr, "NOT A REQUEST\r\n\r\n");
+    assert_eq!(code, 400);
+    seen.push(("<BADREQ>".into(), code));
     let total = seen.len();
+    let text = wait_lines(&log, total);
+    let (traffic, stream) = read_with_kpulse(log, total as u64, None).await;
+    assert_eq!(stream.format.as_ref().map(Format::name), Some("haproxy"), "{text}");
+    assert_eq!((stream.matched, stream.skipped), (total as u64, 0), "{text}");
     let g = &traffic.gateway.total();
+    assert_eq!(g.requests, total as u64, "the gateway counts every request it answered");
     assert_eq!(g.errors(), count(&seen, |_, c| c >= 500));
     assert_eq!(g.auth_denied, 5);
-    // Denied at the gateway: HAProxy names the frontend as the backend, and no server.
-    assert_eq!(traffic.backends.stats["shop-cart-80"].total().requests, (total - 5) as u64, "{text}");
-    assert_eq!(traffic.backends.stats["fe"].total().requests, 5, "{text}");
-    assert_eq!(traffic.upstreams.stats["pod-a"].total().requests, (total - 5) as u64, "the server that answered");
-    // %Ta in ms, the 5th of the timers, read without kpulse's parser.
+    assert_eq!(traffic.refused, 6, "5 denied and 1 unreadable, answered by the frontend:\n{text}");
+    let backends = &traffic.backends.stats;
+    let mut names: Vec<&str> = backends.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(names, ["shop-cart-80", "shop-pay-80", "shop-search-80"], "a frontend is not a service");
+    assert_eq!(backends["shop-cart-80"].total().requests, 60);
+    assert_eq!(backends["shop-pay-80"].total().requests, 40);
+    assert_eq!(backends["shop-pay-80"].total().errors(), 10);
+    // Each server counted within its backend; round robin splits the cart evenly.
+    let servers = &traffic.upstreams.stats;
+    assert_eq!(servers["shop-cart-80/pod0"].total().requests, 30, "{text}");
+    assert_eq!(servers["shop-cart-80/pod1"].total().requests, 30);
+    assert_eq!(servers["shop-pay-80/pod0"].total().requests, 40);
+    assert_eq!(servers["shop-search-80/pod0"].total().requests, 10);
+    assert_eq!(servers.len(), 4, "no server row for the frontend: {:?}", servers.keys().collect::<Vec<_>>());
+    assert!(!traffic.routes.stats.contains_key("/"), "an unreadable request has no route");
+    assert_eq!(traffic.routes.stats["/admin"].total().requests, 5, "a denied request keeps its route");
+    // %Ta in ms, the 5th of the timers, read without kpulse's parser (`+3001`: a request that
+    // never completed); the bad request has none to compare.
     let durations: Vec<f64> = text
         .lines()
-        .map(|l| l.split(' ').nth(4).unwrap().split('/').nth(4).unwrap().parse::<f64>().unwrap() / 1000.0)
+        .map(|l| {
+            l.split(' ').nth(4).unwrap().split('/').nth(4).unwrap().trim_start_matches('+').parse::<f64>().unwrap()
+                / 1000.0
+        })
         .collect();
     assert_percentiles(&traffic.gateway, traffic.slice_start(), durations, "haproxy");
+}
+
+/// Sends `raw` as it is and returns the status the server answered.
+fn raw_request(addr: &str, raw: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(raw.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    let code = answer.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, answer)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -130,6 +130,11 @@ pub fn build_traffic_rows(
                 TrafficGroup::Services => (resolver.service_of(key).unwrap_or_else(|| key.clone()), key.clone()),
                 TrafficGroup::Pods => match pods_by_ip.get(key.as_str()) {
                     Some(pod) => (format!("{}/{}", pod.namespace, pod.name), key.clone()),
+                    // A server the gateway names (HAProxy's `backend/server`) leads to its backend.
+                    None if key.parse::<std::net::IpAddr>().is_err() && !stats.backend.is_empty() => {
+                        let backend = stats.backend.as_str();
+                        (key.clone(), resolver.service_of(backend).unwrap_or_else(|| backend.to_string()))
+                    }
                     None => (key.clone(), "(no pod with this IP)".to_string()),
                 },
                 TrafficGroup::Routes => {

@@ -381,6 +381,9 @@ pub struct Traffic {
     slice: i64,
     /// Records older than the longest window: in the totals only.
     pub late: u64,
+    /// Requests the gateway answered itself, before any backend (a deny rule, an unreadable
+    /// request): in the gateway's figures, in no service's.
+    pub refused: u64,
     route_buf: String,
 }
 
@@ -394,6 +397,7 @@ impl Traffic {
             retention: retention_secs,
             slice: now.div_euclid(SLICE_SECS) * SLICE_SECS,
             late: 0,
+            refused: 0,
             route_buf: String::new(),
         }
     }
@@ -434,14 +438,18 @@ impl Traffic {
         let (retention, current) = (self.retention, self.slice);
         let o = Observation::of(r);
         self.gateway.record(&o, slice, current);
-        let mut route = std::mem::take(&mut self.route_buf);
-        normalise_route(&r.host, &r.path, &mut route);
-        let route_stats = self.routes.entry(&route, retention, at);
-        route_stats.record(&o, slice, current);
-        if !r.backend.is_empty() && route_stats.backend != r.backend {
-            route_stats.backend = r.backend.to_string();
+        self.refused += u64::from(r.refused);
+        // An unreadable request has no route either.
+        if !(r.refused && r.path.is_empty()) {
+            let mut route = std::mem::take(&mut self.route_buf);
+            normalise_route(&r.host, &r.path, &mut route);
+            let route_stats = self.routes.entry(&route, retention, at);
+            route_stats.record(&o, slice, current);
+            if !r.backend.is_empty() && route_stats.backend != r.backend {
+                route_stats.backend = r.backend.to_string();
+            }
+            self.route_buf = route;
         }
-        self.route_buf = route;
         if !r.backend.is_empty() {
             self.backends.entry(&r.backend, retention, at).record(&o, slice, current);
         }

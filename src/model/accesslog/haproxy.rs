@@ -17,8 +17,12 @@ pub fn parse(line: &str) -> Option<Record<'_>> {
         return None;
     }
     let accepted = tokens.next()?.strip_prefix('[')?.strip_suffix(']')?;
-    let _frontend = tokens.next()?;
-    let (backend, server) = tokens.next()?.split_once('/')?;
+    let frontend = tokens.next()?;
+    let backend_server = tokens.next()?;
+    let (backend, server) = backend_server.split_once('/')?;
+    // A request stopped in the frontend (`http-request deny`, a `<BADREQ>`) is logged with the
+    // frontend as its backend and no server: no backend was chosen.
+    let refused = server == "<NOSRV>" && backend == frontend.trim_end_matches('~');
     let timers: Vec<i64> = tokens.next()?.split('/').map(|t| t.parse().ok()).collect::<Option<_>>()?;
     let [_receive, _queue, connect, response, active] = timers[..] else { return None };
     let status: u16 = tokens.next()?.parse().ok().filter(|s| (100..600).contains(s))?;
@@ -33,7 +37,8 @@ pub fn parse(line: &str) -> Option<Record<'_>> {
     // `%sq/%bq`, optional `{captured headers}`, then the quoted request line.
     let request = &rest[rest.find('"')? + 1..];
     let request = request.strip_suffix('"').unwrap_or(request);
-    let (method, target) = split_request(request);
+    // `<BADREQ>`: HAProxy could not read a request line; there is no method or path.
+    let (method, target) = if request.starts_with('<') { ("", "") } else { split_request(request) };
     // The HAProxy Kubernetes ingress logs `host/path` as the target.
     let (host, path) = match target.find('/') {
         Some(0) | None => ("", target),
@@ -56,9 +61,12 @@ pub fn parse(line: &str) -> Option<Record<'_>> {
         bytes_sent: bytes,
         total_secs: ms(active),
         upstream_secs: server_time,
-        backend: Cow::Borrowed(backend),
-        upstream_addr: Cow::Borrowed(if contacted { server } else { "" }),
+        backend: Cow::Borrowed(if refused { "" } else { backend }),
+        // Servers are named per backend (`pod0` of every backend is another pod): the pair is
+        // the server. (`option httplog` logs no server address.)
+        upstream_addr: Cow::Borrowed(if contacted { backend_server } else { "" }),
         attempts: u8::from(contacted),
+        refused,
         ..Record::default()
     })
 }
@@ -70,7 +78,7 @@ mod tests {
     #[test]
     fn the_documented_examples() {
         let r = parse(r#"haproxy[14389]: 10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 {1wt.eu} {} "GET /index.html HTTP/1.1""#).unwrap();
-        assert_eq!((r.backend.as_ref(), r.upstream_addr.as_ref(), r.status), ("static", "srv1", 200));
+        assert_eq!((r.backend.as_ref(), r.upstream_addr.as_ref(), r.status), ("static", "static/srv1", 200));
         assert_eq!((r.total_secs, r.upstream_secs, r.path.as_ref()), (Some(0.109), Some(0.099), "/index.html"));
         assert_eq!(r.time, Some(1_233_922_454));
 
@@ -79,6 +87,21 @@ mod tests {
 
         let r = parse(r#"10.0.0.1:5000 [10/Apr/2020:10:32:50.132] fe be/<NOSRV> 3183/-1/-1/-1/11215 503 0 - - SC-- 1/1/0/0/0 0/0 "GET / HTTP/1.1""#).unwrap();
         assert_eq!((r.status, r.attempts, r.upstream_secs, r.total_secs), (503, 0, None, Some(11.215)));
+        assert!(!r.refused, "a backend without a server to take it is the backend's failure");
+        assert_eq!(r.backend, "be");
+    }
+
+    #[test]
+    fn a_request_stopped_in_the_frontend_belongs_to_no_backend() {
+        let r = parse(r#"127.0.0.1:41000 [04/Dec/2026:03:10:00.001] http-in http-in/<NOSRV> -1/-1/-1/-1/+3001 400 187 - - CR-- 1/1/0/0/0 0/0 "<BADREQ>""#).unwrap();
+        assert!(r.refused);
+        assert_eq!(
+            (r.backend.as_ref(), r.upstream_addr.as_ref(), r.method.as_ref(), r.path.as_ref()),
+            ("", "", "", "")
+        );
+        let r = parse(r#"127.0.0.1:41002 [04/Dec/2026:03:10:00.002] fe fe/<NOSRV> 0/-1/-1/-1/0 401 150 - - PR-- 1/1/0/0/0 0/0 "GET /admin HTTP/1.1""#).unwrap();
+        assert!(r.refused);
+        assert_eq!((r.backend.as_ref(), r.path.as_ref(), r.status), ("", "/admin", 401));
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub struct Record<'a> {
     pub attempts: u8,
     /// Cache status (`HIT`, `MISS`, …) where logged.
     pub cache: Cow<'a, str>,
+    /// The gateway answered itself, before choosing a backend (a deny rule, a request it could
+    /// not read): a request of the gateway's, of no service's.
+    pub refused: bool,
 }
 
 /// A log format: built in, or compiled from the user's `log_format` string.
