@@ -13,6 +13,7 @@ use crate::demo::server::{ServerOptions, kubeconfig_yaml, serve, spawn_clock};
 use crate::demo::sim::Sim;
 use crate::kubeconfig::Connector;
 use crate::model::time::now_unix;
+use crate::sources::gateway::GatewaySpec;
 use crate::sources::kube::{Scope, UsageMode};
 
 #[derive(Debug, Parser)]
@@ -50,13 +51,19 @@ pub struct Cli {
     pub scrape: Vec<String>,
     /// Gateway access logs to read: auto (the default: ingress-nginx, Istio, Traefik, Envoy
     /// Gateway, HAProxy ingress found by their labels), pods:NAMESPACE/SELECTOR[#CONTAINER],
-    /// file:PATH (followed like tail -F), or - for stdin; repeatable
+    /// file:PATH (followed from its end, like tail -F), file+all:PATH (read from its start, then
+    /// followed; a snapshot reads it to its end and reports the whole log), or - for stdin;
+    /// repeatable
     #[arg(long, global = true, value_name = "SOURCE")]
     pub gateway: Vec<String>,
     /// Gateway log format instead of detecting it: ingress-nginx, combined, envoy, istio, json,
     /// traefik, haproxy, or nginx:'<log_format>' / envoy:'<format>'
     #[arg(long, global = true, value_name = "NAME")]
     pub log_format: Option<String>,
+    /// The zone of gateway log times written without one (HAProxy's): UTC, local (the default),
+    /// an offset such as -05:00, or a name such as America/New_York
+    #[arg(long, global = true, value_name = "ZONE")]
+    pub log_tz: Option<String>,
     /// A message broker's Prometheus endpoint for the Events view: rabbitmq=URL (RabbitMQ's
     /// /metrics/per-object), kafka=URL (kafka-exporter), nats=URL (the NATS exporter);
     /// KIND/NAME=URL names it; KIND=prometheus:URL reads its series from a Prometheus; repeatable
@@ -199,6 +206,13 @@ async fn run(cli: Cli) -> i32 {
             return EXIT_USAGE;
         }
         config.log_format = Some(format.clone());
+    }
+    if let Some(zone) = &cli.log_tz {
+        if let Err(e) = crate::model::accesslog::zone::LogZone::parse(zone) {
+            eprintln!("kpulse: --log-tz: {e}");
+            return EXIT_USAGE;
+        }
+        config.log_tz = Some(zone.clone());
     }
     if let Some(url) = &cli.prometheus {
         if url != "auto"
@@ -344,19 +358,35 @@ async fn run_snapshot(
         let (state, run) = crate::snapshot::play_demo(scenario, play, config, crate::snapshot::DEMO_EPOCH);
         (state, play, Some(run))
     } else {
-        let window = window.unwrap_or(30);
-        let connector = Connector::discover(cli.kubeconfig.as_deref()).map_err(|e| Failure::Usage(e.to_string()))?;
-        let context = connector.resolve_context(cli.context.as_deref()).map_err(|e| Failure::Usage(e.to_string()))?;
-        let (_, default_ns) = connector.connect(&context).await.map_err(|e| Failure::Usage(e.to_string()))?;
-        let scope = scope_of(cli, &config, default_ns);
-        let state = new_state(config, config_error, context, connector.contexts(), scope);
-        eprintln!("kpulse snapshot: collecting for {window}s from context {}", state.context);
-        let state = crate::snapshot::collect_from_cluster(&connector, state, window).await.map_err(Failure::Runtime)?;
+        let wall_window = window.unwrap_or(30);
+        let logs_only = !config.gateway.is_empty() && config.gateway.iter().all(GatewaySpec::is_local);
+        let log_window = window.filter(|_| config.gateway.iter().any(|g| g.history_stream().is_some()));
+        let state = match Connector::discover(cli.kubeconfig.as_deref()) {
+            Err(e) if logs_only && cli.kubeconfig.is_none() => {
+                // A log after an incident, and no cluster: the traffic is what there is.
+                let mut state = new_state(config, config_error, String::new(), vec![], Scope::All);
+                state.logs_only = Some(e.to_string());
+                eprintln!("kpulse snapshot: no cluster ({e}); reading the gateway logs only");
+                crate::snapshot::collect(None, state, wall_window, log_window).await.map_err(Failure::Runtime)?
+            }
+            discovered => {
+                let connector = discovered.map_err(|e| Failure::Usage(e.to_string()))?;
+                let context =
+                    connector.resolve_context(cli.context.as_deref()).map_err(|e| Failure::Usage(e.to_string()))?;
+                let (_, default_ns) = connector.connect(&context).await.map_err(|e| Failure::Usage(e.to_string()))?;
+                let scope = scope_of(cli, &config, default_ns);
+                let state = new_state(config, config_error, context, connector.contexts(), scope);
+                eprintln!("kpulse snapshot: collecting for {wall_window}s from context {}", state.context);
+                crate::snapshot::collect(Some(&connector), state, wall_window, log_window)
+                    .await
+                    .map_err(Failure::Runtime)?
+            }
+        };
         // What the status bar would have shown for a moment (a dropped log line, a fallback).
         for (_, text) in &state.notices {
             eprintln!("kpulse snapshot: {text}");
         }
-        (state, window, None)
+        (state, wall_window, None)
     };
     print!("{}", render(&state, format, window_secs, run.as_ref()));
     Ok(crate::snapshot::exit_code(&state, args.fail_on, |line| eprintln!("kpulse snapshot: {line}")))

@@ -32,6 +32,7 @@ struct FileConfig {
     scrape: Option<Vec<String>>,
     gateway: Option<Vec<String>>,
     log_format: Option<String>,
+    log_tz: Option<String>,
     #[serde(default)]
     prometheus_contexts: BTreeMap<String, String>,
     #[serde(default)]
@@ -117,6 +118,8 @@ pub struct Config {
     pub gateway: Vec<GatewaySpec>,
     /// A log format for every gateway stream instead of detecting it (`--log-format`).
     pub log_format: Option<String>,
+    /// The zone of log times written without one (`--log-tz`); unset: the system zone.
+    pub log_tz: Option<String>,
     /// action name → key, as written by the user (validated by the keymap).
     pub keys: BTreeMap<String, String>,
     /// Hotspot thresholds and weights (`[hotspots]`); unset ones keep their documented defaults.
@@ -179,6 +182,10 @@ impl Config {
         if let Some(f) = &log_format {
             Format::by_name(f)?;
         }
+        let log_tz = file.log_tz.or(base.log_tz);
+        if let Some(z) = &log_tz {
+            crate::model::accesslog::zone::LogZone::parse(z)?;
+        }
         Ok(Config {
             refresh_interval: Duration::from_secs(refresh),
             metrics_interval: Duration::from_secs(metrics),
@@ -200,6 +207,7 @@ impl Config {
             },
             gateway,
             log_format,
+            log_tz,
             keys,
             hotspots: file.hotspots.or(base.hotspots).unwrap_or_default(),
             events: EventsConfig::from_file(file.events.or(base.events).unwrap_or_default())?,

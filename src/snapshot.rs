@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::app::traffic::Stream;
 use crate::app::{Msg, State};
 use crate::config::Config;
 use crate::demo::Player;
@@ -12,6 +13,7 @@ use crate::demo::sim::Sim;
 use crate::kubeconfig::Connector;
 use crate::model::time::{UnixSecs, now_unix};
 use crate::report::{ExpectationResult, ScenarioRun, TopChange};
+use crate::sources::gateway::GatewaySpec;
 use crate::sources::kube::Scope;
 
 /// Exit code when `--fail-on SCORE` is given and a hotspot reaches it.
@@ -78,20 +80,52 @@ pub fn parse_window(text: &str) -> Result<i64, String> {
     }
 }
 
-/// Runs the cluster's sources for `window_secs`, then ranks what was collected.
-pub async fn collect_from_cluster(connector: &Connector, mut state: State, window_secs: i64) -> Result<State, String> {
-    state.server = connector.server(&state.context);
-    let (client, default_ns) = connector.connect(&state.context).await.map_err(|e| e.to_string())?;
-    let mut sources = crate::tui::start_sources(client, &state, &default_ns);
+/// Runs the sources for `window_secs` of wall-clock time, and reads every log taken from its
+/// start (`file+all:`, stdin) to its end however long that takes, then ranks what was collected.
+/// Without a cluster (`connector` is `None`) only the logs are read, on their own clock.
+/// `log_window`: the `--window` asked for over such logs, in the log's time (from its newest line).
+pub async fn collect(
+    connector: Option<&Connector>,
+    mut state: State,
+    window_secs: i64,
+    log_window: Option<i64>,
+) -> Result<State, String> {
+    let mut sources = match connector {
+        Some(connector) => {
+            state.server = connector.server(&state.context);
+            let (client, default_ns) = connector.connect(&state.context).await.map_err(|e| e.to_string())?;
+            Some(crate::tui::start_sources(client, &state, &default_ns))
+        }
+        None => {
+            state.traffic.follow_log_time();
+            None
+        }
+    };
+    let history: Vec<String> = state.config.gateway.iter().filter_map(GatewaySpec::history_stream).collect();
+    if let Some(window) = log_window {
+        limit_logs_to_window(&mut state, window);
+    }
     let local_cancel = tokio_util::sync::CancellationToken::new();
     let mut local = crate::tui::start_local_sources(&state, &local_cancel);
+    // With no cluster and every log read from its start, nothing waits for the wall clock.
+    let follows_now = state.config.gateway.iter().any(|g| g.is_local() && g.history_stream().is_none());
+    let mut window_over = sources.is_none() && !follows_now;
     let deadline = tokio::time::sleep(Duration::from_secs(window_secs as u64));
     tokio::pin!(deadline);
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     loop {
+        if window_over && history.iter().all(|name| state.streams.get(name).is_some_and(|s| s.caught_up)) {
+            break;
+        }
+        let cluster = async {
+            match sources.as_mut() {
+                Some(s) => s.updates.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            _ = &mut deadline => break,
-            Some(update) = sources.updates.recv() => { state.update(Msg::Source(update)); }
+            _ = &mut deadline, if !window_over => window_over = true,
+            Some(update) = cluster => { state.update(Msg::Source(update)); }
             Some(update) = local.recv() => { state.update(Msg::Source(update)); }
             _ = clock.tick() => {
                 state.update(Msg::Tick(now_unix()));
@@ -99,12 +133,39 @@ pub async fn collect_from_cluster(connector: &Connector, mut state: State, windo
             }
         }
     }
-    sources.cancel.cancel();
+    if let Some(sources) = &sources {
+        sources.cancel.cancel();
+    }
     local_cancel.cancel();
     state.update(Msg::Tick(now_unix()));
     state.refresh();
     state.refresh_hotspots();
     Ok(state)
+}
+
+/// `--window` over logs read from their start: each file counts from `window` before its newest
+/// line (the lines before are read and said so); stdin cannot be looked at ahead, so is whole.
+fn limit_logs_to_window(state: &mut State, window: i64) {
+    let (forced, mut zone) = (state.log_format.clone(), state.log_zone.clone());
+    for spec in state.config.gateway.clone() {
+        match spec {
+            GatewaySpec::File { path, from_start: true } => {
+                let Some(end) = crate::sources::gateway::log_end_time(&path, forced.as_ref(), &mut zone) else {
+                    continue;
+                };
+                let mut stream = Stream::with_format(forced.clone()).in_zone(zone.clone());
+                // The window's seconds end with the newest line's: `5m` is 300 whole seconds of log.
+                stream.since = Some(end - window + 1);
+                state.streams.insert(crate::sources::gateway::file_stream_name(&path), stream);
+            }
+            GatewaySpec::Stdin => {
+                state.notice(format!(
+                    "--window {window}s is read on files; stdin cannot be looked at ahead, so all of it counts"
+                ));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Plays `scenario` for `play_secs` simulated seconds from `start`.

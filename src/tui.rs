@@ -95,11 +95,14 @@ pub fn start_sources(client: kube::Client, state: &State, fallback_namespace: &s
 }
 
 /// Files and stdin do not depend on the cluster: started once, they outlive context switches.
-pub fn start_local_sources(state: &State, cancel: &CancellationToken) -> mpsc::UnboundedReceiver<Update> {
-    let (tx, rx) = mpsc::unbounded_channel();
+/// Their channel is bounded: a log is read as fast as the app parses it, not into memory.
+pub fn start_local_sources(state: &State, cancel: &CancellationToken) -> mpsc::Receiver<Update> {
+    let (tx, rx) = mpsc::channel(gateway::LOCAL_QUEUE);
     for spec in &state.config.gateway {
         let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = match spec {
-            GatewaySpec::File(path) => Box::pin(gateway::tail_file(path.clone(), tx.clone())),
+            GatewaySpec::File { path, from_start } => {
+                Box::pin(gateway::tail_file(path.clone(), *from_start, tx.clone()))
+            }
             GatewaySpec::Stdin => Box::pin(gateway::read_stdin(tx.clone())),
             _ => continue,
         };

@@ -129,7 +129,7 @@ impl Drop for Rabbit {
 /// kpulse's broker source feeding a State, as the dashboard runs it.
 struct Events {
     state: State,
-    updates: mpsc::UnboundedReceiver<Update>,
+    updates: mpsc::Receiver<Update>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -137,7 +137,7 @@ impl Events {
     /// `spec` as given to `--broker`.
     fn start(spec: &str, config: Config) -> Events {
         let target = BrokerTarget::parse(spec).unwrap();
-        let (tx, updates) = mpsc::unbounded_channel();
+        let (tx, updates) = mpsc::channel(4);
         let brokers = vec![(target, BrokerKind::Rabbitmq.default_mapping())];
         let task = tokio::spawn(kpulse::sources::broker::poll(brokers, Duration::from_secs(1), tx));
         let state = State::new(config, "test".into(), vec![], Scope::All, now_unix());

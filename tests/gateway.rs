@@ -95,8 +95,8 @@ fn wait_lines(path: &Path, n: usize) -> String {
 
 /// kpulse's own file source follows `path` into a fresh Traffic until `n` lines were read.
 async fn read_with_kpulse(path: PathBuf, n: u64, format: Option<Format>) -> (Traffic, Stream) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let task = tokio::spawn(tail_file(path, tx));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let task = tokio::spawn(tail_file(path, true, tx));
     let now = now_unix();
     let mut traffic = Traffic::new(now, 900);
     let mut stream = Stream::with_format(format);
@@ -372,8 +372,8 @@ fn append(path: &Path, lines: usize) {
 async fn a_followed_file_survives_rotation_and_truncation() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("access.log");
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let task = tokio::spawn(tail_file(path.clone(), tx));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let task = tokio::spawn(tail_file(path.clone(), false, tx));
     let mut traffic = Traffic::new(now_unix(), 900);
     let mut stream = Stream::default();
     let mut read_until = async |n: u64, stream: &mut Stream, traffic: &mut Traffic| {

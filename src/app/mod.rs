@@ -18,6 +18,7 @@ use crate::analysis::hotspots::{Hotspot, Subject};
 use crate::analysis::nodes::allocations;
 use crate::config::Config;
 use crate::model::accesslog::Format;
+use crate::model::accesslog::zone::LogZone;
 use crate::model::broker::{QueueKey, QueueTrack};
 use crate::model::event::EventInfo;
 use crate::model::metrics::Usage;
@@ -170,6 +171,8 @@ pub struct State {
     /// A namespace chosen in the UI while the watch covers all namespaces.
     pub namespace_filter: Option<String>,
     pub demo: bool,
+    /// A snapshot of gateway logs with no cluster to join them to, and why (no kubeconfig).
+    pub logs_only: Option<String>,
 
     pub pods: Store<PodKey, PodInfo>,
     pub nodes: Store<String, NodeInfo>,
@@ -200,6 +203,8 @@ pub struct State {
     pub streams: BTreeMap<String, Stream>,
     /// `--log-format`: every stream is read in it instead of being detected.
     pub log_format: Option<Format>,
+    /// Where zone-less log times were written (`--log-tz`, else the system zone).
+    pub log_zone: LogZone,
     pub traffic_group: TrafficGroup,
     pub traffic_sort: (TrafficColumn, bool),
     pub traffic_rows: Vec<TrafficRow>,
@@ -232,6 +237,16 @@ pub struct State {
     pub layout: LayoutMemo,
 }
 
+/// The gateway log stream named `name`, new ones in the format and zone asked for.
+fn stream_entry<'a>(
+    streams: &'a mut BTreeMap<String, Stream>,
+    name: &str,
+    format: &Option<Format>,
+    zone: &LogZone,
+) -> &'a mut Stream {
+    streams.entry(name.to_string()).or_insert_with(|| Stream::with_format(format.clone()).in_zone(zone.clone()))
+}
+
 impl State {
     pub fn new(config: Config, context: String, contexts: Vec<String>, scope: Scope, now: UnixSecs) -> State {
         let (keymap, problems) = KeyMap::new(&config.keys);
@@ -246,6 +261,7 @@ impl State {
             scope,
             namespace_filter: None,
             demo: false,
+            logs_only: None,
             pods: Store::default(),
             nodes: Store::default(),
             events: Store::default(),
@@ -270,6 +286,7 @@ impl State {
             traffic,
             streams: BTreeMap::new(),
             log_format: None,
+            log_zone: LogZone::default(),
             traffic_group: TrafficGroup::Services,
             traffic_sort: (TrafficColumn::Rps, true),
             traffic_rows: Vec::new(),
@@ -296,6 +313,7 @@ impl State {
             layout: LayoutMemo::default(),
         };
         state.log_format = state.config.log_format.as_deref().and_then(|f| Format::by_name(f).ok());
+        state.log_zone = state.config.log_tz.as_deref().and_then(|z| LogZone::parse(z).ok()).unwrap_or_default();
         for p in problems {
             state.notice(p);
         }
@@ -320,7 +338,8 @@ impl State {
     pub fn update(&mut self, msg: Msg) -> Vec<Command> {
         match msg {
             Msg::Tick(now) => {
-                self.now = now;
+                // A log read after the fact keeps its own time.
+                self.now = self.traffic.log_now().unwrap_or(now);
                 self.traffic.advance(now);
                 self.traffic_dirty |= !self.streams.is_empty();
                 vec![]
@@ -438,11 +457,18 @@ impl State {
                 }
             }
             Update::AccessLog { stream, chunk } => {
-                let forced = &self.log_format;
-                let s = self.streams.entry(stream).or_insert_with(|| Stream::with_format(forced.clone()));
+                let s = stream_entry(&mut self.streams, &stream, &self.log_format, &self.log_zone);
+                let was_mostly_late = s.mostly_late();
                 s.ingest(&chunk, &mut self.traffic, self.now);
+                let newest = self.traffic.log_span.map(|(_, last)| last);
+                if let Some(text) = s.late_warning(&stream, newest).filter(|_| !was_mostly_late) {
+                    self.notice(text);
+                }
                 self.traffic_dirty = true;
                 self.mark_data(SourceId::Gateway);
+            }
+            Update::LogCaughtUp { stream } => {
+                stream_entry(&mut self.streams, &stream, &self.log_format, &self.log_zone).caught_up = true;
             }
             Update::Queues { at, broker, readings } => {
                 let (step, retention) = (self.step_secs(), self.retention_secs());
@@ -731,13 +757,18 @@ impl State {
         self.view_dirty = true;
     }
 
-    fn refresh_traffic(&mut self) {
+    /// The Traffic view's rows of `group`, unsorted and unfiltered (the snapshot reports them all).
+    pub fn traffic_rows_of(&self, group: TrafficGroup) -> Vec<TrafficRow> {
         let by_ip = crate::analysis::traffic::pods_by_ip(self.pods.values());
         let resolver = crate::analysis::traffic::Resolver {
             known: &self.backend_services,
             namespaces: crate::analysis::traffic::namespaces_of(self.pods.values()),
         };
-        self.traffic_rows = build_traffic_rows(&self.traffic, self.traffic_group, &by_ip, &resolver, self.now);
+        build_traffic_rows(&self.traffic, group, &by_ip, &resolver, self.now)
+    }
+
+    fn refresh_traffic(&mut self) {
+        self.traffic_rows = self.traffic_rows_of(self.traffic_group);
         fill_traffic(&mut self.rows, &self.pods, &self.traffic, self.now);
         self.traffic_dirty = false;
         self.last_traffic_refresh = self.now;

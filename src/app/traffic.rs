@@ -7,6 +7,7 @@ use hashbrown::HashMap;
 
 use crate::analysis::traffic::Resolver;
 use crate::model::accesslog::Format;
+use crate::model::accesslog::zone::LogZone;
 use crate::model::pod::PodKey;
 use crate::model::time::UnixSecs;
 use crate::model::traffic::{Family, Summary, Traffic};
@@ -23,11 +24,27 @@ pub struct Stream {
     pub skipped: u64,
     /// An incomplete last line, kept until the rest arrives.
     partial: String,
+    /// Read from its start, it reached the end of what was written ([`Update::LogCaughtUp`]).
+    ///
+    /// [`Update::LogCaughtUp`]: crate::sources::Update::LogCaughtUp
+    pub caught_up: bool,
+    /// Lines older than this are read and counted here, not in the traffic: a snapshot's
+    /// `--window` over a log, in the log's own time.
+    pub since: Option<UnixSecs>,
+    pub before_window: u64,
+    /// Lines older than the longest window when read: in the totals only.
+    pub late: u64,
+    /// Where zone-less times (HAProxy) were written.
+    pub zone: LogZone,
 }
 
 impl Stream {
     pub fn with_format(format: Option<Format>) -> Stream {
         Stream { format, ..Stream::default() }
+    }
+
+    pub fn in_zone(self, zone: LogZone) -> Stream {
+        Stream { zone, ..self }
     }
 
     /// Parses the complete lines of `chunk` into `traffic`; an unfinished last line waits for
@@ -61,13 +78,53 @@ impl Stream {
                 self.format = Format::detect(line);
             }
             match self.format.as_ref().and_then(|f| f.parse(line)) {
-                Some(record) => {
-                    traffic.record(&record, now);
+                Some(mut record) => {
                     self.matched += 1;
+                    if record.zoneless {
+                        record.time = record.time.map(|t| self.zone.to_utc(t));
+                    }
+                    if let (Some(since), Some(t)) = (self.since, record.time)
+                        && t < since
+                    {
+                        self.before_window += 1;
+                        continue;
+                    }
+                    let late = traffic.late;
+                    traffic.record(&record, now);
+                    self.late += traffic.late - late;
                 }
                 None => self.skipped += 1,
             }
         }
+    }
+}
+
+impl Stream {
+    /// Most of what was read is older than every window, which then show next to nothing.
+    pub fn mostly_late(&self) -> bool {
+        self.matched >= 20 && self.late * 2 > self.matched
+    }
+
+    /// Said once, when a stream becomes [`Stream::mostly_late`]: why the windows look empty, and
+    /// the likely cause when the times carried no zone.
+    pub fn late_warning(&self, name: &str, newest: Option<UnixSecs>) -> Option<String> {
+        if !self.mostly_late() {
+            return None;
+        }
+        let zone_hint = match self.format.as_ref().map(Format::name) {
+            Some("haproxy") => format!(
+                "; its times carry no zone and were read as {}: if the gateway runs elsewhere, set --log-tz",
+                self.zone.name()
+            ),
+            _ => String::new(),
+        };
+        Some(format!(
+            "{name}: {} of {} lines are older than {} min (the newest at {}), so only the totals hold them{zone_hint}",
+            self.late,
+            self.matched,
+            crate::model::traffic::WINDOWS[1] / 60,
+            newest.map_or_else(|| "-".to_string(), crate::model::time::format_utc),
+        ))
     }
 }
 

@@ -150,6 +150,17 @@ impl State {
 
     /// Everything kpulse cannot see now, the most serious first.
     pub fn blind_spots(&self) -> Vec<BlindSpot> {
+        if let Some(why) = &self.logs_only {
+            // Chosen, not lost: the log is read, and what a cluster would add is named once.
+            let text = format!("no cluster ({why}): traffic from the logs only, not joined to pods");
+            let mut spots = vec![BlindSpot { reach: Reach::Partial, source: SourceId::Pods, text }];
+            spots.extend(self.source_gap(SourceId::Gateway).map(|text| BlindSpot {
+                reach: Reach::Partial,
+                source: SourceId::Gateway,
+                text,
+            }));
+            return spots;
+        }
         let mut spots: Vec<BlindSpot> = self.pods_spot().into_iter().collect();
         if spots.first().is_some_and(|s| s.reach == Reach::Blind) {
             // Without pods every other source's gap is noise.

@@ -34,6 +34,14 @@ pub fn format_latency(secs: f64) -> String {
     }
 }
 
+/// `2026-12-04 03:10:00 UTC`: a moment in a log, named without the reader's zone.
+pub fn format_utc(t: UnixSecs) -> String {
+    match k8s_openapi::jiff::Timestamp::from_second(t) {
+        Ok(ts) => ts.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        Err(_) => format!("@{t}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::format_age;

@@ -187,8 +187,9 @@ pub struct Summary {
 /// and the windows (kept out of line, read once a second) change when a slice closes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
-    /// Slices older than the longest window, and lines that arrived that late.
-    retired: Counts,
+    /// Slices older than the longest window, and lines that arrived that late: in the totals
+    /// and the whole-log summary.
+    retired: Bucket,
     /// Newest last; slice start times, ascending, within the longest window.
     slices: VecDeque<(i64, Bucket)>,
     /// For a route or an upstream address: the backend it last served.
@@ -209,7 +210,7 @@ struct ReadSide {
 impl Stats {
     fn new(retention_secs: i64, at: i64) -> Stats {
         Stats {
-            retired: Counts::default(),
+            retired: Bucket::default(),
             slices: VecDeque::new(),
             backend: String::new(),
             read_side: Box::new(ReadSide {
@@ -223,7 +224,7 @@ impl Stats {
 
     /// Everything counted since start.
     pub fn total(&self) -> Counts {
-        let mut total = self.retired;
+        let mut total = self.retired.counts;
         for (_, b) in &self.slices {
             total.plus(&b.counts);
         }
@@ -244,7 +245,7 @@ impl Stats {
     /// closed slice still in a window is added there too.
     fn record(&mut self, o: &Observation, slice: Option<i64>, current: i64) {
         let Some(slice) = slice else {
-            self.retired.plus(&o.counts);
+            self.retired.observe(o);
             return;
         };
         if slice < current {
@@ -297,7 +298,7 @@ impl Stats {
         }
         while self.slices.front().is_some_and(|(s, _)| *s <= new - WINDOWS[1]) {
             if let Some((_, b)) = self.slices.pop_front() {
-                self.retired.plus(&b.counts);
+                self.retired.add(&b, 1);
             }
         }
     }
@@ -315,27 +316,39 @@ impl Stats {
             }
             _ => &self.read_side.windows[w],
         };
-        let c = &b.counts;
         let start = (now / SLICE_SECS * SLICE_SECS + SLICE_SECS - WINDOWS[w]).max(self.read_side.first_seen);
-        let span = (now - start).max(1) as f64;
-        let ratio = |n: u64, d: u64| if d == 0 { 0.0 } else { n as f64 / d as f64 };
-        Summary {
-            requests: c.requests,
-            rps: c.requests as f64 / span,
-            error_ratio: ratio(c.errors(), c.requests),
-            client_errors: c.by_class[3],
-            server_errors: c.errors(),
-            auth_denied: c.auth_denied,
-            retries: c.retries,
-            upstream_failed: c.upstream_failed,
-            bytes_per_sec: c.bytes as f64 / span,
-            p50: b.latency.quantile(0.50),
-            p95: b.latency.quantile(0.95),
-            p99: b.latency.quantile(0.99),
-            overhead_p95: b.overhead.quantile(0.95),
-            upstream_share: (c.total_secs > 0.0).then(|| (c.upstream_secs / c.total_secs).min(1.0)),
-            cache_hit_ratio: (c.cache_lookups > 0).then(|| ratio(c.cache_hits, c.cache_lookups)),
+        summarize(b, (now - start).max(1) as f64)
+    }
+
+    /// Everything since start (a whole log read from its start), rates over `span_secs`.
+    pub fn summary_all(&self, span_secs: i64) -> Summary {
+        let mut all = self.retired.clone();
+        for (_, b) in &self.slices {
+            all.add(b, 1);
         }
+        summarize(&all, span_secs.max(1) as f64)
+    }
+}
+
+fn summarize(b: &Bucket, span: f64) -> Summary {
+    let c = &b.counts;
+    let ratio = |n: u64, d: u64| if d == 0 { 0.0 } else { n as f64 / d as f64 };
+    Summary {
+        requests: c.requests,
+        rps: c.requests as f64 / span,
+        error_ratio: ratio(c.errors(), c.requests),
+        client_errors: c.by_class[3],
+        server_errors: c.errors(),
+        auth_denied: c.auth_denied,
+        retries: c.retries,
+        upstream_failed: c.upstream_failed,
+        bytes_per_sec: c.bytes as f64 / span,
+        p50: b.latency.quantile(0.50),
+        p95: b.latency.quantile(0.95),
+        p99: b.latency.quantile(0.99),
+        overhead_p95: b.overhead.quantile(0.95),
+        upstream_share: (c.total_secs > 0.0).then(|| (c.upstream_secs / c.total_secs).min(1.0)),
+        cache_hit_ratio: (c.cache_lookups > 0).then(|| ratio(c.cache_hits, c.cache_lookups)),
     }
 }
 
@@ -367,6 +380,13 @@ impl Family {
     }
 }
 
+/// What moves the windows: the caller's clock (live), or the times in the log.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Clock {
+    Wall,
+    Log { started: bool },
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Traffic {
     pub gateway: Stats,
@@ -384,6 +404,9 @@ pub struct Traffic {
     /// Requests the gateway answered itself, before any backend (a deny rule, an unreadable
     /// request): in the gateway's figures, in no service's.
     pub refused: u64,
+    /// The oldest and newest request times read.
+    pub log_span: Option<(UnixSecs, UnixSecs)>,
+    clock: Clock,
     route_buf: String,
 }
 
@@ -398,7 +421,23 @@ impl Traffic {
             slice: now.div_euclid(SLICE_SECS) * SLICE_SECS,
             late: 0,
             refused: 0,
+            log_span: None,
+            clock: Clock::Wall,
             route_buf: String::new(),
+        }
+    }
+
+    /// From now on the windows move with the log's own times, not the caller's clock: a log read
+    /// after the fact (no cluster, no live clock to agree with) is judged where it ends.
+    pub fn follow_log_time(&mut self) {
+        self.clock = Clock::Log { started: false };
+    }
+
+    /// The newest time the windows reached on the log's clock ([`Traffic::follow_log_time`]).
+    pub fn log_now(&self) -> Option<UnixSecs> {
+        match self.clock {
+            Clock::Log { started: true } => self.log_span.map(|(_, last)| last),
+            _ => None,
         }
     }
 
@@ -407,8 +446,15 @@ impl Traffic {
         self.slice
     }
 
-    /// Moves every window to end at `now`. Cheap when the slice has not changed.
+    /// Moves every window to end at `now`. Cheap when the slice has not changed. On the log's
+    /// clock only the log moves them.
     pub fn advance(&mut self, now: UnixSecs) {
+        if self.clock == Clock::Wall {
+            self.move_to(now);
+        }
+    }
+
+    fn move_to(&mut self, now: UnixSecs) {
         let slice = now.div_euclid(SLICE_SECS) * SLICE_SECS;
         if slice <= self.slice {
             return;
@@ -427,6 +473,24 @@ impl Traffic {
     /// where it happened); a line from the future is counted now, one older than the longest
     /// window only in the totals.
     pub fn record(&mut self, r: &Record, now: UnixSecs) {
+        if let Some(t) = r.time {
+            self.log_span = Some(self.log_span.map_or((t, t), |(first, last)| (first.min(t), last.max(t))));
+        }
+        let now = match (self.clock, r.time) {
+            (Clock::Log { started: false }, Some(t)) => {
+                // The windows start where the log does.
+                self.slice = t.div_euclid(SLICE_SECS) * SLICE_SECS;
+                self.gateway.read_side.first_seen = t;
+                self.clock = Clock::Log { started: true };
+                t
+            }
+            (Clock::Log { started: true }, Some(t)) => {
+                self.move_to(t);
+                t.max(self.slice)
+            }
+            (Clock::Log { .. }, None) => self.slice,
+            (Clock::Wall, _) => now,
+        };
         let at = r.time.unwrap_or(now).min(now);
         let slice = at.div_euclid(SLICE_SECS) * SLICE_SECS;
         let slice = if slice > self.slice - WINDOWS[1] {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
 
 use super::cadvisor::fetch_url;
 use super::{SourceId, SourceState, Update};
@@ -12,13 +12,13 @@ use crate::model::broker::{self, BrokerTarget, Mapping};
 use crate::model::time::now_unix;
 
 /// Polls every broker each `interval` until the receiver is dropped.
-pub async fn poll(brokers: Vec<(BrokerTarget, Mapping)>, interval: Duration, tx: UnboundedSender<Update>) {
+pub async fn poll(brokers: Vec<(BrokerTarget, Mapping)>, interval: Duration, tx: Sender<Update>) {
     let client = super::http::client();
     let timeout = interval.max(Duration::from_secs(5));
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = SourceState::Connecting;
-    if tx.send(Update::Status { source: SourceId::Brokers, state: last.clone() }).is_err() {
+    if tx.send(Update::Status { source: SourceId::Brokers, state: last.clone() }).await.is_err() {
         return;
     }
     loop {
@@ -32,7 +32,7 @@ pub async fn poll(brokers: Vec<(BrokerTarget, Mapping)>, interval: Duration, tx:
             match read {
                 Ok(readings) => {
                     let update = Update::Queues { at: now_unix(), broker: target.name.clone(), readings };
-                    if tx.send(update).is_err() {
+                    if tx.send(update).await.is_err() {
                         return;
                     }
                 }
@@ -43,7 +43,7 @@ pub async fn poll(brokers: Vec<(BrokerTarget, Mapping)>, interval: Duration, tx:
             if failed.is_empty() { SourceState::Connected } else { SourceState::Reconnecting(failed.join("; ")) };
         if state != last {
             last = state.clone();
-            if tx.send(Update::Status { source: SourceId::Brokers, state }).is_err() {
+            if tx.send(Update::Status { source: SourceId::Brokers, state }).await.is_err() {
                 return;
             }
         }

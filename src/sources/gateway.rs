@@ -1,6 +1,6 @@
 //! Gateway access logs: followed pod logs through the API server (one stream per gateway
-//! replica), a file tailed like `tail -F`, or stdin. Each sends whole lines as
-//! [`Update::AccessLog`] chunks; parsing happens in the model.
+//! replica), a file tailed like `tail -F` (from its end, or from its start with `file+all:`), or
+//! stdin. Each sends whole lines as [`Update::AccessLog`] chunks; parsing happens in the model.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,12 +12,13 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client};
 use tokio::io::AsyncReadExt;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::{Sender, UnboundedSender};
 use tokio::task::JoinHandle;
 
 use super::kube::{Scope, classify_client_error};
 use super::{SourceId, SourceState, Update};
-use crate::model::accesslog::{LineBuffer, MAX_LINE_BYTES};
+use crate::model::accesslog::zone::LogZone;
+use crate::model::accesslog::{Format, LineBuffer, MAX_LINE_BYTES};
 
 /// Where gateway logs come from (`--gateway`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,8 +27,9 @@ pub enum GatewaySpec {
     Pods { namespace: Option<String>, selector: String, container: Option<String> },
     /// `auto` (and the default): the well-known gateways, found by their labels.
     Auto,
-    /// `file:PATH`
-    File(PathBuf),
+    /// `file:PATH`: followed from its end, like `tail -F`; `file+all:PATH`: read from its start
+    /// (the history, counted where it happened), then followed.
+    File { path: PathBuf, from_start: bool },
     /// `-`
     Stdin,
 }
@@ -49,11 +51,13 @@ impl GatewaySpec {
         if text == "auto" {
             return Ok(GatewaySpec::Auto);
         }
-        if let Some(path) = text.strip_prefix("file:") {
-            if path.is_empty() {
-                return Err("--gateway file: needs a path".into());
+        for (prefix, from_start) in [("file:", false), ("file+all:", true)] {
+            if let Some(path) = text.strip_prefix(prefix) {
+                if path.is_empty() {
+                    return Err(format!("--gateway {prefix} needs a path"));
+                }
+                return Ok(GatewaySpec::File { path: PathBuf::from(path), from_start });
             }
-            return Ok(GatewaySpec::File(PathBuf::from(path)));
         }
         if let Some(rest) = text.strip_prefix("pods:") {
             let (rest, container) = match rest.split_once('#') {
@@ -72,13 +76,39 @@ impl GatewaySpec {
                 container: container.filter(|c| !c.is_empty()),
             });
         }
-        Err(format!("--gateway {text}: use pods:NAMESPACE/SELECTOR, file:PATH, - (stdin) or auto"))
+        Err(format!("--gateway {text}: use pods:NAMESPACE/SELECTOR, file:PATH, file+all:PATH, - (stdin) or auto"))
     }
 
     /// File and stdin do not depend on the cluster connection; they outlive a context switch.
     pub fn is_local(&self) -> bool {
-        matches!(self, GatewaySpec::File(_) | GatewaySpec::Stdin)
+        matches!(self, GatewaySpec::File { .. } | GatewaySpec::Stdin)
     }
+
+    /// The stream of a source read from its start (`file+all:`, stdin): what a snapshot reads to
+    /// its end before it reports.
+    pub fn history_stream(&self) -> Option<String> {
+        match self {
+            GatewaySpec::File { path, from_start: true } => Some(file_stream_name(path)),
+            GatewaySpec::Stdin => Some(STDIN_STREAM.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// The stream name of a followed file, as the Traffic view and the snapshot name it.
+pub fn file_stream_name(path: &std::path::Path) -> String {
+    format!("file:{}", path.display())
+}
+
+pub const STDIN_STREAM: &str = "stdin";
+
+/// Updates read from local logs queue at most this many chunks (of [`CHUNK_BYTES`]) ahead of
+/// the parser: a file is read as fast as it is parsed, never into memory.
+pub const LOCAL_QUEUE: usize = 4;
+
+/// Sends on the bounded local channel: waits while the parser is behind.
+async fn send_local(tx: &Sender<Update>, update: Update) {
+    let _ = tx.send(update).await;
 }
 
 /// Lines are sent in chunks of about this size, or after [`FLUSH_AFTER`] when the stream is quiet.
@@ -317,23 +347,26 @@ fn send(tx: &UnboundedSender<Update>, stream: &str, chunk: &mut String) {
     }
 }
 
-/// Reads `path` from its start, then follows it like `tail -F`: new lines as they are written,
-/// a new file after rotation (the old one read to its end first), from the top after truncation,
-/// and a missing file waited for.
-pub async fn tail_file(path: PathBuf, tx: UnboundedSender<Update>) {
+/// Follows `path` like `tail -F`: new lines as they are written, a new file after rotation (the
+/// old one read to its end first), from the top after truncation, a missing file waited for.
+/// With `from_start` what the file already holds is read first; without, reading starts at its
+/// end (a file that appears later is new, and read whole).
+pub async fn tail_file(path: PathBuf, from_start: bool, tx: Sender<Update>) {
     use std::io::{Read, Seek, SeekFrom};
     #[cfg(unix)]
     use std::os::unix::fs::MetadataExt;
-    let stream_name = format!("file:{}", path.display());
-    let mut open: Option<(std::fs::File, u64)> = None;
+    let stream_name = file_stream_name(&path);
+    let mut open: Option<(std::fs::File, (u64, u64))> = None;
     let mut offset = 0u64;
     let mut pending = LineBuffer::default();
     let mut buf = vec![0u8; CHUNK_BYTES];
     let mut reported_missing = false;
+    let mut first_open = true;
+    let mut caught_up = false;
     loop {
-        let current = std::fs::metadata(&path).ok().map(|m| (m.dev(), m.ino(), m.is_file().then_some(m.len())));
+        let current = std::fs::metadata(&path).ok().map(|m| ((m.dev(), m.ino()), m.is_file().then_some(m.len())));
         let rotated = match (&open, current) {
-            (Some((_, id)), Some((dev, ino, _))) => *id != dev ^ ino.rotate_left(17),
+            (Some((_, id)), Some((now, _))) => *id != now,
             (Some(_), None) => true,
             _ => false,
         };
@@ -347,14 +380,18 @@ pub async fn tail_file(path: PathBuf, tx: UnboundedSender<Update>) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         offset += n as u64;
-                        flush_lines(&tx, &stream_name, &mut pending, &buf[..n]);
+                        flush_lines(&tx, &stream_name, &mut pending, &buf[..n]).await;
                         more = true;
                     }
                 }
             }
+            if !more && !caught_up {
+                caught_up = true;
+                send_local(&tx, Update::LogCaughtUp { stream: stream_name.clone() }).await;
+            }
             // Only a regular file can be truncated: a device or a FIFO (/dev/zero, a named pipe)
             // has no length to compare.
-            if let Some((_, _, Some(len))) = current
+            if let Some((_, Some(len))) = current
                 && !rotated
                 && len < offset
             {
@@ -362,7 +399,7 @@ pub async fn tail_file(path: PathBuf, tx: UnboundedSender<Update>) {
                 let _ = file.seek(SeekFrom::Start(0));
                 offset = 0;
                 pending.clear();
-                let _ = tx.send(Update::Notice(format!("{stream_name}: truncated, reading from the start")));
+                send_local(&tx, Update::Notice(format!("{stream_name}: truncated, reading from the start"))).await;
             }
         }
         if rotated {
@@ -370,17 +407,32 @@ pub async fn tail_file(path: PathBuf, tx: UnboundedSender<Update>) {
         }
         if open.is_none() {
             match std::fs::File::open(&path) {
-                Ok(file) => {
-                    let id = file.metadata().map(|m| m.dev() ^ m.ino().rotate_left(17)).unwrap_or(0);
-                    open = Some((file, id));
+                Ok(mut file) => {
+                    let meta = file.metadata().ok();
+                    let id = meta.as_ref().map_or((0, 0), |m| (m.dev(), m.ino()));
                     offset = 0;
                     pending.clear();
+                    if first_open
+                        && !from_start
+                        && let Some(len) = meta.filter(|m| m.is_file()).map(|m| m.len())
+                    {
+                        offset = file.seek(SeekFrom::End(0)).unwrap_or(0);
+                        // Started inside a line: its tail is not a line of its own.
+                        if len > 0 && !ends_with_newline(&mut file, len) {
+                            pending.skip_to_next_line();
+                        }
+                        let _ = file.seek(SeekFrom::Start(offset));
+                    }
+                    first_open = false;
+                    open = Some((file, id));
                     reported_missing = false;
-                    status(&tx, SourceState::Connected);
+                    send_local(&tx, Update::Status { source: SourceId::Gateway, state: SourceState::Connected }).await;
                     continue;
                 }
                 Err(e) if !reported_missing => {
-                    status(&tx, SourceState::Reconnecting(format!("{stream_name}: {e}; waiting for it")));
+                    first_open = false;
+                    let state = SourceState::Reconnecting(format!("{stream_name}: {e}; waiting for it"));
+                    send_local(&tx, Update::Status { source: SourceId::Gateway, state }).await;
                     reported_missing = true;
                 }
                 Err(_) => {}
@@ -394,45 +446,80 @@ pub async fn tail_file(path: PathBuf, tx: UnboundedSender<Update>) {
     }
 }
 
+/// The time of the newest request in the log at `path` (its last line that `format`, or the
+/// format detected, reads; a zone-less time read in `zone`): where a window over the log's own
+/// time ends.
+pub fn log_end_time(path: &std::path::Path, format: Option<&Format>, zone: &mut LogZone) -> Option<i64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let from = len.saturating_sub(2 * MAX_LINE_BYTES as u64);
+    file.seek(SeekFrom::Start(from)).ok()?;
+    let mut tail = Vec::new();
+    file.take(len - from).read_to_end(&mut tail).ok()?;
+    let tail = String::from_utf8_lossy(&tail);
+    // The first line may be cut (unless the read began at the start).
+    let lines = tail.lines().skip(usize::from(from > 0));
+    let lines: Vec<&str> = lines.collect();
+    let (time, zoneless) = lines.iter().rev().find_map(|line| {
+        let record = match format {
+            Some(f) => f.parse(line)?,
+            None => Format::detect(line)?.parse(line)?,
+        };
+        Some((record.time?, record.zoneless))
+    })?;
+    Some(if zoneless { zone.to_utc(time) } else { time })
+}
+
+/// Whether the last of a file's `len` bytes is a newline.
+fn ends_with_newline(file: &mut std::fs::File, len: u64) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(len - 1)).is_ok() && file.read_exact(&mut last).is_ok() && last[0] == b'\n'
+}
+
 /// Chunks read from a file before the task yields.
 const READS_PER_TURN: usize = 8;
 
 /// Sends the complete lines `bytes` finish, keeping an unfinished last line; says once when a
 /// line too long to be a log line is dropped.
-fn flush_lines(tx: &UnboundedSender<Update>, stream: &str, pending: &mut LineBuffer, bytes: &[u8]) {
+async fn flush_lines(tx: &Sender<Update>, stream: &str, pending: &mut LineBuffer, bytes: &[u8]) {
     let dropped = pending.overlong_lines;
     let lines = pending.push(bytes);
     if dropped == 0 && pending.overlong_lines > 0 {
-        let _ = tx.send(Update::Notice(format!(
+        let notice = format!(
             "{stream}: a line longer than {} KiB was dropped (not an access log?); reading on after it",
             MAX_LINE_BYTES / 1024
-        )));
+        );
+        send_local(tx, Update::Notice(notice)).await;
     }
     if let Some(chunk) = lines {
-        let _ = tx.send(Update::AccessLog { stream: stream.to_string(), chunk });
+        send_local(tx, Update::AccessLog { stream: stream.to_string(), chunk }).await;
     }
 }
 
 /// Reads stdin to its end (`kubectl logs -f … | kpulse --gateway -`).
-pub async fn read_stdin(tx: UnboundedSender<Update>) {
+pub async fn read_stdin(tx: Sender<Update>) {
     let mut stdin = tokio::io::stdin();
     let mut buf = vec![0u8; CHUNK_BYTES];
     let mut pending = LineBuffer::default();
-    status(&tx, SourceState::Connected);
+    send_local(&tx, Update::Status { source: SourceId::Gateway, state: SourceState::Connected }).await;
     loop {
         match stdin.read(&mut buf).await {
             Ok(0) => break,
-            Ok(n) => flush_lines(&tx, "stdin", &mut pending, &buf[..n]),
+            Ok(n) => flush_lines(&tx, STDIN_STREAM, &mut pending, &buf[..n]).await,
             Err(e) => {
-                status(&tx, SourceState::Reconnecting(format!("stdin: {e}")));
+                let state = SourceState::Reconnecting(format!("stdin: {e}"));
+                send_local(&tx, Update::Status { source: SourceId::Gateway, state }).await;
                 return;
             }
         }
     }
     if let Some(chunk) = pending.finish() {
-        let _ = tx.send(Update::AccessLog { stream: "stdin".into(), chunk });
+        send_local(&tx, Update::AccessLog { stream: STDIN_STREAM.into(), chunk }).await;
     }
-    let _ = tx.send(Update::Notice("stdin closed: the gateway log ended; what was read is kept".into()));
+    send_local(&tx, Update::LogCaughtUp { stream: STDIN_STREAM.into() }).await;
+    send_local(&tx, Update::Notice("stdin closed: the gateway log ended; what was read is kept".into())).await;
 }
 
 #[cfg(test)]
@@ -444,8 +531,13 @@ mod tests {
         assert_eq!(GatewaySpec::parse("-"), Ok(GatewaySpec::Stdin));
         assert_eq!(
             GatewaySpec::parse("file:/var/log/nginx/access.log"),
-            Ok(GatewaySpec::File("/var/log/nginx/access.log".into()))
+            Ok(GatewaySpec::File { path: "/var/log/nginx/access.log".into(), from_start: false })
         );
+        assert_eq!(
+            GatewaySpec::parse("file+all:access.log"),
+            Ok(GatewaySpec::File { path: "access.log".into(), from_start: true })
+        );
+        assert!(GatewaySpec::parse("file+all:").is_err());
         assert_eq!(
             GatewaySpec::parse("pods:ingress-nginx/app.kubernetes.io/component=controller#controller"),
             Ok(GatewaySpec::Pods {

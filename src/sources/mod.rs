@@ -129,6 +129,11 @@ pub enum Update {
         stream: String,
         chunk: String,
     },
+    /// A stream read from its start has reached the end of what was written so far (a file's
+    /// end, stdin closed): its history is all in. A snapshot of a log waits for this.
+    LogCaughtUp {
+        stream: String,
+    },
     /// One scrape of one broker: every queue or consumer group it reported.
     Queues {
         at: UnixSecs,

@@ -136,6 +136,12 @@ pub fn draw_traffic(state: &State, frame: &mut Frame, area: Rect, theme: &Theme)
     if state.traffic_visible.is_empty() {
         let msg = if state.streams.is_empty() {
             "no gateway log: start with --gateway pods:NAMESPACE/SELECTOR, --gateway file:PATH or --gateway -"
+        } else if state.traffic_rows.is_empty() && state.traffic.gateway.total().requests > 0 {
+            match state.traffic_group {
+                TrafficGroup::Services => "no backend in this log format: see the routes (t)",
+                TrafficGroup::Pods => "no upstream address in this log format: see the routes (t)",
+                TrafficGroup::Routes => "no requests read yet",
+            }
         } else if state.traffic_rows.is_empty() {
             "no requests read yet"
         } else {

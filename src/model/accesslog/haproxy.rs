@@ -53,6 +53,7 @@ pub fn parse(line: &str) -> Option<Record<'_>> {
     let contacted = connect >= 0 && server != "<NOSRV>";
     Some(Record {
         time: parse_clf_time(accepted),
+        zoneless: true,
         method: Cow::Borrowed(method),
         host: Cow::Borrowed(host),
         path: Cow::Borrowed(path),

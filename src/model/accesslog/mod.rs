@@ -7,6 +7,7 @@
 pub mod haproxy;
 pub mod json;
 pub mod template;
+pub mod zone;
 
 use std::borrow::Cow;
 
@@ -18,6 +19,9 @@ use template::Template;
 pub struct Record<'a> {
     /// Unix seconds of the request, when the line carries a parseable time.
     pub time: Option<i64>,
+    /// `time` was written without a zone (HAProxy): local wall-clock time, read as UTC until
+    /// the stream's [`zone::LogZone`] says where it was.
+    pub zoneless: bool,
     pub method: Cow<'a, str>,
     /// `Host`/`:authority` where logged; empty otherwise.
     pub host: Cow<'a, str>,
@@ -267,6 +271,12 @@ impl LineBuffer {
     pub fn clear(&mut self) {
         self.pending.clear();
         self.discarding = false;
+    }
+
+    /// Drops what comes up to the next newline: reading began inside a line.
+    pub fn skip_to_next_line(&mut self) {
+        self.pending.clear();
+        self.discarding = true;
     }
 }
 

@@ -9,10 +9,15 @@ use serde::Serialize;
 use crate::analysis::hotspots::{Hotspot, Subject};
 use crate::app::State;
 use crate::app::rows::ContainerRow;
-use crate::app::traffic::TrafficRow;
 use crate::model::quantity::{format_bytes, format_cpu_millis, format_ratio};
 use crate::model::time::{UnixSecs, format_latency};
 use crate::ui::cells::{num_or_dash, pct_text};
+
+mod traffic;
+
+use traffic::{
+    GatewayLogReport, ROUTE_HEADERS, RouteReport, SERVICE_HEADERS, ServiceReport, TrafficSection, TrafficWindow,
+};
 
 pub const SCHEMA: &str = "kpulse.snapshot/v1";
 
@@ -83,7 +88,12 @@ struct Report<'a> {
     sources: Vec<SourceReport>,
     hotspots: Vec<HotspotReport<'a>>,
     containers: Vec<ContainerReport<'a>>,
-    traffic: Vec<TrafficReport<'a>>,
+    /// The requests `traffic` and `routes` cover.
+    traffic_window: TrafficWindow,
+    traffic: Vec<ServiceReport<'a>>,
+    routes: Vec<RouteReport>,
+    gateway_logs: Vec<GatewayLogReport<'a>>,
+    refused_by_gateway: u64,
     queues: Vec<QueueReport<'a>>,
     notices: Vec<&'a str>,
 }
@@ -210,19 +220,6 @@ struct ContainerReport<'a> {
     consumed_queue_trend: Option<&'static str>,
 }
 
-#[derive(Serialize)]
-struct TrafficReport<'a> {
-    service: &'a str,
-    backend: &'a str,
-    requests_last_minute: u64,
-    requests_per_second: f64,
-    error_ratio: f64,
-    p50_seconds: Option<f64>,
-    p95_seconds: Option<f64>,
-    p99_seconds: Option<f64>,
-    gateway_overhead_p95_seconds: Option<f64>,
-}
-
 fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
@@ -248,33 +245,15 @@ fn container_report(r: &ContainerRow) -> ContainerReport<'_> {
         memory_request_bytes: r.resources.mem_request,
         memory_limit_bytes: r.resources.mem_limit,
         requests_per_second: r.traffic.map(|t| t.rps),
-        error_ratio: r.traffic.map(|t| t.error_ratio),
+        error_ratio: r.traffic.filter(|t| t.requests > 0).map(|t| t.error_ratio),
         p95_seconds: r.traffic.and_then(|t| t.p95),
         consumed_queue_backlog: r.consumed.map(|q| q.backlog),
         consumed_queue_trend: r.consumed.map(|q| q.direction.word()),
     }
 }
 
-fn traffic_report(r: &TrafficRow) -> TrafficReport<'_> {
-    TrafficReport {
-        service: &r.name,
-        backend: &r.key,
-        requests_last_minute: r.now.requests,
-        requests_per_second: r.now.rps,
-        error_ratio: r.now.error_ratio,
-        p50_seconds: r.now.p50,
-        p95_seconds: r.now.p95,
-        p99_seconds: r.now.p99,
-        gateway_overhead_p95_seconds: r.now.overhead_p95,
-    }
-}
-
 fn containers(state: &State) -> impl Iterator<Item = &ContainerRow> {
     state.visible.iter().map(|&i| &state.rows[i as usize])
-}
-
-fn traffic(state: &State) -> impl Iterator<Item = &TrafficRow> {
-    state.traffic_visible.iter().map(|&i| &state.traffic_rows[i as usize])
 }
 
 fn hotspot_reports(hotspots: &[Hotspot]) -> Vec<HotspotReport<'_>> {
@@ -296,6 +275,7 @@ fn hotspot_reports(hotspots: &[Hotspot]) -> Vec<HotspotReport<'_>> {
 pub fn render(state: &State, format: ReportFormat, window_secs: i64, scenario: Option<&ScenarioRun>) -> String {
     match format {
         ReportFormat::Json => {
+            let traffic = TrafficSection::of(state);
             let report = Report {
                 schema: SCHEMA,
                 generated_at: state.now,
@@ -315,7 +295,11 @@ pub fn render(state: &State, format: ReportFormat, window_secs: i64, scenario: O
                     .collect(),
                 hotspots: hotspot_reports(&state.hotspots),
                 containers: containers(state).map(container_report).collect(),
-                traffic: traffic(state).map(traffic_report).collect(),
+                traffic_window: traffic.window,
+                traffic: traffic.services_json(),
+                routes: traffic.routes_json(),
+                gateway_logs: traffic::gateway_logs(state),
+                refused_by_gateway: state.traffic.refused,
                 queues: queue_reports(state),
                 notices: state.notices.iter().map(|(_, n)| n.as_str()).collect(),
             };
@@ -352,21 +336,7 @@ fn container_cells(r: &ContainerRow) -> [String; 11] {
 const CONTAINER_HEADERS: [&str; 11] =
     ["NAMESPACE", "POD/CONTAINER", "NODE", "HEALTH", "RESTARTS", "CPU", "CPU/LIM", "THROT", "MEM", "MEM/LIM", "P95"];
 
-fn traffic_cells(r: &TrafficRow) -> [String; 7] {
-    [
-        r.name.clone(),
-        format!("{:.1}", r.now.rps),
-        format!("{:.1}%", r.now.error_ratio * 100.0),
-        opt(r.now.p50, format_latency),
-        opt(r.now.p95, format_latency),
-        opt(r.now.p99, format_latency),
-        opt(r.now.overhead_p95, format_latency),
-    ]
-}
-
 const QUEUE_HEADERS: [&str; 7] = ["QUEUE", "GROUP", "BACKLOG", "IN/s", "ACK/s", "TREND", "CONSUMER PODS"];
-
-const TRAFFIC_HEADERS: [&str; 7] = ["SERVICE", "RPS", "5XX", "P50", "P95", "P99", "GW OVERHEAD P95"];
 
 fn aligned(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
@@ -402,12 +372,15 @@ fn scenario_lines(run: &ScenarioRun) -> Vec<String> {
 }
 
 fn table(state: &State, window_secs: i64, scenario: Option<&ScenarioRun>) -> String {
-    let mut out = format!(
-        "kpulse snapshot · context {} · {} containers · window {}s\n",
-        state.context,
-        state.rows.len(),
-        window_secs
-    );
+    let mut out = match &state.logs_only {
+        Some(_) => "kpulse snapshot · gateway logs only, no cluster\n".to_string(),
+        None => format!(
+            "kpulse snapshot · context {} · {} containers · window {}s\n",
+            state.context,
+            state.rows.len(),
+            window_secs
+        ),
+    };
     for line in scenario.map(scenario_lines).unwrap_or_default() {
         out.push_str(&line);
         out.push('\n');
@@ -417,19 +390,48 @@ fn table(state: &State, window_secs: i64, scenario: Option<&ScenarioRun>) -> Str
     for (i, h) in state.hotspots.iter().enumerate() {
         out.push_str(&format!("{:>2}. {:>3}  {}  {}\n", i + 1, h.score, h.subject.label(), h.summary()));
     }
-    tables(state, &mut out, ["\nCONTAINERS\n", "\nTRAFFIC (last minute)\n", "note: ", "\nQUEUES\n"], aligned);
+    tables(
+        state,
+        &mut out,
+        ["\nCONTAINERS\n", "\nTRAFFIC", "note: ", "\nQUEUES\n", "\nROUTES", "\nGATEWAY LOGS\n"],
+        aligned,
+    );
     out
 }
 
-/// The containers and traffic tables and the notices, in one of the text forms.
-fn tables(state: &State, out: &mut String, titles: [&str; 4], table: fn(&[&str], &[Vec<String>]) -> String) {
-    out.push_str(titles[0]);
-    let rows: Vec<Vec<String>> = containers(state).map(|r| container_cells(r).to_vec()).collect();
-    out.push_str(&table(&CONTAINER_HEADERS, &rows));
-    if !state.traffic_rows.is_empty() {
-        out.push_str(titles[1]);
-        let rows: Vec<Vec<String>> = traffic(state).map(|r| traffic_cells(r).to_vec()).collect();
-        out.push_str(&table(&TRAFFIC_HEADERS, &rows));
+/// The containers, traffic and queue tables and the notices, in one of the text forms. Titles:
+/// containers, traffic, the notice prefix, queues, routes, gateway logs (the traffic and route
+/// titles are followed by their window).
+fn tables(state: &State, out: &mut String, titles: [&str; 6], table: fn(&[&str], &[Vec<String>]) -> String) {
+    let markdown = titles[0].starts_with("\n#");
+    let window_title = |title: &str, window: &str| {
+        if markdown { format!("{title} ({window})\n\n") } else { format!("{} ({window})\n", title.to_uppercase()) }
+    };
+    if state.logs_only.is_none() || !state.rows.is_empty() {
+        out.push_str(titles[0]);
+        let rows: Vec<Vec<String>> = containers(state).map(|r| container_cells(r).to_vec()).collect();
+        out.push_str(&table(&CONTAINER_HEADERS, &rows));
+    }
+    let traffic = TrafficSection::of(state);
+    let window = traffic.window.title();
+    if traffic.has_services() {
+        out.push_str(&window_title(titles[1], &window));
+        out.push_str(&table(&SERVICE_HEADERS, &traffic.service_rows()));
+    }
+    if traffic.has_routes() {
+        out.push_str(&window_title(titles[4], &window));
+        let (rows, more) = traffic.route_rows();
+        out.push_str(&table(&ROUTE_HEADERS, &rows));
+        if more > 0 {
+            out.push_str(&format!("… and {more} more routes (--format json lists them all)\n"));
+        }
+    }
+    let logs = traffic::gateway_log_lines(state);
+    if !logs.is_empty() {
+        out.push_str(titles[5]);
+        for line in logs {
+            out.push_str(&format!("{}{line}\n", if markdown { "- " } else { "" }));
+        }
     }
     if !state.queues.is_empty() {
         out.push_str(titles[3]);
@@ -485,7 +487,14 @@ fn markdown(state: &State, window_secs: i64, scenario: Option<&ScenarioRun>) -> 
     tables(
         state,
         &mut out,
-        ["\n## Containers\n\n", "\n## Traffic (last minute)\n\n", "\n> Note: ", "\n## Queues\n\n"],
+        [
+            "\n## Containers\n\n",
+            "\n## Traffic",
+            "\n> Note: ",
+            "\n## Queues\n\n",
+            "\n## Routes",
+            "\n## Gateway logs\n\n",
+        ],
         markdown_table,
     );
     out
