@@ -17,7 +17,12 @@ pub const START: i64 = 1_767_225_600;
 
 /// `n` lines over `n / 2000` seconds (2,000 requests per second).
 fn lines(n: usize) -> String {
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    lines_from(0, n)
+}
+
+/// Lines `first..first + n` of one long log: times keep rising across calls.
+fn lines_from(first: usize, n: usize) -> String {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ (first as u64).wrapping_mul(0x2545_f491_4f6c_dd1d);
     let mut next = move || {
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -25,7 +30,7 @@ fn lines(n: usize) -> String {
         seed
     };
     let mut out = String::with_capacity(n * 260);
-    for i in 0..n {
+    for i in first..first + n {
         let r = next();
         let svc = r % 40;
         let t = START + (i / 2000) as i64;
@@ -125,6 +130,9 @@ fn ingest_file(path: &str) {
     let started = Instant::now();
     let mut file = std::fs::File::open(path).expect("KPULSE_INGEST_FILE is readable");
     let mut traffic = Traffic::new(START, 900);
+    // As `kpulse snapshot --gateway file+all:` reads a log without a cluster: the windows move
+    // with the log's times.
+    traffic.follow_log_time();
     let mut stream = Stream::with_format(Some(format));
     let (mut buf, mut pending) = (vec![0u8; 1 << 20], Vec::new());
     let mut bytes = 0u64;
@@ -158,7 +166,7 @@ fn generate(path: &str, n: usize) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
     let batch = 100_000;
     for i in 0..n.div_ceil(batch) {
-        let text = lines(batch.min(n - i * batch));
+        let text = lines_from(i * batch, batch.min(n - i * batch));
         f.write_all(text.as_bytes()).expect("write");
     }
 }

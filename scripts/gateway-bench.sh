@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# kpulse's access-log ingest (parse + aggregate into the traffic windows, one core) against
-# goaccess on the same ingress-nginx file, side by side, both under /usr/bin/time -v.
+# kpulse's access-log ingest against goaccess on the same ingress-nginx file, side by side, each
+# under /usr/bin/time -v: the bench's in-process ingest (parse + aggregate, one core), the real
+# binary path (`kpulse snapshot --gateway file+all:FILE`, no cluster: file → bounded channel →
+# parser → report), and goaccess.
 #   scripts/gateway-bench.sh [LINES, default 4800000 ≈ 1 GB] [FILE, default /tmp/kpulse-access.log]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,12 @@ ls -l "$file"
 echo "== kpulse"
 /usr/bin/time -v env KPULSE_INGEST_FILE="$file" "$bench" 2>/tmp/kpulse-time.txt
 grep -E "Elapsed|Maximum resident|User time" /tmp/kpulse-time.txt
+echo "== kpulse snapshot --gateway file+all: (release binary, no cluster)"
+cargo build --release --bin kpulse -q
+/usr/bin/time -v env KUBECONFIG=/nonexistent HOME="$(mktemp -d)" target/release/kpulse snapshot \
+  --gateway "file+all:$file" --format json >/tmp/kpulse-snapshot.json 2>/tmp/kpulse-snapshot-time.txt || true
+grep -E "Elapsed|Maximum resident|User time|System time" /tmp/kpulse-snapshot-time.txt
+python3 -c "import json; d=json.load(open('/tmp/kpulse-snapshot.json')); g=d['gateway_logs'][0]; print('kpulse snapshot: read', g['read'], 'skipped', g['not_in_format'], 'window', d['traffic_window']['kind'])"
 echo "== goaccess $(goaccess --version | head -1)"
 /usr/bin/time -v goaccess "$file" --no-global-config --no-progress \
   --log-format='%h %^ %^ [%d:%t %^] "%r" %s %b "%R" "%u" %^ %T [%v] [%^] %^' \

@@ -638,7 +638,9 @@ fn segment_class(s: &str) -> Option<&'static str> {
     {
         return Some(":uuid");
     }
-    if b.len() >= 16 && all & HEX != 0 {
+    // Long hex; or shorter hex that mixes digits and letters, as ids printed in hex do
+    // (`3f9a1c07e2`); a word such as `facade` has no digits and stays.
+    if all & HEX != 0 && (b.len() >= 16 || (b.len() >= 8 && digits >= 2 && digits < b.len())) {
         return Some(":hash");
     }
     if b.len() >= 20 && digits >= 3 && all & TOKEN != 0 {
@@ -700,6 +702,10 @@ mod tests {
         assert_eq!(route("", "/v2/ab12cd34ef56ab78/ABCDEFGHIJKLMNOPQRSTUV123"), "/v2/:hash/:token");
         assert_eq!(route("", "*"), "/(invalid)");
         assert_eq!(route("", "/products/shoes"), "/products/shoes");
+        // Shorter hex ids collapse when they mix digits and letters; hex-letter words stay.
+        assert_eq!(route("", "/items/f6e87672acd6661"), "/items/:hash");
+        assert_eq!(route("", "/c/3f9a1c07"), "/c/:hash");
+        assert_eq!(route("", "/facade/decade/b2b"), "/facade/decade/b2b");
     }
 
     #[test]
