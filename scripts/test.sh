@@ -17,6 +17,8 @@ command -v prometheus-node-exporter >/dev/null 2>&1 || packages+=(prometheus-nod
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || packages+=(nginx-light)
 [ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || packages+=(haproxy)
 command -v caddy >/dev/null 2>&1 || packages+=(caddy)
+# The time zone database: a HAProxy log written in New York is read in its zone.
+[ -e /usr/share/zoneinfo/America/New_York ] || packages+=(tzdata)
 # A real RabbitMQ (its Prometheus plugin ships with it) and the AMQP command-line client the
 # tests produce and consume with, for the Events view.
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || packages+=(rabbitmq-server)

@@ -161,14 +161,11 @@ fn count(seen: &[(String, u16)], pred: impl Fn(&str, u16) -> bool) -> u64 {
     seen.iter().filter(|(p, c)| pred(p, *c)).count() as u64
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nginx_as_an_ingress_gateway() {
-    let Some(nginx) = real_binary("nginx", "apt-get install -y nginx-light") else { return };
-    let backend = spawn_backend().await;
-    let (port, dead) = (free_port(), free_port());
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display();
-    let log = dir.path().join("access.log");
+/// Debian's nginx set up as ingress-nginx is, in `dir`, in front of `backend` (and a dead replica
+/// of the payment service, whose port is returned), logging to `log`.
+fn nginx_gateway(nginx: &Path, dir: &Path, port: u16, backend: u16, log: &Path) -> (Command, u16) {
+    let dead = free_port();
+    let d = dir.display();
     // ingress-nginx's own default log_format, with the variables it defines set per location.
     let conf = format!(
         r#"worker_processes 1;
@@ -199,12 +196,24 @@ http {{
         format = kpulse::model::accesslog::INGRESS_NGINX,
         log = log.display(),
     );
-    let conf_path = dir.path().join("nginx.conf");
+    let conf_path = dir.join("nginx.conf");
     std::fs::write(&conf_path, conf).unwrap();
     let mut nginx = Command::new(nginx);
     nginx
         .args(["-p", &d.to_string(), "-c", &conf_path.display().to_string(), "-g", "daemon off;"])
-        .stdout(Stdio::null());
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    (nginx, dead)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_as_an_ingress_gateway() {
+    let Some(nginx) = real_binary("nginx", "apt-get install -y nginx-light") else { return };
+    let backend = spawn_backend().await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let (nginx, dead) = nginx_gateway(&nginx, dir.path(), port, backend, &log);
     let Driven { seen, text, traffic } = drive(nginx, port, log, "ingress-nginx").await;
     let total = seen.len();
     let g = &traffic.gateway.total();
@@ -245,23 +254,8 @@ async fn haproxy_httplog() {
     let backend = spawn_backend().await;
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = format!(
-        "global\n  log stdout format raw local0 info\n\
-         defaults\n  mode http\n  log global\n  option httplog\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
-         frontend fe\n  bind 127.0.0.1:{port}\n  acl health path /healthz\n  http-request set-log-level silent if health\n  \
-         http-request return status 200 if health\n  http-request deny deny_status 401 if {{ path_beg /admin }}\n  \
-         use_backend shop-pay-80 if {{ path_beg /api/pay }}\n  use_backend shop-search-80 if {{ path_beg /api/slow }}\n  \
-         default_backend shop-cart-80\n\
-         backend shop-cart-80\n  balance roundrobin\n  server pod0 127.0.0.1:{backend}\n  server pod1 127.0.0.1:{backend}\n\
-         backend shop-pay-80\n  server pod0 127.0.0.1:{backend}\n\
-         backend shop-search-80\n  server pod0 127.0.0.1:{backend}\n"
-    );
-    let cfg_path = dir.path().join("haproxy.cfg");
-    std::fs::write(&cfg_path, cfg).unwrap();
     let log = dir.path().join("access.log");
-    let out = std::fs::File::create(&log).unwrap();
-    let mut haproxy = Command::new(haproxy);
-    haproxy.args(["-f", &cfg_path.display().to_string(), "-db"]).stdout(Stdio::from(out)).stderr(Stdio::null());
+    let mut haproxy = haproxy_gateway(&haproxy, dir.path(), port, backend, &log);
     let _haproxy = KillOnDrop(haproxy.spawn().unwrap());
     let addr = format!("127.0.0.1:{port}");
     wait_http_ok(&addr, "/healthz", "haproxy");
@@ -273,11 +267,39 @@ async fn haproxy_httplog() {
     let total = seen.len();
     let text = wait_lines(&log, total);
     let (traffic, stream) = read_with_kpulse(log, total as u64, None).await;
+    check_haproxy_log(&seen, &text, &traffic, &stream);
+}
+
+/// Debian's HAProxy in `dir` in front of `backend`: three backends whose servers are named alike,
+/// a deny rule for /admin; `option httplog` to `log`.
+fn haproxy_gateway(haproxy: &Path, dir: &Path, port: u16, backend: u16, log: &Path) -> Command {
+    let cfg = format!(
+        "global\n  log stdout format raw local0 info\n\
+         defaults\n  mode http\n  log global\n  option httplog\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+         frontend fe\n  bind 127.0.0.1:{port}\n  acl health path /healthz\n  http-request set-log-level silent if health\n  \
+         http-request return status 200 if health\n  http-request deny deny_status 401 if {{ path_beg /admin }}\n  \
+         use_backend shop-pay-80 if {{ path_beg /api/pay }}\n  use_backend shop-search-80 if {{ path_beg /api/slow }}\n  \
+         default_backend shop-cart-80\n\
+         backend shop-cart-80\n  balance roundrobin\n  server pod0 127.0.0.1:{backend}\n  server pod1 127.0.0.1:{backend}\n\
+         backend shop-pay-80\n  server pod0 127.0.0.1:{backend}\n\
+         backend shop-search-80\n  server pod0 127.0.0.1:{backend}\n"
+    );
+    let cfg_path = dir.join("haproxy.cfg");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let out = std::fs::File::create(log).unwrap();
+    let mut haproxy = Command::new(haproxy);
+    haproxy.args(["-f", &cfg_path.display().to_string(), "-db"]).stdout(Stdio::from(out)).stderr(Stdio::null());
+    haproxy
+}
+
+/// What kpulse read of the HAProxy log must match the client's counts exactly.
+fn check_haproxy_log(seen: &[(String, u16)], text: &str, traffic: &Traffic, stream: &Stream) {
+    let total = seen.len();
     assert_eq!(stream.format.as_ref().map(Format::name), Some("haproxy"), "{text}");
     assert_eq!((stream.matched, stream.skipped), (total as u64, 0), "{text}");
     let g = &traffic.gateway.total();
     assert_eq!(g.requests, total as u64, "the gateway counts every request it answered");
-    assert_eq!(g.errors(), count(&seen, |_, c| c >= 500));
+    assert_eq!(g.errors(), count(seen, |_, c| c >= 500));
     assert_eq!(g.auth_denied, 5);
     assert_eq!(traffic.refused, 6, "5 denied and 1 unreadable, answered by the frontend:\n{text}");
     let backends = &traffic.backends.stats;
@@ -440,4 +462,186 @@ fn stdin_feeds_the_traffic_view_of_the_real_binary() {
     term.keys(&["q"]);
     assert!(screen.contains("1 stream · 1234 lines · 1 skipped · ingress-nginx"), "{screen}");
     assert!(screen.contains("shop-cart-80"), "the backend as logged is shown: {screen}");
+}
+
+/// `kpulse snapshot ARGS --format json` on a machine with no cluster (no kubeconfig), kpulse in
+/// time zone `tz`: the report of the logs alone.
+fn snapshot_of_logs(args: &[&str], tz: &str) -> serde_json::Value {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kpulse"))
+        .arg("snapshot")
+        .args(args)
+        .args(["--format", "json"])
+        .env("KUBECONFIG", home.path().join("no-kubeconfig"))
+        .env("HOME", home.path())
+        .env("TZ", tz)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "a snapshot of logs without a cluster is a report: {stderr}");
+    assert!(stderr.contains("no cluster"), "says what it does not see: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The service row of `backend` in a snapshot report.
+fn service<'a>(report: &'a serde_json::Value, backend: &str) -> &'a serde_json::Value {
+    let rows = report["traffic"].as_array().unwrap();
+    rows.iter().find(|r| r["backend"] == backend).unwrap_or_else(|| panic!("no {backend} in {rows:#?}"))
+}
+
+fn requests_of(report: &serde_json::Value, backend: &str) -> (u64, u64) {
+    let row = service(report, backend);
+    (row["requests"].as_u64().unwrap(), row["server_errors"].as_u64().unwrap())
+}
+
+/// The client's own counts of one path prefix: (requests, 5xx).
+fn client_counts(seen: &[(String, u16)], prefix: &str) -> (u64, u64) {
+    (count(seen, |p, _| p.starts_with(prefix)), count(seen, |p, c| p.starts_with(prefix) && c >= 500))
+}
+
+/// A real nginx's log, restamped one line a second from 2.5 hours ago (in a +01:00 zone): a
+/// snapshot of the file reports the whole log exactly, whatever its age (it used to count the
+/// last minute of wall-clock time: nothing), and `--window` counts the log's own last seconds,
+/// saying how many lines came before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_nginx_log_is_reported_whole_or_by_its_own_window() {
+    let Some(nginx) = real_binary("nginx", "apt-get install -y nginx-light") else { return };
+    let backend = spawn_backend().await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let (mut nginx, _) = nginx_gateway(&nginx, dir.path(), port, backend, &log);
+    let _nginx = KillOnDrop(nginx.spawn().unwrap());
+    let addr = format!("127.0.0.1:{port}");
+    wait_http_ok(&addr, "/healthz", "nginx");
+    let seen = send_load(addr, LOAD).await;
+    let text = wait_lines(&log, seen.len());
+    let start = now_unix() - 9000;
+    let zone = jiff::tz::TimeZone::fixed(jiff::tz::offset(1));
+    let aged: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let (head, rest) = line.split_once('[').unwrap();
+            let (_, tail) = rest.split_once(']').unwrap();
+            let at = jiff::Timestamp::from_second(start + i as i64).unwrap().to_zoned(zone.clone());
+            format!("{head}[{}]{tail}\n", at.strftime("%d/%b/%Y:%H:%M:%S %z"))
+        })
+        .collect();
+    let aged_log = dir.path().join("aged.log");
+    std::fs::write(&aged_log, aged).unwrap();
+    let spec = format!("file+all:{}", aged_log.display());
+    let n = seen.len() as i64;
+
+    let whole = snapshot_of_logs(&["--gateway", &spec], "UTC");
+    let window = &whole["traffic_window"];
+    assert_eq!(
+        (window["kind"].as_str(), window["from"].as_i64(), window["to"].as_i64()),
+        (Some("whole_log"), Some(start), Some(start + n - 1))
+    );
+    assert_eq!(requests_of(&whole, "shop-cart-80"), client_counts(&seen, "/api/cart"));
+    assert_eq!(requests_of(&whole, "shop-payment-80"), client_counts(&seen, "/api/pay"));
+    assert_eq!(requests_of(&whole, "shop-search-80"), client_counts(&seen, "/api/slow"));
+    let logs = &whole["gateway_logs"][0];
+    assert_eq!(
+        (logs["read"].as_i64(), logs["not_in_format"].as_i64(), logs["read_to_end"].as_bool()),
+        (Some(n), Some(0), Some(true))
+    );
+    let routes = whole["routes"].as_array().unwrap();
+    let cart = routes.iter().find(|r| r["route"] == "/api/cart/:id").expect("routes are reported");
+    assert_eq!(cart["requests"].as_u64(), Some(60));
+
+    // The last 30 s of the log: its last 30 lines.
+    let last = snapshot_of_logs(&["--gateway", &spec, "--window", "30s"], "UTC");
+    let tail = &seen[seen.len() - 30..];
+    assert_eq!(last["traffic_window"]["kind"], "log_window");
+    assert_eq!(requests_of(&last, "shop-payment-80"), client_counts(tail, "/api/pay"));
+    assert_eq!(requests_of(&last, "shop-search-80"), client_counts(tail, "/api/slow"));
+    assert!(
+        last["traffic"].as_array().unwrap().iter().all(|r| r["backend"] != "shop-cart-80"),
+        "the cart's lines are all older"
+    );
+    assert_eq!(last["gateway_logs"][0]["before_window"].as_i64(), Some(n - 30), "and it says how many it left out");
+}
+
+/// HAProxy stamps its local time without a zone. A gateway running in New York: read in the
+/// zone kpulse is told (`--log-tz`) or runs in, the log ends now; read as UTC it would end five
+/// hours ago (what kpulse did before: every line outside every window).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_haproxy_log_from_new_york_is_read_in_its_zone() {
+    let Some(haproxy) = real_binary("haproxy", "apt-get install -y haproxy") else { return };
+    assert!(
+        Path::new("/usr/share/zoneinfo/America/New_York").exists(),
+        "the time zone database is missing: apt-get install -y tzdata"
+    );
+    let backend = spawn_backend().await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let mut haproxy = haproxy_gateway(&haproxy, dir.path(), port, backend, &log);
+    haproxy.env("TZ", "America/New_York");
+    let _haproxy = KillOnDrop(haproxy.spawn().unwrap());
+    let addr = format!("127.0.0.1:{port}");
+    wait_http_ok(&addr, "/healthz", "haproxy");
+    let seen = send_load(addr, LOAD).await;
+    wait_lines(&log, seen.len());
+    let spec = format!("file+all:{}", log.display());
+    let ends_at = |report: &serde_json::Value| report["traffic_window"]["to"].as_i64().unwrap();
+    let offset =
+        jiff::tz::TimeZone::get("America/New_York").unwrap().to_offset(jiff::Timestamp::now()).seconds() as i64;
+
+    for report in [
+        snapshot_of_logs(&["--gateway", &spec, "--log-tz", "America/New_York"], "UTC"),
+        snapshot_of_logs(&["--gateway", &spec], "America/New_York"),
+    ] {
+        let lag = now_unix() - ends_at(&report);
+        assert!((0..120).contains(&lag), "the log ends now, not {lag} s ago");
+        assert_eq!(requests_of(&report, "shop-cart-80"), client_counts(&seen, "/api/cart"));
+        assert_eq!(requests_of(&report, "shop-pay-80"), client_counts(&seen, "/api/pay"));
+    }
+    let as_utc = snapshot_of_logs(&["--gateway", &spec], "UTC");
+    let lag = now_unix() - ends_at(&as_utc) + offset;
+    assert!((0..120).contains(&lag), "read in the wrong zone the log is off by the zone's offset ({offset} s)");
+}
+
+/// `file:` follows from the end, like `tail -F`: what the file held before is not counted; what
+/// is written while the snapshot runs is.
+#[test]
+fn a_followed_file_counts_only_what_is_written_while_kpulse_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let fresh = |n: usize| -> String {
+        let now = jiff::Timestamp::now().strftime("%d/%b/%Y:%H:%M:%S +0000").to_string();
+        (0..n).map(|_| LINE.replace("01/Jan/2024:12:00:00 +0000", &now) + "\n").collect()
+    };
+    std::fs::write(&log, fresh(50)).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_kpulse"))
+        .args(["snapshot", "--gateway", &format!("file:{}", log.display()), "--window", "6s", "--format", "json"])
+        .env("KUBECONFIG", home.path().join("no-kubeconfig"))
+        .env("HOME", home.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once kpulse has the file open (and is at its end), more lines arrive.
+    let fds = PathBuf::from(format!("/proc/{}/fd", child.id()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !std::fs::read_dir(&fds)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|p| p == log))
+    {
+        assert!(Instant::now() < deadline, "kpulse never opened {}", log.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    use std::io::Write;
+    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(fresh(7).as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["gateway_logs"][0]["read"].as_u64(), Some(7), "{report:#}");
+    assert_eq!(report["gateway_logs"][0]["read_to_end"].as_bool(), Some(false));
 }

@@ -319,4 +319,39 @@ mod tests {
         let rows = build_traffic_rows(&traffic, TrafficGroup::Routes, &pods, &resolver, now);
         assert_eq!((rows[0].name.as_str(), rows[0].target.as_str()), ("/api/cart/:id", "shop/cart"));
     }
+
+    #[test]
+    fn a_log_mostly_older_than_the_windows_says_so_once_with_the_zone_hint() {
+        use crate::app::{Msg, State};
+        use crate::config::Config;
+        use crate::sources::Update;
+        use crate::sources::kube::Scope;
+        // HAProxy logs local time without a zone; read as UTC, a New York gateway's lines of
+        // "now" look five hours old.
+        let haproxy = |t: &str| {
+            format!(
+                r#"10.0.1.2:33317 [{t}] fe shop-cart-80/pod0 0/0/1/20/21 200 12 - - ---- 1/1/1/1/0 0/0 "GET /api/cart/7 HTTP/1.1""#
+            )
+        };
+        let now = 1_704_110_400 + 5 * 3600; // 2024-01-01 17:00 UTC = 12:00 in New York
+        let config = Config { log_tz: Some("UTC".into()), ..Config::default() };
+        let mut state = State::new(config, "ctx".into(), vec![], Scope::All, now);
+        let lines: String = (0..40).map(|i| haproxy(&format!("01/Jan/2024:12:00:{i:02}.000")) + "\n").collect();
+        state.update(Msg::Source(Update::AccessLog { stream: "file:haproxy.log".into(), chunk: lines.clone() }));
+        state.update(Msg::Source(Update::AccessLog { stream: "file:haproxy.log".into(), chunk: lines }));
+        let warnings: Vec<&String> =
+            state.notices.iter().map(|(_, n)| n).filter(|n| n.contains("older than")).collect();
+        assert_eq!(warnings.len(), 1, "said once: {:?}", state.notices);
+        assert!(warnings[0].starts_with("file:haproxy.log: 40 of 40 lines are older than 5 min"), "{}", warnings[0]);
+        assert!(warnings[0].contains("read as UTC") && warnings[0].contains("--log-tz"), "{}", warnings[0]);
+
+        // In the gateway's own zone the same lines are now, and in the windows.
+        let config = Config { log_tz: Some("America/New_York".into()), ..Config::default() };
+        let mut state = State::new(config, "ctx".into(), vec![], Scope::All, now + 60);
+        let lines: String = (0..40).map(|i| haproxy(&format!("01/Jan/2024:12:00:{i:02}.000")) + "\n").collect();
+        state.update(Msg::Source(Update::AccessLog { stream: "file:haproxy.log".into(), chunk: lines }));
+        assert!(state.notices.iter().all(|(_, n)| !n.contains("older than")), "{:?}", state.notices);
+        assert_eq!(state.traffic.late, 0);
+        assert_eq!(state.traffic.gateway.summary(1, now + 60).requests, 40);
+    }
 }

@@ -120,9 +120,9 @@ impl Store {
     fn iter(&self) -> Box<dyn Iterator<Item = (i32, u32)> + '_> {
         match self {
             Store::Sparse(pairs) => Box::new(pairs.iter().map(|&(k, c)| (i32::from(k), c))),
-            Store::Dense { offset, counts } => Box::new(
-                counts.iter().enumerate().filter(|(_, c)| **c > 0).map(move |(k, c)| (offset + k as i32, *c)),
-            ),
+            Store::Dense { offset, counts } => {
+                Box::new(counts.iter().enumerate().filter(|(_, c)| **c > 0).map(move |(k, c)| (offset + k as i32, *c)))
+            }
         }
     }
 }
