@@ -276,21 +276,24 @@ impl Stats {
     /// them, one that aged out leaves; finished slices' rates go to the sparkline series.
     fn advance(&mut self, old: i64, new: i64) {
         let read = &mut *self.read_side;
+        // Slices are in time order: those leaving a window are at the front (start ≤ new − w),
+        // those joining it at the back (start ≥ old); the rest are not looked at.
         for (w, window) in WINDOWS.iter().zip(read.windows.iter_mut()) {
-            for (s, b) in &self.slices {
-                let was_in = *s > old - w && *s < old;
-                let is_in = *s > new - w && *s < new;
-                match (was_in, is_in) {
-                    (true, false) => window.add(b, -1),
-                    (false, true) => window.add(b, 1),
-                    _ => {}
+            for (s, b) in self.slices.iter().take_while(|(s, _)| *s <= new - w) {
+                if *s > old - w && *s < old {
+                    window.add(b, -1);
+                }
+            }
+            for (s, b) in self.slices.iter().rev().take_while(|(s, _)| *s >= old) {
+                if *s < new && *s > new - w {
+                    window.add(b, 1);
                 }
             }
         }
         // A slice without requests is a zero, not a gap.
         let first = old.max(new - read.rps.capacity() as i64 * SLICE_SECS);
         for s in (first..new).step_by(SLICE_SECS as usize) {
-            let slice = self.slices.iter().find(|(at, _)| *at == s).map(|(_, b)| b);
+            let slice = self.slices.iter().rev().find(|(at, _)| *at == s).map(|(_, b)| b);
             read.rps.push(s, slice.map_or(0, |b| b.counts.requests) as f64 / SLICE_SECS as f64);
             if let Some(p95) = slice.and_then(|b| b.latency.quantile(0.95)) {
                 read.p95.push(s, p95);

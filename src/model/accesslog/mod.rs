@@ -117,7 +117,7 @@ impl Format {
     /// The record in `line`, or `None` when the line is not in this format (a controller's own
     /// log line, a truncated write).
     pub fn parse<'a>(&self, line: &'a str) -> Option<Record<'a>> {
-        let line = line.trim_end_matches(['\r', '\n']);
+        let line = trim_line_end(line);
         match self {
             Format::Template { template, .. } => template.parse(line),
             Format::Json => json::parse(line),
@@ -137,12 +137,22 @@ impl Format {
     }
 }
 
+/// `line` without its trailing `\r` and `\n` (a byte loop: the char-pattern trim cost more).
+pub fn trim_line_end(line: &str) -> &str {
+    let end = line.as_bytes().iter().rposition(|&b| b != b'\r' && b != b'\n').map_or(0, |i| i + 1);
+    &line[..end]
+}
+
 /// Splits `"GET /path?q HTTP/1.1"` into method and target; `-` or garbage gives empty parts.
 pub fn split_request(request: &str) -> (&str, &str) {
-    let mut parts = request.splitn(3, ' ');
-    let method = parts.next().unwrap_or("");
-    let target = parts.next().unwrap_or("");
-    (method, target)
+    // Two byte searches, not `splitn`'s char searcher (a twentieth of the ingest).
+    let Some(space) = memchr::memchr(b' ', request.as_bytes()) else { return (request, "") };
+    let rest = &request[space + 1..];
+    let target = match memchr::memchr(b' ', rest.as_bytes()) {
+        Some(end) => &rest[..end],
+        None => rest,
+    };
+    (&request[..space], target)
 }
 
 /// A decimal number as gateways print it; `-` and empty mean "not there".
@@ -447,6 +457,20 @@ mod tests {
         assert_eq!(number("1e3"), Some(1000.0));
         assert_eq!(number("-"), None);
         assert_eq!(number("1.2.3"), None);
+    }
+
+    #[test]
+    fn requests_and_literals_are_found_near_and_far() {
+        assert_eq!(split_request("GET /a?b HTTP/1.1"), ("GET", "/a?b"));
+        assert_eq!(split_request("GET /a"), ("GET", "/a"));
+        assert_eq!(split_request("-"), ("-", ""));
+        assert_eq!(split_request(""), ("", ""));
+        let far = format!("{}\" 200", "x".repeat(40));
+        assert_eq!(find_literal(&far, "\" "), Some(40));
+        assert_eq!(find_literal("ab\" \"c", "\" "), Some(2));
+        assert_eq!(find_literal(&"y".repeat(40), "\" "), None);
+        assert_eq!(trim_line_end("a b\r\n"), "a b");
+        assert_eq!(trim_line_end("\r\n"), "");
     }
 
     #[test]
