@@ -31,7 +31,10 @@ pub fn exit_code(state: &State, fail_on: Option<u32>, mut say: impl FnMut(String
         say(format!("incomplete: {}", spot.text));
     }
     if crate::app::visibility::any_blind(&spots) {
-        say("no pod list in the window: nothing was judged".into());
+        say(match state.logs_only {
+            Some(_) => "no log line read: nothing was judged".into(),
+            None => "no pod list in the window: nothing was judged".into(),
+        });
         return EXIT_INCOMPLETE;
     }
     let top = state.hotspots.first().map_or(0, |h| h.score);

@@ -645,3 +645,21 @@ fn a_followed_file_counts_only_what_is_written_while_kpulse_reads() {
     assert_eq!(report["gateway_logs"][0]["read"].as_u64(), Some(7), "{report:#}");
     assert_eq!(report["gateway_logs"][0]["read_to_end"].as_bool(), Some(false));
 }
+
+/// A log that is not there: the snapshot does not wait for it forever, says why, and exits 1
+/// (it saw nothing), never an empty all-clear.
+#[test]
+fn a_snapshot_of_a_missing_log_says_so_and_fails() {
+    let home = tempfile::tempdir().unwrap();
+    let missing = home.path().join("gone.log");
+    let out = Command::new(env!("CARGO_BIN_EXE_kpulse"))
+        .args(["snapshot", "--gateway", &format!("file+all:{}", missing.display())])
+        .env("KUBECONFIG", home.path().join("no-kubeconfig"))
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("No such file") && stderr.contains("no log line read"), "{stderr}");
+    assert!(!stdout.contains("nothing looks like a bottleneck"), "{stdout}");
+}

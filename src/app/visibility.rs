@@ -154,8 +154,10 @@ impl State {
             // Chosen, not lost: the log is read, and what a cluster would add is named once.
             let text = format!("no cluster ({why}): traffic from the logs only, not joined to pods");
             let mut spots = vec![BlindSpot { reach: Reach::Partial, source: SourceId::Pods, text }];
+            // The logs are all there is: none read (a missing file) is blindness.
+            let read_nothing = self.streams.values().all(|s| s.matched == 0);
             spots.extend(self.source_gap(SourceId::Gateway).map(|text| BlindSpot {
-                reach: Reach::Partial,
+                reach: if read_nothing { Reach::Blind } else { Reach::Partial },
                 source: SourceId::Gateway,
                 text,
             }));

@@ -434,6 +434,11 @@ pub async fn tail_file(path: PathBuf, from_start: bool, tx: Sender<Update>) {
                     let state = SourceState::Reconnecting(format!("{stream_name}: {e}; waiting for it"));
                     send_local(&tx, Update::Status { source: SourceId::Gateway, state }).await;
                     reported_missing = true;
+                    // No history to read: a snapshot waiting for it reports the absence instead.
+                    if !caught_up {
+                        caught_up = true;
+                        send_local(&tx, Update::LogCaughtUp { stream: stream_name.clone() }).await;
+                    }
                 }
                 Err(_) => {}
             }
