@@ -273,12 +273,31 @@ fn new_state(
 }
 
 async fn run_cluster(cli: &Cli, config: Config, config_error: Option<String>) -> Result<(), Failure> {
-    let connector = Connector::discover(cli.kubeconfig.as_deref()).map_err(|e| Failure::Usage(e.to_string()))?;
+    let connector = match Connector::discover(cli.kubeconfig.as_deref()) {
+        Err(e) if reads_only_local_logs(cli, &config) => {
+            // A log and no cluster: the Traffic view of the log alone.
+            let mut state = new_state(config, config_error, String::new(), vec![], Scope::All);
+            state.without_cluster(e.to_string());
+            state.view = crate::app::View::Traffic;
+            if state.config.gateway.iter().all(|g| g.history_stream().is_some()) {
+                // A log read after the fact is shown where it ends, not against today's clock.
+                state.traffic.follow_log_time();
+            }
+            return crate::tui::run(None, state).await.map_err(|e| Failure::Runtime(format!("{e:#}")));
+        }
+        discovered => discovered.map_err(|e| Failure::Usage(e.to_string()))?,
+    };
     let context = connector.resolve_context(cli.context.as_deref()).map_err(|e| Failure::Usage(e.to_string()))?;
     let (_, default_ns) = connector.connect(&context).await.map_err(|e| Failure::Usage(e.to_string()))?;
     let scope = scope_of(cli, &config, default_ns);
     let state = new_state(config, config_error, context, connector.contexts(), scope);
-    crate::tui::run(connector, state).await.map_err(|e| Failure::Runtime(format!("{e:#}")))
+    crate::tui::run(Some(connector), state).await.map_err(|e| Failure::Runtime(format!("{e:#}")))
+}
+
+/// Every `--gateway` is a file or stdin and no kubeconfig was named: kpulse can run on the logs
+/// alone when no cluster is found.
+fn reads_only_local_logs(cli: &Cli, config: &Config) -> bool {
+    cli.kubeconfig.is_none() && !config.gateway.is_empty() && config.gateway.iter().all(GatewaySpec::is_local)
 }
 
 async fn run_demo(cli: &Cli, args: &DemoArgs, config: Config, config_error: Option<String>) -> Result<i32, Failure> {
@@ -327,7 +346,7 @@ async fn run_demo(cli: &Cli, args: &DemoArgs, config: Config, config_error: Opti
     };
     let mut state = new_state(config, config_error, "kpulse-demo".into(), connector.contexts(), scope);
     state.demo = true;
-    let result = crate::tui::run(connector, state).await.map_err(|e| Failure::Runtime(format!("{e:#}")));
+    let result = crate::tui::run(Some(connector), state).await.map_err(|e| Failure::Runtime(format!("{e:#}")));
     clock.cancel();
     result.map(|()| 0)
 }
@@ -359,13 +378,13 @@ async fn run_snapshot(
         (state, play, Some(run))
     } else {
         let wall_window = window.unwrap_or(30);
-        let logs_only = !config.gateway.is_empty() && config.gateway.iter().all(GatewaySpec::is_local);
+        let logs_only = reads_only_local_logs(cli, &config);
         let log_window = window.filter(|_| config.gateway.iter().any(|g| g.history_stream().is_some()));
         let state = match Connector::discover(cli.kubeconfig.as_deref()) {
-            Err(e) if logs_only && cli.kubeconfig.is_none() => {
+            Err(e) if logs_only => {
                 // A log after an incident, and no cluster: the traffic is what there is.
                 let mut state = new_state(config, config_error, String::new(), vec![], Scope::All);
-                state.logs_only = Some(e.to_string());
+                state.without_cluster(e.to_string());
                 eprintln!("kpulse snapshot: no cluster ({e}); reading the gateway logs only");
                 crate::snapshot::collect(None, state, wall_window, log_window).await.map_err(Failure::Runtime)?
             }

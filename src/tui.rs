@@ -67,6 +67,14 @@ pub struct Sources {
     pub updates: mpsc::UnboundedReceiver<Update>,
 }
 
+impl Sources {
+    /// No cluster: a channel nothing sends on.
+    fn none() -> Sources {
+        let (_, updates) = mpsc::unbounded_channel();
+        Sources { cancel: CancellationToken::new(), updates }
+    }
+}
+
 pub fn start_sources(client: kube::Client, state: &State, fallback_namespace: &str) -> Sources {
     let (tx, updates) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
@@ -129,10 +137,16 @@ pub fn start_local_sources(state: &State, cancel: &CancellationToken) -> mpsc::R
     rx
 }
 
-pub async fn run(connector: Connector, mut state: State) -> color_eyre::Result<()> {
-    state.server = connector.server(&state.context);
-    let (client, default_ns) = connector.connect(&state.context).await?;
-    let mut sources = start_sources(client, &state, &default_ns);
+/// The dashboard. Without a `connector` (no kubeconfig, only local logs) it shows the logs alone.
+pub async fn run(connector: Option<Connector>, mut state: State) -> color_eyre::Result<()> {
+    let mut sources = match &connector {
+        Some(connector) => {
+            state.server = connector.server(&state.context);
+            let (client, default_ns) = connector.connect(&state.context).await?;
+            start_sources(client, &state, &default_ns)
+        }
+        None => Sources::none(),
+    };
     let local_cancel = CancellationToken::new();
     let mut local_updates = start_local_sources(&state, &local_cancel);
 
@@ -209,6 +223,13 @@ pub async fn run(connector: Connector, mut state: State) -> color_eyre::Result<(
                 needs_draw = true;
             }
             for command in commands {
+                let Some(connector) = &connector else {
+                    if command == Command::Quit {
+                        return Ok(());
+                    }
+                    state.notice("no cluster: kpulse is reading the gateway logs only");
+                    continue;
+                };
                 match command {
                     Command::Quit => return Ok(()),
                     Command::Rescope(_) => {

@@ -663,3 +663,36 @@ fn a_snapshot_of_a_missing_log_says_so_and_fails() {
     assert!(stderr.contains("No such file") && stderr.contains("no log line read"), "{stderr}");
     assert!(!stdout.contains("nothing looks like a bottleneck"), "{stdout}");
 }
+
+/// No cluster, a log: the dashboard opens on the Traffic view of the log alone and says so
+/// (before: "no kubeconfig found", exit 2).
+#[test]
+fn the_dashboard_shows_a_log_without_a_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    append(&log, 1234);
+    let cmd = format!(
+        "env KUBECONFIG={} HOME={} {} --gateway file+all:{} ; sleep 30",
+        dir.path().join("no-kubeconfig").display(),
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_kpulse"),
+        log.display()
+    );
+    let Some(term) = Tmux::start("kpulse-logs-only", (180, 30), &cmd) else { return };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut screen = String::new();
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        screen = term.screen();
+        if screen.contains("1234 lines") && screen.contains("shop-cart-80") {
+            break;
+        }
+    }
+    term.keys(&["q"]);
+    assert!(screen.contains("logs only, no cluster"), "{screen}");
+    assert!(screen.contains("1 stream · 1234 lines · 0 skipped · ingress-nginx"), "{screen}");
+    // The log is from 2024: on its own clock its last minutes are in the windows, not "older".
+    assert!(!screen.contains("older than 5m"), "{screen}");
+    assert!(screen.contains("log time 2024-01-01 12:00:00 UTC"), "and the title says which clock: {screen}");
+    assert!(screen.contains("no cluster"), "the missing join is named: {screen}");
+}

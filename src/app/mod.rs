@@ -338,8 +338,7 @@ impl State {
     pub fn update(&mut self, msg: Msg) -> Vec<Command> {
         match msg {
             Msg::Tick(now) => {
-                // A log read after the fact keeps its own time.
-                self.now = self.traffic.log_now().unwrap_or(now);
+                self.now = now;
                 self.traffic.advance(now);
                 self.traffic_dirty |= !self.streams.is_empty();
                 vec![]
@@ -615,7 +614,8 @@ impl State {
         if self.rebuild_all {
             self.rows = build_container_rows(self.pods.values(), &self.tracks, self.now);
             self.rows.sort_by(ContainerColumn::tiebreak);
-            fill_traffic(&mut self.rows, &self.pods, &self.traffic, self.now);
+            let at = self.traffic_now();
+            fill_traffic(&mut self.rows, &self.pods, &self.traffic, at);
             self.rebuild_all = false;
             self.dirty_pods.clear();
             self.view_dirty = true;
@@ -627,7 +627,7 @@ impl State {
                 let fresh = build_container_rows(self.pods.get(&key).into_iter(), &self.tracks, self.now);
                 let mut fresh = fresh;
                 fresh.sort_by(ContainerColumn::tiebreak);
-                fill_traffic(&mut fresh, &self.pods, &self.traffic, self.now);
+                fill_traffic(&mut fresh, &self.pods, &self.traffic, self.traffic_now());
                 self.rows.splice(start..end, fresh);
             }
             self.view_dirty = true;
@@ -686,6 +686,19 @@ impl State {
         }
     }
 
+    /// Logs alone, no cluster to join them to (why: `reason`): the gateway is the only source.
+    pub fn without_cluster(&mut self, reason: String) {
+        self.logs_only = Some(reason);
+        self.sources.retain(|id, _| *id == SourceId::Gateway);
+    }
+
+    /// The time the traffic windows are read at: now, or for a log read after the fact on the
+    /// log's own clock ([`Traffic::follow_log_time`]), its newest line. (Everything else — ages,
+    /// notices, staleness — stays on the wall clock.)
+    pub fn traffic_now(&self) -> UnixSecs {
+        self.traffic.log_now().unwrap_or(self.now)
+    }
+
     /// Re-ranks the hotspots from everything collected so far.
     pub fn refresh_hotspots(&mut self) {
         let sources = hotspots::Sources {
@@ -698,7 +711,7 @@ impl State {
             streams: &self.streams,
             backend_services: &self.backend_services,
             queues: self.queues.iter().map(|(k, t)| (k, &t.stats, self.consumer_pods(k).to_vec())).collect(),
-            now: self.now,
+            now: self.traffic_now(),
         };
         self.hotspots = hotspots::compute(sources, &self.config.hotspots);
         self.hotspot_selected = self.hotspot_selected.min(self.hotspots.len().saturating_sub(1));
@@ -764,12 +777,13 @@ impl State {
             known: &self.backend_services,
             namespaces: crate::analysis::traffic::namespaces_of(self.pods.values()),
         };
-        build_traffic_rows(&self.traffic, group, &by_ip, &resolver, self.now)
+        build_traffic_rows(&self.traffic, group, &by_ip, &resolver, self.traffic_now())
     }
 
     fn refresh_traffic(&mut self) {
         self.traffic_rows = self.traffic_rows_of(self.traffic_group);
-        fill_traffic(&mut self.rows, &self.pods, &self.traffic, self.now);
+        let at = self.traffic_now();
+        fill_traffic(&mut self.rows, &self.pods, &self.traffic, at);
         self.traffic_dirty = false;
         self.last_traffic_refresh = self.now;
         self.view_dirty = true;

@@ -93,17 +93,23 @@ fn draw_title(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
         View::Hotspots => (state.hotspots.len(), state.hotspots.len(), "SCORE ↓".to_string()),
         View::Events => (state.queue_order().len(), state.queues.len(), "BACKLOG GROWTH ↓".to_string()),
     };
-    let mut spans = vec![
-        Span::styled(" kpulse ", theme.title),
-        Span::styled(format!("ctx:{} ", state.context), theme.base),
-        Span::styled(format!("ns:{ns} "), theme.accent),
+    let whence = match state.logs_only {
+        Some(_) => [Span::styled("logs only, no cluster ", theme.accent), Span::raw("")],
+        None => [
+            Span::styled(format!("ctx:{} ", state.context), theme.base),
+            Span::styled(format!("ns:{ns} "), theme.accent),
+        ],
+    };
+    let mut spans = vec![Span::styled(" kpulse ", theme.title)];
+    spans.extend(whence);
+    spans.extend([
         tab("Containers", "1", state.view == View::Containers),
         tab("Nodes", "2", state.view == View::Nodes),
         tab("Traffic", "3", state.view == View::Traffic),
         tab("Hotspots", "4", state.view == View::Hotspots),
         tab("Events", "5", state.view == View::Events),
         Span::styled(format!("  {shown}/{total} rows  sort: {sort}"), theme.dim),
-    ];
+    ]);
     if !state.filter.is_empty() {
         spans.push(Span::styled(format!("  filter: {}", state.filter), theme.warn));
     }

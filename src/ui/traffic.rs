@@ -86,6 +86,10 @@ fn streams_summary(state: &State) -> String {
     if state.traffic.late > 0 {
         text.push_str(&format!(" · {} older than 5m", state.traffic.late));
     }
+    // Windows on the log's clock end at its newest line, not now.
+    if let Some(at) = state.traffic.log_now() {
+        text.push_str(&format!(" · log time {}", crate::model::time::format_utc(at)));
+    }
     text
 }
 
