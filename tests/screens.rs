@@ -8,6 +8,7 @@ use kpulse::demo::scenario::Scenario;
 use kpulse::demo::sim::Sim;
 use kpulse::demo::{gateway_updates, updates_from_sim};
 use kpulse::model::broker::Direction;
+use kpulse::sources::Update;
 use kpulse::sources::kube::Scope;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -456,4 +457,30 @@ fn a_broker_naming_its_clients_ties_them_to_pods_by_ip_without_configuration() {
     let row = state.rows.iter().find(|r| r.pod.to_string() == name).unwrap();
     assert_eq!(row.consumed.map(|q| q.backlog), Some(2_500.0));
     assert_eq!(state.rows.iter().filter(|r| r.consumed.is_some()).count(), 1);
+}
+
+/// A log with no upstream in it (Caddy's JSON names none): the Services view says where to look
+/// instead of "no requests read yet" under a title counting the lines it read.
+#[test]
+fn a_log_without_backends_points_to_the_routes() {
+    let mut state = State::new(test_config(), "ctx".into(), vec![], Scope::All, START);
+    let line = |i: i64| {
+        format!(
+            r#"{{"level":"info","ts":{}.5,"logger":"http.log.access","msg":"handled request","request":{{"method":"GET","host":"shop","uri":"/api/cart/{i}"}},"duration":0.02,"size":12,"status":200}}"#,
+            START - 5 + i % 5
+        )
+    };
+    let chunk: String = (0..40).map(|i| line(i) + "\n").collect();
+    state.update(Msg::Source(Update::AccessLog { stream: "file:caddy.log".into(), chunk }));
+    state.update(Msg::Key(KeyEvent::new(KeyCode::Char('3'), KeyModifiers::NONE)));
+    state.refresh();
+    let screen = render(&state, 140, 16).to_string();
+    assert!(
+        screen.contains("40 lines") && screen.contains("no backend in this log format: see the routes (t)"),
+        "{screen}"
+    );
+    key(&mut state, KeyCode::Char('t'));
+    key(&mut state, KeyCode::Char('t'));
+    let screen = render(&state, 140, 16).to_string();
+    assert!(screen.contains("shop/api/cart/:id"), "the routes have them: {screen}");
 }
