@@ -894,7 +894,8 @@ impl State {
             View::Nodes => (self.node_visible.len(), self.node_selected),
             View::Traffic => (self.traffic_visible.len(), self.traffic_selected),
             View::Hotspots => (self.hotspots.len(), self.hotspot_selected),
-            View::Events => (self.queues.len(), self.queue_selected),
+            // The rows on screen: the filter's, not every queue.
+            View::Events => (self.queue_order().len(), self.queue_selected),
         };
         if len == 0 {
             return;
@@ -1185,5 +1186,31 @@ impl State {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::model::broker::{QueueKey, Reading};
+
+    #[test]
+    fn the_queue_selection_stays_within_the_filtered_rows() {
+        let mut state = State::new(Config::default(), "ctx".into(), vec![], Scope::All, 1_000);
+        let key = |q: &str| QueueKey { broker: "rabbitmq".into(), queue: q.into(), group: String::new() };
+        let readings: BTreeMap<QueueKey, Reading> = ["orders", "payments", "emails"]
+            .iter()
+            .map(|q| (key(q), Reading { backlog: 1.0, ..Reading::default() }))
+            .collect();
+        state.update(Msg::Source(Update::Queues { at: 1_000, broker: "rabbitmq".into(), readings }));
+        state.view = View::Events;
+        state.filter = "pay".into();
+        for _ in 0..3 {
+            state.move_selection(1);
+        }
+        assert_eq!(state.queue_order().len(), 1);
+        assert_eq!(state.queue_selected, 0, "one row shown: the selection cannot leave it");
     }
 }
