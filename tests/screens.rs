@@ -484,3 +484,23 @@ fn a_log_without_backends_points_to_the_routes() {
     let screen = render(&state, 140, 16).to_string();
     assert!(screen.contains("shop/api/cart/:id"), "the routes have them: {screen}");
 }
+
+/// One number, one window: a service hotspot's 5xx evidence names its window, and is the
+/// Traffic view's row of that service over the same window, figure for figure.
+#[test]
+fn the_hotspot_5xx_evidence_is_the_traffic_row_over_the_window_it_names() {
+    let state = state_after(300);
+    let (backend, errors, requests) = state
+        .hotspots
+        .iter()
+        .find_map(|h| {
+            let kpulse::analysis::hotspots::Subject::Service { backend, .. } = &h.subject else { return None };
+            let text = h.evidence().into_iter().find(|e| e.contains("in the last minute)"))?;
+            let counts = text.split_once("5xx at the gateway (")?.1.split_once(" in the last minute)")?.0.to_string();
+            let (errors, requests) = counts.split_once(" of ")?;
+            Some((backend.clone(), errors.parse::<u64>().ok()?, requests.parse::<u64>().ok()?))
+        })
+        .expect("the shop has a service with 5xx at the gateway");
+    let row = state.traffic_rows.iter().find(|r| r.key == backend).expect("its Traffic row");
+    assert_eq!((row.now.server_errors, row.now.requests), (errors, requests), "{backend}");
+}

@@ -641,7 +641,7 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
         let mut symptoms: Vec<(String, String, f64)> = Vec::new();
         if s.now.error_ratio >= rules.error_ratio {
             let text = format!(
-                "{:.0}% 5xx at the gateway ({} of {})",
+                "{:.0}% 5xx at the gateway ({} of {} in the last minute)",
                 s.now.error_ratio * 100.0,
                 s.now.server_errors,
                 s.now.requests
@@ -654,7 +654,7 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
         let retry_ratio = s.now.retries as f64 / s.now.requests as f64;
         if retry_ratio >= rules.retry_ratio {
             let text = format!(
-                "the gateway retried {} of {} requests on another upstream ({:.0}%)",
+                "the gateway retried {} of {} requests in the last minute on another upstream ({:.0}%)",
                 s.now.retries,
                 s.now.requests,
                 retry_ratio * 100.0
@@ -1153,7 +1153,10 @@ mod tests {
             ranked[0].evidence()[0].ends_with("its own pods explain it: shop/payment-0/app (Starting)"),
             "{ranked:#?}"
         );
-        assert_eq!(ranked[1].summary(), "Errors: 100% 5xx at the gateway (84 of 84) for shop/notification");
+        assert_eq!(
+            ranked[1].summary(),
+            "Errors: 100% 5xx at the gateway (84 of 84 in the last minute) for shop/notification"
+        );
     }
 
     #[test]
@@ -1197,7 +1200,7 @@ mod tests {
         });
         let h = top(&input);
         assert_eq!(h.verdict(), "Errors after a rollout");
-        assert_eq!(h.evidence()[0], "30% 5xx at the gateway (120 of 400); its newest pod is 2m old");
+        assert_eq!(h.evidence()[0], "30% 5xx at the gateway (120 of 400 in the last minute); its newest pod is 2m old");
     }
 
     #[test]
@@ -1215,7 +1218,7 @@ mod tests {
         });
         assert_eq!(
             top(&input).summary(),
-            "Upstream retries: the gateway retried 90 of 600 requests on another upstream (15%)"
+            "Upstream retries: the gateway retried 90 of 600 requests in the last minute on another upstream (15%)"
         );
     }
 
