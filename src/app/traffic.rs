@@ -97,9 +97,7 @@ impl Stream {
             }
         }
     }
-}
 
-impl Stream {
     /// Most of what was read is older than every window, which then show next to nothing.
     pub fn mostly_late(&self) -> bool {
         self.matched >= 20 && self.late * 2 > self.matched
