@@ -390,51 +390,68 @@ fn table(state: &State, window_secs: i64, scenario: Option<&ScenarioRun>) -> Str
     for (i, h) in state.hotspots.iter().enumerate() {
         out.push_str(&format!("{:>2}. {:>3}  {}  {}\n", i + 1, h.score, h.subject.label(), h.summary()));
     }
-    tables(
-        state,
-        &mut out,
-        ["\nCONTAINERS\n", "\nTRAFFIC", "note: ", "\nQUEUES\n", "\nROUTES", "\nGATEWAY LOGS\n"],
-        aligned,
-    );
+    tables(state, &mut out, &TABLE_FORM);
     out
 }
 
-/// The containers, traffic and queue tables and the notices, in one of the text forms. Titles:
-/// containers, traffic, the notice prefix, queues, routes, gateway logs (the traffic and route
-/// titles are followed by their window).
-fn tables(state: &State, out: &mut String, titles: [&str; 6], table: fn(&[&str], &[Vec<String>]) -> String) {
-    let markdown = titles[0].starts_with("\n#");
-    let window_title = |title: &str, window: &str| {
-        if markdown { format!("{title} ({window})\n\n") } else { format!("{} ({window})\n", title.to_uppercase()) }
-    };
+/// How one text form writes a section: its heading (a name, and what it covers after it), its
+/// tables, a notice, an item of a list.
+struct TextForm {
+    heading: fn(&str, Option<&str>) -> String,
+    table: fn(&[&str], &[Vec<String>]) -> String,
+    notice: &'static str,
+    item: &'static str,
+}
+
+const TABLE_FORM: TextForm = TextForm { heading: table_heading, table: aligned, notice: "note: ", item: "" };
+const MARKDOWN_FORM: TextForm =
+    TextForm { heading: markdown_heading, table: markdown_table, notice: "\n> Note: ", item: "- " };
+
+fn table_heading(name: &str, covers: Option<&str>) -> String {
+    match covers {
+        Some(covers) => format!("\n{} ({covers})\n", name.to_uppercase()),
+        None => format!("\n{}\n", name.to_uppercase()),
+    }
+}
+
+fn markdown_heading(name: &str, covers: Option<&str>) -> String {
+    match covers {
+        Some(covers) => format!("\n## {name} ({covers})\n\n"),
+        None => format!("\n## {name}\n\n"),
+    }
+}
+
+/// The containers, traffic and queue tables and the notices, in one of the text forms.
+fn tables(state: &State, out: &mut String, form: &TextForm) {
+    let table = form.table;
     if state.logs_only.is_none() || !state.rows.is_empty() {
-        out.push_str(titles[0]);
+        out.push_str(&(form.heading)("Containers", None));
         let rows: Vec<Vec<String>> = containers(state).map(|r| container_cells(r).to_vec()).collect();
         out.push_str(&table(&CONTAINER_HEADERS, &rows));
     }
     let traffic = TrafficSection::of(state);
     let window = traffic.window.title();
     if traffic.has_services() {
-        out.push_str(&window_title(titles[1], &window));
+        out.push_str(&(form.heading)("Traffic", Some(&window)));
         out.push_str(&table(&SERVICE_HEADERS, &traffic.service_rows()));
     }
     if traffic.has_routes() {
-        out.push_str(&window_title(titles[4], &window));
+        out.push_str(&(form.heading)("Routes", Some(&window)));
         let (rows, more) = traffic.route_rows();
         out.push_str(&table(&ROUTE_HEADERS, &rows));
         if more > 0 {
             out.push_str(&format!("… and {more} more routes (--format json lists them all)\n"));
         }
     }
-    let logs = traffic::gateway_log_lines(state);
+    let logs = traffic::gateway_log_lines(&traffic.window, state);
     if !logs.is_empty() {
-        out.push_str(titles[5]);
+        out.push_str(&(form.heading)("Gateway logs", None));
         for line in logs {
-            out.push_str(&format!("{}{line}\n", if markdown { "- " } else { "" }));
+            out.push_str(&format!("{}{line}\n", form.item));
         }
     }
     if !state.queues.is_empty() {
-        out.push_str(titles[3]);
+        out.push_str(&(form.heading)("Queues", None));
         let rows: Vec<Vec<String>> = queue_reports(state)
             .iter()
             .map(|q| {
@@ -452,7 +469,7 @@ fn tables(state: &State, out: &mut String, titles: [&str; 6], table: fn(&[&str],
         out.push_str(&table(&QUEUE_HEADERS, &rows));
     }
     for (_, notice) in &state.notices {
-        out.push_str(&format!("{}{notice}\n", titles[2]));
+        out.push_str(&format!("{}{notice}\n", form.notice));
     }
 }
 
@@ -484,18 +501,6 @@ fn markdown(state: &State, window_secs: i64, scenario: Option<&ScenarioRun>) -> 
             h.evidence().join("; ")
         ));
     }
-    tables(
-        state,
-        &mut out,
-        [
-            "\n## Containers\n\n",
-            "\n## Traffic",
-            "\n> Note: ",
-            "\n## Queues\n\n",
-            "\n## Routes",
-            "\n## Gateway logs\n\n",
-        ],
-        markdown_table,
-    );
+    tables(state, &mut out, &MARKDOWN_FORM);
     out
 }

@@ -244,9 +244,8 @@ pub fn gateway_logs(state: &State) -> Vec<GatewayLogReport<'_>> {
         .collect()
 }
 
-/// One line per stream saying what its figures leave out, and why.
-pub fn gateway_log_lines(state: &State) -> Vec<String> {
-    let window = TrafficWindow::of(state);
+/// One line per stream saying what its figures over `window` leave out, and why.
+pub fn gateway_log_lines(window: &TrafficWindow, state: &State) -> Vec<String> {
     let mut lines: Vec<String> = gateway_logs(state)
         .iter()
         .map(|g| {
