@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use crate::app::traffic::Stream;
 use crate::app::{Msg, State};
 use crate::config::Config;
 use crate::demo::Player;
@@ -97,11 +96,11 @@ pub async fn collect(
         Some(connector) => {
             state.server = connector.server(&state.context);
             let (client, default_ns) = connector.connect(&state.context).await.map_err(|e| e.to_string())?;
-            Some(crate::tui::start_sources(client, &state, &default_ns))
+            crate::tui::start_sources(client, &state, &default_ns)
         }
         None => {
             state.traffic.follow_log_time();
-            None
+            crate::tui::Sources::none()
         }
     };
     let history: Vec<String> = state.config.gateway.iter().filter_map(GatewaySpec::history_stream).collect();
@@ -112,7 +111,7 @@ pub async fn collect(
     let mut local = crate::tui::start_local_sources(&state, &local_cancel);
     // With no cluster and every log read from its start, nothing waits for the wall clock.
     let follows_now = state.config.gateway.iter().any(|g| g.is_local() && g.history_stream().is_none());
-    let mut window_over = sources.is_none() && !follows_now;
+    let mut window_over = connector.is_none() && !follows_now;
     let deadline = tokio::time::sleep(Duration::from_secs(window_secs as u64));
     tokio::pin!(deadline);
     let mut clock = tokio::time::interval(Duration::from_secs(1));
@@ -120,15 +119,9 @@ pub async fn collect(
         if window_over && history.iter().all(|name| state.streams.get(name).is_some_and(|s| s.caught_up)) {
             break;
         }
-        let cluster = async {
-            match sources.as_mut() {
-                Some(s) => s.updates.recv().await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             _ = &mut deadline, if !window_over => window_over = true,
-            Some(update) = cluster => { state.update(Msg::Source(update)); }
+            Some(update) = sources.updates.recv() => { state.update(Msg::Source(update)); }
             Some(update) = local.recv() => { state.update(Msg::Source(update)); }
             _ = clock.tick() => {
                 state.update(Msg::Tick(now_unix()));
@@ -136,9 +129,7 @@ pub async fn collect(
             }
         }
     }
-    if let Some(sources) = &sources {
-        sources.cancel.cancel();
-    }
+    sources.cancel.cancel();
     local_cancel.cancel();
     state.update(Msg::Tick(now_unix()));
     state.refresh();
@@ -156,10 +147,8 @@ fn limit_logs_to_window(state: &mut State, window: i64) {
                 let Some(end) = crate::sources::gateway::log_end_time(&path, forced.as_ref(), &mut zone) else {
                     continue;
                 };
-                let mut stream = Stream::with_format(forced.clone()).in_zone(zone.clone());
                 // The window's seconds end with the newest line's: `5m` is 300 whole seconds of log.
-                stream.since = Some(end - window + 1);
-                state.streams.insert(crate::sources::gateway::file_stream_name(&path), stream);
+                state.stream(&crate::sources::gateway::file_stream_name(&path)).since = Some(end - window + 1);
             }
             GatewaySpec::Stdin => {
                 state.notice(format!(

@@ -69,7 +69,7 @@ pub struct Sources {
 
 impl Sources {
     /// No cluster: a channel nothing sends on.
-    fn none() -> Sources {
+    pub fn none() -> Sources {
         let (_, updates) = mpsc::unbounded_channel();
         Sources { cancel: CancellationToken::new(), updates }
     }

@@ -171,7 +171,7 @@ pub struct State {
     /// A namespace chosen in the UI while the watch covers all namespaces.
     pub namespace_filter: Option<String>,
     pub demo: bool,
-    /// A snapshot of gateway logs with no cluster to join them to, and why (no kubeconfig).
+    /// Gateway logs with no cluster to join them to (a snapshot or the dashboard), and why.
     pub logs_only: Option<String>,
 
     pub pods: Store<PodKey, PodInfo>,
@@ -466,9 +466,7 @@ impl State {
                 self.traffic_dirty = true;
                 self.mark_data(SourceId::Gateway);
             }
-            Update::LogCaughtUp { stream } => {
-                stream_entry(&mut self.streams, &stream, &self.log_format, &self.log_zone).caught_up = true;
-            }
+            Update::LogCaughtUp { stream } => self.stream(&stream).caught_up = true,
             Update::Queues { at, broker, readings } => {
                 let (step, retention) = (self.step_secs(), self.retention_secs());
                 for (key, reading) in &readings {
@@ -684,6 +682,11 @@ impl State {
         if self.hotspots_dirty && hotspots_due {
             self.refresh_hotspots();
         }
+    }
+
+    /// The gateway log stream named `name`, new in the format and zone asked for.
+    pub fn stream(&mut self, name: &str) -> &mut Stream {
+        stream_entry(&mut self.streams, name, &self.log_format, &self.log_zone)
     }
 
     /// Logs alone, no cluster to join them to (why: `reason`): the gateway is the only source.
