@@ -6,7 +6,7 @@
 //	PORT          port to serve on (8080)
 //	LATENCY_MS    mean time to answer, exponentially distributed (5; 0 answers at once)
 //	ERROR_PCT     share of requests answered 500
-//	BURN_MS       CPU spent per request in a busy loop (a CPU limit then throttles it)
+//	BURN_MS       CPU time spent per request in a busy loop (a CPU limit then throttles it)
 //	LEAK_MB_MIN   memory kept per minute, touched so it is resident (a memory limit then OOM-kills)
 //	EXIT_AFTER_S  exit 1 after this long, with a fatal line on stderr (a crash loop)
 //	CALLS         comma-separated URLs called per request; a failed call answers 502
@@ -23,11 +23,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 func envFloat(name string, fallback float64) float64 {
@@ -102,15 +104,28 @@ func load(urls []string, rps float64) {
 	}
 }
 
+// burn spends d of this thread's CPU time, not of the wall clock: under a CPU limit the time
+// the kernel holds the process back must not count, or the throttling would shorten its own
+// work and how throttled payment looks would depend on the machine's speed.
 func burn(d time.Duration) {
-	end := time.Now().Add(d)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	end := threadCPUTime() + d
 	x := 0
-	for time.Now().Before(end) {
+	for threadCPUTime() < end {
 		for i := 0; i < 1000; i++ {
 			x += i
 		}
 	}
 	_ = x
+}
+
+// threadCPUTime is CLOCK_THREAD_CPUTIME_ID: the CPU this OS thread has used.
+func threadCPUTime() time.Duration {
+	const clockThreadCPUTimeID = 3
+	var ts syscall.Timespec
+	_, _, _ = syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTimeID, uintptr(unsafe.Pointer(&ts)), 0)
+	return time.Duration(ts.Nano())
 }
 
 var kept [][]byte
