@@ -12,6 +12,8 @@ command -v tmux >/dev/null 2>&1 || packages+=(tmux)
 command -v pgrep >/dev/null 2>&1 || packages+=(procps)
 command -v prometheus >/dev/null 2>&1 || packages+=(prometheus)
 command -v prometheus-node-exporter >/dev/null 2>&1 || packages+=(prometheus-node-exporter)
+# VictoriaMetrics and vmauth: a second engine of the Prometheus query API, and a token in front.
+command -v victoria-metrics >/dev/null 2>&1 || packages+=(victoria-metrics)
 # Real gateways writing real access logs: nginx (ingress-nginx's log format), HAProxy, Caddy.
 # They live in /usr/sbin, so look there too.
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || packages+=(nginx-light)

@@ -45,6 +45,14 @@ pub struct Cli {
     /// find it in the cluster and query it through the API server's service proxy
     #[arg(long, global = true, value_name = "URL|auto")]
     pub prometheus: Option<String>,
+    /// A header for every Prometheus request, as curl's -H: 'X-Scope-OrgID: tenant-1' (Mimir,
+    /// Cortex), an API key; repeatable. Values are never printed
+    #[arg(long, global = true, value_name = "'NAME: VALUE'")]
+    pub prometheus_header: Vec<String>,
+    /// Send the token in FILE as `Authorization: Bearer` to Prometheus, read again at each
+    /// request so a rotated token is used; never printed
+    #[arg(long, global = true, value_name = "FILE")]
+    pub prometheus_bearer_token_file: Option<PathBuf>,
     /// Scrape this cAdvisor-style exposition URL (http:// or https://) for usage instead of the
     /// kubelets; repeatable
     #[arg(long, global = true, value_name = "URL")]
@@ -214,9 +222,21 @@ async fn run(cli: Cli) -> i32 {
         }
         config.log_tz = Some(zone.clone());
     }
+    for header in &cli.prometheus_header {
+        if let Err(e) = config.prometheus_headers.add(header) {
+            eprintln!("kpulse: --prometheus-header: {e}");
+            return EXIT_USAGE;
+        }
+    }
+    if let Some(path) = &cli.prometheus_bearer_token_file
+        && let Err(e) = config.prometheus_headers.set_bearer_token_file(path.clone())
+    {
+        eprintln!("kpulse: --prometheus-bearer-token-file: {e}");
+        return EXIT_USAGE;
+    }
     if let Some(url) = &cli.prometheus {
         if url != "auto"
-            && let Err(e) = crate::sources::prometheus::Endpoint::direct(url)
+            && let Err(e) = crate::sources::prometheus::Endpoint::direct(url, Default::default())
         {
             eprintln!("kpulse: {e}");
             return EXIT_USAGE;

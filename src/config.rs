@@ -12,6 +12,7 @@ use crate::model::accesslog::Format;
 use crate::model::broker::{BrokerKind, BrokerTarget, ConsumerSpec, Mapping};
 use crate::model::promql::Queries;
 use crate::sources::gateway::GatewaySpec;
+use crate::sources::http::RequestHeaders;
 use crate::sources::kube::UsageMode;
 
 /// The longest history kept: at the default 15 s interval, 1,440 points a series.
@@ -29,6 +30,10 @@ struct FileConfig {
     all_namespaces: Option<bool>,
     usage: Option<String>,
     prometheus: Option<String>,
+    /// name = value, sent with every Prometheus request (e.g. Mimir's `X-Scope-OrgID`).
+    #[serde(default)]
+    prometheus_headers: BTreeMap<String, String>,
+    prometheus_bearer_token_file: Option<PathBuf>,
     scrape: Option<Vec<String>>,
     gateway: Option<Vec<String>>,
     log_format: Option<String>,
@@ -111,6 +116,8 @@ pub struct Config {
     /// Prometheus base URL (or "auto"), and per kubeconfig context.
     pub prometheus: Option<String>,
     pub prometheus_contexts: BTreeMap<String, String>,
+    /// Headers and a bearer token file for every Prometheus request; their values never shown.
+    pub prometheus_headers: RequestHeaders,
     pub queries: Queries,
     /// Exposition URLs to scrape for usage instead of the kubelets.
     pub scrape: Vec<String>,
@@ -186,6 +193,15 @@ impl Config {
         if let Some(z) = &log_tz {
             crate::model::accesslog::zone::LogZone::parse(z)?;
         }
+        let mut prometheus_headers = RequestHeaders::default();
+        let mut headers = base.prometheus_headers;
+        headers.extend(file.prometheus_headers);
+        for (name, value) in &headers {
+            prometheus_headers.insert(name, value).map_err(|e| format!("[prometheus_headers]: {e}"))?;
+        }
+        if let Some(path) = file.prometheus_bearer_token_file.or(base.prometheus_bearer_token_file) {
+            prometheus_headers.set_bearer_token_file(path).map_err(|e| format!("prometheus_bearer_token_file: {e}"))?;
+        }
         Ok(Config {
             refresh_interval: Duration::from_secs(refresh),
             metrics_interval: Duration::from_secs(metrics),
@@ -194,6 +210,7 @@ impl Config {
             all_namespaces: file.all_namespaces.or(base.all_namespaces).unwrap_or(false),
             usage,
             prometheus: file.prometheus.or(base.prometheus),
+            prometheus_headers,
             scrape: file.scrape.or(base.scrape).unwrap_or_default(),
             prometheus_contexts: {
                 let mut m = base.prometheus_contexts;
@@ -250,6 +267,24 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prometheus_headers_and_token_file_come_from_the_file_and_conflict_by_name() {
+        let c = Config::from_toml(
+            "prometheus = \"http://mimir:8080/prometheus\"\nprometheus_bearer_token_file = \"/var/run/token\"\n\
+             [prometheus_headers]\n\"X-Scope-OrgID\" = \"tenant-1\"\n",
+        )
+        .unwrap();
+        let shown = format!("{:?}", c.prometheus_headers);
+        assert!(shown.contains("x-scope-orgid") && shown.contains("/var/run/token") && !shown.contains("tenant-1"));
+        let both = Config::from_toml(
+            "prometheus_bearer_token_file = \"/t\"\n[prometheus_headers]\nAuthorization = \"Bearer secret\"\n",
+        )
+        .unwrap_err();
+        assert!(both.contains("give one") && !both.contains("secret"), "{both}");
+        let bad = Config::from_toml("[prometheus_headers]\n\"bad name\" = \"v\"\n").unwrap_err();
+        assert!(bad.starts_with("[prometheus_headers]: \"bad name\" is not a header name"), "{bad}");
+    }
 
     #[test]
     fn defaults_come_from_the_shipped_file() {

@@ -82,6 +82,7 @@ pub fn start_sources(client: kube::Client, state: &State, fallback_namespace: &s
         scope: state.scope.clone(),
         usage: state.config.usage,
         prometheus: state.config.prometheus_for(&state.context),
+        prometheus_headers: state.config.prometheus_headers.clone(),
         queries: state.config.queries.clone(),
         retention: state.config.retention,
         scrape: state.config.scrape.clone(),

@@ -6,7 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, KillOnDrop, Kpulse, kpulse, real_binary, run, spawn_prometheus, spawn_prometheus_with};
+use common::{
+    Harness, KillOnDrop, Kpulse, kpulse, real_binary, run, sim_scrape_config, spawn_prometheus, spawn_prometheus_with,
+};
 use kpulse::demo::scenario::Scenario;
 use kpulse::demo::server::{ServerOptions, spawn_clock};
 use kpulse::model::promql::Queries;
@@ -15,23 +17,7 @@ use kpulse::sources::{SourceId, SourceState};
 /// Starts Prometheus scraping every node's cAdvisor path and the kube-state-metrics endpoint on
 /// the simulator, once a second.
 fn start_prometheus(h: &Harness) -> Option<(KillOnDrop, String, tempfile::TempDir)> {
-    spawn_prometheus(&scrape_config(h))
-}
-
-fn scrape_config(h: &Harness) -> String {
-    let nodes = h.sim.lock().unwrap().node_names();
-    let mut config = String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n");
-    config.push_str(&format!(
-        "- job_name: kube-state-metrics\n  metrics_path: /sim/kube-state-metrics/metrics\n  static_configs:\n  - targets: ['{}']\n",
-        h.addr
-    ));
-    for node in nodes {
-        config.push_str(&format!(
-            "- job_name: cadvisor-{node}\n  honor_timestamps: false\n  metrics_path: /api/v1/nodes/{node}/proxy/metrics/cadvisor\n  static_configs:\n  - targets: ['{}']\n",
-            h.addr
-        ));
-    }
-    config
+    spawn_prometheus(&sim_scrape_config(h))
 }
 
 fn sim_memory(h: &Harness, pod_prefix: &str) -> f64 {
@@ -329,18 +315,8 @@ async fn an_https_prometheus_is_trusted_through_ssl_cert_file_and_refused_otherw
     std::fs::write(dir.path().join("web.yml"), web).unwrap();
     let flags = [format!("--web.config.file={}", dir.path().join("web.yml").display())];
     let ca = dir.path().join("ca.pem");
-    let Some((_prom, addr, dir)) = spawn_prometheus_with(&scrape_config(&h), &flags, dir) else { return };
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: sim, cluster: {{server: 'http://{}'}}}}]\n\
-             users: [{{name: u, user: {{}}}}]\ncontexts: [{{name: sim, context: {{cluster: sim, user: u}}}}]\n\
-             current-context: sim\n",
-            h.addr
-        ),
-    )
-    .unwrap();
+    let Some((_prom, addr, dir)) = spawn_prometheus_with(&sim_scrape_config(&h), &flags, dir) else { return };
+    common::sim_kubeconfig(&h, dir.path());
     std::fs::write(dir.path().join("config.toml"), "metrics_interval_secs = 1\n").unwrap();
     let base = dir.path().to_path_buf();
     let snapshot = move |trust: Option<std::path::PathBuf>| {

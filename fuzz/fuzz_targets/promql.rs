@@ -17,8 +17,13 @@ fuzz_target!(|data: &[u8]| {
             assert!(sample.value.is_none_or(|v| !v.is_nan()), "NaN is no value");
         }
     });
-    if let Err(reason) = result {
-        assert!(!reason.is_empty());
-        assert!(!reason.chars().any(|c| c.is_control() && c != '\n'), "a status-bar line: {reason:?}");
+    match result {
+        Err(reason) => {
+            assert!(!reason.is_empty());
+            assert!(!reason.chars().any(|c| c.is_control() && c != '\n'), "a status-bar line: {reason:?}");
+        }
+        Ok(warnings) => {
+            assert!(warnings.iter().all(|w| !w.chars().any(char::is_control)), "status-bar lines: {warnings:?}");
+        }
     }
 });

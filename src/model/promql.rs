@@ -177,9 +177,10 @@ pub fn parse_response(body: &[u8]) -> Result<Vec<SeriesResult<'_>>, String> {
 }
 
 /// Hands each series of a query response to `each` as it is read, never holding them all: the
-/// answer for 30,000 containers parsed whole is tens of MB more than the body itself. Errors
-/// are a short reason for the status bar.
-pub fn for_each_series<'a>(body: &'a [u8], mut each: impl FnMut(SeriesResult<'a>)) -> Result<(), String> {
+/// answer for 30,000 containers parsed whole is tens of MB more than the body itself. Returns
+/// the answer's warnings (a Thanos or Mimir partial response says there what it is missing);
+/// errors are a short reason for the status bar.
+pub fn for_each_series<'a>(body: &'a [u8], mut each: impl FnMut(SeriesResult<'a>)) -> Result<Vec<String>, String> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let head = serde::de::DeserializeSeed::deserialize(Answer(&mut each), &mut de)
         .and_then(|head| de.end().map(|()| head))
@@ -197,7 +198,10 @@ pub fn for_each_series<'a>(body: &'a [u8], mut each: impl FnMut(SeriesResult<'a>
     }
     match head.result_type.as_deref() {
         None => Err("a success without data".into()),
-        Some("vector" | "matrix") => Ok(()),
+        // A warning is shown on one status-bar line: control characters (a newline) would break it.
+        Some("vector" | "matrix") => {
+            Ok(head.warnings.into_iter().map(|w| w.chars().filter(|c| !c.is_control()).collect()).collect())
+        }
         Some(other) => Err(format!("expected a vector or matrix, got {other}")),
     }
 }
@@ -209,6 +213,7 @@ struct AnswerHead {
     result_type: Option<String>,
     error_type: Option<String>,
     error: Option<String>,
+    warnings: Vec<String>,
 }
 
 /// `{"status": …, "data": {"resultType": …, "result": [series…]}, "errorType": …, "error": …}`,
@@ -234,6 +239,7 @@ impl<'de, F: FnMut(SeriesResult<'de>)> serde::de::Visitor<'de> for Answer<'_, F>
                 "status" => head.status = map.next_value()?,
                 "errorType" => head.error_type = map.next_value()?,
                 "error" => head.error = map.next_value()?,
+                "warnings" => head.warnings = map.next_value::<Option<Vec<String>>>()?.unwrap_or_default(),
                 "data" => head.result_type = Some(map.next_value_seed(Data(&mut *self.0))?),
                 _ => drop(map.next_value::<serde::de::IgnoredAny>()?),
             }
@@ -322,6 +328,22 @@ mod tests {
         assert!(trailing.unwrap_err().starts_with("bad JSON from Prometheus"));
         let garbage = parse_response(b"<html>502 Bad Gateway</html>").unwrap_err();
         assert!(garbage.starts_with("bad JSON from Prometheus"), "{garbage}");
+    }
+
+    #[test]
+    fn a_partial_answer_hands_on_its_series_and_its_warnings() {
+        // Thanos Query's answer when a store is down and partial responses are allowed.
+        let partial = br#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"pod":"p"},"value":[1,"1"]}]},
+            "warnings":["No StoreAPIs matched for this query","receive: rpc error: code = Unavailable"]}"#;
+        let mut pods = Vec::new();
+        let warnings = for_each_series(partial, |s| pods.push(s.metric.get("pod").unwrap().to_string())).unwrap();
+        assert_eq!(pods, ["p"]);
+        assert_eq!(warnings, ["No StoreAPIs matched for this query", "receive: rpc error: code = Unavailable"]);
+        let two_lines = br#"{"status":"success","warnings":["a\nb"],"data":{"resultType":"vector","result":[]}}"#;
+        assert_eq!(for_each_series(two_lines, drop).unwrap(), ["ab"]);
+        let whole = br#"{"status":"success","warnings":null,"data":{"resultType":"vector","result":[]}}"#;
+        assert!(for_each_series(whole, drop).unwrap().is_empty());
     }
 
     #[test]

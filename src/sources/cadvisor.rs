@@ -70,7 +70,7 @@ pub(super) async fn fetch_url(
     timeout: Duration,
 ) -> Result<String, SourceState> {
     let uri = super::http::check_url(url, "scrape").map_err(SourceState::Reconnecting)?;
-    match super::http::get(client, uri, timeout, EXPOSITION_LIMIT).await {
+    match super::http::get(client, uri, &Default::default(), timeout, EXPOSITION_LIMIT).await {
         Ok((status, body)) if status.is_success() => Ok(String::from_utf8_lossy(&body).into_owned()),
         Ok((status, _)) if status.as_u16() == 404 => Err(SourceState::Absent(format!("HTTP {status}"))),
         Ok((status, _)) => Err(SourceState::Reconnecting(format!("HTTP {status}"))),

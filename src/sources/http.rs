@@ -2,6 +2,7 @@
 //! with a timeout and error texts fit for the status bar. HTTPS trusts the system's roots
 //! (`SSL_CERT_FILE` / `SSL_CERT_DIR` name others, as for curl and openssl).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -40,15 +41,102 @@ pub const EXPOSITION_LIMIT: usize = 32 << 20;
 /// The largest Prometheus answer read (a back-fill window for 30,000 containers is tens of MB).
 pub const PROMETHEUS_LIMIT: usize = 256 << 20;
 
+/// Headers sent with every request to one server: fixed ones (a tenant's `X-Scope-OrgID`, an API
+/// key) and a bearer token read from its file at each request, so a rotated token is picked up.
+/// Values are secrets: marked sensitive, and never in `Debug` output or an error text.
+#[derive(Clone, Default, PartialEq)]
+pub struct RequestHeaders {
+    fixed: Vec<(http::HeaderName, http::HeaderValue)>,
+    bearer_token_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for RequestHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let names: Vec<&str> = self.fixed.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("RequestHeaders")
+            .field("names", &names)
+            .field("bearer_token_file", &self.bearer_token_file)
+            .finish()
+    }
+}
+
+impl RequestHeaders {
+    /// Adds `NAME: VALUE` (curl's `-H` form); a name given twice keeps its last value.
+    pub fn add(&mut self, spec: &str) -> Result<(), String> {
+        let (name, value) = spec
+            .split_once(':')
+            .ok_or_else(|| "a header is written NAME: VALUE, e.g. X-Scope-OrgID: tenant-1".to_string())?;
+        self.insert(name.trim(), value.trim())
+    }
+
+    pub fn insert(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let name =
+            http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("{name:?} is not a header name"))?;
+        if name == http::header::AUTHORIZATION && self.bearer_token_file.is_some() {
+            return Err("an Authorization header and a bearer token file: give one".into());
+        }
+        // Only the name goes into the error: the value may be a key.
+        let mut value = http::HeaderValue::from_str(value)
+            .map_err(|_| format!("the value of header {name} holds characters a header cannot carry"))?;
+        value.set_sensitive(true);
+        self.fixed.retain(|(n, _)| *n != name);
+        self.fixed.push((name, value));
+        Ok(())
+    }
+
+    pub fn set_bearer_token_file(&mut self, path: PathBuf) -> Result<(), String> {
+        if self.fixed.iter().any(|(n, _)| *n == http::header::AUTHORIZATION) {
+            return Err("an Authorization header and a bearer token file: give one".into());
+        }
+        self.bearer_token_file = Some(path);
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fixed.is_empty() && self.bearer_token_file.is_none()
+    }
+
+    /// The headers with the token read now; a missing or empty file is named, its content never.
+    async fn resolve(&self) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, String> {
+        let mut out = self.fixed.clone();
+        if let Some(path) = &self.bearer_token_file {
+            let unreadable = |why: String| format!("bearer token file {}: {why}", path.display());
+            let text = tokio::fs::read_to_string(path).await.map_err(|e| unreadable(e.to_string()))?;
+            let token = text.trim();
+            if token.is_empty() {
+                return Err(unreadable("empty".into()));
+            }
+            let mut value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| unreadable("holds characters a header cannot carry".into()))?;
+            value.set_sensitive(true);
+            out.push((http::header::AUTHORIZATION, value));
+        }
+        Ok(out)
+    }
+
+    /// A request to the API server's proxy: the fixed headers only (the API server's own
+    /// credentials are the Authorization there).
+    pub fn apply_fixed(&self, request: &mut http::HeaderMap) {
+        for (name, value) in &self.fixed {
+            if *name != http::header::AUTHORIZATION {
+                request.insert(name.clone(), value.clone());
+            }
+        }
+    }
+}
+
 /// GET `uri`: (status, body of at most `limit` bytes), or why not.
 pub async fn get(
     client: &HttpClient,
     uri: http::Uri,
+    headers: &RequestHeaders,
     timeout: Duration,
     limit: usize,
 ) -> Result<(http::StatusCode, Bytes), String> {
     let fetch = async {
-        let resp = client.get(uri).await.map_err(|e| connect_error(&error_chain(&e)))?;
+        let mut request = http::Request::get(uri).body(Empty::new()).map_err(|e| format!("bad request: {e}"))?;
+        request.headers_mut().extend(headers.resolve().await?);
+        let resp = client.request(request).await.map_err(|e| connect_error(&error_chain(&e)))?;
         let status = resp.status();
         Ok((status, read_body(resp, limit).await?))
     };
@@ -136,6 +224,57 @@ mod tests {
         let err = read_body(response(vec![], Some(1 << 40)), 2 << 20).await.unwrap_err();
         assert!(err.starts_with("answer larger than 2 MiB"), "{err}");
         assert_eq!(read_body(response(big, None), 4 << 20).await.unwrap().len(), 3 << 20);
+    }
+
+    /// The head of one request a loopback server received, answered 200.
+    async fn request_head_of(headers: &RequestHeaders) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.ends_with(b"\r\n\r\n") {
+                let n = conn.read(&mut buf).await.unwrap();
+                head.extend_from_slice(&buf[..n]);
+            }
+            conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").await.unwrap();
+            String::from_utf8(head).unwrap().to_ascii_lowercase()
+        });
+        let uri = format!("http://{addr}/api/v1/query").parse().unwrap();
+        let (status, body) = get(&client(), uri, headers, Duration::from_secs(5), 1024).await.unwrap();
+        assert_eq!((status.as_u16(), &body[..]), (200, &b"ok"[..]));
+        server.await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_users_headers_and_token_go_with_each_request_and_stay_out_of_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "first-token\n").unwrap();
+        let mut headers = RequestHeaders::default();
+        headers.add("X-Scope-OrgID: tenant-1").unwrap();
+        headers.add("X-Scope-OrgID:tenant-2").unwrap();
+        headers.set_bearer_token_file(token.clone()).unwrap();
+        let head = request_head_of(&headers).await;
+        assert!(head.contains("x-scope-orgid: tenant-2\r\n") && !head.contains("tenant-1"), "{head}");
+        assert!(head.contains("authorization: bearer first-token\r\n"), "{head}");
+        // A rotated token is read at the next request.
+        std::fs::write(&token, "second-token").unwrap();
+        assert!(request_head_of(&headers).await.contains("authorization: bearer second-token\r\n"));
+        let shown = format!("{headers:?}");
+        assert!(shown.contains("X-Scope-OrgID") || shown.contains("x-scope-orgid"), "{shown}");
+        assert!(!shown.contains("tenant-2") && !shown.contains("second-token"), "{shown}");
+        // Malformed: the name or the shape is named, never the value.
+        assert!(headers.add("no colon here").unwrap_err().contains("NAME: VALUE"));
+        let bad = headers.add("X-Key: sec\u{7f}ret").unwrap_err();
+        assert!(bad.contains("x-key") && !bad.contains("sec"), "{bad}");
+        assert!(headers.add("Authorization: Bearer x").unwrap_err().contains("give one"));
+        std::fs::write(&token, " \n").unwrap();
+        let uri: http::Uri = "http://127.0.0.1:9/".parse().unwrap();
+        let empty = get(&client(), uri, &headers, Duration::from_secs(5), 1024).await.unwrap_err();
+        assert_eq!(empty, format!("bearer token file {}: empty", token.display()));
     }
 
     #[test]

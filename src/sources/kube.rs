@@ -49,6 +49,8 @@ pub struct KubeSourceConfig {
     pub usage: UsageMode,
     /// A Prometheus base URL or "auto": when set, usage and history come from it.
     pub prometheus: Option<String>,
+    /// Sent with every Prometheus request (tenant, auth); secret values.
+    pub prometheus_headers: super::http::RequestHeaders,
     pub queries: Queries,
     pub retention: Duration,
     /// Exposition URLs to scrape directly instead of the kubelets (`--scrape`).
@@ -111,7 +113,12 @@ pub fn spawn_all(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Upda
 
 async fn pod_usage(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Update>) {
     if let Some(target) = &cfg.prometheus {
-        let endpoint = if target == "auto" { discover_prometheus(&client).await } else { Endpoint::direct(target) };
+        let headers = cfg.prometheus_headers.clone();
+        let endpoint = if target == "auto" {
+            discover_prometheus(&client, headers).await
+        } else {
+            Endpoint::direct(target, headers)
+        };
         match endpoint {
             Ok(endpoint) => {
                 let _ = tx.send(Update::Notice(format!("usage from Prometheus at {}", endpoint.describe())));
@@ -153,7 +160,7 @@ const PROMETHEUS_SERVICES: [&str; 5] =
     ["prometheus-operated", "kube-prometheus-stack-prometheus", "prometheus-server", "prometheus-k8s", "prometheus"];
 
 /// Finds a Prometheus Service in the cluster and returns its API server service-proxy prefix.
-async fn discover_prometheus(client: &Client) -> Result<Endpoint, String> {
+async fn discover_prometheus(client: &Client, headers: super::http::RequestHeaders) -> Result<Endpoint, String> {
     let services: Api<Service> = Api::all(client.clone());
     let list = services.list(&Default::default()).await.map_err(|e| match classify_client_error(&e) {
         SourceState::Forbidden(_) => "not allowed to list services".to_string(),
@@ -174,6 +181,7 @@ async fn discover_prometheus(client: &Client) -> Result<Endpoint, String> {
     Ok(Endpoint::ApiProxy {
         client: client.clone(),
         prefix: format!("/api/v1/namespaces/{ns}/services/{name}:{port}/proxy"),
+        headers,
     })
 }
 

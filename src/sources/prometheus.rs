@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::http::{HttpClient, PROMETHEUS_LIMIT, check_url, error_chain};
+use super::http::{HttpClient, PROMETHEUS_LIMIT, RequestHeaders, check_url, error_chain};
 use super::{SourceId, SourceState, Update};
 use crate::model::metrics::{ContainerHistory, ContainerUsage, Usage};
 use crate::model::pod::PodKey;
@@ -19,17 +19,18 @@ use crate::model::time::{UnixSecs, now_unix};
 /// Where the Prometheus HTTP API is.
 #[derive(Clone)]
 pub enum Endpoint {
-    /// `http://host:port[/prefix]`, queried directly.
-    Direct { base: String, client: HttpClient },
-    /// Through the API server: `/api/v1/namespaces/{ns}/services/{name}:{port}/proxy`.
-    ApiProxy { client: kube::Client, prefix: String },
+    /// `http://host:port[/prefix]`, queried directly, with the user's headers (a tenant, a token).
+    Direct { base: String, client: HttpClient, headers: RequestHeaders },
+    /// Through the API server: `/api/v1/namespaces/{ns}/services/{name}:{port}/proxy`, with the
+    /// user's headers but the API server's credentials.
+    ApiProxy { client: kube::Client, prefix: String, headers: RequestHeaders },
 }
 
 impl Endpoint {
-    pub fn direct(base: &str) -> Result<Endpoint, String> {
+    pub fn direct(base: &str, headers: RequestHeaders) -> Result<Endpoint, String> {
         let base = base.trim_end_matches('/').to_string();
         check_url(&base, "Prometheus")?;
-        Ok(Endpoint::Direct { base, client: super::http::client() })
+        Ok(Endpoint::Direct { base, client: super::http::client(), headers })
     }
 
     pub fn describe(&self) -> String {
@@ -43,15 +44,16 @@ impl Endpoint {
     async fn get(&self, path_and_query: &str, timeout: Duration) -> Result<bytes::Bytes, String> {
         let fut = async {
             let (status, body) = match self {
-                Endpoint::Direct { base, client } => {
+                Endpoint::Direct { base, client, headers } => {
                     let uri: http::Uri =
                         format!("{base}{path_and_query}").parse().map_err(|e| format!("bad URL: {e}"))?;
-                    super::http::get(client, uri, timeout, PROMETHEUS_LIMIT).await?
+                    super::http::get(client, uri, headers, timeout, PROMETHEUS_LIMIT).await?
                 }
-                Endpoint::ApiProxy { client, prefix } => {
-                    let request = http::Request::get(format!("{prefix}{path_and_query}"))
+                Endpoint::ApiProxy { client, prefix, headers } => {
+                    let mut request = http::Request::get(format!("{prefix}{path_and_query}"))
                         .body(kube::client::Body::empty())
                         .map_err(|e| e.to_string())?;
+                    headers.apply_fixed(request.headers_mut());
                     let resp = client.send(request).await.map_err(|e| format!("service proxy: {}", error_chain(&e)))?;
                     (resp.status(), super::http::read_body(resp, PROMETHEUS_LIMIT).await?)
                 }
@@ -91,29 +93,52 @@ fn pod_of<'a>(s: &mut SeriesResult<'a>) -> Option<PodId<'a>> {
     Some((s.metric.take("namespace")?, s.metric.take("pod")?))
 }
 
+/// What the answers of one round warned of (a partial response), each said once.
+type Warnings = std::collections::BTreeSet<String>;
+
 /// key → value of an instant answer, its series read one by one; series without the key's
-/// labels or without a value are left out.
+/// labels or without a value are left out. Two series of one key (replicas a Thanos without
+/// `--query.replica-label` did not deduplicate) keep the last: each holds the same figure,
+/// scraped a moment apart.
 fn values_by<'a, K: std::hash::Hash + Eq>(
     answer: &'a Result<bytes::Bytes, String>,
+    warnings: &mut Warnings,
     key_of: impl Fn(&mut SeriesResult<'a>) -> Option<K>,
 ) -> Result<HashMap<K, f64>, String> {
     let mut out = HashMap::new();
-    for_each_series(answer.as_ref().map_err(Clone::clone)?, |mut s| {
+    let warned = for_each_series(answer.as_ref().map_err(Clone::clone)?, |mut s| {
         if let (Some(key), Some(Some(v))) = (key_of(&mut s), s.value.map(|v| v.value)) {
             out.insert(key, v);
         }
     })?;
+    warnings.extend(warned);
     Ok(out)
 }
 
 /// (namespace, pod, container) → value.
-fn by_container(answer: &Result<bytes::Bytes, String>) -> Result<HashMap<ContainerId<'_>, f64>, String> {
-    values_by(answer, container_of)
+fn by_container<'a>(
+    answer: &'a Result<bytes::Bytes, String>,
+    warnings: &mut Warnings,
+) -> Result<HashMap<ContainerId<'a>, f64>, String> {
+    values_by(answer, warnings, container_of)
 }
 
 /// (namespace, pod) → value.
-fn by_pod(answer: &Result<bytes::Bytes, String>) -> Result<HashMap<PodId<'_>, f64>, String> {
-    values_by(answer, pod_of)
+fn by_pod<'a>(
+    answer: &'a Result<bytes::Bytes, String>,
+    warnings: &mut Warnings,
+) -> Result<HashMap<PodId<'a>, f64>, String> {
+    values_by(answer, warnings, pod_of)
+}
+
+/// The status-bar line for a round's warnings: the first in full, the rest counted.
+fn partial_notice(warnings: &Warnings) -> Option<String> {
+    let first = warnings.iter().next()?;
+    let more = match warnings.len() - 1 {
+        0 => String::new(),
+        n => format!(" (and {n} more)"),
+    };
+    Some(format!("prometheus answered in part: {first}{more}"))
 }
 
 pub struct PrometheusConfig {
@@ -133,6 +158,7 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
     let mut ticker = tokio::time::interval(cfg.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = SourceState::Connecting;
+    let mut last_warnings = Warnings::new();
     loop {
         ticker.tick().await;
         let q = &cfg.queries;
@@ -151,15 +177,16 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
             instant(&q.net_tx)
         );
         let at = now_unix();
-        let state = match (by_container(&answers.0), by_container(&answers.1)) {
+        let mut warnings = Warnings::new();
+        let state = match (by_container(&answers.0, &mut warnings), by_container(&answers.1, &mut warnings)) {
             (Ok(cpu), Ok(mem)) => {
                 // Throttling and network are optional: not every installation has them.
-                let throttle = by_container(&answers.2).unwrap_or_default();
+                let throttle = by_container(&answers.2, &mut warnings).unwrap_or_default();
                 // Only containers with OOM kills are returned: absent means none (when the query ran).
-                let oom = by_container(&answers.3).ok();
+                let oom = by_container(&answers.3, &mut warnings).ok();
                 // kube-state-metrics is optional too; it also names containers that run nothing
                 // (a crash loop in back-off has no cgroup, so no usage series).
-                let restarts = by_container(&answers.4).unwrap_or_default();
+                let restarts = by_container(&answers.4, &mut warnings).unwrap_or_default();
                 let mut keys: Vec<&ContainerId> = cpu.keys().chain(mem.keys()).chain(restarts.keys()).collect();
                 keys.sort();
                 keys.dedup();
@@ -180,7 +207,7 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
                 if tx.send(Update::PodUsage { at, source: SourceId::Prometheus, usages }).is_err() {
                     return;
                 }
-                if let (Ok(rx), Ok(txb)) = (by_pod(&answers.5), by_pod(&answers.6)) {
+                if let (Ok(rx), Ok(txb)) = (by_pod(&answers.5, &mut warnings), by_pod(&answers.6, &mut warnings)) {
                     let net = rx
                         .iter()
                         .filter_map(|(k, r)| Some((PodKey::new(k.0.as_ref(), k.1.as_ref()), *r, *txb.get(k)?)))
@@ -196,6 +223,15 @@ pub async fn poll(cfg: PrometheusConfig, tx: UnboundedSender<Update>) {
         };
         drop(answers);
         crate::heap::release_free_pages();
+        // A partial answer (a store or a replica down behind Thanos or Mimir) is said when it
+        // starts and when it ends, not every round.
+        if warnings != last_warnings {
+            let notice = partial_notice(&warnings).unwrap_or_else(|| "prometheus answers in full again".into());
+            if tx.send(Update::Notice(notice)).is_err() {
+                return;
+            }
+            last_warnings = warnings;
+        }
         if state != last {
             if !status(state.clone()) {
                 return;

@@ -187,6 +187,7 @@ impl Kpulse {
             scope: scope.clone(),
             usage,
             prometheus,
+            prometheus_headers: Default::default(),
             queries,
             retention: config.retention,
             scrape,
@@ -201,6 +202,16 @@ impl Kpulse {
     /// Applies updates until `done(state)` holds; panics with `what` after 30 s.
     pub async fn wait_for(&mut self, what: &str, done: impl Fn(&State) -> bool) {
         self.wait_for_within(what, Duration::from_secs(30), done).await
+    }
+
+    /// Applies every update that has arrived, so the state is as fresh as the sources are.
+    pub fn drain(&mut self) {
+        while let Ok(u) = self.updates.try_recv() {
+            self.log.push(u.clone());
+            self.state.update(Msg::Source(u));
+        }
+        self.state.update(Msg::Tick(now_unix()));
+        self.state.refresh();
     }
 
     pub async fn wait_for_within(&mut self, what: &str, patience: Duration, done: impl Fn(&State) -> bool) {
@@ -347,6 +358,62 @@ pub fn spawn_prometheus_with(
         .spawn()
         .expect("prometheus starts");
     Some((KillOnDrop(child), addr, dir))
+}
+
+/// A Prometheus-style scrape config for the simulator: every node's cAdvisor path and the
+/// kube-state-metrics endpoint, once a second (both Prometheus and VictoriaMetrics read it).
+pub fn sim_scrape_config(h: &Harness) -> String {
+    let nodes = h.sim.lock().unwrap().node_names();
+    let mut config = String::from("global:\n  scrape_interval: 1s\nscrape_configs:\n");
+    config.push_str(&format!(
+        "- job_name: kube-state-metrics\n  metrics_path: /sim/kube-state-metrics/metrics\n  static_configs:\n  - targets: ['{}']\n",
+        h.addr
+    ));
+    for node in nodes {
+        config.push_str(&format!(
+            "- job_name: cadvisor-{node}\n  honor_timestamps: false\n  metrics_path: /api/v1/nodes/{node}/proxy/metrics/cadvisor\n  static_configs:\n  - targets: ['{}']\n",
+            h.addr
+        ));
+    }
+    config
+}
+
+/// A kubeconfig in `dir` for the kpulse binary to reach the simulator, with no credentials.
+pub fn sim_kubeconfig(h: &Harness, dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: sim, cluster: {{server: 'http://{}'}}}}]\n\
+             users: [{{name: u, user: {{}}}}]\ncontexts: [{{name: sim, context: {{cluster: sim, user: u}}}}]\n\
+             current-context: sim\n",
+            h.addr
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A real single-node VictoriaMetrics (Debian `victoria-metrics`) scraping with `scrape_yaml`,
+/// ready, with queries seeing samples a second old instead of its default 30 s
+/// (`-search.latencyOffset`, a documented difference from Prometheus) and no response cache.
+pub fn spawn_victoria_metrics(scrape_yaml: &str) -> Option<(KillOnDrop, String, tempfile::TempDir)> {
+    let bin = real_binary("victoria-metrics", "apt-get install -y victoria-metrics")?;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("scrape.yml"), scrape_yaml).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = std::process::Command::new(bin)
+        .arg(format!("-httpListenAddr={addr}"))
+        .arg(format!("-storageDataPath={}", dir.path().join("data").display()))
+        .arg(format!("-promscrape.config={}", dir.path().join("scrape.yml").display()))
+        .args(["-retentionPeriod=1d", "-search.latencyOffset=1s", "-search.disableCache", "-loggerLevel=ERROR"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("victoria-metrics.log")).unwrap())
+        .spawn()
+        .expect("victoria-metrics starts");
+    let vm = KillOnDrop(child);
+    wait_http_ok(&addr, "/health", "victoria-metrics");
+    Some((vm, addr, dir))
 }
 
 /// The kpulse binary under test.
