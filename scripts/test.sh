@@ -53,5 +53,13 @@ else
   echo "scripts/test.sh: building the Kubernetes control plane failed (see above)" >&2
 fi
 
+# Thanos (Query and sidecars over two Prometheus replicas), built the same way and cached
+# (~/.cache/kpulse/thanos-VERSION; about 4 minutes the first time).
+if KPULSE_THANOS_BIN=$(bash scripts/thanos-assets.sh | tail -n 1); then
+  export KPULSE_THANOS_BIN
+else
+  echo "scripts/test.sh: building Thanos failed (see above)" >&2
+fi
+
 export KPULSE_REQUIRE_REAL=1
 cargo test --locked --all-targets "$@"

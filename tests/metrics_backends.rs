@@ -17,7 +17,7 @@ use std::time::Duration;
 use common::{Harness, Kpulse, kpulse, real_binary, run, sim_kubeconfig, sim_scrape_config, spawn_prometheus};
 use kpulse::app::State;
 use kpulse::demo::scenario::Scenario;
-use kpulse::demo::server::{ServerOptions, spawn_clock};
+use kpulse::demo::server::ServerOptions;
 use kpulse::model::promql::Queries;
 use kpulse::sources::{SourceId, SourceState, Update};
 
@@ -45,6 +45,28 @@ fn figures(state: &State) -> Figures {
         .collect()
 }
 
+/// Every working set within 5 % of Prometheus' (a gauge: the same scrape's value or the next
+/// one's), and the shop's CPU within 15 % (rates over 10 s of a usage with 10 % noise, read a
+/// moment apart, extrapolated by one engine and not by another).
+fn same_usage(engine: &str, theirs: &Figures, prometheus: &Figures) {
+    let (mut their_cpu, mut prom_cpu) = (0.0, 0.0);
+    for (key, (pc, pmem, _, _)) in prometheus {
+        let Some((tc, tmem, _, _)) = theirs.get(key) else { continue };
+        if pmem.is_finite() {
+            assert!((tmem - pmem).abs() / pmem < 0.05, "{key:?} memory: {engine} {tmem}, Prometheus {pmem}");
+        }
+        if pc.is_finite() && tc.is_finite() {
+            their_cpu += tc;
+            prom_cpu += pc;
+        }
+    }
+    assert!(
+        prom_cpu > 0.0 && (their_cpu - prom_cpu).abs() / prom_cpu < 0.15,
+        "CPU: {engine} {their_cpu}m, Prometheus {prom_cpu}m"
+    );
+    eprintln!("CPU of the shop: {engine} {their_cpu:.0}m, Prometheus {prom_cpu:.0}m");
+}
+
 fn payment_starved(s: &State) -> bool {
     let payment: Vec<_> = s.rows.iter().filter(|r| r.pod.name.starts_with("payment")).collect();
     !payment.is_empty() && payment.iter().all(|r| r.throttle.is_some_and(|t| t > 0.25) && r.usage.cpu_m > 100.0)
@@ -53,9 +75,7 @@ fn payment_starved(s: &State) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn victoriametrics_gives_the_figures_prometheus_gives_over_the_same_scrapes() {
     let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
-    let clock = tokio_util::sync::CancellationToken::new();
-    spawn_clock(h.sim.clone(), 1, clock.clone());
-    let _stop_clock = clock.drop_guard();
+    let _clock = h.run_clock(1);
     let scrape = sim_scrape_config(&h);
     let Some((_vm, vm, _vm_dir)) = common::spawn_victoria_metrics(&scrape) else { return };
     let Some((_prom, prom, _prom_dir)) = spawn_prometheus(&scrape) else { return };
@@ -91,18 +111,10 @@ async fn victoriametrics_gives_the_figures_prometheus_gives_over_the_same_scrape
     let (vm_figures, prom_figures) = (figures(&from_vm.state), figures(&from_prom.state));
     let both: Vec<_> = prom_figures.keys().filter(|k| vm_figures.contains_key(*k)).collect();
     assert!(both.len() >= 10, "the same containers from both: {vm_figures:?} / {prom_figures:?}");
-    let (mut vm_cpu, mut prom_cpu) = (0.0, 0.0);
+    same_usage("VictoriaMetrics", &vm_figures, &prom_figures);
     for key in both {
-        let (vc, vmem, vt, vr) = vm_figures[key];
-        let (pc, pmem, pt, pr) = prom_figures[key];
-        // A working set is a gauge: the same scrape's value, or the next one's.
-        if pmem.is_finite() {
-            assert!((vmem - pmem).abs() / pmem < 0.05, "{key:?} memory: VictoriaMetrics {vmem}, Prometheus {pmem}");
-        }
-        if pc.is_finite() && vc.is_finite() {
-            vm_cpu += vc;
-            prom_cpu += pc;
-        }
+        let (_, _, vt, vr) = vm_figures[key];
+        let (_, _, pt, pr) = prom_figures[key];
         // Throttling: both see it, within the windows' difference.
         if let (Some(v), Some(p)) = (vt, pt) {
             assert!((v - p).abs() < 0.2, "{key:?} throttled: VictoriaMetrics {v}, Prometheus {p}");
@@ -110,9 +122,6 @@ async fn victoriametrics_gives_the_figures_prometheus_gives_over_the_same_scrape
         // Restarts: increase() over an hour in which the counter began, extrapolated or not.
         assert!(vr.abs_diff(pr) <= 1, "{key:?} restarts/1h: VictoriaMetrics {vr}, Prometheus {pr}");
     }
-    // CPU: rates over 10 s of a usage with 10 % noise, not extrapolated by one engine.
-    assert!(prom_cpu > 0.0 && (vm_cpu - prom_cpu).abs() / prom_cpu < 0.15, "CPU: VM {vm_cpu}m, Prometheus {prom_cpu}m");
-    eprintln!("CPU of the shop: VictoriaMetrics {vm_cpu:.0}m, Prometheus {prom_cpu:.0}m");
 
     // The binary, as a user runs it against VictoriaMetrics.
     let dir = tempfile::tempdir().unwrap();
@@ -148,9 +157,7 @@ async fn victoriametrics_gives_the_figures_prometheus_gives_over_the_same_scrape
 async fn a_bearer_token_reaches_victoriametrics_through_vmauth_and_is_never_printed() {
     const TOKEN: &str = "kpulse-test-token-7f3a9c";
     let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
-    let clock = tokio_util::sync::CancellationToken::new();
-    spawn_clock(h.sim.clone(), 1, clock.clone());
-    let _stop_clock = clock.drop_guard();
+    let _clock = h.run_clock(1);
     let Some((_vm, vm, dir)) = common::spawn_victoria_metrics(&sim_scrape_config(&h)) else { return };
     let Some(vmauth) = real_binary("vmauth", "apt-get install -y victoria-metrics") else { return };
     std::fs::write(
@@ -243,9 +250,7 @@ async fn a_partial_answer_is_named_in_the_status_and_its_figures_kept() {
     // A Prometheus whose remote storage cannot be reached answers each query with what it has
     // and a warning: the shape of a Thanos or Mimir answer with a store down.
     let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
-    let clock = tokio_util::sync::CancellationToken::new();
-    spawn_clock(h.sim.clone(), 1, clock.clone());
-    let _stop_clock = clock.drop_guard();
+    let _clock = h.run_clock(1);
     let dead = format!("127.0.0.1:{}", common::free_port());
     let config =
         format!("{}remote_read:\n- url: http://{dead}/api/v1/read\n  read_recent: true\n", sim_scrape_config(&h));
@@ -268,4 +273,130 @@ async fn a_partial_answer_is_named_in_the_status_and_its_figures_kept() {
     let said =
         k.log.iter().filter(|u| matches!(u, Update::Notice(n) if n.starts_with("prometheus answered in part"))).count();
     assert_eq!(said, 1, "{:?}", k.state.notices);
+}
+
+/// Thanos as scripts/thanos-assets.sh builds it (`KPULSE_THANOS_BIN`, else the cache), or `None`
+/// (a failure under `KPULSE_REQUIRE_REAL`) naming the step that builds it.
+fn thanos_binary() -> Option<std::path::PathBuf> {
+    let from_env = std::env::var_os("KPULSE_THANOS_BIN").map(std::path::PathBuf::from);
+    let cached = || {
+        let root = std::env::var_os("KPULSE_K8S_CACHE")
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/kpulse")))?;
+        let mut found: Vec<_> = std::fs::read_dir(root)
+            .ok()?
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("thanos-"))
+            .map(|e| e.path().join("bin/thanos"))
+            .filter(|p| p.is_file())
+            .collect();
+        found.sort();
+        found.pop()
+    };
+    let found = from_env.filter(|p| p.is_file()).or_else(cached);
+    if found.is_none() {
+        let msg = "real component `thanos` is missing: build it with `scripts/thanos-assets.sh` (scripts/test.sh does)";
+        assert!(std::env::var_os("KPULSE_REQUIRE_REAL").is_none(), "{msg}");
+        eprintln!("SKIPPED: {msg}");
+    }
+    found
+}
+
+/// A Thanos component on loopback, its log in `dir`.
+fn spawn_thanos(bin: &std::path::Path, dir: &std::path::Path, name: &str, args: &[String]) -> common::KillOnDrop {
+    common::KillOnDrop(
+        std::process::Command::new(bin)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join(format!("{name}.log"))).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("thanos {name} starts: {e}")),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thanos_query_over_two_prometheus_replicas_deduplicates_and_says_when_one_is_missing() {
+    let Some(thanos) = thanos_binary() else { return };
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let _clock = h.run_clock(1);
+    // Two Prometheus replicas of one job, told apart by an external label as in an HA pair; a
+    // sidecar beside each serves its data to Thanos Query over gRPC.
+    let mut replicas = Vec::new();
+    let mut endpoints = Vec::new();
+    for replica in ["a", "b"] {
+        let config = sim_scrape_config(&h).replacen(
+            "global:\n",
+            &format!("global:\n  external_labels: {{replica: {replica}}}\n"),
+            1,
+        );
+        let Some((prom, addr, dir)) = common::spawn_prometheus_with(&config, &[], tempfile::tempdir().unwrap()) else {
+            return;
+        };
+        common::wait_http_ok(&addr, "/-/ready", "prometheus");
+        let grpc = format!("127.0.0.1:{}", common::free_port());
+        let sidecar = spawn_thanos(
+            &thanos,
+            dir.path(),
+            "sidecar",
+            &[
+                "sidecar".into(),
+                format!("--prometheus.url=http://{addr}"),
+                format!("--tsdb.path={}", dir.path().join("data").display()),
+                format!("--grpc-address={grpc}"),
+                format!("--http-address=127.0.0.1:{}", common::free_port()),
+            ],
+        );
+        endpoints.push(format!("--endpoint={grpc}"));
+        replicas.push((prom, addr, dir, sidecar));
+    }
+    let query = format!("127.0.0.1:{}", common::free_port());
+    let mut args = vec![
+        "query".to_string(),
+        format!("--http-address={query}"),
+        format!("--grpc-address=127.0.0.1:{}", common::free_port()),
+        "--query.replica-label=replica".into(),
+    ];
+    args.extend(endpoints);
+    let _query = spawn_thanos(&thanos, replicas[0].2.path(), "query", &args);
+    common::wait_http_ok(&query, "/-/ready", "thanos query");
+
+    let mut from_thanos = Kpulse::start_prometheus(&h, &format!("http://{query}"), quick_queries()).await;
+    let mut from_prom = Kpulse::start_prometheus(&h, &format!("http://{}", replicas[0].1), quick_queries()).await;
+    from_thanos
+        .wait_for_within("payment CPU-starved, from Thanos Query", Duration::from_secs(60), payment_starved)
+        .await;
+    from_prom.wait_for("payment CPU-starved, from one replica", payment_starved).await;
+    from_thanos.drain();
+    from_prom.drain();
+    let (thanos_figures, prom_figures) = (figures(&from_thanos.state), figures(&from_prom.state));
+    assert_eq!(
+        thanos_figures.keys().collect::<std::collections::BTreeSet<_>>(),
+        prom_figures.keys().collect(),
+        "one row per container: the two replicas deduplicated"
+    );
+    same_usage("Thanos Query", &thanos_figures, &prom_figures);
+    assert!(
+        !from_thanos.state.notices.iter().any(|(_, n)| n.contains("answered in part")),
+        "{:?}",
+        from_thanos.state.notices
+    );
+
+    // Replica b's Prometheus goes down, its sidecar stays: Thanos answers from a, and warns.
+    let (prom_b, _, _dir_b, _sidecar_b) = replicas.pop().unwrap();
+    drop(prom_b);
+    from_thanos
+        .wait_for_within("Thanos' partial answer in the status", Duration::from_secs(60), |s| {
+            s.notices.iter().any(|(_, n)| n.starts_with("prometheus answered in part:"))
+        })
+        .await;
+    let notice =
+        from_thanos.state.notices.iter().rev().find(|(_, n)| n.contains("answered in part")).unwrap().1.clone();
+    eprintln!("with one replica's Prometheus down: {notice}");
+    let rows_before = from_thanos.state.rows.iter().filter(|r| r.usage.cpu_m.is_finite()).count();
+    from_thanos
+        .wait_for("usage from the replica that is up", |s| {
+            s.sources.get(&SourceId::Prometheus).is_some_and(|p| p.state == SourceState::Connected)
+                && s.rows.iter().filter(|r| r.usage.cpu_m.is_finite()).count() >= rows_before
+        })
+        .await;
 }

@@ -302,9 +302,7 @@ fn prometheus_source(json: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_prometheus_is_trusted_through_ssl_cert_file_and_refused_otherwise() {
     let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
-    let clock = tokio_util::sync::CancellationToken::new();
-    spawn_clock(h.sim.clone(), 1, clock.clone());
-    let _stop_clock = clock.drop_guard();
+    let _clock = h.run_clock(1);
     let dir = tempfile::tempdir().unwrap();
     let Some(()) = make_certificates(dir.path()) else { return };
     let web = format!(

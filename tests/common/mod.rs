@@ -41,6 +41,13 @@ impl Harness {
         Harness { sim, requests, server: Some(server), addr, options }
     }
 
+    /// Plays the simulated cluster at `speed`× real time until the guard drops.
+    pub fn run_clock(&self, speed: u32) -> tokio_util::sync::DropGuard {
+        let clock = tokio_util::sync::CancellationToken::new();
+        kpulse::demo::server::spawn_clock(self.sim.clone(), speed, clock.clone());
+        clock.drop_guard()
+    }
+
     /// Stops the API server (open watches end), as an apiserver restart does.
     pub async fn stop(&mut self) {
         if let Some(s) = self.server.take() {
