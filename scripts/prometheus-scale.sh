@@ -19,7 +19,7 @@ cargo build --release --locked -q
 bin=target/release/kpulse
 "$bin" demo --serve --pods "$pods" --kubeconfig-out "$work/kubeconfig" >"$work/sim.log" 2>&1 &
 pids=($!)
-trap 'kill "${pids[@]}" 2>/dev/null; tmux kill-session -t kpulse-prom 2>/dev/null; true' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; tmux kill-session -t kpulse-prom 2>/dev/null || true' EXIT
 while [ ! -s "$work/kubeconfig" ]; do sleep 0.2; done
 server=$(awk '/server:/ {print $2}' "$work/kubeconfig" | sed 's#http://##')
 nodes=$(curl -s "http://$server/api/v1/nodes" | python3 -c 'import json,sys; print(" ".join(i["metadata"]["name"] for i in json.load(sys.stdin)["items"]))')

@@ -8,6 +8,8 @@ packages=()
 # tmux: a real terminal for the scripted session; prometheus and the node exporter: a real server
 # and real exposition text for the Prometheus source and the parser.
 command -v tmux >/dev/null 2>&1 || packages+=(tmux)
+# man: the man page kpulse prints is rendered as a user reads it.
+command -v man >/dev/null 2>&1 || packages+=(man-db)
 # pgrep: the terminal tests find kpulse's pid in a tmux pane to signal it.
 command -v pgrep >/dev/null 2>&1 || packages+=(procps)
 command -v prometheus >/dev/null 2>&1 || packages+=(prometheus)

@@ -16,10 +16,13 @@ use crate::model::time::now_unix;
 use crate::sources::gateway::GatewaySpec;
 use crate::sources::kube::{Scope, UsageMode};
 
+/// `--version`: the release and the commit it was built from (build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KPULSE_BUILD"), ")");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "kpulse",
-    version,
+    version = VERSION,
     about = "Which container is the bottleneck, and why: a terminal dashboard for Kubernetes",
     after_help = "Run `kpulse demo` to try it on an embedded simulated cluster, no cluster needed.\n\
                   Keys: ? in the dashboard. Config: $XDG_CONFIG_HOME/kpulse/config.toml."
@@ -91,6 +94,28 @@ pub enum Cmd {
     /// Collect for a window, print containers, traffic and the ranked hotspots, and exit
     /// (exit code 3 when --fail-on SCORE is reached, 1 when a source could not be seen)
     Snapshot(SnapshotArgs),
+    /// Print a completion script: bash, zsh, fish, powershell, elvish, or kubectl (the
+    /// kubectl_complete-pulse executable that completes `kubectl pulse …`)
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. `kpulse man > ~/.local/share/man/man1/kpulse.1`
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
+    /// kubectl's plugin completion: save as `kubectl_complete-pulse` on PATH, executable
+    Kubectl,
 }
 
 #[derive(Debug, Args)]
@@ -139,18 +164,35 @@ pub struct DemoArgs {
 /// Exit code for usage errors and missing inputs, as clap uses.
 pub const EXIT_USAGE: i32 = 2;
 
+/// The command as this binary was invoked: `kpulse`, or kubectl's plugin `kubectl pulse`.
+fn command_as_invoked() -> clap::Command {
+    let invoked_as = std::env::args_os().next().unwrap_or_default();
+    let command = Cli::command();
+    if invoked_as.to_string_lossy().ends_with("kubectl-pulse") {
+        command.bin_name("kubectl pulse").name("kubectl-pulse")
+    } else {
+        command
+    }
+}
+
 pub fn main() {
     crate::heap::limit_arenas();
     let _ = color_eyre::install();
-    let invoked_as = std::env::args().next().unwrap_or_default();
-    let mut command = Cli::command();
-    if invoked_as.ends_with("kubectl-pulse") {
-        command = command.bin_name("kubectl pulse").name("kubectl-pulse");
+    let words: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    // kubectl's plugin completion (kubectl_complete-pulse) asks before any parsing.
+    if words.first().map(String::as_str) == Some("__complete") {
+        print!("{}", crate::completion::complete(command_as_invoked(), &words[1..]));
+        std::process::exit(0);
     }
-    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+    let cli = match Cli::from_arg_matches(&command_as_invoked().get_matches()) {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
+    match &cli.command {
+        Some(Cmd::Completions(args)) => std::process::exit(print_completions(args.shell)),
+        Some(Cmd::Man) => std::process::exit(print_man_page()),
+        _ => {}
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -164,12 +206,46 @@ pub fn main() {
     std::process::exit(code);
 }
 
+fn print_completions(shell: CompletionShell) -> i32 {
+    use clap_complete::Shell;
+    let mut command = command_as_invoked();
+    let name = command.get_name().to_string();
+    let shell = match shell {
+        CompletionShell::Kubectl => {
+            print!("{}", crate::completion::KUBECTL_COMPLETE_SCRIPT);
+            return 0;
+        }
+        CompletionShell::Bash => Shell::Bash,
+        CompletionShell::Zsh => Shell::Zsh,
+        CompletionShell::Fish => Shell::Fish,
+        CompletionShell::Powershell => Shell::PowerShell,
+        CompletionShell::Elvish => Shell::Elvish,
+    };
+    clap_complete::generate(shell, &mut command, name, &mut std::io::stdout());
+    0
+}
+
+fn print_man_page() -> i32 {
+    match clap_mangen::Man::new(command_as_invoked()).render(&mut std::io::stdout()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("kpulse: writing the man page: {e}");
+            1
+        }
+    }
+}
+
 async fn run(cli: Cli) -> i32 {
     let config_path = cli.config.clone().or_else(Config::default_path);
     let (mut config, config_error) = match &config_path {
         Some(p) => Config::load(p),
         None => (Config::default(), None),
     };
+    // NO_COLOR (no-color.org): set and not empty, no colour whatever the theme; every state
+    // is a word too, so the mono theme loses nothing.
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        config.theme = "mono".into();
+    }
     config.usage = match cli.usage.as_deref() {
         Some("cadvisor") => UsageMode::Cadvisor,
         Some("metrics-api") => UsageMode::MetricsApi,
@@ -259,6 +335,8 @@ async fn run(cli: Cli) -> i32 {
         Some(Cmd::Demo(ref args)) => run_demo(&cli, args, config, config_error).await,
         Some(Cmd::Snapshot(ref args)) => run_snapshot(&cli, args, config, config_error).await,
         None => run_cluster(&cli, config, config_error).await.map(|()| 0),
+        // Answered in main, before the runtime starts.
+        Some(Cmd::Completions(_) | Cmd::Man) => Ok(0),
     };
     match result {
         Ok(code) => code,

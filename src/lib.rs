@@ -7,6 +7,7 @@
 pub mod analysis;
 pub mod app;
 pub mod cli;
+pub mod completion;
 pub mod config;
 pub mod demo;
 pub mod heap;

@@ -150,6 +150,87 @@ fn first_hotspot_kind(screen: &str) -> Option<&str> {
 }
 
 #[test]
+fn the_version_names_the_commit() {
+    let (code, out, _) = run(kpulse().arg("--version"));
+    assert_eq!(code, 0);
+    assert!(out.starts_with(concat!("kpulse ", env!("CARGO_PKG_VERSION"), " (commit ")), "{out}");
+}
+
+#[test]
+fn completions_complete_in_a_real_bash_and_the_man_page_holds_every_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, script, err) = run(kpulse().args(["completions", "bash"]));
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(dir.path().join("kpulse.bash"), &script).unwrap();
+    // What bash does on `kpulse --prometheus-h<TAB>` and `kpulse snapshot --fo<TAB>`.
+    let complete = |words: &str, index: usize| {
+        let line = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD={index}; COMP_LINE='{words}'; COMP_POINT=${{#COMP_LINE}}; _kpulse kpulse \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            dir.path().join("kpulse.bash").display()
+        );
+        let (code, out, err) = run(Command::new("bash").args(["--norc", "-c", &line]));
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let flags = complete("kpulse --prometheus-h", 1);
+    assert_eq!(flags.trim(), "--prometheus-header", "{flags}");
+    let snapshot = complete("kpulse snapshot --fo", 2);
+    assert_eq!(snapshot.trim(), "--format", "{snapshot}");
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let (code, out, err) = run(kpulse().args(["completions", shell]));
+        assert!(code == 0 && out.contains("prometheus-header"), "{shell}: {err}");
+    }
+    let (code, out, _) = run(kpulse().args(["completions", "kubectl"]));
+    assert!(code == 0 && out.starts_with("#!/bin/sh") && out.contains("exec kubectl-pulse __complete \"$@\""), "{out}");
+
+    let (code, man, err) = run(kpulse().arg("man"));
+    assert_eq!(code, 0, "{err}");
+    assert!(man.starts_with(".ie \\n(.g .ds Aq \\(aq") || man.contains(".TH kpulse 1"), "{man}");
+    for flag in ["kubeconfig", "context", "all\\-namespaces", "prometheus\\-header", "gateway", "log\\-tz"] {
+        assert!(man.contains(&format!("\\-\\-{flag}")), "--{flag} in the man page");
+    }
+    // Rendered by the real man, as a user reads it.
+    if let Some(man_bin) = common::real_binary("man", "apt-get install -y man-db") {
+        std::fs::write(dir.path().join("kpulse.1"), &man).unwrap();
+        let out = Command::new(man_bin)
+            .arg("-l")
+            .arg(dir.path().join("kpulse.1"))
+            .env("MANPAGER", "cat")
+            .env("COLUMNS", "100")
+            .output()
+            .unwrap();
+        let page = String::from_utf8_lossy(&out.stdout);
+        assert!(page.contains("--prometheus-header") && page.contains("Which container is the bottleneck"), "{page}");
+    }
+}
+
+#[test]
+fn no_color_draws_the_dashboard_without_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let coloured = |env: &str, name: &str| {
+        let (term, _) = start_demo_in_tmux(name, env, dir.path())?;
+        term.wait_for("live rows", |s| s.contains("payment") && s.contains("Hotspots"));
+        let screen = term.screen_with_escapes();
+        term.keys(&["q"]);
+        // SGR colour parameters: 30–37, 90–97 (foreground), 40–47 (background), 38;… and 48;….
+        let colour = sets_a_colour(&screen);
+        Some(colour)
+    };
+    let Some(default) = coloured("", "kpulse-colour") else { return };
+    assert!(default, "the default theme draws in colour");
+    let Some(no_color) = coloured("NO_COLOR=1", "kpulse-no-color") else { return };
+    assert!(!no_color, "NO_COLOR=1 draws without colour");
+}
+
+/// Whether an SGR sequence in `screen` sets a colour (not only bold, underline or reverse).
+fn sets_a_colour(screen: &str) -> bool {
+    screen.split("\x1b[").skip(1).any(|seq| {
+        let Some(end) = seq.find('m') else { return false };
+        seq[..end].split(';').any(|p| matches!(p.parse::<u32>(), Ok(30..=38 | 40..=48 | 90..=97 | 100..=107)))
+    })
+}
+
+#[test]
 fn scripted_demo_session_in_a_real_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let Some((term, done)) = start_demo_in_tmux("kpulse-test", "", dir.path()) else { return };

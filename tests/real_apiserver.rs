@@ -682,7 +682,23 @@ fn krew_installs_the_plugin_from_its_manifest() {
     assert_eq!(code, 0);
     assert!(out.contains(&krew_root.path().join("bin/kubectl-pulse").display().to_string()), "{out}");
     let (code, out, err) = run(kubectl().args(["pulse", "--version"]));
-    assert_eq!((code, out.trim()), (0, concat!("kubectl-pulse ", env!("CARGO_PKG_VERSION"))), "{err}");
+    let version = concat!("kubectl-pulse ", env!("CARGO_PKG_VERSION"), " (", env!("KPULSE_BUILD"), ")");
+    assert_eq!((code, out.trim()), (0, version), "{err}");
+    assert!(version.contains("commit "), "the version names the commit: {version}");
+
+    // `kubectl pulse <TAB>`: kubectl (≥ 1.26) runs kubectl_complete-pulse from PATH, which the
+    // plugin itself prints.
+    let (code, script, err) = run(kubectl().args(["pulse", "completions", "kubectl"]));
+    assert_eq!(code, 0, "{err}");
+    let complete = krew_root.path().join("bin/kubectl_complete-pulse");
+    std::fs::write(&complete, script).unwrap();
+    std::fs::set_permissions(&complete, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (code, out, err) = run(kubectl().args(["__complete", "pulse", "--prometheus-h"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("--prometheus-header\tA header for every Prometheus request"), "{out}");
+    let (_, out, _) = run(kubectl().args(["__complete", "pulse", "--usage", ""]));
+    let offered: Vec<&str> = out.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    assert_eq!(offered[..3], ["auto", "cadvisor", "metrics-api"], "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -473,6 +473,12 @@ impl Tmux {
         self.screen_with_history(0)
     }
 
+    /// The screen with its SGR escape sequences (colours, bold, reverse), as tmux holds them.
+    pub fn screen_with_escapes(&self) -> String {
+        let out = Command::new(&self.tmux).args(["capture-pane", "-p", "-e", "-t", &self.session]).output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+    }
+
     /// Resizes the window, as a user dragging the terminal does (the app gets SIGWINCH).
     pub fn resize(&self, width: u16, height: u16) {
         let (w, h) = (width.to_string(), height.to_string());
