@@ -45,13 +45,18 @@ fn figures(state: &State) -> Figures {
         .collect()
 }
 
-/// Every working set within 5 % of Prometheus' (a gauge: the same scrape's value or the next
-/// one's), and the shop's CPU within 15 % (rates over 10 s of a usage with 10 % noise, read a
-/// moment apart, extrapolated by one engine and not by another).
-fn same_usage(engine: &str, theirs: &Figures, prometheus: &Figures) {
+/// The same figures as Prometheus', container by container, within the engines' differences:
+/// every working set within 5 % (a gauge: the same scrape's value or the next one's), the shop's
+/// CPU within 15 % (rates over 10 s of a usage with 10 % noise, read a moment apart,
+/// extrapolated by one engine and not another), throttling within 0.2 and restarts in the last
+/// hour within 1 (`increase()` over an hour in which the counter began, extrapolated or not).
+fn same_figures(engine: &str, theirs: &Figures, prometheus: &Figures) {
+    let both: Vec<_> = prometheus.keys().filter(|k| theirs.contains_key(*k)).collect();
+    assert!(both.len() >= 10, "the same containers from both: {theirs:?} / {prometheus:?}");
     let (mut their_cpu, mut prom_cpu) = (0.0, 0.0);
-    for (key, (pc, pmem, _, _)) in prometheus {
-        let Some((tc, tmem, _, _)) = theirs.get(key) else { continue };
+    for key in both {
+        let (tc, tmem, tt, tr) = theirs[key];
+        let (pc, pmem, pt, pr) = prometheus[key];
         if pmem.is_finite() {
             assert!((tmem - pmem).abs() / pmem < 0.05, "{key:?} memory: {engine} {tmem}, Prometheus {pmem}");
         }
@@ -59,12 +64,58 @@ fn same_usage(engine: &str, theirs: &Figures, prometheus: &Figures) {
             their_cpu += tc;
             prom_cpu += pc;
         }
+        if let (Some(t), Some(p)) = (tt, pt) {
+            assert!((t - p).abs() < 0.2, "{key:?} throttled: {engine} {t}, Prometheus {p}");
+        }
+        assert!(tr.abs_diff(pr) <= 1, "{key:?} restarts/1h: {engine} {tr}, Prometheus {pr}");
     }
     assert!(
         prom_cpu > 0.0 && (their_cpu - prom_cpu).abs() / prom_cpu < 0.15,
         "CPU: {engine} {their_cpu}m, Prometheus {prom_cpu}m"
     );
     eprintln!("CPU of the shop: {engine} {their_cpu:.0}m, Prometheus {prom_cpu:.0}m");
+}
+
+/// History from before `started` back-filled through `engine`'s query_range, and the crash
+/// loop's restarts from its kube-state-metrics series.
+async fn history_and_restarts(k: &mut Kpulse, engine: &str, started: i64) {
+    k.wait_for(&format!("history back-filled from {engine}'s query_range"), |s| {
+        s.rows
+            .iter()
+            .any(|r| s.tracks.get(&r.pod, &r.container).is_some_and(|t| t.mem.points().any(|(at, _)| at < started - 5)))
+    })
+    .await;
+    k.wait_for(&format!("restarts/1h from kube-state-metrics through {engine}"), |s| {
+        s.rows.iter().any(|r| r.pod.name.starts_with("notification") && r.restarts_1h >= 1)
+    })
+    .await;
+}
+
+/// `kpulse snapshot --prometheus URL`, the binary as a user runs it: payment's CPU and throttling.
+async fn snapshot_reads_payment(h: &Harness, url: String, engine: &'static str) {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = sim_kubeconfig(h, dir.path());
+    std::fs::write(dir.path().join("config.toml"), "metrics_interval_secs = 1\n").unwrap();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        run(kpulse()
+            .args(["snapshot", "-A", "--window", "4s", "--format", "json", "--prometheus", &url])
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--config")
+            .arg(dir.path().join("config.toml")))
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let payment = report["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["pod"].as_str().is_some_and(|p| p.starts_with("payment")))
+        .unwrap_or_else(|| panic!("payment in the snapshot: {out}"));
+    assert!(payment["cpu_millicores"].as_f64().is_some_and(|m| m > 50.0), "payment's CPU from {engine}: {payment}");
+    assert!(payment["cpu_throttled_ratio"].as_f64().is_some(), "payment's throttling from {engine}: {payment}");
 }
 
 fn payment_starved(s: &State) -> bool {
@@ -86,18 +137,7 @@ async fn victoriametrics_gives_the_figures_prometheus_gives_over_the_same_scrape
     let mut from_vm = Kpulse::start_prometheus(&h, &format!("http://{vm}"), quick_queries()).await;
     let mut from_prom = Kpulse::start_prometheus(&h, &format!("http://{prom}"), quick_queries()).await;
     from_vm.wait_for("payment CPU-starved, from VictoriaMetrics", payment_starved).await;
-    from_vm
-        .wait_for("history back-filled from VictoriaMetrics' query_range", |s| {
-            s.rows.iter().any(|r| {
-                s.tracks.get(&r.pod, &r.container).is_some_and(|t| t.mem.points().any(|(at, _)| at < started - 5))
-            })
-        })
-        .await;
-    from_vm
-        .wait_for("restarts/1h from kube-state-metrics in VictoriaMetrics", |s| {
-            s.rows.iter().any(|r| r.pod.name.starts_with("notification") && r.restarts_1h >= 1)
-        })
-        .await;
+    history_and_restarts(&mut from_vm, "VictoriaMetrics", started).await;
     from_prom.wait_for("payment CPU-starved, from Prometheus", payment_starved).await;
     from_vm
         .wait_for("the Prometheus source connected to VictoriaMetrics", |s| {
@@ -109,48 +149,8 @@ async fn victoriametrics_gives_the_figures_prometheus_gives_over_the_same_scrape
     from_vm.drain();
     from_prom.drain();
     let (vm_figures, prom_figures) = (figures(&from_vm.state), figures(&from_prom.state));
-    let both: Vec<_> = prom_figures.keys().filter(|k| vm_figures.contains_key(*k)).collect();
-    assert!(both.len() >= 10, "the same containers from both: {vm_figures:?} / {prom_figures:?}");
-    same_usage("VictoriaMetrics", &vm_figures, &prom_figures);
-    for key in both {
-        let (_, _, vt, vr) = vm_figures[key];
-        let (_, _, pt, pr) = prom_figures[key];
-        // Throttling: both see it, within the windows' difference.
-        if let (Some(v), Some(p)) = (vt, pt) {
-            assert!((v - p).abs() < 0.2, "{key:?} throttled: VictoriaMetrics {v}, Prometheus {p}");
-        }
-        // Restarts: increase() over an hour in which the counter began, extrapolated or not.
-        assert!(vr.abs_diff(pr) <= 1, "{key:?} restarts/1h: VictoriaMetrics {vr}, Prometheus {pr}");
-    }
-
-    // The binary, as a user runs it against VictoriaMetrics.
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = sim_kubeconfig(&h, dir.path());
-    std::fs::write(dir.path().join("config.toml"), "metrics_interval_secs = 1\n").unwrap();
-    let (code, out, err) = tokio::task::spawn_blocking(move || {
-        run(kpulse()
-            .args(["snapshot", "-A", "--window", "4s", "--format", "json", "--prometheus"])
-            .arg(format!("http://{vm}"))
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .arg("--config")
-            .arg(dir.path().join("config.toml")))
-    })
-    .await
-    .unwrap();
-    assert_eq!(code, 0, "{err}");
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let payment = report["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["pod"].as_str().is_some_and(|p| p.starts_with("payment")))
-        .unwrap_or_else(|| panic!("payment in the snapshot: {out}"));
-    assert!(
-        payment["cpu_millicores"].as_f64().is_some_and(|m| m > 50.0),
-        "payment's CPU from VictoriaMetrics: {payment}"
-    );
-    assert!(payment["cpu_throttled_ratio"].as_f64().is_some(), "payment's throttling from VictoriaMetrics: {payment}");
+    same_figures("VictoriaMetrics", &vm_figures, &prom_figures);
+    snapshot_reads_payment(&h, format!("http://{vm}"), "VictoriaMetrics").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -359,12 +359,16 @@ async fn thanos_query_over_two_prometheus_replicas_deduplicates_and_says_when_on
     args.extend(endpoints);
     let _query = spawn_thanos(&thanos, replicas[0].2.path(), "query", &args);
     common::wait_http_ok(&query, "/-/ready", "thanos query");
+    // History before kpulse starts, for the back-fill through the sidecars (see above).
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let started = kpulse::model::time::now_unix();
 
     let mut from_thanos = Kpulse::start_prometheus(&h, &format!("http://{query}"), quick_queries()).await;
     let mut from_prom = Kpulse::start_prometheus(&h, &format!("http://{}", replicas[0].1), quick_queries()).await;
     from_thanos
         .wait_for_within("payment CPU-starved, from Thanos Query", Duration::from_secs(60), payment_starved)
         .await;
+    history_and_restarts(&mut from_thanos, "Thanos Query", started).await;
     from_prom.wait_for("payment CPU-starved, from one replica", payment_starved).await;
     from_thanos.drain();
     from_prom.drain();
@@ -374,7 +378,8 @@ async fn thanos_query_over_two_prometheus_replicas_deduplicates_and_says_when_on
         prom_figures.keys().collect(),
         "one row per container: the two replicas deduplicated"
     );
-    same_usage("Thanos Query", &thanos_figures, &prom_figures);
+    same_figures("Thanos Query", &thanos_figures, &prom_figures);
+    snapshot_reads_payment(&h, format!("http://{query}"), "Thanos Query").await;
     assert!(
         !from_thanos.state.notices.iter().any(|(_, n)| n.contains("answered in part")),
         "{:?}",
