@@ -83,6 +83,10 @@ pub struct Cli {
     /// Config file (default: $XDG_CONFIG_HOME/kpulse/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Append a log of what kpulse saw and did (sources connecting, failing, recovering;
+    /// notices) to FILE, never to the terminal; secrets masked. KPULSE_LOG sets the level
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Cmd>,
 }
@@ -206,6 +210,22 @@ pub fn main() {
     std::process::exit(code);
 }
 
+/// The command line for the log: a header's value (a key, a tenant) never, other secrets masked.
+fn logged_args() -> String {
+    let mut out = Vec::new();
+    let mut header_next = false;
+    for arg in std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()) {
+        let header = std::mem::take(&mut header_next);
+        if header || arg.starts_with("--prometheus-header=") {
+            out.push("[header]".to_string());
+        } else {
+            header_next = arg == "--prometheus-header";
+            out.push(crate::logging::redact(&arg));
+        }
+    }
+    out.join(" ")
+}
+
 fn print_completions(shell: CompletionShell) -> i32 {
     use clap_complete::Shell;
     let mut command = command_as_invoked();
@@ -236,6 +256,13 @@ fn print_man_page() -> i32 {
 }
 
 async fn run(cli: Cli) -> i32 {
+    if let Some(path) = &cli.log_file {
+        if let Err(e) = crate::logging::init(path) {
+            eprintln!("kpulse: {e}");
+            return EXIT_USAGE;
+        }
+        tracing::info!("kpulse {VERSION} started: {}", logged_args());
+    }
     let config_path = cli.config.clone().or_else(Config::default_path);
     let (mut config, config_error) = match &config_path {
         Some(p) => Config::load(p),

@@ -106,6 +106,8 @@ impl Connector {
 
     /// A client for `context` and that context's default namespace.
     pub async fn connect(&self, context: &str) -> Result<(Client, String), ConnectError> {
+        let server = self.server(context).unwrap_or_else(|| "an unknown server".into());
+        tracing::info!("connecting to context {context} at {server}");
         let config = match self {
             Connector::InCluster => {
                 Config::incluster().map_err(|e| ConnectError::Config(context.into(), e.to_string()))?

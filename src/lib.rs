@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod heap;
 pub mod kubeconfig;
+pub mod logging;
 pub mod model;
 pub mod report;
 pub mod snapshot;

@@ -205,6 +205,54 @@ fn completions_complete_in_a_real_bash_and_the_man_page_holds_every_flag() {
 }
 
 #[test]
+fn the_log_file_records_the_sources_and_never_a_secret_or_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "eyJhbGciOiJSUzI1NiJ9.kpulse-test-secret.sig";
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: dead, cluster: {{server: 'https://127.0.0.1:1'}}}}]\n\
+             users: [{{name: u, user: {{token: '{token}'}}}}]\ncontexts: [{{name: dead, context: {{cluster: dead, user: u}}}}]\n\
+             current-context: dead\n"
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("kpulse.log");
+    let (code, _, _) = run(kpulse()
+        .args(["snapshot", "--window", "3s", "--prometheus", "http://127.0.0.1:1", "--prometheus-header"])
+        .arg("X-Api-Key: header-secret-value")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--log-file")
+        .arg(&log));
+    assert_eq!(code, 1, "a cluster never reached");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("started: snapshot --window 3s"), "{text}");
+    assert!(text.contains("connecting to context dead at https://127.0.0.1:1"), "{text}");
+    assert!(text.contains("WARN source pods: reconnecting (") && !text.contains("ERROR"), "{text}");
+    assert!(!text.contains("kpulse-test-secret") && !text.contains("header-secret-value"), "{text}");
+
+    // The dashboard: the log goes to the file, the terminal shows only the dashboard.
+    let tui_log = dir.path().join("tui.log");
+    let command = format!(
+        "XDG_CONFIG_HOME={} {} demo --log-file {}; sleep 30",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_kpulse"),
+        tui_log.display()
+    );
+    let Some(term) = Tmux::start("kpulse-log-file", (160, 40), &command) else { return };
+    let screen = term.wait_for("live rows", |s| s.contains("payment") && s.contains("cadvisor ●"));
+    assert!(!screen.contains(" INFO ") && !screen.contains("source pods"), "{screen}");
+    term.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&tui_log).unwrap_or_default().contains("source cadvisor: connected") {
+        assert!(Instant::now() < deadline, "{}", std::fs::read_to_string(&tui_log).unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
 fn no_color_draws_the_dashboard_without_colour() {
     let dir = tempfile::tempdir().unwrap();
     let coloured = |env: &str, name: &str| {

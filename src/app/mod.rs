@@ -321,7 +321,9 @@ impl State {
     }
 
     pub fn notice(&mut self, text: impl Into<String>) {
-        self.notices.push((self.now, text.into()));
+        let text = text.into();
+        tracing::info!("notice: {text}");
+        self.notices.push((self.now, text));
         if self.notices.len() > 20 {
             self.notices.remove(0);
         }
@@ -451,6 +453,11 @@ impl State {
                 let now = self.now;
                 let status = self.sources.entry(source).or_insert(SourceStatus::connecting(now));
                 if status.state != state {
+                    // The --log-file's record of what each source went through (no-op without one).
+                    match state.reason() {
+                        Some(why) => tracing::warn!("source {}: {} ({why})", source.label(), state.word()),
+                        None => tracing::info!("source {}: {}", source.label(), state.word()),
+                    }
                     status.state = state;
                     status.since = now;
                 }
