@@ -7,7 +7,7 @@ use common::{Harness, Kpulse, fingerprint, state_fingerprint};
 use kpulse::demo::scenario::Scenario;
 use kpulse::demo::server::ServerOptions;
 use kpulse::sources::kube::{Scope, UsageMode};
-use kpulse::sources::{SourceId, SourceState};
+use kpulse::sources::{SourceId, SourceState, Update};
 
 fn assert_only_gets(h: &Harness) {
     assert!(h.requests.lock().unwrap().len() > 3, "kpulse made requests");
@@ -209,6 +209,19 @@ async fn first_cpu_rates_come_from_an_early_second_scrape_not_a_full_interval_la
     })
     .await;
     assert!(h.requests_matching("/proxy/metrics/cadvisor") >= 6, "two rounds over three nodes");
+    // Meanwhile the status bar said when CPU would come.
+    let waited = k
+        .log
+        .iter()
+        .position(|u| matches!(u, Update::Notice(n) if n == "CPU usage in 4s: a rate needs a second sample"));
+    let rates = k
+        .log
+        .iter()
+        .position(|u| matches!(u, Update::PodUsage { usages, .. } if usages.iter().any(|c| c.usage.cpu_m.is_finite())));
+    assert!(
+        waited.is_some() && rates.is_some() && waited < rates,
+        "the wait said before the first rates: {waited:?} {rates:?}"
+    );
     clock.cancel();
 }
 

@@ -190,6 +190,11 @@ pub async fn poll(client: Client, targets: Targets, interval: Duration, tx: Unbo
         if awaiting_rates && interval > FIRST_RATES_AFTER && early_rounds < EARLY_ROUNDS {
             early_rounds += 1;
             ticker.reset_after(FIRST_RATES_AFTER);
+            // Until then every CPU cell says `-`: the status bar says why, and for how long.
+            let wait = format!("CPU usage in {}s: a rate needs a second sample", FIRST_RATES_AFTER.as_secs());
+            if early_rounds == 1 && tx.send(Update::Notice(wait)).is_err() {
+                return ScrapeEnd::Closed;
+            }
         }
         let usages: Vec<ContainerUsage> = usages.into_iter().map(DerivedUsage::into_container_usage).collect();
         if ok > 0 {
