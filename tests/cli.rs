@@ -253,6 +253,41 @@ fn the_log_file_records_the_sources_and_never_a_secret_or_the_terminal() {
 }
 
 #[test]
+fn the_screenshots_render_from_the_current_binary() {
+    let Some(_) = common::real_binary("python3", "apt-get install -y python3") else { return };
+    let Some(_) = common::real_binary("tmux", "apt-get install -y tmux") else { return };
+    let out = tempfile::tempdir().unwrap();
+    let (code, stdout, err) = run(Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/screenshots.sh"))
+        .env("KPULSE_BIN", env!("CARGO_BIN_EXE_kpulse"))
+        .env("OUT", out.path())
+        .env("SETTLE", "3"));
+    assert_eq!(code, 0, "scripts/screenshots.sh: {stdout}{err}");
+    // Each view as an image of the real screen: its words, its colours, on one grid.
+    for (name, words) in [
+        ("dashboard", ["Hotspots", "CPU-starved"]),
+        ("hotspots", ["ranked by score", "Crash-looping"]),
+        ("traffic", ["Traffic", "P95"]),
+        ("nodes", ["Nodes", "CPU CAP/ALLOC"]),
+        ("detail", ["Container", "CPU throttled"]),
+    ] {
+        let svg =
+            std::fs::read_to_string(out.path().join(format!("{name}.svg"))).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"") && svg.trim_end().ends_with("</svg>"),
+            "{name}"
+        );
+        let text: String = svg.split('>').filter_map(|p| p.split('<').next()).collect();
+        for word in words {
+            assert!(text.contains(word), "{name} shows {word:?}");
+        }
+        let colours: std::collections::BTreeSet<&str> =
+            svg.split("fill=\"").skip(1).filter_map(|f| f.split('"').next()).collect();
+        assert!(colours.len() >= 4, "{name} in colour: {colours:?}");
+    }
+}
+
+#[test]
 fn no_color_draws_the_dashboard_without_colour() {
     let dir = tempfile::tempdir().unwrap();
     let coloured = |env: &str, name: &str| {

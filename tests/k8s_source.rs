@@ -222,6 +222,8 @@ async fn first_cpu_rates_come_from_an_early_second_scrape_not_a_full_interval_la
         waited.is_some() && rates.is_some() && waited < rates,
         "the wait said before the first rates: {waited:?} {rates:?}"
     );
+    // And it is gone once they came.
+    assert!(!k.state.notices.iter().any(|(_, n)| n.starts_with("CPU usage in")), "{:?}", k.state.notices);
     clock.cancel();
 }
 

@@ -408,6 +408,10 @@ impl State {
                 }
             }
             Update::PodUsage { at, source, usages } => {
+                // The wait for the first CPU rate is over: its notice goes.
+                if usages.iter().any(|u| u.usage.cpu_m.is_finite()) {
+                    self.notices.retain(|(_, n)| !n.starts_with(crate::sources::cadvisor::AWAITING_RATES));
+                }
                 for u in usages {
                     let track = self.track_mut(&u.pod, &u.container);
                     track.record_usage(at, u.usage);

@@ -26,6 +26,8 @@ const CONCURRENT_SCRAPES: usize = 8;
 /// than a whole interval later (15 s of `-` in every CPU cell). A real kubelet's cAdvisor
 /// refreshes its stats every 10 s, so a round may find the same sample and try again.
 const FIRST_RATES_AFTER: Duration = Duration::from_secs(4);
+/// How the status bar says so meanwhile; the notice goes when the first rates come.
+pub const AWAITING_RATES: &str = "CPU usage in ";
 /// At most this many such early rounds.
 const EARLY_ROUNDS: u32 = 4;
 
@@ -191,7 +193,7 @@ pub async fn poll(client: Client, targets: Targets, interval: Duration, tx: Unbo
             early_rounds += 1;
             ticker.reset_after(FIRST_RATES_AFTER);
             // Until then every CPU cell says `-`: the status bar says why, and for how long.
-            let wait = format!("CPU usage in {}s: a rate needs a second sample", FIRST_RATES_AFTER.as_secs());
+            let wait = format!("{AWAITING_RATES}{}s: a rate needs a second sample", FIRST_RATES_AFTER.as_secs());
             if early_rounds == 1 && tx.send(Update::Notice(wait)).is_err() {
                 return ScrapeEnd::Closed;
             }
