@@ -2,6 +2,7 @@
 """A terminal screen with its colours (tmux capture-pane -e -p) as an SVG image.
 
 Usage: ansi_to_svg.py TITLE < screen.ansi > screen.svg
+       ansi_to_svg.py TITLE frame1.ansi frame2.ansi … > recording.svg   (animated, 1.5 s a frame)
 
 Reads SGR sequences (bold, underline, reverse, the 16 colours, 256-colour and true-colour
 foregrounds and backgrounds) and draws each run of equally styled cells as a background rect
@@ -86,17 +87,14 @@ def runs(line):
     return out
 
 
-def render(screen, title):
-    lines = screen.rstrip("\n").split("\n")
+def size(lines):
     cols = max((sum(len(t) for t, _ in runs(l)) for l in lines), default=80)
-    width, height = cols * CELL_W + 2 * PAD, len(lines) * CELL_H + 2 * PAD
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="{html.escape(title)}">',
-        f"<title>{html.escape(title)}</title>",
-        f'<rect width="100%" height="100%" rx="6" fill="{BG}"/>',
-        f'<g font-family="{FONT}" font-size="14px" xml:space="preserve">',
-    ]
+    return cols * CELL_W + 2 * PAD, len(lines) * CELL_H + 2 * PAD
+
+
+def body(lines):
+    """The cells of one screen: background rects and text, each character at its cell's x."""
+    out = []
     for row, line in enumerate(lines):
         x_cell, y = 0, PAD + row * CELL_H
         for text, style in runs(line):
@@ -117,9 +115,53 @@ def render(screen, title):
                     attrs += ' text-decoration="underline"'
                 out.append(f"<text {attrs}>{html.escape(text)}</text>")
             x_cell += len(text)
-    out.append("</g></svg>")
-    return "\n".join(out) + "\n"
+    return out
+
+
+def svg(width, height, title, content, style=""):
+    head = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="{html.escape(title)}">',
+        f"<title>{html.escape(title)}</title>",
+    ]
+    if style:
+        head.append(f"<style>{style}</style>")
+    head.append(f'<rect width="100%" height="100%" rx="6" fill="{BG}"/>')
+    head.append(f'<g font-family="{FONT}" font-size="14px" xml:space="preserve">')
+    return "\n".join(head + content + ["</g></svg>"]) + "\n"
+
+
+def render(screen, title):
+    lines = screen.rstrip("\n").split("\n")
+    width, height = size(lines)
+    return svg(width, height, title, body(lines))
+
+
+def animate(screens, title, seconds):
+    """Screens shown one after another, `seconds` each, looping (CSS animation: no script)."""
+    frames = [s.rstrip("\n").split("\n") for s in screens]
+    width = max(size(f)[0] for f in frames)
+    height = max(size(f)[1] for f in frames)
+    total = seconds * len(frames)
+    # Each frame is visible for its share of the loop, starting at its own delay.
+    style = (
+        f".frame{{visibility:hidden;animation:show {total:g}s step-end infinite}}"
+        f"@keyframes show{{0%{{visibility:visible}}{100 / len(frames):.4f}%{{visibility:hidden}}}}"
+    )
+    content = []
+    for i, lines in enumerate(frames):
+        content.append(f'<g class="frame" style="animation-delay:{i * seconds:g}s">')
+        content.append(f'<rect width="100%" height="100%" fill="{BG}"/>')
+        content.extend(body(lines))
+        content.append("</g>")
+    return svg(width, height, title, content, style)
 
 
 if __name__ == "__main__":
-    sys.stdout.write(render(sys.stdin.read(), sys.argv[1] if len(sys.argv) > 1 else "kpulse"))
+    title = sys.argv[1] if len(sys.argv) > 1 else "kpulse"
+    if len(sys.argv) > 2:
+        # ansi_to_svg.py TITLE FRAME.ansi… : an animated recording, 1.5 s a frame.
+        screens = [open(path, encoding="utf-8", errors="replace").read() for path in sys.argv[2:]]
+        sys.stdout.write(animate(screens, title, 1.5))
+    else:
+        sys.stdout.write(render(sys.stdin.read(), title))

@@ -285,6 +285,11 @@ fn the_screenshots_render_from_the_current_binary() {
             svg.split("fill=\"").skip(1).filter_map(|f| f.split('"').next()).collect();
         assert!(colours.len() >= 4, "{name} in colour: {colours:?}");
     }
+    // The recording: every step a frame, shown in turn by a CSS animation.
+    let recording = std::fs::read_to_string(out.path().join("demo-session.svg")).unwrap();
+    assert!(recording.contains("@keyframes show"), "animated");
+    assert_eq!(recording.matches("<g class=\"frame\"").count(), 8, "a frame a step");
+    assert!(recording.contains("ranked by score") && recording.contains("CPU CAP/ALLOC"), "the views in it");
 }
 
 #[test]
