@@ -68,7 +68,7 @@ fn cell(col: TrafficColumn, row: &TrafficRow, state: &State, theme: &Theme) -> L
     }
 }
 
-/// `2 streams · 12,345 lines · 3 skipped · ingress-nginx`
+/// `2 streams · 12,345 lines · 3 skipped · ingress-nginx · last 1m`
 fn streams_summary(state: &State) -> String {
     let matched: u64 = state.streams.values().map(|s| s.matched).sum();
     let skipped: u64 = state.streams.values().map(|s| s.skipped).sum();
@@ -83,6 +83,8 @@ fn streams_summary(state: &State) -> String {
     if !formats.is_empty() {
         text.push_str(&format!(" · {}", formats.join(", ")));
     }
+    // The window of RPS, 5XX%, the latencies and the hotspots' evidence: one figure, one window.
+    text.push_str(&format!(" · last {}m", crate::model::traffic::WINDOWS[0] / 60));
     if state.traffic.late > 0 {
         text.push_str(&format!(" · {} older than 5m", state.traffic.late));
     }
