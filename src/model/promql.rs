@@ -185,25 +185,29 @@ pub fn for_each_series<'a>(body: &'a [u8], mut each: impl FnMut(SeriesResult<'a>
     let head = serde::de::DeserializeSeed::deserialize(Answer(&mut each), &mut de)
         .and_then(|head| de.end().map(|()| head))
         .map_err(|e| {
-            let head: String =
-                String::from_utf8_lossy(&body[..body.len().min(60)]).chars().filter(|c| !c.is_control()).collect();
-            format!("bad JSON from Prometheus ({e}): {head:?}")
+            format!(
+                "bad JSON from Prometheus ({e}): {:?}",
+                one_line(&String::from_utf8_lossy(&body[..body.len().min(60)]))
+            )
         })?;
     if head.status != "success" {
         return Err(format!(
             "{}: {}",
-            head.error_type.unwrap_or_else(|| "error".into()),
-            head.error.unwrap_or_else(|| "no error text".into())
+            one_line(head.error_type.as_deref().unwrap_or("error")),
+            one_line(head.error.as_deref().unwrap_or("no error text"))
         ));
     }
     match head.result_type.as_deref() {
         None => Err("a success without data".into()),
-        // A warning is shown on one status-bar line: control characters (a newline) would break it.
-        Some("vector" | "matrix") => {
-            Ok(head.warnings.into_iter().map(|w| w.chars().filter(|c| !c.is_control()).collect()).collect())
-        }
-        Some(other) => Err(format!("expected a vector or matrix, got {other}")),
+        Some("vector" | "matrix") => Ok(head.warnings.iter().map(|w| one_line(w)).collect()),
+        Some(other) => Err(format!("expected a vector or matrix, got {}", one_line(other))),
     }
+}
+
+/// Text from the answer as the status bar shows it: one line, no control characters (a newline
+/// or an escape would break the line, or the terminal).
+fn one_line(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).collect()
 }
 
 /// What an answer says besides its series.
@@ -340,6 +344,11 @@ mod tests {
         let warnings = for_each_series(partial, |s| pods.push(s.metric.get("pod").unwrap().to_string())).unwrap();
         assert_eq!(pods, ["p"]);
         assert_eq!(warnings, ["No StoreAPIs matched for this query", "receive: rpc error: code = Unavailable"]);
+        // Found by the fuzzer: a result type with a DEL in it reached the status bar as is.
+        let odd_type = b"{\"status\":\"success\",\"data\":{\"resultType\":\"m\x7fatrix\",\"result\":[]}}";
+        assert_eq!(parse_response(odd_type).unwrap_err(), "expected a vector or matrix, got matrix");
+        let escaped = br#"{"status":"error","errorType":"bad\u001b[31m","error":"line one\nline two"}"#;
+        assert_eq!(parse_response(escaped).unwrap_err(), "bad[31m: line oneline two");
         let two_lines = br#"{"status":"success","warnings":["a\nb"],"data":{"resultType":"vector","result":[]}}"#;
         assert_eq!(for_each_series(two_lines, drop).unwrap(), ["ab"]);
         let whole = br#"{"status":"success","warnings":null,"data":{"resultType":"vector","result":[]}}"#;
