@@ -371,16 +371,16 @@ fn scenario_lines(run: &ScenarioRun) -> Vec<String> {
     lines
 }
 
+/// What a snapshot is of, for its first line in every text form.
+fn what_was_read(state: &State, window_secs: i64) -> String {
+    match &state.logs_only {
+        Some(_) => "gateway logs only, no cluster".to_string(),
+        None => format!("context {} · {} containers · window {}s", state.context, state.rows.len(), window_secs),
+    }
+}
+
 fn table(state: &State, window_secs: i64, scenario: Option<&ScenarioRun>) -> String {
-    let mut out = match &state.logs_only {
-        Some(_) => "kpulse snapshot · gateway logs only, no cluster\n".to_string(),
-        None => format!(
-            "kpulse snapshot · context {} · {} containers · window {}s\n",
-            state.context,
-            state.rows.len(),
-            window_secs
-        ),
-    };
+    let mut out = format!("kpulse snapshot · {}\n", what_was_read(state, window_secs));
     for line in scenario.map(scenario_lines).unwrap_or_default() {
         out.push_str(&line);
         out.push('\n');
@@ -484,8 +484,7 @@ fn markdown_table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 fn markdown(state: &State, window_secs: i64, scenario: Option<&ScenarioRun>) -> String {
-    let mut out =
-        format!("# kpulse snapshot: {}\n\n{} containers, {}s window.\n", state.context, state.rows.len(), window_secs);
+    let mut out = format!("# kpulse snapshot\n\n{}.\n", what_was_read(state, window_secs));
     for line in scenario.map(scenario_lines).unwrap_or_default() {
         out.push_str(&format!("\n{line}\n"));
     }
