@@ -193,8 +193,10 @@ pub fn main() {
         Err(e) => e.exit(),
     };
     match &cli.command {
-        Some(Cmd::Completions(args)) => std::process::exit(print_completions(args.shell)),
-        Some(Cmd::Man) => std::process::exit(print_man_page()),
+        Some(Cmd::Completions(args)) => {
+            std::process::exit(crate::completion::print_script(args.shell, command_as_invoked()))
+        }
+        Some(Cmd::Man) => std::process::exit(crate::completion::print_man_page(command_as_invoked())),
         _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
@@ -224,35 +226,6 @@ fn logged_args() -> String {
         }
     }
     out.join(" ")
-}
-
-fn print_completions(shell: CompletionShell) -> i32 {
-    use clap_complete::Shell;
-    let mut command = command_as_invoked();
-    let name = command.get_name().to_string();
-    let shell = match shell {
-        CompletionShell::Kubectl => {
-            print!("{}", crate::completion::KUBECTL_COMPLETE_SCRIPT);
-            return 0;
-        }
-        CompletionShell::Bash => Shell::Bash,
-        CompletionShell::Zsh => Shell::Zsh,
-        CompletionShell::Fish => Shell::Fish,
-        CompletionShell::Powershell => Shell::PowerShell,
-        CompletionShell::Elvish => Shell::Elvish,
-    };
-    clap_complete::generate(shell, &mut command, name, &mut std::io::stdout());
-    0
-}
-
-fn print_man_page() -> i32 {
-    match clap_mangen::Man::new(command_as_invoked()).render(&mut std::io::stdout()) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("kpulse: writing the man page: {e}");
-            1
-        }
-    }
 }
 
 async fn run(cli: Cli) -> i32 {

@@ -5,6 +5,8 @@
 
 use clap::Command;
 
+use crate::cli::CompletionShell;
+
 /// Cobra's directives, the last line of a `__complete` answer.
 const DIRECTIVE_DEFAULT: u32 = 0;
 const DIRECTIVE_NO_FILE_COMP: u32 = 4;
@@ -12,6 +14,36 @@ const DIRECTIVE_NO_FILE_COMP: u32 = 4;
 /// What kubectl_complete-pulse holds: it hands kubectl's words to the plugin.
 pub const KUBECTL_COMPLETE_SCRIPT: &str =
     "#!/bin/sh\n# kubectl ≥ 1.26 runs this to complete `kubectl pulse …`.\nexec kubectl-pulse __complete \"$@\"\n";
+
+/// Prints `shell`'s completion script for `command` (as invoked: kpulse or kubectl-pulse).
+pub fn print_script(shell: CompletionShell, mut command: Command) -> i32 {
+    use clap_complete::Shell;
+    let shell = match shell {
+        CompletionShell::Kubectl => {
+            print!("{KUBECTL_COMPLETE_SCRIPT}");
+            return 0;
+        }
+        CompletionShell::Bash => Shell::Bash,
+        CompletionShell::Zsh => Shell::Zsh,
+        CompletionShell::Fish => Shell::Fish,
+        CompletionShell::Powershell => Shell::PowerShell,
+        CompletionShell::Elvish => Shell::Elvish,
+    };
+    let name = command.get_name().to_string();
+    clap_complete::generate(shell, &mut command, name, &mut std::io::stdout());
+    0
+}
+
+/// Prints the man page (roff) of `command`.
+pub fn print_man_page(command: Command) -> i32 {
+    match clap_mangen::Man::new(command).render(&mut std::io::stdout()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("kpulse: writing the man page: {e}");
+            1
+        }
+    }
+}
 
 /// The answer to `__complete ARGS… WORD`: one candidate a line (`candidate\tdescription`), then
 /// `:DIRECTIVE`. `words` are the words typed after the plugin's name, the last one the word
