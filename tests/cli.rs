@@ -129,9 +129,20 @@ fn demo_serve_runs_headless_and_answers_kubernetes_requests() {
 /// Runs `kpulse demo` (with `env` prepended) in a real terminal; the shell then writes kpulse's
 /// exit code to the returned file and waits, so the screen after exit can be read.
 fn start_demo_in_tmux(name: &str, env: &str, dir: &std::path::Path) -> Option<(Tmux, std::path::PathBuf)> {
+    start_demo_in_tmux_with(name, env, "", dir)
+}
+
+/// `kpulse demo ARGS` in a real terminal, with its own config directory; its exit code lands in
+/// the returned file.
+fn start_demo_in_tmux_with(
+    name: &str,
+    env: &str,
+    args: &str,
+    dir: &std::path::Path,
+) -> Option<(Tmux, std::path::PathBuf)> {
     let done = dir.join("exit-code");
     let cmd = format!(
-        "{env} XDG_CONFIG_HOME={} {} demo; echo $? > {}; sleep 30",
+        "{env} XDG_CONFIG_HOME={} {} demo {args}; echo $? > {}; sleep 30",
         dir.display(),
         env!("CARGO_BIN_EXE_kpulse"),
         done.display()
@@ -235,13 +246,8 @@ fn the_log_file_records_the_sources_and_never_a_secret_or_the_terminal() {
 
     // The dashboard: the log goes to the file, the terminal shows only the dashboard.
     let tui_log = dir.path().join("tui.log");
-    let command = format!(
-        "XDG_CONFIG_HOME={} {} demo --log-file {}; sleep 30",
-        dir.path().display(),
-        env!("CARGO_BIN_EXE_kpulse"),
-        tui_log.display()
-    );
-    let Some(term) = Tmux::start("kpulse-log-file", (160, 40), &command) else { return };
+    let args = format!("--log-file {}", tui_log.display());
+    let Some((term, _)) = start_demo_in_tmux_with("kpulse-log-file", "", &args, dir.path()) else { return };
     let screen = term.wait_for("live rows", |s| s.contains("payment") && s.contains("cadvisor ●"));
     assert!(!screen.contains(" INFO ") && !screen.contains("source pods"), "{screen}");
     term.keys(&["q"]);
