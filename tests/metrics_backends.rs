@@ -397,6 +397,15 @@ async fn thanos_query_over_two_prometheus_replicas_deduplicates_and_says_when_on
     let notice =
         from_thanos.state.notices.iter().rev().find(|(_, n)| n.contains("answered in part")).unwrap().1.clone();
     eprintln!("with one replica's Prometheus down: {notice}");
+    // Said once while it lasts, not every round.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    from_thanos.drain();
+    let said = from_thanos
+        .log
+        .iter()
+        .filter(|u| matches!(u, Update::Notice(n) if n.starts_with("prometheus answered in part")))
+        .count();
+    assert_eq!(said, 1, "{:?}", from_thanos.state.notices);
     let rows_before = from_thanos.state.rows.iter().filter(|r| r.usage.cpu_m.is_finite()).count();
     from_thanos
         .wait_for("usage from the replica that is up", |s| {

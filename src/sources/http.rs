@@ -60,6 +60,9 @@ impl std::fmt::Debug for RequestHeaders {
     }
 }
 
+/// Two sources of one Authorization header: which was meant is not guessed.
+const TWO_AUTHORIZATIONS: &str = "an Authorization header and a bearer token file: give one";
+
 impl RequestHeaders {
     /// Adds `NAME: VALUE` (curl's `-H` form); a name given twice keeps its last value.
     pub fn add(&mut self, spec: &str) -> Result<(), String> {
@@ -73,7 +76,7 @@ impl RequestHeaders {
         let name =
             http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("{name:?} is not a header name"))?;
         if name == http::header::AUTHORIZATION && self.bearer_token_file.is_some() {
-            return Err("an Authorization header and a bearer token file: give one".into());
+            return Err(TWO_AUTHORIZATIONS.into());
         }
         // Only the name goes into the error: the value may be a key.
         let mut value = http::HeaderValue::from_str(value)
@@ -86,14 +89,10 @@ impl RequestHeaders {
 
     pub fn set_bearer_token_file(&mut self, path: PathBuf) -> Result<(), String> {
         if self.fixed.iter().any(|(n, _)| *n == http::header::AUTHORIZATION) {
-            return Err("an Authorization header and a bearer token file: give one".into());
+            return Err(TWO_AUTHORIZATIONS.into());
         }
         self.bearer_token_file = Some(path);
         Ok(())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.fixed.is_empty() && self.bearer_token_file.is_none()
     }
 
     /// The headers with the token read now; a missing or empty file is named, its content never.
