@@ -386,7 +386,7 @@ async fn run_cluster(cli: &Cli, config: Config, config_error: Option<String>) ->
         discovered => discovered.map_err(|e| Failure::Usage(e.to_string()))?,
     };
     let context = connector.resolve_context(cli.context.as_deref()).map_err(|e| Failure::Usage(e.to_string()))?;
-    let (_, default_ns) = connector.connect(&context).await.map_err(|e| Failure::Usage(e.to_string()))?;
+    let default_ns = connector.connect(&context).await.map_err(|e| Failure::Usage(e.to_string()))?.namespace;
     let scope = scope_of(cli, &config, default_ns);
     let state = new_state(config, config_error, context, connector.contexts(), scope);
     crate::tui::run(Some(connector), state).await.map_err(|e| Failure::Runtime(format!("{e:#}")))
@@ -413,7 +413,7 @@ async fn run_demo(cli: &Cli, args: &DemoArgs, config: Config, config_error: Opti
     let queues_scenario = scenario.clone();
     let sim = Arc::new(Mutex::new(Sim::new(scenario, now_unix())));
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let server = serve(sim.clone(), ServerOptions::default(), Arc::new(Mutex::new(Vec::new())), addr)
+    let server = serve(sim.clone(), ServerOptions::default(), Default::default(), addr)
         .await
         .map_err(|e| Failure::Runtime(format!("cannot listen on {addr}: {e}")))?;
     let mut config = config;
@@ -490,7 +490,8 @@ async fn run_snapshot(
                 let connector = discovered.map_err(|e| Failure::Usage(e.to_string()))?;
                 let context =
                     connector.resolve_context(cli.context.as_deref()).map_err(|e| Failure::Usage(e.to_string()))?;
-                let (_, default_ns) = connector.connect(&context).await.map_err(|e| Failure::Usage(e.to_string()))?;
+                let default_ns =
+                    connector.connect(&context).await.map_err(|e| Failure::Usage(e.to_string()))?.namespace;
                 let scope = scope_of(cli, &config, default_ns);
                 let state = new_state(config, config_error, context, connector.contexts(), scope);
                 eprintln!("kpulse snapshot: collecting for {wall_window}s from context {}", state.context);

@@ -25,6 +25,8 @@ pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
 struct FileConfig {
     refresh_interval_secs: Option<u64>,
     metrics_interval_secs: Option<u64>,
+    cadvisor_full_interval_secs: Option<u64>,
+    cadvisor_max_nodes: Option<usize>,
     retention_minutes: Option<u64>,
     theme: Option<String>,
     all_namespaces: Option<bool>,
@@ -109,6 +111,11 @@ impl EventsConfig {
 pub struct Config {
     pub refresh_interval: Duration,
     pub metrics_interval: Duration,
+    /// How often the kubelets' full cAdvisor text is read (throttling, network); CPU and memory
+    /// come from their small resource endpoint every metrics interval.
+    pub cadvisor_full_interval: Duration,
+    /// In `auto` usage, above this many nodes usage comes from a cheaper source.
+    pub cadvisor_max_nodes: usize,
     pub retention: Duration,
     pub theme: String,
     pub all_namespaces: bool,
@@ -158,9 +165,14 @@ impl Config {
         }
         // Each container keeps retention / metrics interval points per series: bound both so a
         // typo cannot ask for gigabytes at 10,000 pods.
-        if refresh > 3600 || metrics > 3600 {
+        let full = pick(file.cadvisor_full_interval_secs, base.cadvisor_full_interval_secs, 60);
+        if refresh > 3600 || metrics > 3600 || full > 3600 {
             return Err("intervals must be at most 3600 seconds".into());
         }
+        if full == 0 {
+            return Err("cadvisor_full_interval_secs must be greater than 0".into());
+        }
+        let max_nodes = file.cadvisor_max_nodes.or(base.cadvisor_max_nodes).unwrap_or(500);
         if retention > MAX_RETENTION_MINUTES {
             return Err(format!("retention_minutes must be at most {MAX_RETENTION_MINUTES} (6 hours)"));
         }
@@ -205,6 +217,8 @@ impl Config {
         Ok(Config {
             refresh_interval: Duration::from_secs(refresh),
             metrics_interval: Duration::from_secs(metrics),
+            cadvisor_full_interval: Duration::from_secs(full),
+            cadvisor_max_nodes: max_nodes,
             retention: Duration::from_secs(retention * 60),
             theme,
             all_namespaces: file.all_namespaces.or(base.all_namespaces).unwrap_or(false),

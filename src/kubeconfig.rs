@@ -3,9 +3,12 @@
 //! context, whose namespace is the default scope.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
+
+use crate::sources::api_traffic::{ApiTraffic, CountingLayer};
 
 #[derive(Clone)]
 pub enum Connector {
@@ -104,8 +107,9 @@ impl Connector {
         }
     }
 
-    /// A client for `context` and that context's default namespace.
-    pub async fn connect(&self, context: &str) -> Result<(Client, String), ConnectError> {
+    /// A client for `context`, that context's default namespace, and the counter of what the
+    /// client asks of the API server.
+    pub async fn connect(&self, context: &str) -> Result<Connection, ConnectError> {
         let server = self.server(context).unwrap_or_else(|| "an unknown server".into());
         tracing::info!("connecting to context {context} at {server}");
         let config = match self {
@@ -123,7 +127,11 @@ impl Connector {
         let plugin = config.auth_info.exec.as_ref().and_then(|e| e.command.clone());
         // An exec credential plugin runs here, blocking, and may hang (a login prompt with no one
         // to answer it): on a thread of its own, with a deadline.
-        let build = tokio::task::spawn_blocking(move || Client::try_from(config));
+        let traffic = Arc::new(ApiTraffic::default());
+        let layer = CountingLayer(traffic.clone());
+        let build = tokio::task::spawn_blocking(move || {
+            kube::client::ClientBuilder::try_from(config).map(|b| b.with_layer(&layer).build())
+        });
         let client = match tokio::time::timeout(PLUGIN_TIMEOUT, build).await {
             Ok(Ok(Ok(client))) => client,
             Ok(Ok(Err(e))) => return Err(ConnectError::Config(context.into(), safe_error(&e))),
@@ -136,8 +144,16 @@ impl Connector {
                 ));
             }
         };
-        Ok((client, namespace))
+        Ok(Connection { client, namespace, traffic })
     }
+}
+
+/// A connected client: requests go through a counting layer, so the cost is known.
+pub struct Connection {
+    pub client: Client,
+    /// The context's namespace (the default scope).
+    pub namespace: String,
+    pub traffic: Arc<ApiTraffic>,
 }
 
 /// How long an exec credential plugin may take (kubectl has no limit; a dashboard must not hang).

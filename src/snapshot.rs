@@ -95,8 +95,8 @@ pub async fn collect(
     let mut sources = match connector {
         Some(connector) => {
             state.server = connector.server(&state.context);
-            let (client, default_ns) = connector.connect(&state.context).await.map_err(|e| e.to_string())?;
-            crate::tui::start_sources(client, &state, &default_ns)
+            let connection = connector.connect(&state.context).await.map_err(|e| e.to_string())?;
+            crate::tui::start_sources(connection, &state)
         }
         None => {
             state.traffic.follow_log_time();

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{Command, Msg, State};
-use crate::kubeconfig::Connector;
+use crate::kubeconfig::{Connection, Connector};
 use crate::model::time::now_unix;
 use crate::sources::Update;
 use crate::sources::gateway::{self, GatewaySpec};
@@ -75,9 +75,20 @@ impl Sources {
     }
 }
 
-pub fn start_sources(client: kube::Client, state: &State, fallback_namespace: &str) -> Sources {
+pub fn start_sources(connection: Connection, state: &State) -> Sources {
+    let Connection { client, namespace: fallback_namespace, traffic } = connection;
     let (tx, updates) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
+    {
+        let report = crate::sources::api_traffic::report(traffic, tx.clone());
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = report => {}
+            }
+        });
+    }
     let cfg = KubeSourceConfig {
         scope: state.scope.clone(),
         usage: state.config.usage,
@@ -87,7 +98,9 @@ pub fn start_sources(client: kube::Client, state: &State, fallback_namespace: &s
         retention: state.config.retention,
         scrape: state.config.scrape.clone(),
         metrics_interval: state.config.metrics_interval,
-        fallback_namespace: fallback_namespace.to_string(),
+        cadvisor_full_interval: state.config.cadvisor_full_interval,
+        cadvisor_max_nodes: state.config.cadvisor_max_nodes,
+        fallback_namespace,
     };
     for spec in state.config.gateway.iter().filter(|g| !g.is_local()) {
         let follow = gateway::follow_pods(client.clone(), spec.clone(), state.scope.clone(), tx.clone());
@@ -143,8 +156,8 @@ pub async fn run(connector: Option<Connector>, mut state: State) -> color_eyre::
     let mut sources = match &connector {
         Some(connector) => {
             state.server = connector.server(&state.context);
-            let (client, default_ns) = connector.connect(&state.context).await?;
-            start_sources(client, &state, &default_ns)
+            let connection = connector.connect(&state.context).await?;
+            start_sources(connection, &state)
         }
         None => Sources::none(),
     };
@@ -236,7 +249,7 @@ pub async fn run(connector: Option<Connector>, mut state: State) -> color_eyre::
                     Command::Rescope(_) => {
                         sources.cancel.cancel();
                         match connector.connect(&state.context).await {
-                            Ok((client, ns)) => sources = start_sources(client, &state, &ns),
+                            Ok(connection) => sources = start_sources(connection, &state),
                             Err(e) => state.notice(e.to_string()),
                         }
                     }
@@ -244,11 +257,11 @@ pub async fn run(connector: Option<Connector>, mut state: State) -> color_eyre::
                         sources.cancel.cancel();
                         state.server = connector.server(&ctx);
                         match tokio::time::timeout(Duration::from_secs(15), connector.connect(&ctx)).await {
-                            Ok(Ok((client, ns))) => {
+                            Ok(Ok(connection)) => {
                                 if !state.config.all_namespaces && !state.demo {
-                                    state.scope = Scope::Namespace(ns.clone());
+                                    state.scope = Scope::Namespace(connection.namespace.clone());
                                 }
-                                sources = start_sources(client, &state, &ns);
+                                sources = start_sources(connection, &state);
                             }
                             Ok(Err(e)) => state.notice(e.to_string()),
                             Err(_) => state.notice(format!("connecting to context {ctx} timed out")),

@@ -181,6 +181,8 @@ pub struct State {
     pub node_usage: HashMap<String, Usage>,
     pub sources: BTreeMap<SourceId, SourceStatus>,
     pub notices: Vec<(UnixSecs, String)>,
+    /// What kpulse asked of the API server, over the last minute.
+    pub api_cost: crate::model::api_cost::ApiCostWindow,
 
     pub view: View,
     pub overlay: Overlay,
@@ -269,6 +271,7 @@ impl State {
             node_usage: HashMap::new(),
             sources: SourceId::ALWAYS.iter().map(|s| (*s, SourceStatus::connecting(now))).collect(),
             notices: Vec::new(),
+            api_cost: Default::default(),
             view: View::Containers,
             overlay: Overlay::None,
             input: InputMode::Normal,
@@ -501,6 +504,7 @@ impl State {
                 }
                 self.mark_data(SourceId::Services);
             }
+            Update::ApiCost { at, increment } => self.api_cost.record(at, increment),
             Update::Notice(text) => self.notice(text),
         }
     }

@@ -10,7 +10,7 @@ use crate::model::broker::{self, BrokerKind, BrokerTarget, ConsumerSpec};
 use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
 
 use crate::app::{Msg, State};
-use crate::model::cadvisor::{CounterRates, DerivedUsage, derive, extract};
+use crate::model::cadvisor::{DerivedUsage, UsageRates, derive, extract};
 use crate::model::event::EventInfo;
 use crate::model::exposition::Format;
 use crate::model::metrics::{MetricsList, container_usages, node_usages};
@@ -70,13 +70,13 @@ pub fn list_updates(sim: &sim::Sim) -> Vec<Update> {
 /// `kpulse snapshot --demo` and of the scenario suite.
 pub struct Player {
     pub sim: sim::Sim,
-    rates: CounterRates,
+    rates: UsageRates,
     log_seq: u64,
 }
 
 impl Player {
     pub fn new(sim: sim::Sim) -> Player {
-        Player { sim, rates: CounterRates::default(), log_seq: 0 }
+        Player { sim, rates: UsageRates::default(), log_seq: 0 }
     }
 
     /// Advances the simulation by `secs` and delivers one round of every source.
@@ -87,7 +87,7 @@ impl Player {
         for u in list_updates(&self.sim) {
             state.update(Msg::Source(u));
         }
-        self.rates.begin_round();
+        self.rates.begin_round(true);
         let (mut usages, mut network) = (Vec::new(), Vec::new());
         for node in self.sim.node_names() {
             let Some(text) = self.sim.cadvisor_exposition(&node) else { continue };
@@ -95,7 +95,7 @@ impl Player {
             usages.extend(u.into_iter().map(DerivedUsage::into_container_usage));
             network.extend(n);
         }
-        self.rates.finish_round();
+        self.rates.finish_round(true);
         let node_usage = node_usages(&MetricsList { items: self.sim.node_metrics() });
         for u in [
             Update::PodUsage { at: now, source: SourceId::Cadvisor, usages },

@@ -48,6 +48,9 @@ pub const FAMILIES: [&str; 7] = [
     "container_network_transmit_bytes_total",
 ];
 
+/// The node's own rows in the kubelet's `/metrics/resource` (cAdvisor has them as `id="/"`).
+const RESOURCE_NODE_FAMILIES: [&str; 2] = ["node_cpu_usage_seconds_total", "node_memory_working_set_bytes"];
+
 /// Keeps container series only: the pod-level cgroup (`container=""`) and the pause container
 /// (`POD`) would double-count. Network is per pod (one network namespace per pod).
 pub fn extract(text: &str, format: Format) -> CadvisorScrape {
@@ -56,8 +59,18 @@ pub fn extract(text: &str, format: Format) -> CadvisorScrape {
     type ContainerId<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
     let mut containers: HashMap<ContainerId, ContainerCounters> = HashMap::new();
     let mut pods: HashMap<(Cow<str>, Cow<str>), PodNetCounters> = HashMap::new();
-    let wanted = |name: &str| FAMILIES.contains(&name);
+    let wanted = |name: &str| FAMILIES.contains(&name) || RESOURCE_NODE_FAMILIES.contains(&name);
     out.stats = parse_wanted(text, format, wanted, |s| {
+        let node_field: Option<fn(&mut ContainerCounters) -> &mut Option<f64>> = match s.name.as_ref() {
+            "node_cpu_usage_seconds_total" => Some(|c| &mut c.cpu_seconds),
+            "node_memory_working_set_bytes" => Some(|c| &mut c.working_set),
+            _ => None,
+        };
+        if let Some(field) = node_field {
+            *field(&mut out.machine) = Some(s.value);
+            out.machine.timestamp_ms = s.timestamp_ms.or(out.machine.timestamp_ms);
+            return;
+        }
         let field: fn(&mut ContainerCounters) -> &mut Option<f64> = match s.name.as_ref() {
             "container_cpu_usage_seconds_total" => |c| &mut c.cpu_seconds,
             "container_cpu_cfs_periods_total" => |c| &mut c.cfs_periods,
@@ -169,6 +182,32 @@ impl CounterRates {
     }
 }
 
+/// Counter state for rounds of two sizes: every round reads CPU and memory (from the kubelet's
+/// small `/metrics/resource`), and a full round now and then reads cAdvisor's whole text for
+/// throttling and network. CPU rates run from round to round; the slower counters (CFS periods,
+/// network bytes) from full round to full round, so a small round neither breaks nor fakes them.
+#[derive(Debug, Default)]
+pub struct UsageRates {
+    pub cpu: CounterRates,
+    pub full: CounterRates,
+}
+
+impl UsageRates {
+    pub fn begin_round(&mut self, full: bool) {
+        self.cpu.begin_round();
+        if full {
+            self.full.begin_round();
+        }
+    }
+
+    pub fn finish_round(&mut self, full: bool) {
+        self.cpu.finish_round();
+        if full {
+            self.full.finish_round();
+        }
+    }
+}
+
 /// What one round of scrapes yields for the UI.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DerivedUsage {
@@ -196,17 +235,20 @@ impl DerivedUsage {
 }
 
 pub fn derive(
-    rates: &mut CounterRates,
+    rates: &mut UsageRates,
     scrape: &CadvisorScrape,
     now_ms: i64,
 ) -> (Vec<DerivedUsage>, Vec<(PodKey, f64, f64)>) {
     let mut usages = Vec::with_capacity(scrape.containers.len());
     for ((pod, container), c) in &scrape.containers {
         let ts = c.timestamp_ms.unwrap_or(now_ms);
-        let cpu_m =
-            c.cpu_seconds.and_then(|v| rates.increase(pod, container, "cpu", v, ts)).map(|(d, secs)| d / secs * 1000.0);
-        let periods = c.cfs_periods.and_then(|v| rates.increase(pod, container, "periods", v, ts));
-        let throttled = c.cfs_throttled_periods.and_then(|v| rates.increase(pod, container, "throttled", v, ts));
+        let cpu_m = c
+            .cpu_seconds
+            .and_then(|v| rates.cpu.increase(pod, container, "cpu", v, ts))
+            .map(|(d, secs)| d / secs * 1000.0);
+        let slow = &mut rates.full;
+        let periods = c.cfs_periods.and_then(|v| slow.increase(pod, container, "periods", v, ts));
+        let throttled = c.cfs_throttled_periods.and_then(|v| slow.increase(pod, container, "throttled", v, ts));
         let throttle = match (periods, throttled) {
             (Some((p, _)), Some((t, _))) if p > 0.0 => Some((t / p).clamp(0.0, 1.0)),
             _ => None,
@@ -223,8 +265,8 @@ pub fn derive(
     let mut net = Vec::with_capacity(scrape.pods.len());
     for (pod, n) in &scrape.pods {
         let ts = n.timestamp_ms.unwrap_or(now_ms);
-        let rx = rates.increase(pod, "", "rx", n.rx_bytes, ts);
-        let tx = rates.increase(pod, "", "tx", n.tx_bytes, ts);
+        let rx = rates.full.increase(pod, "", "rx", n.rx_bytes, ts);
+        let tx = rates.full.increase(pod, "", "tx", n.tx_bytes, ts);
         if let (Some((rx, secs)), Some((tx, _))) = (rx, tx) {
             net.push((pod.clone(), rx / secs, tx / secs));
         }
@@ -234,11 +276,12 @@ pub fn derive(
 
 /// A node's CPU (a rate, so from its second scrape on) and working set from its root cgroup:
 /// node usage where no metrics-server serves it.
-pub fn derive_machine(rates: &mut CounterRates, node: &str, scrape: &CadvisorScrape, now_ms: i64) -> Option<Usage> {
+pub fn derive_machine(rates: &mut UsageRates, node: &str, scrape: &CadvisorScrape, now_ms: i64) -> Option<Usage> {
     let m = &scrape.machine;
     let ts = m.timestamp_ms.unwrap_or(now_ms);
     let key = PodKey::new("", node);
-    let cpu_m = m.cpu_seconds.and_then(|v| rates.increase(&key, "/", "cpu", v, ts)).map(|(d, secs)| d / secs * 1000.0);
+    let cpu_m =
+        m.cpu_seconds.and_then(|v| rates.cpu.increase(&key, "/", "cpu", v, ts)).map(|(d, secs)| d / secs * 1000.0);
     (cpu_m.is_some() || m.working_set.is_some())
         .then(|| Usage { cpu_m: cpu_m.unwrap_or(f64::NAN), mem: m.working_set.unwrap_or(f64::NAN) })
 }
@@ -265,16 +308,16 @@ mod tests {
 
     #[test]
     fn rates_throttling_and_network_from_two_scrapes() {
-        let mut rates = CounterRates::default();
+        let mut rates = UsageRates::default();
         let first = extract(&scrape_text(10.0, 1000.0, 100.0, 1_000_000), Format::Text);
         assert_eq!(first.containers.len(), 1, "pod cgroup and pause rows are dropped");
-        rates.begin_round();
+        rates.begin_round(true);
         let (u, net) = derive(&mut rates, &first, 0);
         assert_eq!(u[0].cpu_m, None, "no rate from one sample");
         assert!(net.is_empty());
         // 10 s later: 1.5 CPU-seconds more, 100 periods of which 60 throttled.
         let second = extract(&scrape_text(11.5, 1100.0, 160.0, 1_010_000), Format::Text);
-        rates.begin_round();
+        rates.begin_round(true);
         let (u, net) = derive(&mut rates, &second, 0);
         assert!((u[0].cpu_m.unwrap() - 150.0).abs() < 1e-9);
         assert!((u[0].throttle.unwrap() - 0.6).abs() < 1e-9);
@@ -293,16 +336,66 @@ mod tests {
                  container_network_receive_bytes_total{{container=\"\",id=\"/\",image=\"\",interface=\"eth0\",name=\"\",namespace=\"\",pod=\"\"}} 999 {ts}\n"
             )
         };
-        let mut rates = CounterRates::default();
-        rates.begin_round();
+        let mut rates = UsageRates::default();
+        rates.begin_round(true);
         let first = extract(&text(1364.725457813, 1_796_288_407_633), Format::Text);
         assert!(first.containers.is_empty() && first.pods.is_empty(), "{first:?}");
         let u = derive_machine(&mut rates, "kpulse-node", &first, 0).expect("memory from one scrape");
         assert!(u.cpu_m.is_nan() && u.mem == 2147483648.0);
-        rates.begin_round();
+        rates.begin_round(true);
         let second = extract(&text(1374.725457813, 1_796_288_417_633), Format::Text);
         let u = derive_machine(&mut rates, "kpulse-node", &second, 0).unwrap();
         assert!((u.cpu_m - 1000.0).abs() < 1e-6, "10 CPU-seconds in 10 s: one core, {u:?}");
+    }
+
+    /// The kubelet's `/metrics/resource` as kubelet 1.36 serves it: CPU and working set per
+    /// container and for the node, and nothing for throttling or network.
+    fn resource_text(cpu: f64, node_cpu: f64, ts: i64) -> String {
+        format!(
+            "# TYPE container_cpu_usage_seconds_total counter\n\
+             container_cpu_usage_seconds_total{{container=\"app\",namespace=\"shop\",pod=\"p\"}} {cpu} {ts}\n\
+             # TYPE container_memory_working_set_bytes gauge\n\
+             container_memory_working_set_bytes{{container=\"app\",namespace=\"shop\",pod=\"p\"}} 1048576 {ts}\n\
+             # TYPE container_start_time_seconds gauge\n\
+             container_start_time_seconds{{container=\"app\",namespace=\"shop\",pod=\"p\"}} 1.7e+09 {ts}\n\
+             # TYPE node_cpu_usage_seconds_total counter\n\
+             node_cpu_usage_seconds_total {node_cpu} {ts}\n\
+             # TYPE node_memory_working_set_bytes gauge\n\
+             node_memory_working_set_bytes 4.294967296e+09 {ts}\n\
+             # TYPE pod_cpu_usage_seconds_total counter\n\
+             pod_cpu_usage_seconds_total{{namespace=\"shop\",pod=\"p\"}} {cpu} {ts}\n"
+        )
+    }
+
+    /// Full, small, small, full: CPU has a rate every round; throttling and network only from
+    /// full round to full round (over the time between them), never from a small round.
+    #[test]
+    fn small_rounds_keep_cpu_going_and_leave_throttling_to_full_rounds() {
+        let mut rates = UsageRates::default();
+        let round = |rates: &mut UsageRates, text: &str, full: bool| {
+            rates.begin_round(full);
+            let scrape = extract(text, Format::Text);
+            let (u, net) = derive(rates, &scrape, 0);
+            let machine = derive_machine(rates, "node-a", &scrape, 0);
+            rates.finish_round(full);
+            (u, net, machine)
+        };
+        let (u, _, _) = round(&mut rates, &scrape_text(10.0, 1000.0, 100.0, 1_000_000), true);
+        assert_eq!(u[0].cpu_m, None);
+        let (u, net, machine) = round(&mut rates, &resource_text(11.0, 500.0, 1_015_000), false);
+        assert!((u[0].cpu_m.unwrap() - 1000.0 / 15.0).abs() < 1e-6, "{u:?}");
+        assert_eq!(u[0].throttle, None, "a small round says nothing of throttling");
+        assert!(net.is_empty());
+        assert_eq!(machine.unwrap().mem, 4_294_967_296.0, "the node's working set from its own row");
+        let (u, _, machine) = round(&mut rates, &resource_text(12.5, 515.0, 1_030_000), false);
+        assert!((u[0].cpu_m.unwrap() - 100.0).abs() < 1e-6);
+        assert!((machine.unwrap().cpu_m - 1000.0).abs() < 1e-6, "15 CPU-seconds in 15 s");
+        // 45 s after the first full round: 300 periods more, 150 of them throttled.
+        let (u, net, _) = round(&mut rates, &scrape_text(13.0, 1300.0, 250.0, 1_045_000), true);
+        assert!((u[0].cpu_m.unwrap() - 500.0 / 15.0).abs() < 1e-6, "CPU from the small round before");
+        assert!((u[0].throttle.unwrap() - 0.5).abs() < 1e-9, "{u:?}");
+        assert_eq!(net.len(), 1, "network from full round to full round");
+        assert!((net[0].1 - 300.0 / 45.0).abs() < 1e-9);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Plain data and pure functions: no I/O, no async, no terminal.
 
 pub mod accesslog;
+pub mod api_cost;
 pub mod broker;
 pub mod cadvisor;
 pub mod event;

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::analysis::hotspots::{Hotspot, Subject};
 use crate::app::State;
 use crate::app::rows::ContainerRow;
+use crate::model::api_cost::ApiCostReport;
 use crate::model::quantity::{format_bytes, format_cpu_millis, format_ratio};
 use crate::model::time::{UnixSecs, format_latency};
 use crate::ui::cells::{num_or_dash, pct_text};
@@ -96,6 +97,9 @@ struct Report<'a> {
     refused_by_gateway: u64,
     queues: Vec<QueueReport<'a>>,
     notices: Vec<&'a str>,
+    /// What kpulse asked of the API server over the run's last minute; absent without a cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_cost: Option<ApiCostReport>,
 }
 
 #[derive(Serialize)]
@@ -302,6 +306,9 @@ pub fn render(state: &State, format: ReportFormat, window_secs: i64, scenario: O
                 refused_by_gateway: state.traffic.refused,
                 queues: queue_reports(state),
                 notices: state.notices.iter().map(|(_, n)| n.as_str()).collect(),
+                api_cost: (!state.api_cost.is_empty()).then(|| {
+                    ApiCostReport::new(&state.api_cost.last_minute(state.now), state.api_cost.covered_secs(state.now))
+                }),
             };
             let mut text = serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
             text.push('\n');

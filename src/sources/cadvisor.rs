@@ -1,7 +1,9 @@
-//! Usage straight from the kubelets, without Prometheus: each node's cAdvisor exposition through
-//! the API server's node proxy (`GET /api/v1/nodes/{node}/proxy/metrics/cadvisor`), parsed and
-//! turned into rates here. Needs `nodes/proxy` get; when that is forbidden or absent, the caller
-//! falls back to metrics.k8s.io.
+//! Usage straight from the kubelets, without Prometheus: each node's exposition through the API
+//! server's node proxy, parsed and turned into rates here. Every byte of it passes through the
+//! API server, so it asks for little: CPU and memory from the small `/metrics/resource` each
+//! interval, the full `/metrics/cadvisor` (throttling, network) once a minute, gzipped, spread
+//! over the interval, only from the nodes running pods in scope. Needs `nodes/proxy` get; when
+//! that is forbidden or absent, or the cluster is too large, the caller uses metrics.k8s.io.
 
 use std::time::Duration;
 
@@ -11,16 +13,20 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::http::{EXPOSITION_LIMIT, read_body};
+use super::http::{EXPOSITION_LIMIT, gunzip, read_body};
 use super::kube::classify_client_error;
+use super::placement::PodPlacement;
 use super::{SourceId, SourceState, Update};
-use crate::model::cadvisor::{CounterRates, DerivedUsage, derive, derive_machine, extract};
+use crate::model::cadvisor::{DerivedUsage, UsageRates, derive, derive_machine, extract};
 use crate::model::exposition::Format;
 use crate::model::metrics::ContainerUsage;
 use crate::model::time::now_unix;
 
 /// How many kubelets are scraped at once.
 const CONCURRENT_SCRAPES: usize = 8;
+/// A round's scrapes start spread over half the interval, at most this far apart, instead of
+/// in one burst through the API server.
+const MAX_SPACING: Duration = Duration::from_millis(250);
 
 /// Rates need two samples: until the first rates come, the next round comes this soon rather
 /// than a whole interval later (15 s of `-` in every CPU cell). A real kubelet's cAdvisor
@@ -31,26 +37,58 @@ pub const AWAITING_RATES: &str = "CPU usage in ";
 /// At most this many such early rounds.
 const EARLY_ROUNDS: u32 = 4;
 
-/// The kubelet's cAdvisor endpoint; where a kubelet does not serve it (404), its resource
-/// metrics endpoint, which has CPU and working set but no throttling or network.
-async fn fetch_node(client: &Client, node: &str, timeout: Duration) -> Result<String, SourceState> {
-    match fetch_path(client, &format!("/api/v1/nodes/{node}/proxy/metrics/cadvisor"), timeout).await {
-        Err(SourceState::Absent(_)) => {
-            fetch_path(client, &format!("/api/v1/nodes/{node}/proxy/metrics/resource"), timeout).await
+/// What a round asks each kubelet for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// `/metrics/cadvisor`: everything, throttling and network included (hundreds of kB a node).
+    Cadvisor,
+    /// `/metrics/resource`: CPU and working set only, a few kB a node.
+    Resource,
+}
+
+impl Endpoint {
+    fn path(self) -> &'static str {
+        match self {
+            Endpoint::Cadvisor => "metrics/cadvisor",
+            Endpoint::Resource => "metrics/resource",
         }
+    }
+
+    fn other(self) -> Endpoint {
+        match self {
+            Endpoint::Cadvisor => Endpoint::Resource,
+            Endpoint::Resource => Endpoint::Cadvisor,
+        }
+    }
+}
+
+/// One kubelet endpoint through the node proxy; where a kubelet does not serve it (404), the
+/// other one (an old kubelet without `/metrics/resource`, or one without cAdvisor).
+async fn fetch_node(client: &Client, node: &str, endpoint: Endpoint, timeout: Duration) -> Result<String, SourceState> {
+    let path = |e: Endpoint| format!("/api/v1/nodes/{node}/proxy/{}", e.path());
+    match fetch_path(client, &path(endpoint), timeout).await {
+        Err(SourceState::Absent(_)) => fetch_path(client, &path(endpoint.other()), timeout).await,
         other => other,
     }
 }
 
-/// One GET through the API server, its body capped like any exposition text.
+/// One GET through the API server, asking for gzip (the kubelet compresses its exposition and
+/// the proxy passes it on: a tenth of the bytes through the API server), its body capped like
+/// any exposition text before and after decompression.
 async fn fetch_path(client: &Client, path: &str, timeout: Duration) -> Result<String, SourceState> {
     let request = http::Request::get(path)
+        .header(http::header::ACCEPT_ENCODING, "gzip")
         .body(kube::client::Body::empty())
         .map_err(|e| SourceState::Reconnecting(e.to_string()))?;
     let fetch = async {
         let resp = client.send(request).await.map_err(|e| classify_client_error(&e))?;
         let code = resp.status();
+        let gzipped = resp
+            .headers()
+            .get(http::header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
         let body = read_body(resp, EXPOSITION_LIMIT).await.map_err(SourceState::Reconnecting)?;
+        let body = if gzipped { gunzip(&body, EXPOSITION_LIMIT).map_err(SourceState::Reconnecting)? } else { body };
         if code.is_success() {
             return Ok(String::from_utf8_lossy(&body).into_owned());
         }
@@ -83,6 +121,9 @@ pub(super) async fn fetch_url(
 pub enum ScrapeEnd {
     /// Every node answered 403/404 on the first round: use another usage source.
     Unavailable(String),
+    /// More nodes than `ScrapePlan::max_nodes`: scraping each kubelet would cost the API server
+    /// more than a cheaper source does.
+    TooManyNodes(usize),
     Closed,
 }
 
@@ -95,15 +136,32 @@ pub enum Targets {
     Urls(Vec<String>),
 }
 
-pub async fn poll(client: Client, targets: Targets, interval: Duration, tx: UnboundedSender<Update>) -> ScrapeEnd {
+/// How often, what and where.
+#[derive(Clone)]
+pub struct ScrapePlan {
+    pub targets: Targets,
+    /// Every interval, CPU and memory (the kubelets' small `/metrics/resource`).
+    pub interval: Duration,
+    /// Every this often, the full cAdvisor text: throttling, network, OOM events.
+    pub full_interval: Duration,
+    /// Give up on the node proxy above this many nodes (the caller picks a cheaper source).
+    pub max_nodes: Option<usize>,
+    /// Only the kubelets of nodes running pods in scope (a namespace); `None`: every node.
+    pub placement: Option<PodPlacement>,
+}
+
+pub async fn poll(client: Client, plan: ScrapePlan, tx: UnboundedSender<Update>) -> ScrapeEnd {
+    let ScrapePlan { targets, interval, full_interval, max_nodes, placement } = plan;
     let status = |state: SourceState| tx.send(Update::Status { source: SourceId::Cadvisor, state }).is_ok();
     status(SourceState::Connecting);
-    let mut rates = CounterRates::default();
+    let mut rates = UsageRates::default();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_state = SourceState::Connecting;
     let mut first_round = true;
     let mut early_rounds = 0;
+    let mut last_full: Option<tokio::time::Instant> = None;
+    let mut awaiting_rates = true;
     let mut last_parse_problem: Option<String> = None;
     let nodes_api: Api<Node> = Api::all(client.clone());
     let http_client = super::http::client();
@@ -118,7 +176,7 @@ pub async fn poll(client: Client, targets: Targets, interval: Duration, tx: Unbo
                 .await
                 .map(|list| list.items.into_iter().filter_map(|n| n.metadata.name).collect::<Vec<_>>()),
         };
-        let nodes = match listed {
+        let mut nodes = match listed {
             Ok(nodes) => nodes,
             Err(e) => {
                 let state = classify_client_error(&e);
@@ -132,22 +190,46 @@ pub async fn poll(client: Client, targets: Targets, interval: Duration, tx: Unbo
                 continue;
             }
         };
-        let fetches = futures::stream::iter(nodes.into_iter().map(|node| {
+        if first_round
+            && let Some(max) = max_nodes
+            && matches!(targets, Targets::NodeProxy)
+            && nodes.len() > max
+        {
+            return ScrapeEnd::TooManyNodes(nodes.len());
+        }
+        // A namespace's pods run on a few nodes: the other kubelets have nothing of them.
+        if let Some(in_scope) = placement.as_ref().and_then(PodPlacement::nodes) {
+            nodes.retain(|n| in_scope.contains(n));
+        }
+        // Until the first rates, every round is full (throttling needs two full samples too);
+        // then a full round every full_interval, the small resource endpoint in between. A
+        // `--scrape` URL is a cAdvisor of its own: always read whole.
+        let full = matches!(targets, Targets::Urls(_))
+            || awaiting_rates
+            || last_full.is_none_or(|at| at.elapsed() + interval / 2 >= full_interval);
+        if full {
+            last_full = Some(tokio::time::Instant::now());
+        }
+        let endpoint = if full { Endpoint::Cadvisor } else { Endpoint::Resource };
+        let spacing = (interval / 2).checked_div(nodes.len().max(1) as u32).unwrap_or_default().min(MAX_SPACING);
+        let round_start = tokio::time::Instant::now();
+        let fetches = futures::stream::iter(nodes.into_iter().enumerate().map(|(i, node)| {
             let client = client.clone();
             let http_client = http_client.clone();
             let direct = matches!(targets, Targets::Urls(_));
             async move {
+                tokio::time::sleep_until(round_start + spacing * i as u32).await;
                 let result = if direct {
                     fetch_url(&http_client, &node, timeout).await
                 } else {
-                    fetch_node(&client, &node, timeout).await
+                    fetch_node(&client, &node, endpoint, timeout).await
                 };
                 (node, result)
             }
         }))
         .buffer_unordered(CONCURRENT_SCRAPES);
         futures::pin_mut!(fetches);
-        rates.begin_round();
+        rates.begin_round(full);
         let (mut usages, mut network, mut machines) = (Vec::new(), Vec::new(), Vec::new());
         let (mut ok, mut failed, mut refused) = (0usize, Vec::new(), 0usize);
         let mut parse_problem = None;
@@ -182,14 +264,14 @@ pub async fn poll(client: Client, targets: Targets, interval: Duration, tx: Unbo
                 }
             }
         }
-        rates.finish_round();
+        rates.finish_round(full);
         if first_round && ok == 0 && refused > 0 {
             return ScrapeEnd::Unavailable(failed.first().cloned().unwrap_or_default());
         }
         first_round = false;
         let at = now_unix();
-        let awaiting_rates = ok > 0 && usages.iter().all(|u: &DerivedUsage| u.cpu_m.is_none());
-        if awaiting_rates && interval > FIRST_RATES_AFTER && early_rounds < EARLY_ROUNDS {
+        awaiting_rates = ok == 0 || usages.iter().all(|u: &DerivedUsage| u.cpu_m.is_none());
+        if ok > 0 && awaiting_rates && interval > FIRST_RATES_AFTER && early_rounds < EARLY_ROUNDS {
             early_rounds += 1;
             ticker.reset_after(FIRST_RATES_AFTER);
             // Until then every CPU cell says `-`: the status bar says why, and for how long.

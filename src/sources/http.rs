@@ -186,6 +186,21 @@ where
     Ok(Bytes::from(buf))
 }
 
+/// A gzipped body inflated, at most `limit` bytes of it: a small answer that inflates without end
+/// (a gzip bomb) is refused like a large one.
+pub fn gunzip(compressed: &[u8], limit: usize) -> Result<Bytes, String> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity((compressed.len() * 8).min(limit));
+    flate2::read::GzDecoder::new(compressed)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("the gzipped answer is broken: {e}"))?;
+    if out.len() > limit {
+        return Err(format!("answer larger than {} MiB once inflated: not read, to keep memory bounded", limit >> 20));
+    }
+    Ok(Bytes::from(out))
+}
+
 /// An error and its sources on one line; a source whose text its parent already includes
 /// (hyper and kube often wrap that way) is not repeated.
 pub fn error_chain(err: &dyn std::error::Error) -> String {
@@ -205,6 +220,25 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn a_gzipped_answer_is_inflated_within_the_limit_and_a_bomb_is_refused() {
+        let text = "container_cpu_usage_seconds_total{pod=\"p\"} 1\n".repeat(1000);
+        assert_eq!(gunzip(&gzip(text.as_bytes()), 1 << 20).unwrap(), text.as_bytes());
+        // 64 MiB of zeros gzip to ~64 kB: refused once more than the limit came out.
+        let bomb = gzip(&vec![0u8; 64 << 20]);
+        assert!(bomb.len() < 100_000);
+        let err = gunzip(&bomb, 1 << 20).unwrap_err();
+        assert!(err.contains("once inflated"), "{err}");
+        assert!(gunzip(b"not gzip at all", 1 << 20).unwrap_err().contains("broken"));
+    }
 
     fn response(body: Vec<u8>, content_length: Option<usize>) -> http::Response<http_body_util::Full<Bytes>> {
         let mut builder = http::Response::builder();

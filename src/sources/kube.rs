@@ -13,8 +13,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use super::cadvisor::{ScrapeEnd, Targets};
+use super::cadvisor::{ScrapeEnd, ScrapePlan, Targets};
 use super::http::error_chain;
+use super::placement::PodPlacement;
 use super::prometheus::{Endpoint, PrometheusConfig};
 use super::{SourceId, SourceState, Update};
 use crate::model::event::EventInfo;
@@ -56,6 +57,10 @@ pub struct KubeSourceConfig {
     /// Exposition URLs to scrape directly instead of the kubelets (`--scrape`).
     pub scrape: Vec<String>,
     pub metrics_interval: Duration,
+    /// How often the kubelets' full cAdvisor text is read (throttling, network).
+    pub cadvisor_full_interval: Duration,
+    /// In `auto` usage, above this many nodes the kubelets are not scraped one by one.
+    pub cadvisor_max_nodes: usize,
     /// The context's namespace, used when cluster-wide reads are forbidden.
     pub fallback_namespace: String,
 }
@@ -71,12 +76,19 @@ pub fn spawn_all(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Upda
             }
         });
     };
+    // Where the pods in scope run, for the kubelet scrapes.
+    let placement = PodPlacement::default();
+    let observed = placement.clone();
     run(Box::pin(watch_scoped::<Pod, _>(
         client.clone(),
         cfg.clone(),
         SourceId::Pods,
         None,
-        |p| Update::Pods(p.map(|p| PodInfo::from_pod(&p))),
+        move |p| {
+            let change = p.map(|p| PodInfo::from_pod(&p));
+            observed.observe(&change);
+            Update::Pods(change)
+        },
         tx.clone(),
     )));
     run(Box::pin(watch_scoped::<K8sEvent, _>(
@@ -108,10 +120,10 @@ pub fn spawn_all(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Upda
     let interval = cfg.metrics_interval;
     let node_tx = tx.clone();
     run(Box::pin(async move { poll_node_metrics(node_client, interval, node_tx).await }));
-    run(Box::pin(pod_usage(client, cfg, tx)));
+    run(Box::pin(pod_usage(client, cfg, placement, tx)));
 }
 
-async fn pod_usage(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Update>) {
+async fn pod_usage(client: Client, cfg: KubeSourceConfig, placement: PodPlacement, tx: UnboundedSender<Update>) {
     if let Some(target) = &cfg.prometheus {
         let headers = cfg.prometheus_headers.clone();
         let endpoint = if target == "auto" {
@@ -141,7 +153,15 @@ async fn pod_usage(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Up
         return poll_pod_metrics(client, cfg, tx).await;
     }
     let targets = if cfg.scrape.is_empty() { Targets::NodeProxy } else { Targets::Urls(cfg.scrape.clone()) };
-    match super::cadvisor::poll(client.clone(), targets, cfg.metrics_interval, tx.clone()).await {
+    let plan = ScrapePlan {
+        targets,
+        interval: cfg.metrics_interval,
+        full_interval: cfg.cadvisor_full_interval,
+        // Asked for by name (`usage = "cadvisor"`), the kubelets are scraped at any size.
+        max_nodes: (cfg.usage == UsageMode::Auto).then_some(cfg.cadvisor_max_nodes),
+        placement: matches!(cfg.scope, Scope::Namespace(_)).then_some(placement),
+    };
+    match super::cadvisor::poll(client.clone(), plan, tx.clone()).await {
         ScrapeEnd::Closed => {}
         ScrapeEnd::Unavailable(reason) => {
             let _ = tx.send(Update::Status { source: SourceId::Cadvisor, state: SourceState::Absent(reason.clone()) });
@@ -151,6 +171,30 @@ async fn pod_usage(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Up
                 )));
                 poll_pod_metrics(client, cfg, tx).await;
             }
+        }
+        ScrapeEnd::TooManyNodes(nodes) => {
+            // Every kubelet's exposition would pass through the API server: a Prometheus in the
+            // cluster has it already, metrics-server in one small answer.
+            let why = format!("{nodes} nodes, above cadvisor_max_nodes = {}", cfg.cadvisor_max_nodes);
+            let reason = format!("not scraped: {why}");
+            let _ = tx.send(Update::Status { source: SourceId::Cadvisor, state: SourceState::Absent(reason) });
+            if let Ok(endpoint) = discover_prometheus(&client, cfg.prometheus_headers.clone()).await {
+                let _ = tx.send(Update::Notice(format!(
+                    "{why}: usage from the cluster's Prometheus at {} instead of every kubelet",
+                    endpoint.describe()
+                )));
+                let pcfg = PrometheusConfig {
+                    endpoint,
+                    queries: cfg.queries.clone(),
+                    interval: cfg.metrics_interval,
+                    retention: cfg.retention,
+                };
+                return super::prometheus::poll(pcfg, tx).await;
+            }
+            let _ = tx.send(Update::Notice(format!(
+                "{why}: usage from metrics.k8s.io, so no CPU throttling or pod network (usage = \"cadvisor\" scrapes every kubelet anyway)"
+            )));
+            poll_pod_metrics(client, cfg, tx).await;
         }
     }
 }

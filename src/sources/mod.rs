@@ -1,11 +1,13 @@
 //! Async I/O only. Each source owns its connection, retries with backoff and sends owned
 //! [`Update`]s over a channel; nothing here touches the UI state.
 
+pub mod api_traffic;
 pub mod broker;
 pub mod cadvisor;
 pub mod gateway;
 pub mod http;
 pub mod kube;
+pub mod placement;
 pub mod prometheus;
 
 use crate::model::event::EventInfo;
@@ -139,6 +141,11 @@ pub enum Update {
         at: UnixSecs,
         broker: String,
         readings: std::collections::BTreeMap<crate::model::broker::QueueKey, crate::model::broker::Reading>,
+    },
+    /// What kpulse asked of the API server since the last such update (requests, answer bytes).
+    ApiCost {
+        at: UnixSecs,
+        increment: crate::model::api_cost::ApiCost,
     },
     /// Something the user should read once (a fallback taken, a config problem).
     Notice(String),

@@ -387,8 +387,24 @@ fn draw_help(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
     ] {
         lines.push(Line::from(vec![Span::styled(format!("{k:>18}  "), theme.accent), Span::styled(what, theme.dim)]));
     }
-    let height = lines.len() as u16 + 2;
-    let rect = centered(area, 86, height);
+    // What kpulse costs the API server: an operator on a large cluster asks before anything else.
+    if !state.api_cost.is_empty() {
+        let minute = state.api_cost.last_minute(state.now);
+        let covered = state.api_cost.covered_secs(state.now);
+        let span = if covered >= crate::model::api_cost::COST_WINDOW_SECS {
+            "last minute".to_string()
+        } else {
+            format!("first {covered}s")
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:>18}  ", "API server"), theme.accent),
+            Span::styled(format!("{span}: {}", crate::model::api_cost::describe(&minute)), theme.dim),
+        ]));
+    }
+    // Lines wrap in a narrow terminal: the box grows by the rows they take, so none is cut off.
+    let inner = 86.min(area.width).saturating_sub(2).max(1) as usize;
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    let rect = centered(area, 86, rows as u16 + 2);
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(
