@@ -398,3 +398,148 @@ async fn gateway_pod_logs_survive_an_apiserver_restart_without_loss_or_duplicate
     task.abort();
     assert_only_gets(&h);
 }
+
+/// What the kubelet scrapes cost the API server (issue 19): CPU and memory from the small
+/// `/metrics/resource` every round, the full cAdvisor text only every full interval, both
+/// gzipped — and throttling is still shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubelet_scrapes_read_cadvisor_only_every_full_interval_and_gzipped() {
+    use kpulse::model::api_cost::RequestKind;
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let clock = run_clock(&h);
+    let config = kpulse::config::Config {
+        metrics_interval: std::time::Duration::from_secs(1),
+        cadvisor_full_interval: std::time::Duration::from_secs(4),
+        ..Default::default()
+    };
+    let mut k = Kpulse::start_kubelets_with(&h, Scope::All, config).await;
+    let payment_throttled = |s: &kpulse::app::State| {
+        let payment: Vec<_> = s.rows.iter().filter(|r| r.pod.name.starts_with("payment")).collect();
+        !payment.is_empty() && payment.iter().all(|r| r.throttle.is_some_and(|t| t > 0.25) && r.usage.cpu_m > 50.0)
+    };
+    k.wait_for("CPU and throttling of the CPU-starved payment", payment_throttled).await;
+    let started = std::time::Instant::now();
+    let (cadvisor_before, resource_before) =
+        (h.requests_matching("/proxy/metrics/cadvisor"), h.requests_matching("/proxy/metrics/resource"));
+    tokio::time::sleep(std::time::Duration::from_secs(9)).await;
+    k.drain();
+    let secs = started.elapsed().as_secs_f64();
+    let cadvisor = h.requests_matching("/proxy/metrics/cadvisor") - cadvisor_before;
+    let resource = h.requests_matching("/proxy/metrics/resource") - resource_before;
+    // Three kubelets: a round a second, a full one every 4 s.
+    assert!(resource >= 3 * 4, "small rounds every second: {resource} in {secs:.1}s");
+    assert!(cadvisor <= 3 * ((secs / 4.0).ceil() as usize + 1), "full rounds every 4 s: {cadvisor} in {secs:.1}s");
+    assert!(cadvisor >= 3, "at least one full round in {secs:.1}s");
+    // Throttling and CPU stay on screen between full rounds.
+    assert!(payment_throttled(&k.state), "throttling is still shown");
+    // Gzipped: every node-proxy byte together is a fraction of what the cAdvisor reads alone
+    // would have been as plain text.
+    let (scrapes, bytes) = h.api_traffic(RequestKind::NodeProxy);
+    let plain_cadvisor: usize = {
+        let sim = h.sim.lock().unwrap();
+        sim.node_names().iter().filter_map(|n| sim.cadvisor_exposition(n)).map(|t| t.len()).sum::<usize>() / 3
+    };
+    let all_cadvisor = h.requests_matching("/proxy/metrics/cadvisor") * plain_cadvisor;
+    assert!(
+        (bytes as usize) * 4 < all_cadvisor,
+        "{scrapes} node-proxy answers took {bytes} bytes; the cAdvisor ones alone, unzipped, ~{all_cadvisor}"
+    );
+    clock.cancel();
+    assert_only_gets(&h);
+}
+
+/// `-n NAMESPACE`: only the kubelets of nodes that run that namespace's pods are asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_session_scrapes_only_the_kubelets_running_its_pods() {
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let clock = run_clock(&h);
+    let all_nodes = h.sim.lock().unwrap().node_names();
+    // The gateway's namespace: its two replicas run on fewer nodes than the cluster has.
+    let namespace = "ingress-nginx";
+    let its_nodes: std::collections::BTreeSet<String> =
+        h.expected_pods().iter().filter(|p| p.key.namespace == namespace).filter_map(|p| p.node.clone()).collect();
+    assert!(!its_nodes.is_empty() && its_nodes.len() < all_nodes.len(), "{its_nodes:?} of {all_nodes:?}");
+    let config = kpulse::config::Config { metrics_interval: std::time::Duration::from_secs(1), ..Default::default() };
+    let mut k = Kpulse::start_kubelets_with(&h, Scope::Namespace(namespace.into()), config).await;
+    k.wait_for("CPU of the gateway pods", |s| {
+        !s.rows.is_empty() && s.rows.iter().all(|r| r.pod.namespace == namespace && r.usage.cpu_m.is_finite())
+    })
+    .await;
+    let asked: std::collections::BTreeSet<String> = h
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(_, p)| p.strip_prefix("/api/v1/nodes/")?.split_once("/proxy/").map(|(n, _)| n.to_string()))
+        .collect();
+    // The first round may come before the first pod list (then every node is asked once).
+    let rounds_on_other_nodes = all_nodes
+        .iter()
+        .filter(|n| !its_nodes.contains(*n))
+        .map(|n| h.requests_matching(&format!("/api/v1/nodes/{n}/proxy/")))
+        .max()
+        .unwrap_or(0);
+    assert!(rounds_on_other_nodes <= 1, "nodes without its pods were asked {rounds_on_other_nodes} times: {asked:?}");
+    for n in &its_nodes {
+        assert!(h.requests_matching(&format!("/api/v1/nodes/{n}/proxy/")) >= 2, "{n} is scraped every round");
+    }
+    clock.cancel();
+}
+
+/// Above `cadvisor_max_nodes`, `usage = "auto"` does not scrape kubelet by kubelet: usage comes
+/// from metrics.k8s.io, and the status says why and what is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn above_the_node_limit_usage_comes_from_metrics_api_and_says_what_is_lost() {
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let config = kpulse::config::Config {
+        metrics_interval: std::time::Duration::from_secs(1),
+        cadvisor_max_nodes: 2,
+        ..Default::default()
+    };
+    let mut k = Kpulse::start_kubelets_with(&h, Scope::All, config).await;
+    k.wait_for("usage from metrics.k8s.io", |s| {
+        s.sources.get(&SourceId::PodMetrics).is_some_and(|p| p.state == SourceState::Connected)
+            && s.rows.iter().any(|r| r.usage.cpu_m.is_finite())
+    })
+    .await;
+    let cadvisor = &k.state.sources[&SourceId::Cadvisor].state;
+    assert_eq!(cadvisor.word(), "absent");
+    assert_eq!(cadvisor.reason(), Some("not scraped: 3 nodes, above cadvisor_max_nodes = 2"));
+    assert!(
+        k.state.notices.iter().any(|(_, n)| n.contains("usage from metrics.k8s.io, so no CPU throttling")),
+        "{:?}",
+        k.state.notices
+    );
+    assert_eq!(h.requests_matching("/proxy/metrics/"), 0, "no kubelet was scraped");
+    assert_only_gets(&h);
+}
+
+/// Peers such as k9s ask `can-i` before they list: the simulator answers SelfSubjectAccessReview
+/// as an API server does, following its own read permissions, and refuses every write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_answers_self_subject_access_reviews() {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let h = Harness::start(Scenario::shop(), ServerOptions { node_proxy_forbidden: true, ..Default::default() }).await;
+    let reviews: kube::Api<SelfSubjectAccessReview> = kube::Api::all(h.client().await);
+    let can_i = |verb: &str, resource: &str, subresource: Option<&str>| SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(verb.into()),
+                resource: Some(resource.into()),
+                subresource: subresource.map(str::to_string),
+                namespace: Some("shop".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let allowed = |r: SelfSubjectAccessReview| r.status.map(|s| s.allowed);
+    let post = kube::api::PostParams::default();
+    assert_eq!(allowed(reviews.create(&post, &can_i("list", "pods", None)).await.unwrap()), Some(true));
+    assert_eq!(allowed(reviews.create(&post, &can_i("watch", "events", None)).await.unwrap()), Some(true));
+    assert_eq!(allowed(reviews.create(&post, &can_i("delete", "pods", None)).await.unwrap()), Some(false));
+    assert_eq!(allowed(reviews.create(&post, &can_i("get", "nodes", Some("proxy"))).await.unwrap()), Some(false));
+}

@@ -156,6 +156,7 @@ fn snapshot_of_a_cluster_collects_for_the_window_then_reports() {
         "json",
     ]));
     let took = started.elapsed();
+    let served = sim_api_traffic(&kc);
     let _ = server.kill();
     let _ = server.wait();
     assert_eq!(code, 0, "{err}");
@@ -171,4 +172,31 @@ fn snapshot_of_a_cluster_collects_for_the_window_then_reports() {
     let labels: Vec<&str> = json["hotspots"].as_array().unwrap().iter().map(|h| h["label"].as_str().unwrap()).collect();
     assert!(labels.iter().any(|l| l.starts_with("shop/notification-")), "the crash loop is found live: {labels:?}");
     assert!(labels.iter().any(|l| l.starts_with("shop/search-0/")), "the pending pod is found live: {labels:?}");
+    // What kpulse says it asked of the API server is what the server counted (the server also
+    // saw the last second, after kpulse's last count).
+    let cost = &json["api_cost"];
+    let by_kind = |v: &Value, kind: &str| -> (u64, u64) {
+        let k = &v["by_kind"];
+        let entry = k.as_array().map_or(&k[kind], |a| a.iter().find(|e| e["kind"] == kind).unwrap());
+        (entry["requests"].as_u64().unwrap(), entry["bytes"].as_u64().unwrap())
+    };
+    let (scrapes, scrape_bytes) = by_kind(cost, "node proxy");
+    let (served_scrapes, served_bytes) = by_kind(&served, "node proxy");
+    assert!(scrapes >= 3 && scrapes <= served_scrapes, "{cost:#} vs {served:#}");
+    assert!(scrape_bytes * 10 >= served_bytes * 7 && scrape_bytes <= served_bytes, "{cost:#} vs {served:#}");
+    let requests = cost["requests"].as_u64().unwrap();
+    assert!(requests * 10 >= served["requests"].as_u64().unwrap() * 7, "{cost:#} vs {served:#}");
+}
+
+/// The simulator's own count of what its clients asked (`GET /sim/api-traffic`).
+fn sim_api_traffic(kubeconfig: &std::path::Path) -> Value {
+    use std::io::{Read, Write};
+    let text = std::fs::read_to_string(kubeconfig).unwrap();
+    let server = text.lines().find_map(|l| l.trim().strip_prefix("server: http://")).unwrap().to_string();
+    let mut stream = std::net::TcpStream::connect(&server).unwrap();
+    write!(stream, "GET /sim/api-traffic HTTP/1.0\r\nHost: {server}\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
 }

@@ -97,6 +97,29 @@ fn help_screen_lists_every_key() {
     assert_eq!(state.overlay, Overlay::None);
 }
 
+/// What kpulse costs the API server is on the help screen: the last minute's requests and
+/// bytes, by kind, from the increments the client's counting layer reports.
+#[test]
+fn help_screen_says_what_kpulse_asked_of_the_api_server_in_the_last_minute() {
+    use kpulse::model::api_cost::{ApiCost, RequestKind};
+    let mut state = state_after(20);
+    let scrapes = |n: u64| {
+        let mut c = ApiCost::default();
+        c.requests[RequestKind::NodeProxy.index()] = n;
+        c.bytes[RequestKind::NodeProxy.index()] = n * 60_000;
+        c
+    };
+    let now = state.now;
+    // Ninety seconds ago (out of the minute), then three rounds of three kubelets within it.
+    state.update(Msg::Source(Update::ApiCost { at: now - 90, increment: scrapes(50) }));
+    for at in [now - 40, now - 25, now - 10] {
+        state.update(Msg::Source(Update::ApiCost { at, increment: scrapes(3) }));
+    }
+    key(&mut state, KeyCode::Char('?'));
+    let screen = render(&state, 120, 40).to_string();
+    assert!(screen.contains("API server  last minute: 9 requests, 540 kB (node proxy 9 · 540 kB)"), "{screen}");
+}
+
 #[test]
 fn detail_pane_of_the_leaking_cart() {
     let mut state = state_after(600);

@@ -2,7 +2,7 @@
 //! read-only. Lists page with limit/continue, watches stream with bookmarks, stale versions get
 //! 410 Gone, and errors are `Status` objects as the real apiserver sends them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::sim::Sim;
 use super::store::{Collection, Selector, WatchRecord};
+use crate::model::api_cost::RequestKind;
 use crate::model::metrics::MetricsList;
+use crate::sources::api_traffic::{ApiTraffic, CountedBody};
 
 /// Knobs for tests: make parts of the API forbidden or absent, as on real clusters.
 #[derive(Debug, Clone, Default)]
@@ -42,12 +44,21 @@ pub struct ServerOptions {
     pub prometheus_upstream: Option<SocketAddr>,
 }
 
+/// The latest requests received, (method, path and query), oldest first: tests assert kpulse only
+/// ever GETs. Bounded: a `--serve` simulator runs for hours.
+pub type RequestLog = Arc<Mutex<VecDeque<(String, String)>>>;
+
+/// The request log keeps this many.
+pub const REQUEST_LOG_LIMIT: usize = 50_000;
+
 #[derive(Clone)]
 pub struct Shared {
     pub sim: Arc<Mutex<Sim>>,
     pub options: Arc<Mutex<ServerOptions>>,
-    /// Every request received: (method, path and query). Tests assert kpulse only ever GETs.
-    pub requests: Arc<Mutex<Vec<(String, String)>>>,
+    pub requests: RequestLog,
+    /// Requests and answer bytes by kind since the start, as an API server's metrics would count
+    /// them: `GET /sim/api-traffic` reads it (the scale run's cost figures).
+    pub traffic: Arc<ApiTraffic>,
     shutdown: CancellationToken,
 }
 
@@ -77,12 +88,18 @@ pub fn kubeconfig_yaml(addr: SocketAddr) -> String {
 pub async fn serve(
     sim: Arc<Mutex<Sim>>,
     options: ServerOptions,
-    requests: Arc<Mutex<Vec<(String, String)>>>,
+    requests: RequestLog,
     addr: SocketAddr,
 ) -> std::io::Result<RunningServer> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let shared = Shared { sim, options: Arc::new(Mutex::new(options)), requests, shutdown: CancellationToken::new() };
+    let shared = Shared {
+        sim,
+        options: Arc::new(Mutex::new(options)),
+        requests,
+        traffic: Arc::default(),
+        shutdown: CancellationToken::new(),
+    };
     let app = Router::new().fallback(handle).with_state(shared.clone());
     let stop = shared.shutdown.clone();
     let task = tokio::spawn(async move {
@@ -142,28 +159,74 @@ fn forbidden(resource: &str, verb: &str, namespace: Option<&str>, group: &str) -
     )
 }
 
+/// Every request: logged, counted by kind with its answer's bytes, then routed.
 async fn handle(
     State(shared): State<Shared>,
     method: Method,
     uri: Uri,
     headers: http::HeaderMap,
     Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let path_and_query = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    if let Ok(mut r) = shared.requests.lock() {
+        if r.len() >= REQUEST_LOG_LIMIT {
+            r.pop_front();
+        }
+        r.push_back((method.to_string(), path_and_query));
+    }
+    // The simulator's own endpoints (`/sim/…`) are not API server traffic.
+    if uri.path().starts_with("/sim/") {
+        return route(&shared, method, &uri, &headers, &query, &body).await;
+    }
+    let kind = RequestKind::of(uri.path(), uri.query());
+    shared.traffic.count_request(kind);
+    let answer = route(&shared, method, &uri, &headers, &query, &body).await;
+    let traffic = shared.traffic.clone();
+    answer.map(|b| Body::new(CountedBody::new(b, traffic, kind)))
+}
+
+async fn route(
+    shared: &Shared,
+    method: Method,
+    uri: &Uri,
+    headers: &http::HeaderMap,
+    query: &HashMap<String, String>,
+    body: &Bytes,
 ) -> Response {
     // `Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`: metadata only.
     let metadata_only = headers
         .get(header::ACCEPT)
         .and_then(|a| a.to_str().ok())
         .is_some_and(|a| a.contains("as=PartialObjectMetadataList"));
-    let path_and_query = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
-    if let Ok(mut r) = shared.requests.lock() {
-        r.push((method.to_string(), path_and_query));
+    // The kubelet's exposition handler compresses when asked, and the node proxy passes it on.
+    let gzip_ok = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.split(',').any(|e| e.trim().starts_with("gzip")));
+    if method == Method::POST && uri.path() == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" {
+        let options = shared.options.lock().map(|o| o.clone()).unwrap_or_default();
+        return self_subject_access_review(&options, body);
     }
     if method != Method::GET {
         return status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "the kpulse simulator is read-only");
     }
+    let shared = shared.clone();
+    let query = query.clone();
     let options = shared.options.lock().map(|o| o.clone()).unwrap_or_default();
     let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     match segments.as_slice() {
+        // Not an apiserver path: what clients have asked of this API server since it started.
+        ["sim", "api-traffic"] => {
+            let t = shared.traffic.totals();
+            let kinds: serde_json::Map<String, serde_json::Value> = RequestKind::ALL
+                .iter()
+                .map(|k| {
+                    (k.label().to_string(), json!({"requests": t.requests[k.index()], "bytes": t.bytes[k.index()]}))
+                })
+                .collect();
+            json_response(json!({"requests": t.total_requests(), "bytes": t.total_bytes(), "by_kind": kinds}))
+        }
         // Not an apiserver path: the simulated RabbitMQ's Prometheus endpoint, for `--broker`.
         ["sim", "rabbitmq", "metrics", "per-object"] => {
             match shared.sim.lock().ok().and_then(|s| s.rabbitmq_exposition()) {
@@ -188,12 +251,13 @@ async fn handle(
         ["api"] => json_response(json!({"kind": "APIVersions", "versions": ["v1"],
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})),
         ["apis"] => {
-            let groups = if options.metrics_absent {
-                json!([])
-            } else {
-                json!([{"name": "metrics.k8s.io", "versions": [{"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"}],
-                        "preferredVersion": {"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"}}])
-            };
+            let mut groups = vec![json!({"name": "authorization.k8s.io",
+                "versions": [{"groupVersion": "authorization.k8s.io/v1", "version": "v1"}],
+                "preferredVersion": {"groupVersion": "authorization.k8s.io/v1", "version": "v1"}})];
+            if !options.metrics_absent {
+                groups.push(json!({"name": "metrics.k8s.io", "versions": [{"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"}],
+                        "preferredVersion": {"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"}}));
+            }
             json_response(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
         }
         ["api", "v1"] => json_response(json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
@@ -236,10 +300,7 @@ async fn handle(
                 return forbidden("nodes/proxy", "get", None, "");
             }
             match shared.sim.lock().ok().and_then(|s| s.resource_exposition(node)) {
-                Some(text) => Response::builder()
-                    .header(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
-                    .body(Body::from(text))
-                    .unwrap_or_default(),
+                Some(text) => exposition_response(text, gzip_ok),
                 None => status(StatusCode::NOT_FOUND, "NotFound", &format!("nodes \"{node}\" not found")),
             }
         }
@@ -258,10 +319,7 @@ async fn handle(
                 None => shared.sim.lock().ok().and_then(|s| s.cadvisor_exposition(node)),
             };
             match body {
-                Some(text) => Response::builder()
-                    .header(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
-                    .body(Body::from(text))
-                    .unwrap_or_default(),
+                Some(text) => exposition_response(text, gzip_ok),
                 None => status(StatusCode::NOT_FOUND, "NotFound", &format!("nodes \"{node}\" not found")),
             }
         }
@@ -279,6 +337,58 @@ async fn handle(
         }
         _ => status(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource"),
     }
+}
+
+/// A kubelet's exposition answer, gzipped when the client accepts it (as promhttp does).
+fn exposition_response(text: String, gzip_ok: bool) -> Response {
+    let builder = Response::builder().header(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+    if gzip_ok {
+        use std::io::Write;
+        let mut encoder =
+            flate2::write::GzEncoder::new(Vec::with_capacity(text.len() / 8), flate2::Compression::fast());
+        if encoder.write_all(text.as_bytes()).is_ok()
+            && let Ok(compressed) = encoder.finish()
+        {
+            return builder.header(header::CONTENT_ENCODING, "gzip").body(Body::from(compressed)).unwrap_or_default();
+        }
+    }
+    builder.body(Body::from(text)).unwrap_or_default()
+}
+
+/// `kubectl auth can-i` and k9s ask before they list: the answer follows the same options that
+/// make the simulator's reads forbidden, and every write is refused (the simulator is read-only).
+fn self_subject_access_review(options: &ServerOptions, body: &Bytes) -> Response {
+    let Ok(mut review) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return status(StatusCode::BAD_REQUEST, "BadRequest", "the body is not a SelfSubjectAccessReview");
+    };
+    let attrs = &review["spec"]["resourceAttributes"];
+    let text = |key: &str| attrs[key].as_str().unwrap_or_default().to_string();
+    let (verb, resource, subresource, group, namespace) =
+        (text("verb"), text("resource"), text("subresource"), text("group"), text("namespace"));
+    let reading = ["get", "list", "watch"].contains(&verb.as_str());
+    let denied_because = if !reading {
+        Some("the kpulse simulator is read-only")
+    } else if options.node_proxy_forbidden && resource == "nodes" && subresource == "proxy" {
+        Some("nodes/proxy is not granted")
+    } else if options.metrics_forbidden && group == "metrics.k8s.io" {
+        Some("metrics.k8s.io is not granted")
+    } else if let Some(allowed) = &options.allowed_namespaces {
+        (!allowed.contains(&namespace)).then_some("only some namespaces are granted")
+    } else {
+        None
+    };
+    review["apiVersion"] = json!("authorization.k8s.io/v1");
+    review["kind"] = json!("SelfSubjectAccessReview");
+    review["metadata"] = json!({"creationTimestamp": null});
+    review["status"] = match denied_because {
+        None => json!({"allowed": true, "reason": "RBAC: allowed by the kpulse simulator"}),
+        Some(why) => json!({"allowed": false, "denied": true, "reason": why}),
+    };
+    Response::builder()
+        .status(StatusCode::CREATED)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(review.to_string()))
+        .unwrap_or_default()
 }
 
 /// Forwards a GET to `upstream` (HTTP/1.0, so the answer ends with the connection) and relays

@@ -1511,38 +1511,91 @@ impl Sim {
         Some(out)
     }
 
-    /// The kubelet's resource metrics endpoint (`/metrics/resource`): CPU and working set only,
-    /// no throttling or network, with the same names and labels as cAdvisor's.
+    /// The kubelet's resource metrics endpoint (`/metrics/resource`) as kubelet 1.36 serves it:
+    /// CPU and working set of the node, each pod and each running container, and container
+    /// start times; no throttling, no network. A few kB a node where cAdvisor is hundreds.
     pub fn resource_exposition(&self, node: &str) -> Option<String> {
         use std::fmt::Write;
         let node_idx = self.nodes.iter().position(|n| n.name == node)?;
+        let n = &self.nodes[node_idx];
         let ts = self.now * 1000;
         let mut out = String::new();
-        out.push_str("# HELP container_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the container in core-seconds\n# TYPE container_cpu_usage_seconds_total counter\n");
         let pods: Vec<&SimPod> = self.pods.iter().filter(|p| p.node == Some(node_idx)).collect();
         let running = |c: &&SimContainer| matches!(c.state, CState::Running { .. });
-        for p in &pods {
-            for c in p.containers.iter().filter(running) {
-                let _ = writeln!(
-                    out,
-                    "container_cpu_usage_seconds_total{{container=\"{}\",namespace=\"{}\",pod=\"{}\"}} {} {ts}",
-                    c.name, p.namespace, p.name, c.cpu_seconds
-                );
+        type Value = fn(&SimContainer) -> f64;
+        let families: [(&str, &str, &str, Value); 3] = [
+            (
+                "container_cpu_usage_seconds_total",
+                "counter",
+                "[STABLE] Cumulative cpu time consumed by the container in core-seconds",
+                |c| c.cpu_seconds,
+            ),
+            (
+                "container_memory_working_set_bytes",
+                "gauge",
+                "[STABLE] Current working set of the container in bytes",
+                |c| c.mem.floor(),
+            ),
+            (
+                "container_start_time_seconds",
+                "gauge",
+                "[STABLE] Start time of the container since unix epoch in seconds",
+                |c| match c.state {
+                    CState::Running { since } => since as f64,
+                    CState::Waiting { .. } => 0.0,
+                },
+            ),
+        ];
+        for (name, kind, help, value) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for p in &pods {
+                for c in p.containers.iter().filter(running) {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{container=\"{}\",namespace=\"{}\",pod=\"{}\"}} {} {ts}",
+                        c.name,
+                        p.namespace,
+                        p.name,
+                        value(c)
+                    );
+                }
             }
         }
-        out.push_str("# HELP container_memory_working_set_bytes [STABLE] Current working set of the container in bytes\n# TYPE container_memory_working_set_bytes gauge\n");
-        for p in &pods {
-            for c in p.containers.iter().filter(running) {
-                let _ = writeln!(
-                    out,
-                    "container_memory_working_set_bytes{{container=\"{}\",namespace=\"{}\",pod=\"{}\"}} {} {ts}",
-                    c.name,
-                    p.namespace,
-                    p.name,
-                    c.mem.floor()
-                );
+        let _ = writeln!(
+            out,
+            "# HELP node_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the node in core-seconds\n\
+             # TYPE node_cpu_usage_seconds_total counter\nnode_cpu_usage_seconds_total {} {ts}",
+            n.cpu_seconds
+        );
+        let _ = writeln!(
+            out,
+            "# HELP node_memory_working_set_bytes [STABLE] Current working set of the node in bytes\n\
+             # TYPE node_memory_working_set_bytes gauge\nnode_memory_working_set_bytes {} {ts}",
+            n.usage.1.floor()
+        );
+        type PodValue = fn(&SimContainer) -> f64;
+        let pod_families: [(&str, &str, &str, PodValue); 2] = [
+            (
+                "pod_cpu_usage_seconds_total",
+                "counter",
+                "[STABLE] Cumulative cpu time consumed by the pod in core-seconds",
+                |c| c.cpu_seconds,
+            ),
+            ("pod_memory_working_set_bytes", "gauge", "[STABLE] Current working set of the pod in bytes", |c| {
+                c.mem.floor()
+            }),
+        ];
+        for (name, kind, help, value) in pod_families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for p in &pods {
+                let total: f64 = p.containers.iter().filter(running).map(value).sum();
+                let _ = writeln!(out, "{name}{{namespace=\"{}\",pod=\"{}\"}} {total} {ts}", p.namespace, p.name);
             }
         }
+        out.push_str(
+            "# HELP resource_scrape_error [STABLE] 1 if there was an error while getting container metrics, 0 otherwise\n\
+             # TYPE resource_scrape_error gauge\nresource_scrape_error 0\n",
+        );
         Some(out)
     }
 

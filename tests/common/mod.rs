@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub struct Harness {
     pub sim: Arc<Mutex<Sim>>,
-    pub requests: Arc<Mutex<Vec<(String, String)>>>,
+    pub requests: kpulse::demo::server::RequestLog,
     pub server: Option<RunningServer>,
     pub addr: SocketAddr,
     pub options: ServerOptions,
@@ -33,7 +33,7 @@ pub struct Harness {
 impl Harness {
     pub async fn start(scenario: Scenario, options: ServerOptions) -> Harness {
         let sim = Arc::new(Mutex::new(Sim::new(scenario, now_unix())));
-        let requests = Arc::new(Mutex::new(Vec::new()));
+        let requests = kpulse::demo::server::RequestLog::default();
         let server = serve(sim.clone(), options.clone(), requests.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("simulator listens on loopback");
@@ -46,6 +46,12 @@ impl Harness {
         let clock = tokio_util::sync::CancellationToken::new();
         kpulse::demo::server::spawn_clock(self.sim.clone(), speed, clock.clone());
         clock.drop_guard()
+    }
+
+    /// The simulator's count of what clients asked of it: (requests, answer bytes) of one kind.
+    pub fn api_traffic(&self, kind: kpulse::model::api_cost::RequestKind) -> (u64, u64) {
+        let t = self.server.as_ref().expect("the server is up").shared.traffic.totals();
+        (t.requests[kind.index()], t.bytes[kind.index()])
     }
 
     /// Stops the API server (open watches end), as an apiserver restart does.
@@ -70,7 +76,7 @@ impl Harness {
     }
 
     pub async fn client(&self) -> kube::Client {
-        self.connector().connect("kpulse-demo").await.expect("client").0
+        self.connector().connect("kpulse-demo").await.expect("client").client
     }
 
     /// Pods as the simulator holds them, converted the same way kpulse converts.
@@ -164,7 +170,8 @@ impl Kpulse {
     /// cAdvisor through the node proxy, polled every `interval` (the others poll every second).
     pub async fn start_cadvisor_every(h: &Harness, interval: Duration) -> Kpulse {
         let sources = (UsageMode::Cadvisor, None, Default::default(), vec![]);
-        Kpulse::start_client_every(h.client().await, Scope::All, "default", sources, interval)
+        let config = Config { metrics_interval: interval, ..Default::default() };
+        Kpulse::start_client_every(h.client().await, Scope::All, "default", sources, config)
     }
 
     fn start_client(
@@ -177,7 +184,15 @@ impl Kpulse {
         scrape: Vec<String>,
     ) -> Kpulse {
         let sources = (usage, prometheus, queries, scrape);
-        Kpulse::start_client_every(client, scope, fallback_namespace, sources, Duration::from_secs(1))
+        let config = Config { metrics_interval: Duration::from_secs(1), ..Default::default() };
+        Kpulse::start_client_every(client, scope, fallback_namespace, sources, config)
+    }
+
+    /// The kubelets through the node proxy (`usage = "auto"`) with the config's intervals and
+    /// node limit: what the scrapes cost.
+    pub async fn start_kubelets_with(h: &Harness, scope: Scope, config: Config) -> Kpulse {
+        let sources = (UsageMode::Auto, None, Default::default(), vec![]);
+        Kpulse::start_client_every(h.client().await, scope, "default", sources, config)
     }
 
     fn start_client_every(
@@ -185,9 +200,8 @@ impl Kpulse {
         scope: Scope,
         fallback_namespace: &str,
         (usage, prometheus, queries, scrape): (UsageMode, Option<String>, kpulse::model::promql::Queries, Vec<String>),
-        metrics_interval: Duration,
+        config: Config,
     ) -> Kpulse {
-        let config = Config { metrics_interval, ..Default::default() };
         let (tx, updates) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
         let cfg = KubeSourceConfig {
@@ -199,6 +213,8 @@ impl Kpulse {
             retention: config.retention,
             scrape,
             metrics_interval: config.metrics_interval,
+            cadvisor_full_interval: config.cadvisor_full_interval,
+            cadvisor_max_nodes: config.cadvisor_max_nodes,
             fallback_namespace: fallback_namespace.into(),
         };
         spawn_all(client, cfg, tx, cancel.clone());
