@@ -212,6 +212,15 @@ async fn kpulse_watches_real_containers_on_a_real_node() {
     let real_cadvisor = node.kubectl(&["get", "--raw", cadvisor_path]);
     let sim = fidelity::shop_sim();
     fidelity::same_cadvisor(&real_cadvisor, &sim);
+    let resource_path = "/api/v1/nodes/kpulse-node/proxy/metrics/resource";
+    fidelity::same_resource_metrics(&node.kubectl(&["get", "--raw", resource_path]), &sim);
+    // What a round costs the API server on a real kubelet: each endpoint, plain and gzipped.
+    let admin = node.client().await;
+    for path in [cadvisor_path, resource_path] {
+        let (plain, gzipped) = fidelity::gzipped_through_the_node_proxy(&admin, path).await;
+        eprintln!("real kubelet {path}: {plain} bytes plain, {gzipped} gzipped");
+        assert!(gzipped * 4 < plain, "{path}: gzip takes it to a fraction: {gzipped} of {plain}");
+    }
     fidelity::same_pod_statuses(&real_pods, &sim);
     fidelity::same_events(&real_events, &sim);
     let gateway = pod(&node.kubectl_json(&["-n", "ingress-nginx", "get", "pods"]), "ingress-nginx-controller")

@@ -217,6 +217,8 @@ pub struct DerivedUsage {
     pub working_set: Option<f64>,
     /// Share of CFS periods in which the container hit its quota (0..1).
     pub throttle: Option<f64>,
+    /// It has a CPU quota (CFS period counters were read): a throttling ratio is due.
+    pub cfs_limited: bool,
     pub oom_events: Option<f64>,
 }
 
@@ -259,6 +261,7 @@ pub fn derive(
             cpu_m,
             working_set: c.working_set,
             throttle,
+            cfs_limited: c.cfs_periods.is_some(),
             oom_events: c.oom_events,
         });
     }

@@ -162,6 +162,10 @@ pub async fn poll(client: Client, plan: ScrapePlan, tx: UnboundedSender<Update>)
     let mut early_rounds = 0;
     let mut last_full: Option<tokio::time::Instant> = None;
     let mut awaiting_rates = true;
+    // A container with a CPU quota still without a throttling ratio (the first full rounds
+    // may find cAdvisor's sample unchanged): full rounds go on through the first full interval.
+    let mut awaiting_throttle = true;
+    let started = tokio::time::Instant::now();
     let mut last_parse_problem: Option<String> = None;
     let nodes_api: Api<Node> = Api::all(client.clone());
     let http_client = super::http::client();
@@ -201,11 +205,12 @@ pub async fn poll(client: Client, plan: ScrapePlan, tx: UnboundedSender<Update>)
         if let Some(in_scope) = placement.as_ref().and_then(PodPlacement::nodes) {
             nodes.retain(|n| in_scope.contains(n));
         }
-        // Until the first rates, every round is full (throttling needs two full samples too);
-        // then a full round every full_interval, the small resource endpoint in between. A
-        // `--scrape` URL is a cAdvisor of its own: always read whole.
+        // Until the first rates, and through the first full interval until throttling is known,
+        // every round is full; then a full round every full_interval, the small resource
+        // endpoint in between. A `--scrape` URL is a cAdvisor of its own: always read whole.
         let full = matches!(targets, Targets::Urls(_))
             || awaiting_rates
+            || (awaiting_throttle && started.elapsed() < full_interval)
             || last_full.is_none_or(|at| at.elapsed() + interval / 2 >= full_interval);
         if full {
             last_full = Some(tokio::time::Instant::now());
@@ -271,6 +276,9 @@ pub async fn poll(client: Client, plan: ScrapePlan, tx: UnboundedSender<Update>)
         first_round = false;
         let at = now_unix();
         awaiting_rates = ok == 0 || usages.iter().all(|u: &DerivedUsage| u.cpu_m.is_none());
+        if full {
+            awaiting_throttle = ok == 0 || usages.iter().any(|u| u.cfs_limited && u.throttle.is_none());
+        }
         if ok > 0 && awaiting_rates && interval > FIRST_RATES_AFTER && early_rounds < EARLY_ROUNDS {
             early_rounds += 1;
             ticker.reset_after(FIRST_RATES_AFTER);

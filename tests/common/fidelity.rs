@@ -466,3 +466,59 @@ pub async fn same_log_endpoint(real: kube::Client, ns: &str, pod: &str, containe
     check_eq!(real_answers.0, sim_answers.0, "sinceTime in the future, real vs simulator");
     check_eq!(real_answers.1, sim_answers.1, "an unknown container, real vs simulator");
 }
+
+/// The kubelet's `/metrics/resource` (what kpulse reads each round; cAdvisor only once a minute):
+/// the families kpulse reads exist in both, and every family the simulator serves exists on the
+/// real kubelet with the same type and label names.
+pub fn same_resource_metrics(real_text: &str, sim: &Sim) {
+    let node = sim.node_names().into_iter().next().expect("a simulated node");
+    let sim_text = sim.resource_exposition(&node).expect("the simulator's resource metrics");
+    let label_sets = |text: &str| {
+        let mut out: BTreeMap<String, (String, BTreeSet<Vec<String>>)> = BTreeMap::new();
+        for line in text.lines() {
+            if let Some((name, kind)) = line.strip_prefix("# TYPE ").and_then(|r| r.split_once(' ')) {
+                out.entry(name.to_string()).or_default().0 = kind.trim().to_string();
+            }
+        }
+        parse(text, Format::Text, |s| {
+            let names: BTreeSet<String> = s.labels.iter().map(|(k, _)| k.to_string()).collect();
+            out.entry(s.name.to_string()).or_default().1.insert(names.into_iter().collect());
+        });
+        out
+    };
+    let (real, simulated) = (label_sets(real_text), label_sets(&sim_text));
+    for family in [
+        "container_cpu_usage_seconds_total",
+        "container_memory_working_set_bytes",
+        "node_cpu_usage_seconds_total",
+        "node_memory_working_set_bytes",
+    ] {
+        check!(real.contains_key(family), "the real kubelet's /metrics/resource serves {family}");
+        check!(simulated.contains_key(family), "the simulator's /metrics/resource serves {family}");
+    }
+    for (family, (kind, labels)) in &simulated {
+        match real.get(family) {
+            None => differ(format!("the simulator's /metrics/resource serves {family}, the real kubelet does not")),
+            Some((real_kind, real_labels)) => {
+                check_eq!(real_kind, kind, "/metrics/resource {family}: TYPE, real vs simulator");
+                check_eq!(real_labels, labels, "/metrics/resource {family}: label names, real vs simulator");
+            }
+        }
+    }
+}
+
+/// Asked for gzip through the node proxy, the kubelet answers gzipped and the API server passes
+/// it on, as the simulator does: (plain bytes, gzipped bytes) of the real answer.
+pub async fn gzipped_through_the_node_proxy(client: &kube::Client, path: &str) -> (usize, usize) {
+    use http_body_util::BodyExt;
+    let request = http::Request::get(path)
+        .header(http::header::ACCEPT_ENCODING, "gzip")
+        .body(kube::client::Body::empty())
+        .unwrap();
+    let answer = client.send(request).await.expect("the node proxy answers");
+    let encoding = answer.headers().get(http::header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("").to_string());
+    let compressed = answer.into_body().collect().await.expect("the body").to_bytes();
+    check_eq!(encoding.as_deref(), Some("gzip"), "{path}: Content-Encoding when asked for gzip");
+    let plain = kpulse::sources::http::gunzip(&compressed, 64 << 20).map_or(0, |b| b.len());
+    (plain, compressed.len())
+}
