@@ -1573,8 +1573,8 @@ impl Sim {
              # TYPE node_memory_working_set_bytes gauge\nnode_memory_working_set_bytes {} {ts}",
             n.usage.1.floor()
         );
-        type PodValue = fn(&SimContainer) -> f64;
-        let pod_families: [(&str, &str, &str, PodValue); 2] = [
+        // A pod's figure is the sum of its running containers'.
+        let pod_families: [(&str, &str, &str, Value); 2] = [
             (
                 "pod_cpu_usage_seconds_total",
                 "counter",

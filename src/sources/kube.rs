@@ -133,14 +133,8 @@ async fn pod_usage(client: Client, cfg: KubeSourceConfig, placement: PodPlacemen
         };
         match endpoint {
             Ok(endpoint) => {
-                let _ = tx.send(Update::Notice(format!("usage from Prometheus at {}", endpoint.describe())));
-                let pcfg = PrometheusConfig {
-                    endpoint,
-                    queries: cfg.queries.clone(),
-                    interval: cfg.metrics_interval,
-                    retention: cfg.retention,
-                };
-                return super::prometheus::poll(pcfg, tx).await;
+                let notice = format!("usage from Prometheus at {}", endpoint.describe());
+                return poll_prometheus(endpoint, &cfg, notice, tx).await;
             }
             Err(reason) => {
                 let _ = tx
@@ -179,17 +173,11 @@ async fn pod_usage(client: Client, cfg: KubeSourceConfig, placement: PodPlacemen
             let reason = format!("not scraped: {why}");
             let _ = tx.send(Update::Status { source: SourceId::Cadvisor, state: SourceState::Absent(reason) });
             if let Ok(endpoint) = discover_prometheus(&client, cfg.prometheus_headers.clone()).await {
-                let _ = tx.send(Update::Notice(format!(
+                let notice = format!(
                     "{why}: usage from the cluster's Prometheus at {} instead of every kubelet",
                     endpoint.describe()
-                )));
-                let pcfg = PrometheusConfig {
-                    endpoint,
-                    queries: cfg.queries.clone(),
-                    interval: cfg.metrics_interval,
-                    retention: cfg.retention,
-                };
-                return super::prometheus::poll(pcfg, tx).await;
+                );
+                return poll_prometheus(endpoint, &cfg, notice, tx).await;
             }
             let _ = tx.send(Update::Notice(format!(
                 "{why}: usage from metrics.k8s.io, so no CPU throttling or pod network (usage = \"cadvisor\" scrapes every kubelet anyway)"
@@ -197,6 +185,18 @@ async fn pod_usage(client: Client, cfg: KubeSourceConfig, placement: PodPlacemen
             poll_pod_metrics(client, cfg, tx).await;
         }
     }
+}
+
+/// Usage from a Prometheus, after saying where it comes from.
+async fn poll_prometheus(endpoint: Endpoint, cfg: &KubeSourceConfig, notice: String, tx: UnboundedSender<Update>) {
+    let _ = tx.send(Update::Notice(notice));
+    let pcfg = PrometheusConfig {
+        endpoint,
+        queries: cfg.queries.clone(),
+        interval: cfg.metrics_interval,
+        retention: cfg.retention,
+    };
+    super::prometheus::poll(pcfg, tx).await
 }
 
 /// Service names Prometheus usually runs under (prometheus-operator, the Helm charts, kube-prometheus).
