@@ -758,3 +758,48 @@ async fn a_watch_from_a_compacted_resource_version_is_410_on_both_servers() {
     assert_eq!(gone(real_code, &real), Some(410), "real apiserver: {real_code} {real}");
     assert_eq!((sim_code, gone(sim_code, &simulated)), (real_code, Some(410)), "simulator: {sim_code} {simulated}");
 }
+
+/// Peers such as k9s ask `can-i` (SelfSubjectAccessReview) before they list: the simulator
+/// answers as the real apiserver does for the read-only role, on reads it grants and writes and
+/// kinds it does not, in the same shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_subject_access_reviews_agree_with_the_real_apiserver() {
+    let h = Harness::start(Scenario::shop(), ServerOptions::default()).await;
+    let Some(cluster) = RealCluster::start() else { return };
+    cluster.readonly_kubeconfig();
+    let real = cluster.client(READONLY_USER).await;
+    let sim = h.client().await;
+    let review = |client: kube::Client, verb: &str, group: &str, resource: &str, subresource: &str| {
+        let body = serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"namespace": "shop", "verb": verb, "group": group,
+                                            "resource": resource, "subresource": subresource}}
+        });
+        async move {
+            let request = http::Request::post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(serde_json::to_vec(&body).unwrap())
+                .unwrap();
+            client.request::<serde_json::Value>(request).await.expect("a SelfSubjectAccessReview answer")
+        }
+    };
+    for (verb, group, resource, subresource) in [
+        ("list", "", "pods", ""),
+        ("watch", "", "events", ""),
+        ("get", "", "pods", "log"),
+        ("get", "", "nodes", "proxy"),
+        ("list", "metrics.k8s.io", "pods", ""),
+        ("watch", "metrics.k8s.io", "pods", ""),
+        ("delete", "", "pods", ""),
+        ("create", "", "pods", "exec"),
+        ("list", "", "secrets", ""),
+        ("patch", "apps", "deployments", ""),
+    ] {
+        let r = review(real.clone(), verb, group, resource, subresource).await;
+        let s = review(sim.clone(), verb, group, resource, subresource).await;
+        let what = format!("can-i {verb} {group}/{resource}/{subresource}");
+        assert_eq!((&r["kind"], &r["apiVersion"]), (&s["kind"], &s["apiVersion"]), "{what}: {r} vs {s}");
+        assert_eq!(r["status"]["allowed"], s["status"]["allowed"], "{what}: real {r} vs simulator {s}");
+        assert_eq!(r["spec"]["resourceAttributes"]["verb"], s["spec"]["resourceAttributes"]["verb"], "{what}");
+    }
+}

@@ -355,8 +355,8 @@ fn exposition_response(text: String, gzip_ok: bool) -> Response {
     builder.body(Body::from(text)).unwrap_or_default()
 }
 
-/// `kubectl auth can-i` and k9s ask before they list: the answer follows the same options that
-/// make the simulator's reads forbidden, and every write is refused (the simulator is read-only).
+/// `kubectl auth can-i` and k9s ask before they list: allowed is what the simulator serves (the
+/// reads of the read-only role), less what its options forbid; every write is refused.
 fn self_subject_access_review(options: &ServerOptions, body: &Bytes) -> Response {
     let Ok(mut review) = serde_json::from_slice::<serde_json::Value>(body) else {
         return status(StatusCode::BAD_REQUEST, "BadRequest", "the body is not a SelfSubjectAccessReview");
@@ -365,9 +365,17 @@ fn self_subject_access_review(options: &ServerOptions, body: &Bytes) -> Response
     let text = |key: &str| attrs[key].as_str().unwrap_or_default().to_string();
     let (verb, resource, subresource, group, namespace) =
         (text("verb"), text("resource"), text("subresource"), text("group"), text("namespace"));
-    let reading = ["get", "list", "watch"].contains(&verb.as_str());
-    let denied_because = if !reading {
+    // What the simulator serves, and how: the reads of config/rbac-readonly.yaml's role.
+    let served: &[&str] = match (group.as_str(), resource.as_str(), subresource.as_str()) {
+        ("", "pods" | "nodes" | "events" | "services", "") => &["get", "list", "watch"],
+        ("", "namespaces", "") | ("metrics.k8s.io", "pods" | "nodes", "") => &["get", "list"],
+        ("", "pods", "log") | ("", "nodes" | "services", "proxy") => &["get"],
+        _ => &[],
+    };
+    let denied_because = if !["get", "list", "watch"].contains(&verb.as_str()) {
         Some("the kpulse simulator is read-only")
+    } else if !served.contains(&verb.as_str()) {
+        Some("the kpulse simulator does not serve this")
     } else if options.node_proxy_forbidden && resource == "nodes" && subresource == "proxy" {
         Some("nodes/proxy is not granted")
     } else if options.metrics_forbidden && group == "metrics.k8s.io" {
