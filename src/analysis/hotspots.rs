@@ -661,8 +661,10 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
             );
             symptoms.push(("Upstream retries".into(), text, scaled(w.retries, retry_ratio, rules.retry_ratio, 0.5)));
         }
-        // Imbalance: one replica far above its fair share.
+        // Imbalance: one replica far above its fair share. The replica is what an operator acts
+        // on (delete it, fix its session affinity): it ranks first, the service is the context.
         let total_rps: f64 = s.pods.iter().map(|(_, r)| r).sum();
+        let mut hot_replica = None;
         if s.pods.len() >= 2 && total_rps > 0.0 {
             let fair = total_rps / s.pods.len() as f64;
             if let Some((pod, rps)) = s.pods.iter().max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(a.0)))
@@ -676,8 +678,44 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
                     rps / fair
                 );
                 let score = scaled(w.imbalance, rps / fair, rules.replica_imbalance, s.pods.len() as f64);
-                symptoms.push(("Uneven load".into(), text, score));
+                // Its busiest container serves the requests (a sidecar beside it does not).
+                let serving = containers_of.get(pod).and_then(|cs| {
+                    cs.iter().copied().max_by(|a, b| a.cpu_m.total_cmp(&b.cpu_m).then(b.container.cmp(a.container)))
+                });
+                match serving {
+                    Some(c) => hot_replica = Some((c, *rps, total_rps, fair, score)),
+                    None => symptoms.push(("Uneven load".into(), text, score)),
+                }
             }
+        }
+        if let Some((c, rps, total, fair, score)) = hot_replica {
+            let saturation = c
+                .resources
+                .cpu_limit_m
+                .filter(|l| *l > 0.0 && c.cpu_m.is_finite())
+                .map(|l| format!("; its CPU at {:.0}% of its limit", c.cpu_m / l * 100.0))
+                .unwrap_or_default();
+            let evidence = format!(
+                "{} of {}'s requests ({:.1} of {:.1}/s across {} replicas, {:.1}× its fair share){saturation}",
+                format_ratio(rps / total),
+                s.name,
+                rps,
+                total,
+                s.pods.len(),
+                rps / fair
+            );
+            board.add(container_subject(c), "Hot replica", evidence, score);
+            board.add(
+                subject.clone(),
+                "Uneven load: see its pod",
+                format!(
+                    "{} gets {} of its requests across {} replicas",
+                    c.pod.name,
+                    format_ratio(rps / total),
+                    s.pods.len()
+                ),
+                score * 0.8,
+            );
         }
         if symptoms.is_empty() {
             continue;
@@ -1236,10 +1274,19 @@ mod tests {
         assert_eq!(top(&input).summary(), "Node not ready: Ready=Unknown, 2 pods on it");
     }
 
+    /// One replica taking most of the traffic, not yet saturated: the replica (its serving
+    /// container, not a sidecar beside it) ranks first with its share and its own saturation;
+    /// the service follows as the context.
     #[test]
-    fn uneven_load_names_the_hot_replica() {
+    fn uneven_load_ranks_the_hot_replica_above_its_service() {
         let o = owned(3);
-        let mut input = inputs((0..3).map(|i| facts(&o, i)).collect());
+        let mut containers: Vec<ContainerFacts> = (0..3).map(|i| facts(&o, i)).collect();
+        containers[0].cpu_m = 200.0;
+        let mut sidecar = facts(&o, 0);
+        sidecar.container = "istio-proxy";
+        sidecar.cpu_m = 20.0;
+        containers.push(sidecar);
+        let mut input = inputs(containers);
         input.services.push(ServiceFacts {
             name: "shop/cart".into(),
             backend: "shop-cart-80",
@@ -1247,9 +1294,18 @@ mod tests {
             baseline_p95: Some(0.02),
             pods: vec![(&o.pods[0], 8.0), (&o.pods[1], 1.0), (&o.pods[2], 1.0)],
         });
-        let h = top(&input);
-        assert_eq!(h.subject.label(), "svc shop/cart");
-        assert_eq!(h.summary(), "Uneven load: payment-0 gets 80% of requests across 3 replicas (2.4× its fair share)");
+        let ranked = rank(&input, &Rules::default());
+        assert_eq!(ranked[0].subject.label(), "shop/payment-0/app");
+        assert_eq!(
+            ranked[0].summary(),
+            "Hot replica: 80% of shop/cart's requests (8.0 of 10.0/s across 3 replicas, 2.4× its fair share); its CPU at 40% of its limit"
+        );
+        assert_eq!(ranked[1].subject.label(), "svc shop/cart");
+        assert_eq!(
+            ranked[1].summary(),
+            "Uneven load: see its pod: payment-0 gets 80% of its requests across 3 replicas"
+        );
+        assert!(ranked[1].score < ranked[0].score);
     }
 
     #[test]
