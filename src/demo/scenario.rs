@@ -176,6 +176,9 @@ pub struct FaultSpec {
     pub extra_ms: Option<f64>,
     /// scale_out: pods added.
     pub replicas: Option<u32>,
+    /// One container of the pods (a sidecar by name) instead of the app: memory_leak and
+    /// crash_loop only.
+    pub container: Option<String>,
     /// The fault arrives with a new version: image_pull adds one surge pod of it (the rollout
     /// stalls), other kinds replace every pod.
     #[serde(default)]
@@ -243,6 +246,20 @@ impl Scenario {
             non_negative(&format!("queue {}: per_request", q.name), q.per_request)?;
         }
         for f in &self.faults {
+            if let Some(container) = &f.container {
+                if !matches!(f.kind, FaultKind::MemoryLeak | FaultKind::CrashLoop) {
+                    return Err(format!("fault {:?}: container is for memory_leak and crash_loop only", f.kind));
+                }
+                let service = self.services.iter().find(|s| f.service.as_ref() == Some(&s.name));
+                let has = service.is_some_and(|s| container == "app" || s.sidecars.contains(container));
+                if !has {
+                    return Err(format!(
+                        "fault {:?}: service {} has no container {container:?} (app or one of its sidecars)",
+                        f.kind,
+                        f.service.as_deref().unwrap_or("?")
+                    ));
+                }
+            }
             for (field, value) in
                 [("mib_per_min", f.mib_per_min), ("factor", f.factor), ("cpu_m", f.cpu_m), ("extra_ms", f.extra_ms)]
             {
@@ -354,6 +371,13 @@ mod tests {
         assert!(Scenario::parse(&bad).unwrap_err().contains("node-a"));
         let bad = SHOP.replace("service = \"cart\"", "service = \"nope\"");
         assert!(Scenario::parse(&bad).unwrap_err().contains("nope"));
+        // A fault aimed at a container the service does not have would silently do nothing.
+        let aimed = |container: &str| {
+            SHOP.replacen("service = \"cart\"", &format!("service = \"cart\"\ncontainer = \"{container}\""), 1)
+        };
+        let err = Scenario::parse(&aimed("envoy")).unwrap_err();
+        assert!(err.contains("no container \"envoy\""), "{err}");
+        assert!(Scenario::parse(&aimed("app")).is_ok());
     }
 
     #[test]

@@ -586,8 +586,13 @@ impl Sim {
                 }
                 None => self.pod_rps(idx, ready_count[svc]),
             };
-            let leak = self.fault_active(FaultKind::MemoryLeak, svc).and_then(|f| f.mib_per_min).unwrap_or(0.0);
-            let crash = self.fault_active(FaultKind::CrashLoop, svc).is_some();
+            // Leaks and crashes hit the app, or the one container a fault names (a sidecar).
+            let leaks: Vec<(Option<String>, f64)> = self
+                .active_faults(FaultKind::MemoryLeak, svc)
+                .map(|f| (f.container.clone(), f.mib_per_min.unwrap_or(0.0)))
+                .collect();
+            let crashes: Vec<Option<String>> =
+                self.active_faults(FaultKind::CrashLoop, svc).map(|f| f.container.clone()).collect();
             let worker_kills_per_min =
                 self.fault_active(FaultKind::WorkerOomKills, svc).and_then(|f| f.factor).unwrap_or(0.0);
             // A new version with a bad image only fails its own pods.
@@ -611,6 +616,11 @@ impl Sim {
             for ci in 0..self.pods[idx].containers.len() {
                 let noise = 0.9 + 0.2 * self.rng.unit();
                 let c = &mut self.pods[idx].containers[ci];
+                let aimed = |target: &Option<String>| target.as_deref().map_or(c.main, |name| name == c.name);
+                let leak: f64 = leaks.iter().filter(|(target, _)| aimed(target)).map(|(_, mib)| mib).sum();
+                let crash = crashes.iter().any(aimed);
+                // A sidecar's limits are a quarter of the app's (as its pod spec says).
+                let mem_limit = r.mem_lim.map(|l| if c.main { l } else { l * 0.25 });
                 match c.state.clone() {
                     CState::Waiting { reason, until, .. }
                         if reason.contains("ImagePull") || reason == "ErrImagePull" || image_pull =>
@@ -666,8 +676,8 @@ impl Sim {
                             c.cfs_throttled_periods += 10.0 * throttled;
                             c.cfs_throttled_seconds += (demand - c.cpu_m).max(0.0) / 1000.0;
                         }
+                        c.leak += leak * 1024.0 * 1024.0 / 60.0;
                         if c.main {
-                            c.leak += leak * 1024.0 * 1024.0 / 60.0;
                             c.worker_kills_due += worker_kills_per_min / 60.0;
                             if c.worker_kills_due >= 1.0 {
                                 c.oom_events += c.worker_kills_due as u64;
@@ -677,8 +687,8 @@ impl Sim {
                         let base = if c.main { r.base_mem } else { r.base_mem * 0.3 };
                         c.mem = base * (0.97 + 0.03 * noise) + spec.memory_per_rps * rps + c.leak;
                         let ran = now - since;
-                        let oom = c.main && r.mem_lim.is_some_and(|l| c.mem >= l);
-                        let crashed = c.main && crash && ran >= 6;
+                        let oom = (c.main || c.leak > 0.0) && mem_limit.is_some_and(|l| c.mem >= l);
+                        let crashed = crash && ran >= 6;
                         if oom || crashed {
                             let (reason, code) = if oom { ("OOMKilled", 137) } else { ("Error", 1) };
                             c.restarts += 1;
