@@ -205,6 +205,8 @@ pub struct ServiceFacts<'a> {
     /// Its pods and their requests per second: the pods the gateway reached, or, when it reached
     /// none (every request failed before an upstream), the pods that look like the service's.
     pub pods: Vec<(&'a PodKey, f64)>,
+    /// Per pod the gateway reached: requests and 5xx answers in the last minute.
+    pub pod_errors: Vec<(&'a PodKey, u64, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -717,6 +719,19 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
                 score * 0.8,
             );
         }
+        // Only the new version fails (a rollout in progress, a canary): its pods are what to act
+        // on (roll back), from its first requests, before the service's minute crosses a rule.
+        // With the service's own errors past the rule too, those pods "explain it" below.
+        if let Some(split) = version_split(s, &containers_of, inputs.now, rules) {
+            let score = scaled(w.errors, split.new_ratio(), rules.error_ratio, 0.5);
+            for c in &split.new_pods {
+                board.add(container_subject(c), "Errors from the new version", split.evidence(), score);
+            }
+            if !symptoms.iter().any(|(verdict, ..)| verdict == "Errors") {
+                let evidence = format!("only the new ReplicaSet {} fails: {}", split.new_rs, split.evidence());
+                board.add(subject.clone(), "Errors after a rollout: see its new pods", evidence, score * 0.8);
+            }
+        }
         if symptoms.is_empty() {
             continue;
         }
@@ -793,6 +808,91 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
             board.add(subject.clone(), verdict, evidence, score);
         }
     }
+}
+
+/// A Deployment pod's ReplicaSet: its name without the pod's own suffix
+/// (`catalog-7d9f8c6b5-x2x9z` → `catalog-7d9f8c6b5`); a StatefulSet's `search-0` has none.
+fn replica_set_of(pod: &str) -> Option<&str> {
+    let (rs, _) = pod.rsplit_once('-')?;
+    rs.contains('-').then_some(rs)
+}
+
+/// A service whose newest ReplicaSet (a rollout in progress, a canary) answers with errors the
+/// older one does not, over the same minute.
+struct VersionSplit<'a> {
+    new_rs: &'a str,
+    new_pods: Vec<&'a ContainerFacts<'a>>,
+    /// (requests, 5xx) of the new and of the old pods.
+    new: (u64, u64),
+    old: (u64, u64),
+    old_sets: Vec<&'a str>,
+    age: i64,
+}
+
+impl VersionSplit<'_> {
+    fn new_ratio(&self) -> f64 {
+        self.new.1 as f64 / self.new.0.max(1) as f64
+    }
+
+    fn evidence(&self) -> String {
+        let ratio = |(r, e): (u64, u64)| if r == 0 { 0.0 } else { e as f64 / r as f64 };
+        format!(
+            "ReplicaSet {} (new, {} pod{}, {} old): {:.0}% 5xx ({} of {} in the last minute) against {:.0}% for {} ({} of {}) over the same minute",
+            self.new_rs,
+            self.new_pods.len(),
+            if self.new_pods.len() == 1 { "" } else { "s" },
+            format_age(self.age),
+            ratio(self.new) * 100.0,
+            self.new.1,
+            self.new.0,
+            ratio(self.old) * 100.0,
+            self.old_sets.join(", "),
+            self.old.1,
+            self.old.0
+        )
+    }
+}
+
+fn version_split<'a>(
+    s: &'a ServiceFacts<'a>,
+    containers_of: &HashMap<&PodKey, Vec<&'a ContainerFacts<'a>>>,
+    now: UnixSecs,
+    rules: &Rules,
+) -> Option<VersionSplit<'a>> {
+    // Per ReplicaSet: requests, 5xx, its newest pod's creation, its serving containers.
+    let mut sets: BTreeMap<&str, (u64, u64, UnixSecs, Vec<&ContainerFacts>)> = BTreeMap::new();
+    for (pod, requests, errors) in &s.pod_errors {
+        let Some(rs) = replica_set_of(&pod.name) else { continue };
+        let Some(serving) = containers_of.get(pod).and_then(|cs| {
+            cs.iter().copied().max_by(|a, b| a.cpu_m.total_cmp(&b.cpu_m).then(b.container.cmp(a.container)))
+        }) else {
+            continue;
+        };
+        let entry = sets.entry(rs).or_insert((0, 0, i64::MIN, Vec::new()));
+        entry.0 += requests;
+        entry.1 += errors;
+        entry.2 = entry.2.max(serving.created.unwrap_or(i64::MIN));
+        entry.3.push(serving);
+    }
+    if sets.len() < 2 {
+        return None;
+    }
+    let (&new_rs, _) = sets.iter().max_by_key(|(rs, v)| (v.2, *rs))?;
+    let (requests, errors, created, new_pods) = sets.remove(new_rs)?;
+    let age = now - created;
+    let old = sets.values().fold((0, 0), |(r, e), v| (r + v.0, e + v.1));
+    let ratio = |(r, e): (u64, u64)| if r == 0 { 0.0 } else { e as f64 / r as f64 };
+    let (new_ratio, old_ratio) = (ratio((requests, errors)), ratio(old));
+    let fails_alone =
+        requests >= rules.min_requests && old.0 > 0 && new_ratio >= rules.error_ratio && new_ratio >= 3.0 * old_ratio;
+    (fails_alone && age <= rules.rollout_minutes * 60).then(|| VersionSplit {
+        new_rs,
+        new_pods,
+        new: (requests, errors),
+        old,
+        old_sets: sets.keys().copied().collect(),
+        age,
+    })
 }
 
 /// A consumer that falls behind: the backlog grows for longer than a burst, so events arrive ever
@@ -1156,6 +1256,7 @@ mod tests {
             now: summary(600, 72, 1.8),
             baseline_p95: Some(0.36),
             pods: vec![(&o.pods[0], 5.0), (&o.pods[1], 5.0)],
+            pod_errors: vec![],
         });
         let ranked = rank(&input, &Rules::default());
         assert_eq!(ranked[0].subject.label(), "shop/payment-0/app");
@@ -1184,6 +1285,7 @@ mod tests {
             now: summary(84, 84, 0.0),
             baseline_p95: None,
             pods: vec![(&o.pods[0], 0.0)],
+            pod_errors: vec![],
         });
         let ranked = rank(&input, &Rules::default());
         assert_eq!(ranked[0].subject.label(), "svc shop/notification");
@@ -1207,6 +1309,7 @@ mod tests {
             now: summary(600, 0, 0.9),
             baseline_p95: Some(0.05),
             pods: vec![(&o.pods[0], 5.0), (&o.pods[1], 5.0)],
+            pod_errors: vec![],
         });
         let h = top(&input);
         assert_eq!(h.subject.label(), "svc shop/order");
@@ -1235,6 +1338,7 @@ mod tests {
             now: summary(400, 120, 0.02),
             baseline_p95: Some(0.02),
             pods: vec![(&o.pods[0], 3.0), (&o.pods[1], 3.0)],
+            pod_errors: vec![],
         });
         let h = top(&input);
         assert_eq!(h.verdict(), "Errors after a rollout");
@@ -1253,6 +1357,7 @@ mod tests {
             now,
             baseline_p95: Some(0.02),
             pods: vec![(&o.pods[0], 5.0), (&o.pods[1], 5.0)],
+            pod_errors: vec![],
         });
         assert_eq!(
             top(&input).summary(),
@@ -1274,6 +1379,53 @@ mod tests {
         assert_eq!(top(&input).summary(), "Node not ready: Ready=Unknown, 2 pods on it");
     }
 
+    /// A rollout in progress: the new ReplicaSet's pod answers 40% 5xx, the old ones none over
+    /// the same minute. The new pod ranks first ("roll back"), the service second.
+    #[test]
+    fn errors_of_the_new_replica_set_alone_name_its_pods() {
+        let mut o = owned(3);
+        o.pods = ["catalog-5c8b9-aaaaa", "catalog-5c8b9-bbbbb", "catalog-7d9f8-ccccc"]
+            .iter()
+            .map(|n| PodKey::new("shop", *n))
+            .collect();
+        let mut containers: Vec<ContainerFacts> = (0..3).map(|i| facts(&o, i)).collect();
+        containers[2].created = Some(NOW - 90);
+        let mut input = inputs(containers);
+        input.services.push(ServiceFacts {
+            name: "shop/catalog".into(),
+            backend: "shop-catalog-80",
+            now: summary(600, 80, 0.02),
+            baseline_p95: Some(0.02),
+            pods: vec![(&o.pods[0], 4.0), (&o.pods[1], 4.0), (&o.pods[2], 2.0)],
+            pod_errors: vec![(&o.pods[0], 240, 0), (&o.pods[1], 240, 2), (&o.pods[2], 120, 48)],
+        });
+        let ranked = rank(&input, &Rules::default());
+        assert_eq!(ranked[0].subject.label(), "shop/catalog-7d9f8-ccccc/app");
+        assert_eq!(ranked[0].verdict(), "Errors from the new version");
+        assert_eq!(
+            ranked[0].evidence()[0],
+            "ReplicaSet catalog-7d9f8 (new, 1 pod, 90s old): 40% 5xx (48 of 120 in the last minute) against 0% for catalog-5c8b9 (2 of 480) over the same minute"
+        );
+        assert_eq!(ranked[1].subject.label(), "svc shop/catalog");
+        assert!(
+            ranked[1]
+                .summary()
+                .contains("its own pods explain it: shop/catalog-7d9f8-ccccc/app (Errors from the new version)"),
+            "{}",
+            ranked[1].summary()
+        );
+        // Before the service's minute crosses the rule (the canary's first requests), the new
+        // pod is named already and the service says where to look.
+        input.services[0].now = summary(600, 20, 0.02);
+        let ranked = rank(&input, &Rules::default());
+        assert_eq!(ranked[0].subject.label(), "shop/catalog-7d9f8-ccccc/app");
+        assert_eq!(ranked[1].verdict(), "Errors after a rollout: see its new pods");
+        input.services[0].now = summary(600, 80, 0.02);
+        // Every version failing alike is not the new one's fault: the service alone, as before.
+        input.services[0].pod_errors = vec![(&o.pods[0], 240, 30), (&o.pods[1], 240, 30), (&o.pods[2], 120, 15)];
+        assert_eq!(top(&input).subject.label(), "svc shop/catalog");
+    }
+
     /// One replica taking most of the traffic, not yet saturated: the replica (its serving
     /// container, not a sidecar beside it) ranks first with its share and its own saturation;
     /// the service follows as the context.
@@ -1293,6 +1445,7 @@ mod tests {
             now: summary(600, 0, 0.02),
             baseline_p95: Some(0.02),
             pods: vec![(&o.pods[0], 8.0), (&o.pods[1], 1.0), (&o.pods[2], 1.0)],
+            pod_errors: vec![],
         });
         let ranked = rank(&input, &Rules::default());
         assert_eq!(ranked[0].subject.label(), "shop/payment-0/app");
@@ -1369,6 +1522,7 @@ mod tests {
             now,
             baseline_p95: Some(0.05),
             pods: vec![(&o.pods[0], 5.0), (&o.pods[1], 5.0)],
+            pod_errors: vec![],
         });
         let mut gw = summary(5000, 0, 0.3);
         gw.overhead_p95 = Some(0.25);
@@ -1406,6 +1560,7 @@ mod tests {
             now: summary(600, 90, 0.5),
             baseline_p95: Some(0.05),
             pods,
+            pod_errors: vec![],
         };
         // Leaked for the test's lifetime: the facts borrow their pods.
         let keys: &'static [PodKey] = Box::leak(o.pods.clone().into_boxed_slice());

@@ -107,9 +107,12 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
     let namespaces = if seen_traffic { namespaces_of(src.pods.values()) } else { BTreeSet::new() };
     let resolver = Resolver { known: src.backend_services, namespaces };
     let mut pods_of: HashMap<&str, Vec<(&PodKey, f64)>> = HashMap::new();
+    let mut pod_errors_of: HashMap<&str, Vec<(&PodKey, u64, u64)>> = HashMap::new();
     for (ip, stats) in src.traffic.upstreams.stats.iter() {
         if let Some(&key) = by_ip.get(ip.as_str()) {
-            pods_of.entry(stats.backend.as_str()).or_default().push((key, stats.summary(0, now).rps));
+            let minute = stats.summary(0, now);
+            pods_of.entry(stats.backend.as_str()).or_default().push((key, minute.rps));
+            pod_errors_of.entry(stats.backend.as_str()).or_default().push((key, minute.requests, minute.server_errors));
         }
     }
     let services: Vec<ServiceFacts> = src
@@ -127,6 +130,7 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
                 BASELINE_MIN_SLICES,
             ),
             pods: pods_of.remove(backend.as_str()).unwrap_or_default(),
+            pod_errors: pod_errors_of.remove(backend.as_str()).unwrap_or_default(),
         })
         .map(|mut s| {
             if s.pods.is_empty() {

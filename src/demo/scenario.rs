@@ -179,6 +179,9 @@ pub struct FaultSpec {
     /// One container of the pods (a sidecar by name) instead of the app: memory_leak and
     /// crash_loop only.
     pub container: Option<String>,
+    /// With `rollout`: only this many pods of the new version, beside the old ones (a canary, or
+    /// a rollout in progress), instead of every pod replaced.
+    pub surge: Option<u32>,
     /// The fault arrives with a new version: image_pull adds one surge pod of it (the rollout
     /// stalls), other kinds replace every pod.
     #[serde(default)]
@@ -233,7 +236,8 @@ impl Scenario {
             return Err(format!("{nodes} nodes: a scenario holds at most {MAX_NODES}"));
         }
         let pods: u64 = self.services.iter().map(|s| u64::from(s.replicas)).sum::<u64>()
-            + self.faults.iter().filter_map(|f| f.replicas).map(u64::from).sum::<u64>();
+            + self.faults.iter().filter_map(|f| f.replicas).map(u64::from).sum::<u64>()
+            + self.faults.iter().filter_map(|f| f.surge).map(u64::from).sum::<u64>();
         if pods > u64::from(MAX_PODS) {
             return Err(format!("{pods} pods: a scenario holds at most {MAX_PODS}"));
         }
@@ -246,6 +250,9 @@ impl Scenario {
             non_negative(&format!("queue {}: per_request", q.name), q.per_request)?;
         }
         for f in &self.faults {
+            if f.surge.is_some() && !f.rollout {
+                return Err(format!("fault {:?}: surge is the size of a rollout: set rollout = true", f.kind));
+            }
             if let Some(container) = &f.container {
                 if !matches!(f.kind, FaultKind::MemoryLeak | FaultKind::CrashLoop) {
                     return Err(format!("fault {:?}: container is for memory_leak and crash_loop only", f.kind));
@@ -378,6 +385,12 @@ mod tests {
         let err = Scenario::parse(&aimed("envoy")).unwrap_err();
         assert!(err.contains("no container \"envoy\""), "{err}");
         assert!(Scenario::parse(&aimed("app")).is_ok());
+        let surge = |n: u64, rollout: bool| {
+            SHOP.replacen("service = \"cart\"", &format!("service = \"cart\"\nsurge = {n}\nrollout = {rollout}"), 1)
+        };
+        assert!(Scenario::parse(&surge(2, false)).unwrap_err().contains("rollout = true"));
+        assert!(Scenario::parse(&surge(2, true)).is_ok());
+        assert!(Scenario::parse(&surge(4_000_000_000, true)).unwrap_err().contains("at most 100000"));
     }
 
     #[test]

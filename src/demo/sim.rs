@@ -348,6 +348,12 @@ impl Sim {
                 if f.kind == FaultKind::ImagePull {
                     // maxSurge 1: the new version's first pod cannot start, so the rollout stalls.
                     self.create_pod(svc, 0, &hash, self.now);
+                } else if let Some(surge) = f.surge {
+                    // A canary, or a rollout in progress: new pods beside the old ones.
+                    let have = self.pods.iter().filter(|p| p.svc == svc).count() as u32;
+                    for r in 0..surge {
+                        self.create_pod(svc, have + r, &hash, self.now);
+                    }
                 } else {
                     let old: Vec<String> = self.pods.iter().filter(|p| p.svc == svc).map(|p| p.name.clone()).collect();
                     for replica in 0..self.scenario.services[svc].replicas {
@@ -828,7 +834,10 @@ impl Sim {
             let hot = uneven.and_then(|_| self.hot_replica(svc)).map(|i| self.pods[i].name.as_str());
             let slow_s = self.fault_sum(FaultKind::SlowDependency, svc, |f| f.extra_ms) / 1000.0;
             let gateway_s = self.fault_sum(FaultKind::GatewaySaturation, gw, |f| f.extra_ms) / 1000.0;
-            let error_burst = self.fault_active(FaultKind::ErrorBurst, svc).and_then(|f| f.factor).unwrap_or(0.0);
+            // A new version's errors come from its own pods only.
+            let error_burst = self
+                .fault_active(FaultKind::ErrorBurst, svc)
+                .map(|f| (f.factor.unwrap_or(0.0), f.rollout.then_some(self.start + f.start_secs)));
             let line = if ready.is_empty() || ready_count.get(svc) == Some(&0) {
                 format!(
                     "{client} - - [{time_local}] \"{method} {path} HTTP/1.1\" 503 190 \"-\" \"{ua}\" 420 0.000 [{upstream_name}] [] - - - - {request_id}"
@@ -850,7 +859,11 @@ impl Sim {
                     + slow_s * (0.8 + 0.4 * self.log_rng.unit());
                 let status = if pressure > 0.3 && self.log_rng.unit() < 0.05 {
                     504
-                } else if self.log_rng.unit() < error_burst {
+                } else if self.log_rng.unit()
+                    < error_burst
+                        .filter(|(_, new_since)| new_since.is_none_or(|since| pod.created >= since))
+                        .map_or(0.0, |(share, _)| share)
+                {
                     500
                 } else {
                     200
