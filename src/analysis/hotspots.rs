@@ -728,7 +728,7 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
                 board.add(container_subject(c), "Errors from the new version", split.evidence(), score);
             }
             if !symptoms.iter().any(|(verdict, ..)| verdict == "Errors") {
-                let evidence = format!("only the new ReplicaSet {} fails: {}", split.new_rs, split.evidence());
+                let evidence = format!("only its new version fails: {}", split.evidence());
                 board.add(subject.clone(), "Errors after a rollout: see its new pods", evidence, score * 0.8);
             }
         }
