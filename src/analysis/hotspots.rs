@@ -680,11 +680,7 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
                     rps / fair
                 );
                 let score = scaled(w.imbalance, rps / fair, rules.replica_imbalance, s.pods.len() as f64);
-                // Its busiest container serves the requests (a sidecar beside it does not).
-                let serving = containers_of.get(pod).and_then(|cs| {
-                    cs.iter().copied().max_by(|a, b| a.cpu_m.total_cmp(&b.cpu_m).then(b.container.cmp(a.container)))
-                });
-                match serving {
+                match serving_container(&containers_of, pod) {
                     Some(c) => hot_replica = Some((c, *rps, total_rps, fair, score)),
                     None => symptoms.push(("Uneven load".into(), text, score)),
                 }
@@ -810,6 +806,19 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
     }
 }
 
+/// The container of a pod that serves its requests: its busiest (a sidecar beside it is not),
+/// ties by name so the choice never depends on input order.
+fn serving_container<'a>(
+    containers_of: &HashMap<&PodKey, Vec<&'a ContainerFacts<'a>>>,
+    pod: &PodKey,
+) -> Option<&'a ContainerFacts<'a>> {
+    containers_of
+        .get(pod)?
+        .iter()
+        .copied()
+        .max_by(|a, b| a.cpu_m.total_cmp(&b.cpu_m).then(b.container.cmp(a.container)))
+}
+
 /// A Deployment pod's ReplicaSet: its name without the pod's own suffix
 /// (`catalog-7d9f8c6b5-x2x9z` → `catalog-7d9f8c6b5`); a StatefulSet's `search-0` has none.
 fn replica_set_of(pod: &str) -> Option<&str> {
@@ -863,11 +872,7 @@ fn version_split<'a>(
     let mut sets: BTreeMap<&str, (u64, u64, UnixSecs, Vec<&ContainerFacts>)> = BTreeMap::new();
     for (pod, requests, errors) in &s.pod_errors {
         let Some(rs) = replica_set_of(&pod.name) else { continue };
-        let Some(serving) = containers_of.get(pod).and_then(|cs| {
-            cs.iter().copied().max_by(|a, b| a.cpu_m.total_cmp(&b.cpu_m).then(b.container.cmp(a.container)))
-        }) else {
-            continue;
-        };
+        let Some(serving) = serving_container(containers_of, pod) else { continue };
         let entry = sets.entry(rs).or_insert((0, 0, i64::MIN, Vec::new()));
         entry.0 += requests;
         entry.1 += errors;
