@@ -27,6 +27,7 @@ struct FileConfig {
     metrics_interval_secs: Option<u64>,
     cadvisor_full_interval_secs: Option<u64>,
     cadvisor_max_nodes: Option<usize>,
+    mesh_max_pods: Option<usize>,
     retention_minutes: Option<u64>,
     theme: Option<String>,
     all_namespaces: Option<bool>,
@@ -116,6 +117,8 @@ pub struct Config {
     pub cadvisor_full_interval: Duration,
     /// In `auto` usage, above this many nodes usage comes from a cheaper source.
     pub cadvisor_max_nodes: usize,
+    /// Mesh sidecars whose call logs are followed at most (0: none).
+    pub mesh_max_pods: usize,
     pub retention: Duration,
     pub theme: String,
     pub all_namespaces: bool,
@@ -219,6 +222,7 @@ impl Config {
             metrics_interval: Duration::from_secs(metrics),
             cadvisor_full_interval: Duration::from_secs(full),
             cadvisor_max_nodes: max_nodes,
+            mesh_max_pods: file.mesh_max_pods.or(base.mesh_max_pods).unwrap_or(50),
             retention: Duration::from_secs(retention * 60),
             theme,
             all_namespaces: file.all_namespaces.or(base.all_namespaces).unwrap_or(false),

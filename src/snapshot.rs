@@ -189,6 +189,7 @@ pub fn play_demo(scenario: Scenario, play_secs: i64, config: Config, start: Unix
             let is_culprit = top.is_some_and(|h| {
                 h.subject.label().starts_with(&e.culprit)
                     && e.verdict.as_ref().is_none_or(|v| h.verdict().starts_with(v))
+                    && e.evidence.as_ref().is_none_or(|words| h.evidence().iter().any(|line| line.contains(words)))
             });
             first_since = if is_culprit { first_since.or(Some(played)) } else { None };
         }
@@ -199,6 +200,7 @@ pub fn play_demo(scenario: Scenario, play_secs: i64, config: Config, start: Unix
         ExpectationResult {
             culprit: e.culprit,
             verdict: e.verdict,
+            evidence: e.evidence,
             within_secs: e.within_secs,
             onset_secs: onset,
             ranked_first_after_secs: after,

@@ -100,6 +100,7 @@ pub fn start_sources(connection: Connection, state: &State) -> Sources {
         metrics_interval: state.config.metrics_interval,
         cadvisor_full_interval: state.config.cadvisor_full_interval,
         cadvisor_max_nodes: state.config.cadvisor_max_nodes,
+        mesh_max_pods: state.config.mesh_max_pods,
         fallback_namespace,
     };
     for spec in state.config.gateway.iter().filter(|g| !g.is_local()) {

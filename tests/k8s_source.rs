@@ -349,8 +349,8 @@ async fn gateway_pod_logs_survive_an_apiserver_restart_without_loss_or_duplicate
     let expected = |h: &Harness| -> HashMap<String, Vec<String>> {
         let sim = h.sim.lock().unwrap();
         let mut m: HashMap<String, Vec<String>> = HashMap::new();
-        for (_, _, pod, line) in &sim.access_log {
-            m.entry(format!("ingress-nginx/{pod}")).or_default().push(line.clone());
+        for e in &sim.access_log {
+            m.entry(format!("{}/{}", e.namespace, e.pod)).or_default().push(e.line.clone());
         }
         m
     };
@@ -542,4 +542,48 @@ async fn the_simulator_answers_self_subject_access_reviews() {
     assert_eq!(allowed(reviews.create(&post, &can_i("watch", "events", None)).await.unwrap()), Some(true));
     assert_eq!(allowed(reviews.create(&post, &can_i("delete", "pods", None)).await.unwrap()), Some(false));
     assert_eq!(allowed(reviews.create(&post, &can_i("get", "nodes", Some("proxy"))).await.unwrap()), Some(false));
+}
+
+/// In a mesh, each meshed pod's istio-proxy log is followed through the API server (the pods
+/// found by the label Istio's injector sets, from the pods watch, no list of their own), its
+/// outbound lines counted as that pod's calls and joined to the callee's pods by IP; pods
+/// without a sidecar are never asked for one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mesh_sidecar_logs_are_followed_and_their_calls_joined_to_the_callees() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/slow-dependency-chain.toml");
+    let h = Harness::start(Scenario::load(&file).unwrap(), ServerOptions::default()).await;
+    h.sim.lock().unwrap().advance(10);
+    let clock = run_clock(&h);
+    let mut k = Kpulse::start(&h, Scope::All, "default").await;
+    let calls_to = |s: &kpulse::app::State, caller: &str, callee: &str| -> u64 {
+        let cluster = format!("outbound|8080||{callee}.shop.svc.cluster.local");
+        s.mesh
+            .iter()
+            .filter(|(pod, _)| pod.name.starts_with(caller))
+            .filter_map(|(_, t)| t.backends.stats.get(&cluster))
+            .map(|stats| stats.total().requests)
+            .sum()
+    };
+    k.wait_for("payment's calls to bank-adapter and bank-adapter's to fraud-check", |s| {
+        calls_to(s, "payment-", "bank-adapter") > 50 && calls_to(s, "bank-adapter-", "fraud-check") > 50
+    })
+    .await;
+    assert_eq!(k.state.sources.get(&SourceId::Mesh).map(|s| s.state.clone()), Some(SourceState::Connected));
+    // Each call reached a pod of its callee: the upstream address is a fraud-check pod's IP.
+    let fraud_ips: Vec<String> = h
+        .expected_pods()
+        .into_iter()
+        .filter(|p| p.key.name.starts_with("fraud-check-"))
+        .filter_map(|p| p.pod_ip)
+        .collect();
+    let adapter = k.state.mesh.iter().find(|(pod, _)| pod.name.starts_with("bank-adapter-")).unwrap().1;
+    assert!(
+        adapter.upstreams.stats.keys().all(|ip| fraud_ips.contains(ip)),
+        "{:?} vs {fraud_ips:?}",
+        adapter.upstreams.stats.keys().collect::<Vec<_>>()
+    );
+    // Only the sidecars' logs were asked for, and only of meshed pods.
+    assert!(h.requests_matching("container=istio-proxy") >= 4);
+    assert_eq!(h.requests_matching("/pods/storefront-"), 0, "storefront has no sidecar to read");
+    clock.cancel();
 }

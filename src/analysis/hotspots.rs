@@ -209,6 +209,19 @@ pub struct ServiceFacts<'a> {
     pub pod_errors: Vec<(&'a PodKey, u64, u64)>,
 }
 
+/// Calls from one service to another over the last minute, as the callers' mesh sidecars
+/// logged them.
+#[derive(Debug, Clone)]
+pub struct CallFacts<'a> {
+    /// `namespace/service` of the caller and of the callee.
+    pub caller: String,
+    pub callee: String,
+    /// Requests, 5xx and p95 (the whole call: the callee's time and its own calls').
+    pub now: Summary,
+    /// The callee's pods the calls reached.
+    pub callee_pods: Vec<&'a PodKey>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NodeFacts<'a> {
     pub name: &'a str,
@@ -227,6 +240,8 @@ pub struct Inputs<'a> {
     /// Everything the gateway served in the last minute, and its own pods.
     pub gateway: Option<(Summary, Vec<&'a PodKey>)>,
     pub queues: Vec<QueueFacts<'a>>,
+    /// Calls between services, where a mesh's sidecars log them.
+    pub calls: Vec<CallFacts<'a>>,
 }
 
 /// What the rules know of one queue or consumer group.
@@ -734,25 +749,7 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
         // Its own pods in trouble (a finding of their own, or simply not serving: starting, not
         // ready, waiting) explain the symptoms: the evidence goes to them and they rank first; the
         // service says where to look.
-        let mut troubled: Vec<(Subject, String)> = s
-            .pods
-            .iter()
-            .flat_map(|(pod, _)| containers_of.get(pod).into_iter().flatten())
-            .filter_map(|c| {
-                let cs = container_subject(c);
-                let strongest =
-                    board.findings.get(&cs).and_then(|f| f.iter().max_by(|a, b| a.score.total_cmp(&b.score)));
-                let verdict = match strongest {
-                    Some(f) => f.verdict.clone(),
-                    None if c.health.severity >= crate::analysis::health::Severity::Warn => c.health.word.clone(),
-                    None => return None,
-                };
-                Some((cs, verdict))
-            })
-            .collect();
-        // The gateway's pods come in no particular order; the evidence must not depend on it.
-        troubled.sort();
-        troubled.dedup();
+        let troubled = troubled_containers(s.pods.iter().map(|(pod, _)| *pod), &containers_of, board);
         if !troubled.is_empty() {
             for (cs, _) in &troubled {
                 for (verdict, text, score) in &symptoms {
@@ -777,10 +774,17 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
         let newest = s.pods.iter().filter_map(|(pod, _)| containers_of.get(pod)?.first()?.created).max();
         // Most of the time at the gateway itself: the gateway's finding explains it.
         let at_gateway = s.now.overhead_p95.zip(s.now.p95).filter(|(o, p)| *p > 0.0 && *o >= 0.5 * *p);
+        let chain = if at_gateway.is_none() { slow_chain(&s.name, s.now.p95, &inputs.calls) } else { Vec::new() };
         for (verdict, text, mut score) in symptoms {
             let mut evidence = text;
             let mut verdict = verdict;
-            if verdict == "Slow" {
+            if verdict == "Slow" && !chain.is_empty() {
+                blame_the_chain(s, &chain, &evidence, score, &containers_of, board);
+                let deepest = chain.last().map_or("", |c| c.callee.as_str());
+                verdict = format!("Slow: waits on {}", short_name(deepest, &s.name));
+                evidence.push_str(&format!("; {}", chain_evidence(&s.name, &chain)));
+                score *= 0.8;
+            } else if verdict == "Slow" {
                 if let Some((overhead, _)) = at_gateway {
                     verdict = "Slow at the gateway".into();
                     evidence.push_str(&format!(
@@ -803,6 +807,100 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
             }
             board.add(subject.clone(), verdict, evidence, score);
         }
+    }
+}
+
+/// The containers of `pods` in trouble: a finding of their own (its strongest verdict), or not
+/// serving (starting, not ready, waiting: their health word). Sorted: the pods come in no
+/// particular order and the evidence must not depend on it.
+fn troubled_containers<'a>(
+    pods: impl Iterator<Item = &'a PodKey>,
+    containers_of: &HashMap<&PodKey, Vec<&ContainerFacts>>,
+    board: &Board,
+) -> Vec<(Subject, String)> {
+    let mut troubled: Vec<(Subject, String)> = pods
+        .flat_map(|pod| containers_of.get(pod).into_iter().flatten())
+        .filter_map(|c| {
+            let cs = container_subject(c);
+            let strongest = board.findings.get(&cs).and_then(|f| f.iter().max_by(|a, b| a.score.total_cmp(&b.score)));
+            let verdict = match strongest {
+                Some(f) => f.verdict.clone(),
+                None if c.health.severity >= crate::analysis::health::Severity::Warn => c.health.word.clone(),
+                None => return None,
+            };
+            Some((cs, verdict))
+        })
+        .collect();
+    troubled.sort();
+    troubled.dedup();
+    troubled
+}
+
+/// Where a slow service's time goes, hop by hop through the calls its mesh logged: from the
+/// service, the call that takes at least half its p95 (the slowest, if several), then the same
+/// from that callee, until no call holds the time. Empty when no call explains it.
+fn slow_chain<'c, 'a>(service: &str, p95: Option<f64>, calls: &'c [CallFacts<'a>]) -> Vec<&'c CallFacts<'a>> {
+    let mut chain: Vec<&CallFacts> = Vec::new();
+    let (mut at, mut time) = (service, p95.unwrap_or(0.0));
+    while time > 0.0 && chain.len() < 8 {
+        let next = calls
+            .iter()
+            .filter(|c| c.caller == at && c.now.p95.is_some_and(|p| p >= 0.5 * time))
+            // Calls never loop in a request, but a bad join could: never visit a service twice.
+            .filter(|c| c.callee != service && !chain.iter().any(|hop| hop.callee == c.callee))
+            .max_by(|a, b| a.now.p95.unwrap_or(0.0).total_cmp(&b.now.p95.unwrap_or(0.0)).then(b.callee.cmp(&a.callee)));
+        let Some(hop) = next else { break };
+        chain.push(hop);
+        at = &hop.callee;
+        time = hop.now.p95.unwrap_or(0.0);
+    }
+    chain
+}
+
+/// A service as written in a chain: without its namespace when it is the first service's.
+fn short_name<'a>(service: &'a str, first: &str) -> &'a str {
+    match (service.split_once('/'), first.split_once('/')) {
+        (Some((ns, name)), Some((first_ns, _))) if ns == first_ns => name,
+        _ => service,
+    }
+}
+
+/// `payment → bank-adapter → fraud-check: 1.1 s of its p95 in fraud-check`
+fn chain_evidence(service: &str, chain: &[&CallFacts]) -> String {
+    let mut path = vec![short_name(service, service)];
+    path.extend(chain.iter().map(|hop| short_name(&hop.callee, service)));
+    let deepest = chain.last().map_or(service, |hop| short_name(&hop.callee, service));
+    let time = chain.last().and_then(|hop| hop.now.p95).map(format_latency).unwrap_or_default();
+    format!("{}: p95 {time} waiting on {deepest}", path.join(" → "))
+}
+
+/// The end of a slow service's chain is what to act on: its pods in trouble (CPU-starved,
+/// crash-looping…) rank above the service, with the path as evidence; pods healthy and idle
+/// there make the deepest service itself the finding (what it waits on is outside the mesh).
+fn blame_the_chain(
+    s: &ServiceFacts,
+    chain: &[&CallFacts],
+    symptom: &str,
+    score: f64,
+    containers_of: &HashMap<&PodKey, Vec<&ContainerFacts>>,
+    board: &mut Board,
+) {
+    let Some(deepest) = chain.last() else { return };
+    let path = chain_evidence(&s.name, chain);
+    let troubled = troubled_containers(deepest.callee_pods.iter().copied(), containers_of, board);
+    let name = short_name(&deepest.callee, &s.name);
+    let caller = short_name(&s.name, &s.name);
+    if troubled.is_empty() {
+        let evidence = format!(
+            "{path}; {caller}: {symptom}; {name}'s pods are healthy: what it waits on is outside the mesh, or the network"
+        );
+        let subject = Subject::Service { name: deepest.callee.clone(), backend: deepest.callee.clone() };
+        board.add(subject, format!("Slow, holds up {caller}"), evidence, (score * 1.05).min(100.0));
+        return;
+    }
+    for (cs, verdict) in troubled {
+        let evidence = format!("{path}, whose pods are {verdict}; {caller}: {symptom}");
+        board.add(cs, format!("Holds up {caller}"), evidence, (score * 1.1).min(100.0));
     }
 }
 
@@ -1015,7 +1113,7 @@ mod tests {
     }
 
     fn inputs(containers: Vec<ContainerFacts<'_>>) -> Inputs<'_> {
-        Inputs { now: NOW, containers, services: vec![], nodes: vec![], gateway: None, queues: vec![] }
+        Inputs { now: NOW, containers, services: vec![], nodes: vec![], gateway: None, queues: vec![], calls: vec![] }
     }
 
     fn summary(requests: u64, errors: u64, p95: f64) -> Summary {
@@ -1329,6 +1427,61 @@ mod tests {
         assert!(rank(&input, &Rules::default()).is_empty());
         input.services[0].now = summary(600, 0, 1.5);
         assert_eq!(top(&input).evidence()[0].split(';').next(), Some("p95 1.5s (no baseline yet)"));
+    }
+
+    /// Seen on a fault outside the suite: payment slow "pods idle" ranked above the CPU-starved
+    /// pods two calls below it that cause it. The mesh's calls lead there.
+    #[test]
+    fn a_slow_service_is_traced_through_its_calls_to_the_starved_pods_at_the_end() {
+        let o = owned(4);
+        let mut starved = facts(&o, 3);
+        starved.cpu_m = 495.0;
+        starved.throttle = Some(0.6);
+        let mut input = inputs(vec![facts(&o, 0), facts(&o, 1), facts(&o, 2), starved]);
+        input.services.push(ServiceFacts {
+            name: "shop/payment".into(),
+            backend: "shop-payment-80",
+            now: summary(600, 0, 1.2),
+            baseline_p95: Some(0.1),
+            pods: vec![(&o.pods[0], 5.0), (&o.pods[1], 5.0)],
+            pod_errors: vec![],
+        });
+        let call = |caller: &str, callee: &str, p95: f64, pods: Vec<&'static PodKey>| CallFacts {
+            caller: caller.into(),
+            callee: callee.into(),
+            now: Summary { requests: 600, p95: Some(p95), ..Summary::default() },
+            callee_pods: pods,
+        };
+        let pods: &'static [PodKey] = Box::leak(o.pods.clone().into_boxed_slice());
+        input.calls = vec![
+            call("shop/payment", "shop/bank-adapter", 1.15, vec![&pods[2]]),
+            // A quick call beside the slow one is not the way.
+            call("shop/payment", "shop/ledger", 0.02, vec![]),
+            call("shop/bank-adapter", "shop/fraud-check", 1.1, vec![&pods[3]]),
+        ];
+        let ranked = rank(&input, &Rules::default());
+        let labels: Vec<String> = ranked.iter().map(|h| h.subject.label()).collect();
+        assert_eq!(labels[0], "shop/payment-3/app", "the starved pod at the end of the chain first: {ranked:#?}");
+        let chain = ranked[0].findings.iter().find(|f| f.verdict == "Holds up payment").expect("the chain finding");
+        assert!(
+            chain.evidence.starts_with("payment → bank-adapter → fraud-check: p95 1.1s waiting on fraud-check, whose pods are CPU-starved; payment: p95 1.2s"),
+            "{}",
+            chain.evidence
+        );
+        let service = ranked.iter().find(|h| h.subject.label() == "svc shop/payment").unwrap();
+        assert_eq!(service.verdict(), "Slow: waits on fraud-check");
+        assert!(service.score < ranked[0].score);
+
+        // Healthy, idle pods at the end: the deepest service is the finding, above the caller.
+        input.containers[3] = facts(&o, 3);
+        let ranked = rank(&input, &Rules::default());
+        assert_eq!(ranked[0].subject.label(), "svc shop/fraud-check", "{ranked:#?}");
+        assert_eq!(ranked[0].verdict(), "Slow, holds up payment");
+        assert!(ranked[0].evidence()[0].contains("fraud-check's pods are healthy"), "{}", ranked[0].evidence()[0]);
+
+        // No call takes the time (the time is payment's own, or unlogged): as before.
+        input.calls.retain(|c| c.callee == "shop/ledger");
+        assert_eq!(top(&input).verdict(), "Slow, pods idle");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::analysis::hotspots::{
-    ContainerFacts, Hotspot, Inputs, NodeFacts, OOM_KILL_WINDOW_SECS, QueueFacts, Rules, ServiceFacts, rank,
+    CallFacts, ContainerFacts, Hotspot, Inputs, NodeFacts, OOM_KILL_WINDOW_SECS, QueueFacts, Rules, ServiceFacts, rank,
 };
 use crate::analysis::traffic::{Resolver, namespaces_of, pods_by_ip};
 use crate::model::broker::{QueueKey, QueueStats};
@@ -12,7 +12,7 @@ use crate::model::node::NodeInfo;
 use crate::model::pod::{PodInfo, PodKey};
 use crate::model::store::Store;
 use crate::model::time::UnixSecs;
-use crate::model::traffic::Traffic;
+use crate::model::traffic::{Summary, Traffic};
 
 use super::rows::{ContainerRow, PodTracks, Tracks};
 use super::traffic::Stream;
@@ -41,6 +41,8 @@ pub struct Sources<'a> {
     pub traffic: &'a Traffic,
     /// Gateway log streams by name; pod streams are named `namespace/pod`.
     pub streams: &'a BTreeMap<String, Stream>,
+    /// Each followed mesh sidecar's calls, by the pod that made them.
+    pub mesh: &'a BTreeMap<PodKey, Traffic>,
     /// Gateway backend names → `namespace/service`, from the Services.
     pub backend_services: &'a hashbrown::HashMap<String, String>,
     /// Each queue, its latest stats and its consumer pods.
@@ -102,7 +104,8 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
         .collect();
 
     // The joins cost a pass over every pod: only when the gateway saw something.
-    let seen_traffic = !src.traffic.backends.stats.is_empty() || !src.traffic.upstreams.stats.is_empty();
+    let seen_traffic =
+        !src.traffic.backends.stats.is_empty() || !src.traffic.upstreams.stats.is_empty() || !src.mesh.is_empty();
     let by_ip = if seen_traffic { pods_by_ip(src.pods.values()) } else { Default::default() };
     let namespaces = if seen_traffic { namespaces_of(src.pods.values()) } else { BTreeSet::new() };
     let resolver = Resolver { known: src.backend_services, namespaces };
@@ -152,6 +155,7 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
         })
         .collect();
 
+    let calls = mesh_calls(&src, &services, &by_ip, &resolver);
     let gateway_pods: Vec<&PodKey> = src
         .streams
         .keys()
@@ -162,7 +166,86 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
         .collect();
     let gateway = Some((src.traffic.gateway.summary(0, now), gateway_pods));
     let queues = src.queues.into_iter().map(|(key, stats, consumers)| QueueFacts { key, stats, consumers }).collect();
-    rank(&Inputs { now, containers, services, nodes, gateway, queues }, rules)
+    rank(&Inputs { now, containers, services, nodes, gateway, queues, calls }, rules)
+}
+
+/// The calls between services over the last minute, from the mesh sidecars' logs: the caller
+/// is the service of the pod whose sidecar wrote the line (as the gateway or another caller
+/// reached it, else by its workload's name), the callee the Service of the line's cluster.
+fn mesh_calls<'a>(
+    src: &Sources<'a>,
+    services: &[ServiceFacts<'a>],
+    by_ip: &hashbrown::HashMap<&'a str, &'a PodKey>,
+    resolver: &Resolver,
+) -> Vec<CallFacts<'a>> {
+    if src.mesh.is_empty() {
+        return Vec::new();
+    }
+    let now = src.now;
+    let mut service_of: HashMap<&PodKey, String> = HashMap::new();
+    for s in services {
+        for (pod, _) in &s.pods {
+            service_of.insert(pod, s.name.clone());
+        }
+    }
+    // Each edge: caller pods' minutes (requests, p95, 5xx) and the callee pods reached.
+    type Edge<'a> = (Vec<Summary>, BTreeSet<&'a PodKey>);
+    let mut edges: BTreeMap<(String, String), Edge> = BTreeMap::new();
+    let mut reached: Vec<(&PodKey, String)> = Vec::new();
+    for traffic in src.mesh.values() {
+        for (ip, stats) in traffic.upstreams.stats.iter() {
+            if let (Some(&pod), Some(callee)) = (by_ip.get(ip.as_str()), resolver.service_of(&stats.backend)) {
+                reached.push((pod, callee));
+            }
+        }
+    }
+    for (pod, callee) in reached {
+        service_of.entry(pod).or_insert(callee);
+    }
+    for (caller_pod, traffic) in src.mesh {
+        let caller = match service_of.get(caller_pod) {
+            Some(s) => s.clone(),
+            None => match src.pods.get(caller_pod).and_then(|p| p.workload.as_deref()?.split_once('/')) {
+                Some((_, workload)) => format!("{}/{workload}", caller_pod.namespace),
+                None => continue,
+            },
+        };
+        for (backend, stats) in traffic.backends.stats.iter() {
+            let Some(callee) = resolver.service_of(backend) else { continue };
+            let minute = stats.summary(0, now);
+            if minute.requests == 0 {
+                continue;
+            }
+            edges.entry((caller.clone(), callee)).or_default().0.push(minute);
+        }
+        for (ip, stats) in traffic.upstreams.stats.iter() {
+            if let (Some(&pod), Some(callee)) = (by_ip.get(ip.as_str()), resolver.service_of(&stats.backend))
+                && let Some(edge) = edges.get_mut(&(caller.clone(), callee))
+            {
+                edge.1.insert(pod);
+            }
+        }
+    }
+    edges
+        .into_iter()
+        .map(|((caller, callee), (minutes, pods))| {
+            let requests: u64 = minutes.iter().map(|m| m.requests).sum();
+            let server_errors: u64 = minutes.iter().map(|m| m.server_errors).sum();
+            // Caller pods see the same callee: their p95s, weighted by how much each called.
+            let weighted: Vec<(f64, f64)> = minutes.iter().filter_map(|m| Some((m.p95?, m.requests as f64))).collect();
+            let weight: f64 = weighted.iter().map(|(_, w)| w).sum();
+            let p95 = (weight > 0.0).then(|| weighted.iter().map(|(p, w)| p * w).sum::<f64>() / weight);
+            let now = Summary {
+                requests,
+                rps: minutes.iter().map(|m| m.rps).sum(),
+                server_errors,
+                error_ratio: server_errors as f64 / requests.max(1) as f64,
+                p95,
+                ..Summary::default()
+            };
+            CallFacts { caller, callee, now, callee_pods: pods.into_iter().collect() }
+        })
+        .collect()
 }
 
 /// Pods that by the usual conventions belong to Service `namespace/name`: its workload has the

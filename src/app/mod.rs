@@ -203,6 +203,9 @@ pub struct State {
     pub traffic: Traffic,
     /// Gateway log streams by name.
     pub streams: BTreeMap<String, Stream>,
+    /// Mesh sidecars' log streams, and the calls each meshed pod made (its outbound lines).
+    pub mesh_streams: BTreeMap<String, Stream>,
+    pub mesh: BTreeMap<PodKey, Traffic>,
     /// `--log-format`: every stream is read in it instead of being detected.
     pub log_format: Option<Format>,
     /// Where zone-less log times were written (`--log-tz`, else the system zone).
@@ -288,6 +291,8 @@ impl State {
             node_selected: 0,
             traffic,
             streams: BTreeMap::new(),
+            mesh_streams: BTreeMap::new(),
+            mesh: BTreeMap::new(),
             log_format: None,
             log_zone: LogZone::default(),
             traffic_group: TrafficGroup::Services,
@@ -346,6 +351,17 @@ impl State {
                 self.now = now;
                 self.traffic.advance(now);
                 self.traffic_dirty |= !self.streams.is_empty();
+                for calls in self.mesh.values_mut() {
+                    calls.advance(now);
+                }
+                // A meshed pod that is gone takes its calls with it (pods churn; the map must not).
+                if now % 60 == 0 && !self.mesh.is_empty() && self.sources.contains_key(&SourceId::Pods) {
+                    let pods = &self.pods;
+                    self.mesh.retain(|pod, _| pods.get(pod).is_some());
+                    self.mesh_streams.retain(|stream, _| {
+                        crate::sources::mesh::stream_pod(stream).is_some_and(|p| pods.get(&p).is_some())
+                    });
+                }
                 vec![]
             }
             Msg::Source(update) => {
@@ -468,6 +484,16 @@ impl State {
                     status.state = state;
                     status.since = now;
                 }
+            }
+            Update::AccessLog { stream, chunk } if crate::sources::mesh::stream_pod(&stream).is_some() => {
+                let Some(pod) = crate::sources::mesh::stream_pod(&stream) else { return };
+                let retention = self.retention_secs();
+                let calls = self.mesh.entry(pod).or_insert_with(|| Traffic::new(self.now, retention));
+                // Istio's sidecars write their own format; `--log-format` is the gateway's.
+                let s = self.mesh_streams.entry(stream).or_insert_with(Stream::outbound_calls);
+                s.ingest(&chunk, calls, self.now);
+                self.hotspots_dirty = true;
+                self.mark_data(SourceId::Mesh);
             }
             Update::AccessLog { stream, chunk } => {
                 let s = stream_entry(&mut self.streams, &stream, &self.log_format, &self.log_zone);
@@ -608,6 +634,8 @@ impl State {
         // Another cluster's gateway is another gateway; a file or stdin stream goes on.
         self.traffic = Traffic::new(self.now, self.retention_secs());
         self.streams.retain(|name, _| name.starts_with("file:") || name == "stdin");
+        self.mesh_streams.clear();
+        self.mesh.clear();
         self.traffic_rows.clear();
         for s in self.sources.values_mut() {
             *s = SourceStatus::connecting(self.now);
@@ -727,6 +755,7 @@ impl State {
             node_usage: &self.node_usage,
             traffic: &self.traffic,
             streams: &self.streams,
+            mesh: &self.mesh,
             backend_services: &self.backend_services,
             queues: self.queues.iter().map(|(k, t)| (k, &t.stats, self.consumer_pods(k).to_vec())).collect(),
             now: self.traffic_now(),

@@ -36,11 +36,19 @@ pub struct Stream {
     pub late: u64,
     /// Where zone-less times (HAProxy) were written.
     pub zone: LogZone,
+    /// A mesh sidecar's log: only its outbound lines (the calls its pod made) are counted; the
+    /// inbound ones are the callee's side of calls counted where they were made.
+    outbound_only: bool,
 }
 
 impl Stream {
     pub fn with_format(format: Option<Format>) -> Stream {
         Stream { format, ..Stream::default() }
+    }
+
+    /// A mesh sidecar's log stream.
+    pub fn outbound_calls() -> Stream {
+        Stream { outbound_only: true, ..Stream::default() }
     }
 
     pub fn in_zone(self, zone: LogZone) -> Stream {
@@ -80,6 +88,9 @@ impl Stream {
             match self.format.as_ref().and_then(|f| f.parse(line)) {
                 Some(mut record) => {
                     self.matched += 1;
+                    if self.outbound_only && !record.backend.starts_with("outbound|") {
+                        continue;
+                    }
                     if record.zoneless {
                         record.time = record.time.map(|t| self.zone.to_utc(t));
                     }

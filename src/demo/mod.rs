@@ -146,21 +146,23 @@ pub fn demo_events(scenario: &scenario::Scenario, events: &mut EventsConfig, add
     }
 }
 
-/// The gateway's access-log lines written after `after_seq`, one [`Update::AccessLog`] per
-/// gateway pod (named as the pod-log source names its streams), and the newest sequence number.
+/// The log lines written after `after_seq`, one [`Update::AccessLog`] per pod, named as the
+/// log sources name their streams (`namespace/pod` for the gateway's, `mesh:namespace/pod` for a
+/// mesh sidecar's), and the newest sequence number.
 pub fn gateway_updates(sim: &sim::Sim, after_seq: u64) -> (Vec<Update>, u64) {
-    let mut by_pod: std::collections::BTreeMap<&str, String> = std::collections::BTreeMap::new();
+    let mut by_stream: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
     let mut last = after_seq;
-    for (seq, _, pod, line) in sim.access_log.iter().filter(|(seq, ..)| *seq > after_seq) {
-        let chunk = by_pod.entry(pod.as_str()).or_default();
-        chunk.push_str(line);
+    for e in sim.access_log.iter().filter(|e| e.seq > after_seq) {
+        let stream = if e.container == scenario::MESH_SIDECAR {
+            crate::sources::mesh::stream_name(&e.namespace, &e.pod)
+        } else {
+            format!("{}/{}", e.namespace, e.pod)
+        };
+        let chunk = by_stream.entry(stream).or_default();
+        chunk.push_str(&e.line);
         chunk.push('\n');
-        last = *seq;
+        last = e.seq;
     }
-    let namespace = sim.scenario.services.iter().find(|s| s.gateway).map_or("", |s| s.namespace.as_str());
-    let updates = by_pod
-        .into_iter()
-        .map(|(pod, chunk)| Update::AccessLog { stream: format!("{namespace}/{pod}"), chunk })
-        .collect();
+    let updates = by_stream.into_iter().map(|(stream, chunk)| Update::AccessLog { stream, chunk }).collect();
     (updates, last)
 }

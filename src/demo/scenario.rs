@@ -69,6 +69,8 @@ pub struct Expectation {
     pub culprit: String,
     /// A prefix of its verdict, e.g. `CPU-starved`.
     pub verdict: Option<String>,
+    /// Words one line of its evidence must hold, e.g. the path of a dependency chain.
+    pub evidence: Option<String>,
     /// Seconds after the first fault's onset by which it must rank first (and stay there).
     pub within_secs: i64,
     /// Simulated seconds `kpulse snapshot --demo` plays when no --window is given.
@@ -132,7 +134,14 @@ pub struct ServiceSpec {
     /// Upstream latency at rest, in milliseconds; it climbs as the service saturates.
     #[serde(default = "default_latency_ms")]
     pub latency_ms: f64,
+    /// Services (by name) each of its requests calls in turn, through the mesh: they serve its
+    /// load too, and their time adds to its own. Every service in a call has an `istio-proxy`
+    /// sidecar that logs its outbound calls.
+    #[serde(default)]
+    pub calls: Vec<String>,
 }
+
+pub use crate::sources::mesh::{MESH_LABEL, SIDECAR as MESH_SIDECAR};
 
 fn default_latency_ms() -> f64 {
     12.0
@@ -219,9 +228,59 @@ impl Scenario {
     }
 
     pub fn parse(text: &str) -> Result<Scenario, String> {
-        let s: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut s: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
         s.validate()?;
+        s.add_mesh_sidecars();
         Ok(s)
+    }
+
+    /// Whether a service calls or is called: its pods carry the mesh sidecar.
+    pub fn in_mesh(&self, service: &str) -> bool {
+        self.services.iter().any(|s| (s.name == service && !s.calls.is_empty()) || s.calls.iter().any(|c| c == service))
+    }
+
+    fn add_mesh_sidecars(&mut self) {
+        let meshed: Vec<bool> = self.services.iter().map(|s| self.in_mesh(&s.name)).collect();
+        for (s, meshed) in self.services.iter_mut().zip(meshed) {
+            if meshed && !s.sidecars.iter().any(|c| c == MESH_SIDECAR) {
+                s.sidecars.push(MESH_SIDECAR.into());
+            }
+        }
+    }
+
+    /// Calls name known services, none the gateway, and never loop (a request would never end).
+    fn validate_calls(&self) -> Result<(), String> {
+        let index = |name: &str| self.services.iter().position(|s| s.name == name);
+        for s in &self.services {
+            for callee in &s.calls {
+                let Some(i) = index(callee) else {
+                    return Err(format!("service {} calls unknown service {callee:?}", s.name));
+                };
+                if self.services[i].gateway || s.gateway {
+                    return Err(format!("service {} calls {callee}: the gateway is not part of the mesh", s.name));
+                }
+            }
+        }
+        // Depth-first from every service: a service met again on its own path is a loop.
+        fn visit(s: &Scenario, at: usize, path: &mut Vec<usize>) -> Result<(), String> {
+            if let Some(start) = path.iter().position(|&p| p == at) {
+                let names: Vec<&str> =
+                    path[start..].iter().chain([&at]).map(|&i| s.services[i].name.as_str()).collect();
+                return Err(format!("services call each other in a loop: {}", names.join(" → ")));
+            }
+            path.push(at);
+            for callee in &s.services[at].calls {
+                if let Some(i) = s.services.iter().position(|x| &x.name == callee) {
+                    visit(s, i, path)?;
+                }
+            }
+            path.pop();
+            Ok(())
+        }
+        for i in 0..self.services.len() {
+            visit(self, i, &mut Vec::new())?;
+        }
+        Ok(())
     }
 
     pub fn load(path: &std::path::Path) -> Result<Scenario, String> {
@@ -302,6 +361,7 @@ impl Scenario {
                 return Err(format!("service {}: kind must be Deployment or StatefulSet", s.name));
             }
         }
+        self.validate_calls()?;
         for q in &self.queues {
             for svc in [&q.producer, &q.consumer] {
                 if !self.services.iter().any(|s| &s.name == svc) {
@@ -349,6 +409,7 @@ impl Scenario {
                 sidecars: vec!["istio-proxy".into(), "log-agent".into()],
                 gateway: false,
                 latency_ms: default_latency_ms(),
+                calls: Vec::new(),
             });
         }
         let nodes_needed = pods.div_ceil(100);

@@ -454,6 +454,21 @@ fn pod_log(shared: &Shared, ns: &str, name: &str, query: &HashMap<String, String
             &format!("container {container} is not valid for pod {name}"),
         );
     }
+    let container = match query.get("container") {
+        Some(c) => c.clone(),
+        None if containers.len() == 1 => containers[0].clone(),
+        // As the API server answers: a pod of several containers needs one named.
+        None => {
+            return status(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!(
+                    "a container name must be specified for pod {name}, choose one of: [{}]",
+                    containers.join(" ")
+                ),
+            );
+        }
+    };
     let flag = |k: &str| query.get(k).is_some_and(|v| v == "true" || v == "1");
     let (follow, timestamps) = (flag("follow"), flag("timestamps"));
     let since: Option<i64> = query
@@ -461,7 +476,7 @@ fn pod_log(shared: &Shared, ns: &str, name: &str, query: &HashMap<String, String
         .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
         .map(|t| t.as_second())
         .or_else(|| query.get("sinceSeconds").and_then(|s| s.parse::<i64>().ok()).map(|s| sim.now - s));
-    let mut lines = sim.pod_log(name, 0);
+    let mut lines = sim.pod_log(name, &container, 0);
     if let Some(since) = since {
         lines.retain(|(_, t, _)| *t >= since);
     }
@@ -469,7 +484,8 @@ fn pod_log(shared: &Shared, ns: &str, name: &str, query: &HashMap<String, String
         let skip = lines.len().saturating_sub(tail);
         lines.drain(..skip);
     }
-    let last_seq = lines.last().map(|l| l.0).unwrap_or_else(|| sim.pod_log(name, 0).last().map_or(0, |l| l.0));
+    let last_seq =
+        lines.last().map(|l| l.0).unwrap_or_else(|| sim.pod_log(name, &container, 0).last().map_or(0, |l| l.0));
     drop(sim);
     let render = move |(seq, t, line): &(u64, i64, String)| {
         if timestamps {
@@ -506,7 +522,7 @@ fn pod_log(shared: &Shared, ns: &str, name: &str, query: &HashMap<String, String
                 _ = tick.tick() => {}
             }
             let fresh = match sim.lock() {
-                Ok(s) => s.pod_log(&pod, last),
+                Ok(s) => s.pod_log(&pod, &container, last),
                 Err(_) => return,
             };
             if let Some(l) = fresh.last() {

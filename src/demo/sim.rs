@@ -16,7 +16,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectM
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 
-use super::scenario::{FaultKind, Scenario, ServiceSpec};
+use super::scenario::{FaultKind, MESH_LABEL, MESH_SIDECAR, Scenario, ServiceSpec};
 use super::store::{Collection, Selectable};
 use crate::model::metrics::{ContainerMetrics, MetricsMeta, NodeMetrics, PodMetrics};
 use crate::model::quantity::{parse_bytes, parse_cpu_millis};
@@ -165,8 +165,11 @@ pub struct Sim {
     pod_seq: u64,
     /// How close each service is to its CPU limit this second (demand / limit, worst pod).
     saturation: Vec<f64>,
-    /// The gateway's access log: (sequence, unix seconds, gateway pod name, line), bounded.
-    pub access_log: std::collections::VecDeque<(u64, i64, String, String)>,
+    /// Pod logs: the gateway's access log and the mesh sidecars' call logs, bounded.
+    pub access_log: std::collections::VecDeque<LogEntry>,
+    /// Per service, the services it calls and those that call it (`[[services]] calls`).
+    callees: Vec<Vec<usize>>,
+    callers: Vec<Vec<usize>>,
     log_seq: u64,
     /// Its own random stream, so the access log does not change the rest of the simulation.
     log_rng: Rng,
@@ -178,6 +181,21 @@ pub struct Sim {
     node_other_m: Vec<f64>,
     /// One per scenario queue.
     queues: Vec<SimQueue>,
+}
+
+/// The gateway's container, named as in the ingress-nginx chart.
+pub const GATEWAY_CONTAINER: &str = "controller";
+
+/// One line a container wrote to its log.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub seq: u64,
+    /// Unix seconds.
+    pub at: i64,
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    pub line: String,
 }
 
 /// A broker queue's counters, as RabbitMQ keeps them.
@@ -196,8 +214,8 @@ struct SimQueue {
 /// Messages a consumer holds unacknowledged at once (its prefetch).
 const PREFETCH: f64 = 10.0;
 
-/// Access log lines kept for the pod log API (about a minute at the demo's load).
-const ACCESS_LOG_LINES: usize = 20_000;
+/// Log lines kept for the pod log API (about a minute at the demo's load, mesh calls included).
+const ACCESS_LOG_LINES: usize = 40_000;
 
 /// Node allocatable = capacity minus what the kubelet reserves for the system.
 const SYSTEM_RESERVED_CPU_M: f64 = 100.0;
@@ -263,6 +281,8 @@ impl Sim {
                 })
                 .collect(),
             access_log: std::collections::VecDeque::new(),
+            callees: Vec::new(),
+            callers: vec![Vec::new(); scenario.services.len()],
             log_seq: 0,
             log_rng: Rng::new(scenario.seed ^ 0x05ee_d106),
             fired: vec![false; scenario.faults.len()],
@@ -271,6 +291,13 @@ impl Sim {
             rng: Rng::new(rng.next_u64()),
             scenario,
         };
+        let index = |name: &str| sim.scenario.services.iter().position(|s| s.name == name);
+        sim.callees = sim.scenario.services.iter().map(|s| s.calls.iter().filter_map(|c| index(c)).collect()).collect();
+        for (caller, callees) in sim.callees.iter().enumerate() {
+            for &callee in callees {
+                sim.callers[callee].push(caller);
+            }
+        }
         for i in 0..sim.nodes.len() {
             sim.publish_node(i);
         }
@@ -392,8 +419,7 @@ impl Sim {
         self.pod_seq += 1;
         let seq = self.pod_seq;
         let mut containers = vec![SimContainer {
-            // The gateway's container is named as in the ingress-nginx chart.
-            name: if spec.gateway { "controller".into() } else { "app".into() },
+            name: if spec.gateway { GATEWAY_CONTAINER.into() } else { "app".into() },
             main: true,
             restarts: 0,
             state: CState::Running { since: started },
@@ -526,7 +552,9 @@ impl Sim {
         let t = (self.now - self.start) as f64;
         let wave = 1.0 + l.amplitude * (2.0 * std::f64::consts::PI * t / l.period_secs.max(1.0)).sin();
         let spike = self.fault_active(FaultKind::LoadSpike, svc).and_then(|f| f.factor).unwrap_or(1.0);
-        l.base_rps * self.service(svc).share * wave * spike
+        // Every request of a caller calls it once (calls never loop: the scenario checks).
+        let called: f64 = self.callers[svc].iter().map(|&caller| self.load_rps(caller)).sum();
+        l.base_rps * self.service(svc).share * wave * spike + called
     }
 
     fn step(&mut self) {
@@ -786,9 +814,97 @@ impl Sim {
         self.update_nodes();
     }
 
+    /// The ready pods of a service: what a gateway or a sidecar may send a request to.
+    fn ready_pods(&self, svc: usize) -> Vec<&SimPod> {
+        self.pods.iter().filter(|p| p.svc == svc && p.node.is_some() && p.containers.iter().all(|c| c.ready)).collect()
+    }
+
+    /// How long one request takes in the service's own pods: its latency at rest, climbing as
+    /// it nears its CPU limit, plus what a slow dependency adds.
+    fn own_secs(&self, rng: &mut Rng, svc: usize) -> f64 {
+        let spec = self.service(svc);
+        let pressure = (self.saturation[svc] - 0.8).max(0.0);
+        let slow_s = self.fault_sum(FaultKind::SlowDependency, svc, |f| f.extra_ms) / 1000.0;
+        spec.latency_ms / 1000.0 * (0.6 + 0.8 * rng.unit()) * (1.0 + 8.0 * pressure) + slow_s * (0.8 + 0.4 * rng.unit())
+    }
+
+    /// What a pod of the service answers: some 504s when it is far past its CPU limit, the
+    /// error burst's 500s (a new version's from its own pods only), else 200.
+    fn answer_status(&self, rng: &mut Rng, svc: usize, pod: &SimPod) -> u16 {
+        let pressure = (self.saturation[svc] - 0.8).max(0.0);
+        let error_share = self
+            .fault_active(FaultKind::ErrorBurst, svc)
+            .filter(|f| !f.rollout || pod.created >= self.start + f.start_secs)
+            .map_or(0.0, |f| f.factor.unwrap_or(0.0));
+        if pressure > 0.3 && rng.unit() < 0.05 {
+            504
+        } else if rng.unit() < error_share {
+            500
+        } else {
+            200
+        }
+    }
+
+    /// The calls one request to `svc`, served by `caller`, makes through the mesh, in turn: each
+    /// logged by the caller's sidecar as Istio's default access log line (into `lines`, as
+    /// (namespace, pod, line)), the callee's own calls before it. Returns the seconds they took.
+    fn mesh_calls(&self, rng: &mut Rng, svc: usize, caller: &SimPod, lines: &mut Vec<(String, String, String)>) -> f64 {
+        let mut total = 0.0;
+        for &callee in &self.callees[svc] {
+            let spec = self.service(callee);
+            let ready = self.ready_pods(callee);
+            let (status, flags, details, upstream, secs) = if ready.is_empty() {
+                (503, "UH", "no_healthy_upstream", "-".to_string(), 0.0)
+            } else {
+                let pod = ready[rng.next_u64() as usize % ready.len()];
+                let secs = self.own_secs(rng, callee) + self.mesh_calls(rng, callee, pod, lines);
+                (self.answer_status(rng, callee, pod), "-", "via_upstream", format!("{}:8080", pod.ip), secs)
+            };
+            let service_time = if ready.is_empty() { "-".to_string() } else { format!("{:.0}", secs * 1000.0) };
+            // The sidecar's own hop adds a fraction of a millisecond.
+            let duration_ms = (secs * 1000.0 + 0.3 + 0.5 * rng.unit()).round();
+            let millis = rng.next_u64() % 1000;
+            let started = Timestamp::from_second(self.now)
+                .map(|t| format!("{}.{millis:03}Z", t.strftime("%Y-%m-%dT%H:%M:%S")))
+                .unwrap_or_default();
+            let (name, ns) = (&spec.name, &spec.namespace);
+            let request_id = format!(
+                "{:08x}-{:04x}-4{:03x}",
+                rng.next_u64() as u32,
+                rng.next_u64() % 0xffff,
+                rng.next_u64() % 0xfff
+            );
+            let bytes = 100 + rng.next_u64() % 2000;
+            let port = 32768 + rng.next_u64() % 28000;
+            lines.push((
+                caller.namespace.clone(),
+                caller.name.clone(),
+                format!(
+                    "[{started}] \"POST /{name}/v1 HTTP/1.1\" {status} {flags} {details} - \"-\" 120 {bytes} {duration_ms} {service_time} \"-\" \"grpc-go/1.68.0\" \"{request_id}\" \"{name}.{ns}:8080\" \"{upstream}\" outbound|8080||{name}.{ns}.svc.cluster.local {ip}:{port} 10.96.{}.{}:8080 {ip}:{} - default",
+                    callee / 250,
+                    1 + callee % 250,
+                    port + 1,
+                    ip = caller.ip,
+                ),
+            ));
+            total += duration_ms / 1000.0;
+        }
+        total
+    }
+
+    fn push_log(&mut self, namespace: String, pod: String, container: &str, line: String) {
+        self.log_seq += 1;
+        if self.access_log.len() == ACCESS_LOG_LINES {
+            self.access_log.pop_front();
+        }
+        let (seq, at, container) = (self.log_seq, self.now, container.to_string());
+        self.access_log.push_back(LogEntry { seq, at, namespace, pod, container, line });
+    }
+
     /// One ingress-nginx `upstreaminfo` line per request the gateway served this second, spread
     /// over the services by their share of the load. A saturated service is slow in the log too;
-    /// a service with no ready pod answers 503 at the gateway.
+    /// a service with no ready pod answers 503 at the gateway. A service that calls others
+    /// waits for them, and its pods' sidecars log each call.
     fn write_access_log(&mut self, ready_count: &[u32]) {
         let Some(gw) = self.scenario.services.iter().position(|s| s.gateway) else { return };
         let gateway_pods: Vec<String> =
@@ -798,54 +914,59 @@ impl Sim {
         }
         let backends: Vec<usize> =
             (0..self.scenario.services.len()).filter(|&i| i != gw && self.scenario.services[i].share > 0.0).collect();
+        // A load spike on a service brings it more requests through the gateway, not just CPU.
+        let weights: Vec<f64> = backends
+            .iter()
+            .map(|&b| {
+                self.scenario.services[b].share
+                    * self.fault_active(FaultKind::LoadSpike, b).and_then(|f| f.factor).unwrap_or(1.0)
+            })
+            .collect();
         let total_share: f64 = backends.iter().map(|&i| self.scenario.services[i].share).sum();
-        let requests = (self.load_rps(gw).round() as usize).min(500);
+        let total_weight: f64 = weights.iter().sum();
+        let spiked = if total_share > 0.0 { total_weight / total_share } else { 1.0 };
+        let requests = ((self.load_rps(gw) * spiked).round() as usize).min(500);
         let time_local = Timestamp::from_second(self.now)
             .map(|t| t.strftime("%d/%b/%Y:%H:%M:%S +0000").to_string())
             .unwrap_or_default();
+        // Its own random stream, borrowed for the second: the lines read the rest of the state.
+        let mut rng = std::mem::replace(&mut self.log_rng, Rng::new(0));
         for i in 0..requests {
-            let mut pick = self.log_rng.unit() * total_share;
-            let svc = *backends
+            let mut pick = rng.unit() * total_weight;
+            let svc = backends
                 .iter()
-                .find(|&&b| {
-                    pick -= self.scenario.services[b].share;
+                .zip(&weights)
+                .find(|(_, w)| {
+                    pick -= **w;
                     pick <= 0.0
                 })
-                .unwrap_or(&backends[0]);
+                .map_or(backends[0], |(b, _)| *b);
             let spec = &self.scenario.services[svc];
-            let ready: Vec<&SimPod> = self
-                .pods
-                .iter()
-                .filter(|p| p.svc == svc && p.node.is_some() && p.containers.iter().all(|c| c.ready))
-                .collect();
+            let ready = self.ready_pods(svc);
             let (path, method) = match spec.name.as_str() {
-                "cart" => (format!("/api/cart/{}", 1000 + self.log_rng.next_u64() % 9000), "POST"),
-                "order" => (format!("/api/orders/{}", self.log_rng.next_u64() % 100_000), "POST"),
+                "cart" => (format!("/api/cart/{}", 1000 + rng.next_u64() % 9000), "POST"),
+                "order" => (format!("/api/orders/{}", rng.next_u64() % 100_000), "POST"),
                 "payment" => ("/api/payments".to_string(), "POST"),
-                "catalog" => (format!("/api/products/{}", self.log_rng.next_u64() % 500), "GET"),
+                "catalog" => (format!("/api/products/{}", rng.next_u64() % 500), "GET"),
                 name => (format!("/{name}/"), "GET"),
             };
             let upstream_name = format!("{}-{}-80", spec.namespace, spec.name);
-            let request_id = format!("{:016x}{:016x}", self.log_rng.next_u64(), self.now as u64);
-            let bytes = 200 + self.log_rng.next_u64() % 4000;
+            let request_id = format!("{:016x}{:016x}", rng.next_u64(), self.now as u64);
+            let bytes = 200 + rng.next_u64() % 4000;
             let ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36";
-            let client = format!("203.0.113.{}", 1 + self.log_rng.next_u64() % 250);
+            let client = format!("203.0.113.{}", 1 + rng.next_u64() % 250);
             let uneven = self.fault_active(FaultKind::UnevenLoad, svc).and_then(|f| f.factor);
             let hot = uneven.and_then(|_| self.hot_replica(svc)).map(|i| self.pods[i].name.as_str());
-            let slow_s = self.fault_sum(FaultKind::SlowDependency, svc, |f| f.extra_ms) / 1000.0;
             let gateway_s = self.fault_sum(FaultKind::GatewaySaturation, gw, |f| f.extra_ms) / 1000.0;
-            // A new version's errors come from its own pods only.
-            let error_burst = self
-                .fault_active(FaultKind::ErrorBurst, svc)
-                .map(|f| (f.factor.unwrap_or(0.0), f.rollout.then_some(self.start + f.start_secs)));
+            let mut calls = Vec::new();
             let line = if ready.is_empty() || ready_count.get(svc) == Some(&0) {
                 format!(
                     "{client} - - [{time_local}] \"{method} {path} HTTP/1.1\" 503 190 \"-\" \"{ua}\" 420 0.000 [{upstream_name}] [] - - - - {request_id}"
                 )
             } else {
-                let pick = self.log_rng.next_u64() as usize;
+                let pick = rng.next_u64() as usize;
                 let pod = match (uneven, hot) {
-                    (Some(share), Some(hot)) if self.log_rng.unit() < share => {
+                    (Some(share), Some(hot)) if rng.unit() < share => {
                         ready.iter().find(|p| p.name == hot).copied().unwrap_or(ready[pick % ready.len()])
                     }
                     (Some(_), Some(hot)) if ready.len() > 1 => {
@@ -854,43 +975,35 @@ impl Sim {
                     }
                     _ => ready[pick % ready.len()],
                 };
-                let pressure = (self.saturation[svc] - 0.8).max(0.0);
-                let upstream_s = spec.latency_ms / 1000.0 * (0.6 + 0.8 * self.log_rng.unit()) * (1.0 + 8.0 * pressure)
-                    + slow_s * (0.8 + 0.4 * self.log_rng.unit());
-                let status = if pressure > 0.3 && self.log_rng.unit() < 0.05 {
-                    504
-                } else if self.log_rng.unit()
-                    < error_burst
-                        .filter(|(_, new_since)| new_since.is_none_or(|since| pod.created >= since))
-                        .map_or(0.0, |(share, _)| share)
-                {
-                    500
-                } else {
-                    200
-                };
-                let total_s =
-                    upstream_s + 0.0005 + 0.001 * self.log_rng.unit() + gateway_s * (0.5 + self.log_rng.unit());
+                let upstream_s = self.own_secs(&mut rng, svc) + self.mesh_calls(&mut rng, svc, pod, &mut calls);
+                let status = self.answer_status(&mut rng, svc, pod);
+                let total_s = upstream_s + 0.0005 + 0.001 * rng.unit() + gateway_s * (0.5 + rng.unit());
                 format!(
                     "{client} - - [{time_local}] \"{method} {path} HTTP/1.1\" {status} {bytes} \"-\" \"{ua}\" 420 {total_s:.3} [{upstream_name}] [] {}:8080 {bytes} {upstream_s:.3} {status} {request_id}",
                     pod.ip
                 )
             };
-            self.log_seq += 1;
-            let gw_pod = gateway_pods[i % gateway_pods.len()].clone();
-            if self.access_log.len() == ACCESS_LOG_LINES {
-                self.access_log.pop_front();
+            for (namespace, pod, call) in calls {
+                self.push_log(namespace, pod, MESH_SIDECAR, call);
             }
-            self.access_log.push_back((self.log_seq, self.now, gw_pod, line));
+            let gateway_pod = gateway_pods[i % gateway_pods.len()].clone();
+            self.push_log(self.service(gw).namespace.clone(), gateway_pod, GATEWAY_CONTAINER, line);
         }
+        self.log_rng = rng;
     }
 
-    /// Log lines of one pod after `after_seq`: (sequence, unix seconds, line).
-    pub fn pod_log(&self, pod: &str, after_seq: u64) -> Vec<(u64, i64, String)> {
+    /// Lines one container of a pod wrote after `after_seq`: (sequence, unix seconds, line).
+    pub fn pod_log(&self, pod: &str, container: &str, after_seq: u64) -> Vec<(u64, i64, String)> {
         self.access_log
             .iter()
-            .filter(|(seq, _, p, _)| *seq > after_seq && p == pod)
-            .map(|(seq, t, _, l)| (*seq, *t, l.clone()))
+            .filter(|e| e.seq > after_seq && e.pod == pod && e.container == container)
+            .map(|e| (e.seq, e.at, e.line.clone()))
             .collect()
+    }
+
+    /// Whether the service's pods carry the mesh sidecar (it calls or is called).
+    fn in_mesh(&self, svc: usize) -> bool {
+        !self.callees[svc].is_empty() || !self.callers[svc].is_empty()
     }
 
     /// The containers of a pod, by name; `None` when there is no such pod.
@@ -1104,6 +1217,9 @@ impl Sim {
         let mut labels = BTreeMap::new();
         labels.insert("app.kubernetes.io/name".to_string(), spec.name.clone());
         labels.insert("app".to_string(), spec.name.clone());
+        if self.in_mesh(pod.svc) {
+            labels.insert(MESH_LABEL.0.to_string(), MESH_LABEL.1.to_string());
+        }
         if spec.gateway {
             // The labels of the ingress-nginx chart's controller pods, which gateway detection keys on.
             labels.insert("app.kubernetes.io/name".to_string(), "ingress-nginx".into());

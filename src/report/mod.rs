@@ -66,6 +66,7 @@ pub struct ExpectationResult {
     /// A prefix of the label the first hotspot must have.
     pub culprit: String,
     pub verdict: Option<String>,
+    pub evidence: Option<String>,
     pub within_secs: i64,
     /// The earliest fault onset the delay is measured from.
     pub onset_secs: i64,

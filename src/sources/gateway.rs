@@ -122,10 +122,21 @@ fn status(tx: &UnboundedSender<Update>, state: SourceState) {
     let _ = tx.send(Update::Status { source: SourceId::Gateway, state });
 }
 
+/// One pod log to follow, and what its lines are sent as.
+pub(super) struct PodLog {
+    pub namespace: String,
+    pub pod: String,
+    pub container: Option<String>,
+    /// The stream name the chunks carry.
+    pub stream: String,
+    /// Whose status a failing follow reports.
+    pub source: SourceId,
+}
+
 /// Follows the logs of every pod the spec selects, starting a stream per new replica and stopping
 /// it when the pod goes. Runs until cancelled by the caller.
 pub async fn follow_pods(client: Client, spec: GatewaySpec, scope: Scope, tx: UnboundedSender<Update>) {
-    let mut streams = PodStreams(HashMap::new());
+    let mut streams = PodStreams::default();
     let mut announced = false;
     let targets: Vec<(Option<String>, String, Option<String>)> = match &spec {
         GatewaySpec::Pods { namespace, selector, container } => {
@@ -185,7 +196,9 @@ pub async fn follow_pods(client: Client, spec: GatewaySpec, scope: Scope, tx: Un
             if streams.0.contains_key(&key) {
                 continue;
             }
-            let task = follow_pod_log(client.clone(), ns, name, container, tx.clone());
+            let stream = format!("{ns}/{name}");
+            let log = PodLog { namespace: ns, pod: name, container, stream, source: SourceId::Gateway };
+            let task = follow_pod_log(client.clone(), log, tx.clone());
             streams.0.insert(key, tokio::spawn(task));
         }
         tokio::time::sleep(REDISCOVER_EVERY).await;
@@ -193,7 +206,8 @@ pub async fn follow_pods(client: Client, spec: GatewaySpec, scope: Scope, tx: Un
 }
 
 /// The per-pod log tasks, aborted when discovery stops (a context switch drops its future).
-struct PodStreams(HashMap<(String, String), JoinHandle<()>>);
+#[derive(Default)]
+pub(super) struct PodStreams(pub HashMap<(String, String), JoinHandle<()>>);
 
 impl Drop for PodStreams {
     fn drop(&mut self) {
@@ -260,15 +274,14 @@ pub fn split_timestamp(line: &str) -> Option<(Timestamp, &str)> {
     Some((ts.parse().ok()?, rest))
 }
 
-async fn follow_pod_log(
-    client: Client,
-    ns: String,
-    name: String,
-    container: Option<String>,
-    tx: UnboundedSender<Update>,
-) {
+/// Follows one container's log from [`BACKFILL_SECS`] ago, resuming after a break where it
+/// stopped, until the pod is gone or the task is aborted.
+pub(super) async fn follow_pod_log(client: Client, log: PodLog, tx: UnboundedSender<Update>) {
+    let PodLog { namespace: ns, pod: name, container, stream: stream_name, source } = log;
     let api: Api<Pod> = Api::namespaced(client, &ns);
-    let stream_name = format!("{ns}/{name}");
+    let status = |tx: &UnboundedSender<Update>, state| {
+        let _ = tx.send(Update::Status { source, state });
+    };
     let mut cursor = LogCursor::default();
     let mut backoff = Duration::from_millis(500);
     loop {

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::cadvisor::{ScrapeEnd, ScrapePlan, Targets};
 use super::http::error_chain;
+use super::mesh::{MeshedPods, follow_mesh};
 use super::placement::PodPlacement;
 use super::prometheus::{Endpoint, PrometheusConfig};
 use super::{SourceId, SourceState, Update};
@@ -61,6 +62,8 @@ pub struct KubeSourceConfig {
     pub cadvisor_full_interval: Duration,
     /// In `auto` usage, above this many nodes the kubelets are not scraped one by one.
     pub cadvisor_max_nodes: usize,
+    /// Mesh sidecars whose call logs are followed at most.
+    pub mesh_max_pods: usize,
     /// The context's namespace, used when cluster-wide reads are forbidden.
     pub fallback_namespace: String,
 }
@@ -79,6 +82,8 @@ pub fn spawn_all(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Upda
     // Where the pods in scope run, for the kubelet scrapes.
     let placement = PodPlacement::default();
     let observed = placement.clone();
+    let meshed = MeshedPods::default();
+    let observed_mesh = meshed.clone();
     run(Box::pin(watch_scoped::<Pod, _>(
         client.clone(),
         cfg.clone(),
@@ -87,6 +92,7 @@ pub fn spawn_all(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Upda
         move |p| {
             let change = p.map(|p| PodInfo::from_pod(&p));
             observed.observe(&change);
+            observed_mesh.observe(&change);
             Update::Pods(change)
         },
         tx.clone(),
@@ -120,6 +126,9 @@ pub fn spawn_all(client: Client, cfg: KubeSourceConfig, tx: UnboundedSender<Upda
     let interval = cfg.metrics_interval;
     let node_tx = tx.clone();
     run(Box::pin(async move { poll_node_metrics(node_client, interval, node_tx).await }));
+    if cfg.mesh_max_pods > 0 {
+        run(Box::pin(follow_mesh(client.clone(), meshed, cfg.mesh_max_pods, tx.clone())));
+    }
     run(Box::pin(pod_usage(client, cfg, placement, tx)));
 }
 

@@ -7,6 +7,7 @@ pub mod cadvisor;
 pub mod gateway;
 pub mod http;
 pub mod kube;
+pub mod mesh;
 pub mod placement;
 pub mod prometheus;
 
@@ -33,6 +34,8 @@ pub enum SourceId {
     Brokers,
     /// Services: what gateway backend names stand for.
     Services,
+    /// Mesh sidecars' access logs: the calls between services.
+    Mesh,
 }
 
 impl SourceId {
@@ -42,14 +45,14 @@ impl SourceId {
     /// A helper source (Services only refine backend names) takes status-bar room only when it
     /// has a problem to tell.
     pub fn shown_when_healthy(self) -> bool {
-        self != SourceId::Services
+        !matches!(self, SourceId::Services | SourceId::Mesh)
     }
 
     /// Polled sources deliver on every interval, so old data means stale data; watches deliver
     /// only on change.
     pub fn is_polled(self) -> bool {
         // A quiet gateway log means no requests, not stale data.
-        !matches!(self, SourceId::Pods | SourceId::Nodes | SourceId::Events | SourceId::Gateway)
+        !matches!(self, SourceId::Pods | SourceId::Nodes | SourceId::Events | SourceId::Gateway | SourceId::Mesh)
     }
 
     pub fn label(self) -> &'static str {
@@ -64,6 +67,7 @@ impl SourceId {
             SourceId::Gateway => "gateway",
             SourceId::Brokers => "brokers",
             SourceId::Services => "services",
+            SourceId::Mesh => "mesh",
         }
     }
 }

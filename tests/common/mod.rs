@@ -215,6 +215,7 @@ impl Kpulse {
             metrics_interval: config.metrics_interval,
             cadvisor_full_interval: config.cadvisor_full_interval,
             cadvisor_max_nodes: config.cadvisor_max_nodes,
+            mesh_max_pods: config.mesh_max_pods,
             fallback_namespace: fallback_namespace.into(),
         };
         spawn_all(client, cfg, tx, cancel.clone());
