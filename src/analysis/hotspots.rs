@@ -222,6 +222,24 @@ pub struct CallFacts<'a> {
     pub callee_pods: Vec<&'a PodKey>,
 }
 
+/// A workload running fewer pods than it held for most of the last minutes.
+#[derive(Debug, Clone)]
+pub struct CapacityFacts<'a> {
+    pub namespace: String,
+    /// `deploy/catalog`, as pods name their workload.
+    pub workload: String,
+    pub from: u32,
+    pub to: u32,
+    /// When the count fell.
+    pub at: UnixSecs,
+    /// Its service's requests per second before the fall and over the last minute, where the
+    /// gateway serves it.
+    pub load_before: Option<f64>,
+    pub load_now: Option<f64>,
+    /// Its pods now.
+    pub pods: Vec<&'a PodKey>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NodeFacts<'a> {
     pub name: &'a str,
@@ -242,6 +260,8 @@ pub struct Inputs<'a> {
     pub queues: Vec<QueueFacts<'a>>,
     /// Calls between services, where a mesh's sidecars log them.
     pub calls: Vec<CallFacts<'a>>,
+    /// Workloads whose pod count fell.
+    pub capacity: Vec<CapacityFacts<'a>>,
 }
 
 /// What the rules know of one queue or consumer group.
@@ -269,6 +289,11 @@ pub enum Subject {
     Node {
         name: String,
     },
+    /// A Deployment, StatefulSet…: `workload` as pods name it (`deploy/catalog`).
+    Workload {
+        namespace: String,
+        workload: String,
+    },
     Gateway,
     /// A queue, or a consumer group on a topic or stream (`broker/queue[/group]`).
     Queue {
@@ -283,6 +308,10 @@ impl Subject {
             Subject::Container { namespace, pod, container } => format!("{namespace}/{pod}/{container}"),
             Subject::Service { name, .. } => format!("svc {name}"),
             Subject::Node { name } => format!("node {name}"),
+            Subject::Workload { namespace, workload } => match workload.split_once('/') {
+                Some((kind, name)) => format!("{kind} {namespace}/{name}"),
+                None => format!("{namespace}/{workload}"),
+            },
             Subject::Gateway => "gateway".into(),
             Subject::Queue { name } => format!("queue {name}"),
         }
@@ -293,6 +322,7 @@ impl Subject {
             Subject::Container { .. } => "container",
             Subject::Service { .. } => "service",
             Subject::Node { .. } => "node",
+            Subject::Workload { .. } => "workload",
             Subject::Gateway => "gateway",
             Subject::Queue { .. } => "queue",
         }
@@ -369,6 +399,7 @@ pub fn rank(inputs: &Inputs, rules: &Rules) -> Vec<Hotspot> {
     }
     node_rules(inputs, rules, &mut board);
     service_rules(inputs, rules, &mut board);
+    capacity_rules(inputs, &mut board);
     gateway_rules(inputs, rules, &mut board);
     queue_rules(inputs, rules, &mut board);
     let mut hotspots: Vec<Hotspot> = board
@@ -376,14 +407,19 @@ pub fn rank(inputs: &Inputs, rules: &Rules) -> Vec<Hotspot> {
         .into_iter()
         .map(|(subject, mut findings)| {
             findings.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.verdict.cmp(&b.verdict)));
-            let top = findings[0].score;
-            let rest: f64 = findings[1..].iter().map(|f| f.score).sum();
-            let score = (top + 0.25 * rest).min(100.0).round() as u32;
+            let score = combined_score(&findings).round() as u32;
             Hotspot { score, findings, subject }
         })
         .collect();
     hotspots.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.subject.cmp(&b.subject)));
     hotspots
+}
+
+/// A subject's score from its findings: the strongest, plus a quarter of the others.
+fn combined_score(findings: &[Finding]) -> f64 {
+    let top = findings.iter().map(|f| f.score).fold(0.0, f64::max);
+    let all: f64 = findings.iter().map(|f| f.score).sum();
+    (top + 0.25 * (all - top)).min(100.0)
 }
 
 fn container_rules(c: &ContainerFacts, rules: &Rules, board: &mut Board) {
@@ -904,6 +940,63 @@ fn blame_the_chain(
     }
 }
 
+/// Fewer replicas for the same load: once the pods left are in trouble (CPU-starved, not
+/// ready…), the drop is the cause and the workload ranks above them; while none is, nothing.
+/// Only where the gateway shows the load stayed: a scale-in after the load fell is the point.
+fn capacity_rules(inputs: &Inputs, board: &mut Board) {
+    let mut containers_of: HashMap<&PodKey, Vec<&ContainerFacts>> = HashMap::new();
+    for c in inputs.containers.iter().filter(|c| !c.init) {
+        containers_of.entry(c.pod).or_default().push(c);
+    }
+    for drop in &inputs.capacity {
+        let (Some(before), Some(now)) = (drop.load_before, drop.load_now) else { continue };
+        if before <= 0.0 || now < 0.8 * before {
+            continue;
+        }
+        let troubled = troubled_containers(drop.pods.iter().copied(), &containers_of, board);
+        let strongest =
+            troubled.iter().filter_map(|(cs, _)| Some(combined_score(board.findings.get(cs)?))).reduce(f64::max);
+        let Some(strongest) = strongest else { continue };
+        let names: Vec<String> = troubled
+            .iter()
+            .take(3)
+            .map(|(cs, verdict)| match cs {
+                Subject::Container { pod, container, .. } => format!("{pod}/{container} ({verdict})"),
+                other => format!("{} ({verdict})", other.label()),
+            })
+            .collect();
+        let evidence = format!(
+            "{} → {} replicas {} ago while its load stayed ({before:.1}/s before, {now:.1}/s now); the pods left are in trouble: {}",
+            drop.from,
+            drop.to,
+            format_age(inputs.now - drop.at),
+            names.join(", ")
+        );
+        let subject = Subject::Workload { namespace: drop.namespace.clone(), workload: drop.workload.clone() };
+        // The pods left are the drop's victims: they rank below it and say where to look.
+        let label = subject.label();
+        for (cs, _) in &troubled {
+            if let Some(findings) = board.findings.get_mut(cs) {
+                for f in findings.iter_mut() {
+                    f.score *= 0.85;
+                }
+                let text = format!(
+                    "{label} fell from {} to {} replicas {} ago",
+                    drop.from,
+                    drop.to,
+                    format_age(inputs.now - drop.at)
+                );
+                findings.push(Finding {
+                    verdict: format!("Short of replicas: see {label}"),
+                    evidence: text,
+                    score: 0.0,
+                });
+            }
+        }
+        board.add(subject, "Replicas fell", evidence, strongest);
+    }
+}
+
 /// The container of a pod that serves its requests: its busiest (a sidecar beside it is not),
 /// ties by name so the choice never depends on input order.
 fn serving_container<'a>(
@@ -1113,7 +1206,16 @@ mod tests {
     }
 
     fn inputs(containers: Vec<ContainerFacts<'_>>) -> Inputs<'_> {
-        Inputs { now: NOW, containers, services: vec![], nodes: vec![], gateway: None, queues: vec![], calls: vec![] }
+        Inputs {
+            now: NOW,
+            containers,
+            services: vec![],
+            nodes: vec![],
+            gateway: None,
+            queues: vec![],
+            calls: vec![],
+            capacity: vec![],
+        }
     }
 
     fn summary(requests: u64, errors: u64, p95: f64) -> Summary {
@@ -1482,6 +1584,46 @@ mod tests {
         // No call takes the time (the time is payment's own, or unlogged): as before.
         input.calls.retain(|c| c.callee == "shop/ledger");
         assert_eq!(top(&input).verdict(), "Slow, pods idle");
+    }
+
+    #[test]
+    fn fewer_replicas_for_the_same_load_rank_above_the_starved_pods_left_and_only_then() {
+        let o = owned(2);
+        let starved = |i| {
+            let mut c = facts(&o, i);
+            c.cpu_m = 498.0;
+            c.throttle = Some(0.6);
+            c
+        };
+        let drop = |before: f64, now: f64| CapacityFacts {
+            namespace: "shop".into(),
+            workload: "deploy/payment".into(),
+            from: 4,
+            to: 2,
+            at: NOW - 90,
+            load_before: Some(before),
+            load_now: Some(now),
+            pods: vec![&o.pods[0], &o.pods[1]],
+        };
+        let mut input = inputs(vec![starved(0), starved(1)]);
+        input.capacity = vec![drop(60.0, 62.0)];
+        let ranked = rank(&input, &Rules::default());
+        assert_eq!(ranked[0].subject.label(), "deploy shop/payment", "{ranked:#?}");
+        assert_eq!(ranked[0].verdict(), "Replicas fell");
+        assert!(
+            ranked[0].evidence()[0]
+                .starts_with("4 → 2 replicas 90s ago while its load stayed (60.0/s before, 62.0/s now)"),
+            "{}",
+            ranked[0].evidence()[0]
+        );
+        assert!(ranked[1].evidence().iter().any(|e| e.contains("deploy shop/payment fell from 4 to 2")), "{ranked:#?}");
+        // The load fell too: scaling in was right; the starved pods are their own finding.
+        input.capacity = vec![drop(120.0, 60.0)];
+        assert!(rank(&input, &Rules::default()).iter().all(|h| h.subject.kind() == "container"));
+        // The pods left cope: nothing to say.
+        let mut coping = inputs(vec![facts(&o, 0), facts(&o, 1)]);
+        coping.capacity = vec![drop(60.0, 62.0)];
+        assert!(rank(&coping, &Rules::default()).is_empty());
     }
 
     #[test]

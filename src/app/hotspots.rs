@@ -3,13 +3,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::analysis::hotspots::{
-    CallFacts, ContainerFacts, Hotspot, Inputs, NodeFacts, OOM_KILL_WINDOW_SECS, QueueFacts, Rules, ServiceFacts, rank,
+    CallFacts, CapacityFacts, ContainerFacts, Hotspot, Inputs, NodeFacts, OOM_KILL_WINDOW_SECS, QueueFacts, Rules,
+    ServiceFacts, rank,
 };
 use crate::analysis::traffic::{Resolver, namespaces_of, pods_by_ip};
 use crate::model::broker::{QueueKey, QueueStats};
 use crate::model::metrics::Usage;
 use crate::model::node::NodeInfo;
 use crate::model::pod::{PodInfo, PodKey};
+use crate::model::replicas::ReplicaDrop;
 use crate::model::store::Store;
 use crate::model::time::UnixSecs;
 use crate::model::traffic::{Summary, Traffic};
@@ -41,6 +43,8 @@ pub struct Sources<'a> {
     pub traffic: &'a Traffic,
     /// Gateway log streams by name; pod streams are named `namespace/pod`.
     pub streams: &'a BTreeMap<String, Stream>,
+    /// Workloads whose pod count fell in the last minutes.
+    pub replica_drops: Vec<ReplicaDrop>,
     /// Each followed mesh sidecar's calls, by the pod that made them.
     pub mesh: &'a BTreeMap<PodKey, Traffic>,
     /// Gateway backend names → `namespace/service`, from the Services.
@@ -156,6 +160,7 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
         .collect();
 
     let calls = mesh_calls(&src, &services, &by_ip, &resolver);
+    let capacity = capacity_facts(&src, &services);
     let gateway_pods: Vec<&PodKey> = src
         .streams
         .keys()
@@ -166,7 +171,36 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
         .collect();
     let gateway = Some((src.traffic.gateway.summary(0, now), gateway_pods));
     let queues = src.queues.into_iter().map(|(key, stats, consumers)| QueueFacts { key, stats, consumers }).collect();
-    rank(&Inputs { now, containers, services, nodes, gateway, queues, calls }, rules)
+    rank(&Inputs { now, containers, services, nodes, gateway, queues, calls, capacity }, rules)
+}
+
+/// Each workload whose pod count fell: its pods now, and its service's load before the fall
+/// and now (the service the gateway reached its pods through).
+fn capacity_facts<'a>(src: &Sources<'a>, services: &[ServiceFacts<'a>]) -> Vec<CapacityFacts<'a>> {
+    src.replica_drops
+        .iter()
+        .filter_map(|drop| {
+            let (namespace, workload) = drop.workload.split_once('/')?;
+            let pods: Vec<&PodKey> = src
+                .pods
+                .values()
+                .filter(|p| p.key.namespace == namespace && p.workload.as_deref() == Some(workload) && !p.deleting)
+                .map(|p| &p.key)
+                .collect();
+            let service = services.iter().find(|s| s.pods.iter().any(|(pod, _)| pods.contains(pod)));
+            let stats = service.and_then(|s| src.traffic.backends.stats.get(s.backend));
+            Some(CapacityFacts {
+                namespace: namespace.to_string(),
+                workload: workload.to_string(),
+                from: drop.from,
+                to: drop.to,
+                at: drop.at,
+                load_before: stats.and_then(|st| st.rps().median_between(drop.at - 180, drop.at, 3)),
+                load_now: service.map(|s| s.now.rps),
+                pods,
+            })
+        })
+        .collect()
 }
 
 /// The calls between services over the last minute, from the mesh sidecars' logs: the caller

@@ -24,6 +24,7 @@ use crate::model::event::EventInfo;
 use crate::model::metrics::Usage;
 use crate::model::node::NodeInfo;
 use crate::model::pod::{PodInfo, PodKey};
+use crate::model::replicas::ReplicaHistory;
 use crate::model::series::Series;
 use crate::model::service::ServiceInfo;
 use crate::model::store::{Change, Store};
@@ -203,6 +204,9 @@ pub struct State {
     pub traffic: Traffic,
     /// Gateway log streams by name.
     pub streams: BTreeMap<String, Stream>,
+    /// Pods per workload over the last quarter hour: where capacity fell.
+    pub replicas: ReplicaHistory,
+    replicas_counted_at: UnixSecs,
     /// Mesh sidecars' log streams, and the calls each meshed pod made (its outbound lines).
     pub mesh_streams: BTreeMap<String, Stream>,
     pub mesh: BTreeMap<PodKey, Traffic>,
@@ -240,6 +244,22 @@ pub struct State {
     last_clock_refresh: UnixSecs,
     view_dirty: bool,
     pub layout: LayoutMemo,
+}
+
+/// How often pods are counted per workload while they change, and how far back a drop counts.
+const REPLICA_COUNT_SECS: i64 = 5;
+pub const REPLICA_WINDOW_SECS: i64 = 15 * 60;
+
+/// Live pods (running or on their way: not finished, not being deleted) per workload, keyed
+/// `namespace/deploy/name`.
+fn replica_counts<'a>(pods: impl Iterator<Item = &'a PodInfo>) -> std::collections::HashMap<String, u32> {
+    let mut counts = std::collections::HashMap::new();
+    for p in pods.filter(|p| !p.deleting && (p.phase == "Running" || p.phase == "Pending")) {
+        if let Some(workload) = &p.workload {
+            *counts.entry(format!("{}/{workload}", p.key.namespace)).or_insert(0) += 1;
+        }
+    }
+    counts
 }
 
 /// The gateway log stream named `name`, new ones in the format and zone asked for.
@@ -293,6 +313,8 @@ impl State {
             streams: BTreeMap::new(),
             mesh_streams: BTreeMap::new(),
             mesh: BTreeMap::new(),
+            replicas: ReplicaHistory::default(),
+            replicas_counted_at: UnixSecs::MIN / 2,
             log_format: None,
             log_zone: LogZone::default(),
             traffic_group: TrafficGroup::Services,
@@ -636,6 +658,7 @@ impl State {
         self.streams.retain(|name, _| name.starts_with("file:") || name == "stdin");
         self.mesh_streams.clear();
         self.mesh.clear();
+        self.replicas = ReplicaHistory::default();
         self.traffic_rows.clear();
         for s in self.sources.values_mut() {
             *s = SourceStatus::connecting(self.now);
@@ -649,6 +672,12 @@ impl State {
     /// one changed pod rebuilds only its own rows.
     pub fn refresh(&mut self) {
         let consumers_moved = self.queues_dirty || self.rebuild_all || !self.dirty_pods.is_empty();
+        // Pod counts per workload: a few seconds late is soon enough to see a scale-in.
+        let since_counted = self.now - self.replicas_counted_at;
+        if (consumers_moved && since_counted >= REPLICA_COUNT_SECS) || since_counted >= 60 {
+            self.replicas.observe(self.now, &replica_counts(self.pods.values()), REPLICA_WINDOW_SECS);
+            self.replicas_counted_at = self.now;
+        }
         // Health ("Starting" for 30 s, "Restarted" for an hour) and restarts/1h move with the clock,
         // slowly: re-deriving them every few seconds is enough.
         let clock_due = self.now - self.last_clock_refresh >= CLOCK_REFRESH_SECS;
@@ -756,6 +785,7 @@ impl State {
             traffic: &self.traffic,
             streams: &self.streams,
             mesh: &self.mesh,
+            replica_drops: self.replicas.drops(self.now, REPLICA_WINDOW_SECS),
             backend_services: &self.backend_services,
             queues: self.queues.iter().map(|(k, t)| (k, &t.stats, self.consumer_pods(k).to_vec())).collect(),
             now: self.traffic_now(),
@@ -800,6 +830,16 @@ impl State {
                 {
                     self.node_selected = pos;
                 }
+            }
+            Subject::Workload { namespace, workload } => {
+                // Its pods, as the Containers view filters by name.
+                self.view = View::Containers;
+                self.namespace_filter = Some(namespace);
+                self.filter = workload.split_once('/').map_or(workload.clone(), |(_, name)| format!("{name}-"));
+                self.show_detail = false;
+                self.apply_view();
+                self.view_dirty = true;
+                return;
             }
             Subject::Gateway => {
                 self.view = View::Traffic;

@@ -83,6 +83,13 @@ impl Player {
     pub fn step(&mut self, secs: i64, state: &mut State) {
         self.sim.advance(secs);
         let now = self.sim.now;
+        // The gateway's lines of these seconds reach the traffic before its clock moves past
+        // them: a slice closed first would be counted short in the per-slice series.
+        let (gateway, last) = gateway_updates(&self.sim, self.log_seq);
+        self.log_seq = last;
+        for u in gateway {
+            state.update(Msg::Source(u));
+        }
         state.update(Msg::Tick(now));
         for u in list_updates(&self.sim) {
             state.update(Msg::Source(u));
@@ -112,11 +119,6 @@ impl Player {
                 state.update(Msg::Source(Update::Queues { at: now, broker: "rabbitmq".into(), readings }));
                 state.update(Msg::Source(Update::Status { source: SourceId::Brokers, state: SourceState::Connected }));
             }
-        }
-        let (gateway, last) = gateway_updates(&self.sim, self.log_seq);
-        self.log_seq = last;
-        for u in gateway {
-            state.update(Msg::Source(u));
         }
         state.refresh();
     }

@@ -183,7 +183,7 @@ pub struct FaultSpec {
     /// Milliseconds added to each request (slow_dependency: upstream time; gateway_saturation:
     /// the gateway's own time).
     pub extra_ms: Option<f64>,
-    /// scale_out: pods added.
+    /// scale_out: pods added; scale_in: pods removed.
     pub replicas: Option<u32>,
     /// One container of the pods (a sidecar by name) instead of the app: memory_leak and
     /// crash_loop only.
@@ -215,6 +215,8 @@ pub enum FaultKind {
     UnevenLoad,
     /// `replicas` more pods than fit.
     ScaleOut,
+    /// `replicas` fewer pods (the newest go, none replaced), the load unchanged.
+    ScaleIn,
     /// `factor` of the service's answers are 500s.
     ErrorBurst,
     /// The kernel OOM-kills `factor` worker processes a minute in each pod; the main process

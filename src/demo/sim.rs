@@ -352,7 +352,8 @@ impl Sim {
         self.active_faults(kind, svc).filter_map(value).sum()
     }
 
-    /// One-time actions of faults whose time has come: a rollout of a new version, a scale-out.
+    /// One-time actions of faults whose time has come: a rollout of a new version, a scale-out
+    /// or a scale-in.
     fn fire_faults(&mut self) {
         for i in 0..self.scenario.faults.len() {
             let f = self.scenario.faults[i].clone();
@@ -369,6 +370,16 @@ impl Sim {
                 let hash = self.pods.iter().find(|p| p.svc == svc).map(|p| p.template_hash.clone()).unwrap_or_default();
                 for r in 0..f.replicas.unwrap_or(1) {
                     self.create_pod(svc, have + r, &hash, self.now);
+                }
+            } else if f.kind == FaultKind::ScaleIn {
+                // Someone scaled the Deployment down (by hand, an HPA on the wrong metric): the
+                // newest pods go and are not replaced; the load stays and lands on the rest.
+                let mut mine: Vec<(i64, String)> =
+                    self.pods.iter().filter(|p| p.svc == svc).map(|p| (p.created, p.name.clone())).collect();
+                mine.sort();
+                let keep = mine.len().saturating_sub(f.replicas.unwrap_or(1) as usize).max(1);
+                for (_, name) in mine.split_off(keep) {
+                    self.remove_pod(&name);
                 }
             } else if f.rollout {
                 let hash = self.rng.suffix(9);

@@ -11,6 +11,7 @@ pub mod node;
 pub mod pod;
 pub mod promql;
 pub mod quantity;
+pub mod replicas;
 pub mod series;
 pub mod service;
 pub mod sketch;
