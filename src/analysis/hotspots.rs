@@ -766,6 +766,24 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
                 score * 0.8,
             );
         }
+        // One replica flapping while its siblings stay ready: that replica is what to act on
+        // (its probe, its node), sooner than the flapping rule alone would say and above a
+        // node that is merely busy.
+        if let Some((c, spells)) = lone_flapper(s, &containers_of, rules) {
+            let siblings = s.pods.len() - 1;
+            let rps = s.pods.iter().find(|(pod, _)| *pod == c.pod).map_or(0.0, |(_, r)| *r);
+            let evidence = format!(
+                "went not ready {spells} times in the last 10 minutes while its {siblings} {} stayed ready; each time {} loses it as an endpoint ({rps:.1} of {total_rps:.1}/s before)",
+                if siblings == 1 { "sibling" } else { "siblings" },
+                s.name
+            );
+            let cs = container_subject(c);
+            if let Some(findings) = board.findings.get_mut(&cs) {
+                findings.retain(|f| f.verdict != "Readiness flapping");
+            }
+            let score = scaled(w.not_ready * 1.2, spells as f64, 2.0, 10.0);
+            board.add(cs, "Readiness flapping", evidence, score);
+        }
         // Only the new version fails (a rollout in progress, a canary): its pods are what to act
         // on (roll back), from its first requests, before the service's minute crosses a rule.
         // With the service's own errors past the rule too, those pods "explain it" below.
@@ -994,6 +1012,33 @@ fn capacity_rules(inputs: &Inputs, board: &mut Board) {
             }
         }
         board.add(subject, "Replicas fell", evidence, strongest);
+    }
+}
+
+/// The serving container of the one replica of a service that went not ready at least twice in
+/// the last minutes while every other replica stayed ready, and how often.
+fn lone_flapper<'a>(
+    s: &ServiceFacts,
+    containers_of: &HashMap<&PodKey, Vec<&'a ContainerFacts<'a>>>,
+    rules: &Rules,
+) -> Option<(&'a ContainerFacts<'a>, u32)> {
+    if s.pods.len() < 2 {
+        return None;
+    }
+    let spells: Vec<(&ContainerFacts, u32)> = s
+        .pods
+        .iter()
+        .filter_map(|(pod, _)| {
+            let c = serving_container(containers_of, pod)?;
+            Some((c, containers_of.get(*pod)?.iter().map(|c| c.not_ready_spells).max().unwrap_or(0)))
+        })
+        .collect();
+    let flapping: Vec<&(&ContainerFacts, u32)> = spells.iter().filter(|(_, n)| *n >= 2).collect();
+    match flapping.as_slice() {
+        [(c, n)] if spells.iter().filter(|(_, n)| *n > 0).count() == 1 && *n >= rules.readiness_flaps.min(2) => {
+            Some((c, *n))
+        }
+        _ => None,
     }
 }
 
@@ -1422,6 +1467,33 @@ mod tests {
         );
         c.not_ready_spells = 2;
         assert!(rank(&inputs(vec![c]), &Rules::default()).is_empty());
+    }
+
+    #[test]
+    fn one_replica_flapping_among_steady_siblings_ranks_above_a_busy_node() {
+        let o = owned(3);
+        let mut flapper = facts(&o, 0);
+        flapper.not_ready_spells = 2;
+        let mut input = inputs(vec![flapper, facts(&o, 1), facts(&o, 2)]);
+        input.nodes.push(node_a_at_full_cpu());
+        input.services.push(ServiceFacts {
+            name: "shop/payment".into(),
+            backend: "shop-payment-80",
+            now: summary(600, 0, 0.05),
+            baseline_p95: Some(0.05),
+            pods: vec![(&o.pods[0], 3.0), (&o.pods[1], 3.5), (&o.pods[2], 3.5)],
+            pod_errors: vec![],
+        });
+        let ranked = rank(&input, &Rules::default());
+        assert_eq!(ranked[0].subject.label(), "shop/payment-0/app", "{ranked:#?}");
+        assert_eq!(
+            ranked[0].summary(),
+            "Readiness flapping: went not ready 2 times in the last 10 minutes while its 2 siblings stayed ready; each time shop/payment loses it as an endpoint (3.0 of 10.0/s before)"
+        );
+        assert_eq!(ranked[1].subject.label(), "node node-a");
+        // Two replicas flapping: a wider cause (the node, the probe's dependency), not one pod.
+        input.containers[1].not_ready_spells = 2;
+        assert!(rank(&input, &Rules::default()).iter().all(|h| h.verdict() != "Readiness flapping"));
     }
 
     #[test]

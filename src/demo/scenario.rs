@@ -217,6 +217,8 @@ pub enum FaultKind {
     ScaleOut,
     /// `replicas` fewer pods (the newest go, none replaced), the load unchanged.
     ScaleIn,
+    /// One replica (the first by name) fails its readiness probe 12 s of every 30.
+    ReadinessFlapping,
     /// `factor` of the service's answers are 500s.
     ErrorBurst,
     /// The kernel OOM-kills `factor` worker processes a minute in each pod; the main process

@@ -548,6 +548,13 @@ impl Sim {
         }
     }
 
+    /// The service's scheduled pod first by name, ready or not.
+    fn first_replica(&self, svc: usize) -> Option<usize> {
+        (0..self.pods.len())
+            .filter(|&i| self.pods[i].svc == svc && self.pods[i].node.is_some())
+            .min_by(|&a, &b| self.pods[a].name.cmp(&self.pods[b].name))
+    }
+
     fn hot_replica(&self, svc: usize) -> Option<usize> {
         (0..self.pods.len())
             .filter(|&i| {
@@ -647,6 +654,11 @@ impl Sim {
             let hog_m = self.fault_sum(FaultKind::CpuHog, svc, |f| f.cpu_m)
                 + self.fault_sum(FaultKind::GatewaySaturation, svc, |f| f.cpu_m);
             let hog = (hog_m > 0.0).then_some(hog_m);
+            // One replica (the first by name) fails its readiness probe 12 s of every 30.
+            let flapping_since = self
+                .fault_active(FaultKind::ReadinessFlapping, svc)
+                .filter(|_| self.first_replica(svc) == Some(idx))
+                .map(|f| self.start + f.start_secs);
             let node = self.pods[idx].node;
             let squeezed = if hog.is_some() { 1.0 } else { node.map_or(1.0, |n| squeeze[n]) };
             // A hog without a limit still cannot use more than the node has.
@@ -773,7 +785,8 @@ impl Sim {
                         // Readiness: up after a warm-up; a CPU-starved app misses its probe deadline.
                         let starved =
                             r.cpu_lim.is_some_and(|l| c.main && demand > l * 1.4) || (c.main && squeezed < 0.7);
-                        let ready = ran >= 5 && !starved;
+                        let flapping = c.main && flapping_since.is_some_and(|since| (now - since) % 30 < 12);
+                        let ready = ran >= 5 && !starved && !flapping;
                         if ready != c.ready {
                             c.ready = ready;
                             dirty = true;
@@ -783,6 +796,13 @@ impl Sim {
                                     pod_name.clone(),
                                     "Unhealthy".into(),
                                     format!("Readiness probe failed: Get \"http://{}:8080/ready\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)", self.pods[idx].ip),
+                                ));
+                            } else if flapping {
+                                events.push((
+                                    ns.clone(),
+                                    pod_name.clone(),
+                                    "Unhealthy".into(),
+                                    "Readiness probe failed: HTTP probe failed with statuscode: 503".into(),
                                 ));
                             }
                         }
