@@ -6,8 +6,11 @@
 #[path = "../../src/model/quantity.rs"]
 #[allow(dead_code)]
 pub mod quantity;
-/// scenario.rs reads quantities through `crate::model::quantity`.
+#[path = "../../src/model/mesh.rs"]
+pub mod mesh;
+/// scenario.rs reads quantities and the mesh's names through `crate::model`.
 mod model {
+    pub use crate::mesh;
     pub use crate::quantity;
 }
 #[path = "../../src/demo/scenario.rs"]

@@ -141,7 +141,10 @@ pub struct ServiceSpec {
     pub calls: Vec<String>,
 }
 
-pub use crate::sources::mesh::{MESH_LABEL, SIDECAR as MESH_SIDECAR};
+pub use crate::model::mesh::{MESH_LABEL, SIDECAR as MESH_SIDECAR};
+
+/// Calls one request may make down a scenario's call graph (each logged by a sidecar).
+const MAX_CALLS_PER_REQUEST: u64 = 64;
 
 fn default_latency_ms() -> f64 {
     12.0
@@ -265,24 +268,38 @@ impl Scenario {
                 }
             }
         }
-        // Depth-first from every service: a service met again on its own path is a loop.
-        fn visit(s: &Scenario, at: usize, path: &mut Vec<usize>) -> Result<(), String> {
+        // Depth-first, each service once: one met again on the current path closes a loop.
+        // Along the way, how many calls one request makes downstream (every path counted):
+        // the simulator writes a log line per call, so a dense graph must not explode.
+        fn visit(s: &Scenario, at: usize, path: &mut Vec<usize>, calls: &mut [Option<u64>]) -> Result<u64, String> {
             if let Some(start) = path.iter().position(|&p| p == at) {
                 let names: Vec<&str> =
                     path[start..].iter().chain([&at]).map(|&i| s.services[i].name.as_str()).collect();
                 return Err(format!("services call each other in a loop: {}", names.join(" → ")));
             }
+            if let Some(n) = calls[at] {
+                return Ok(n);
+            }
             path.push(at);
+            let mut total = 0u64;
             for callee in &s.services[at].calls {
                 if let Some(i) = s.services.iter().position(|x| &x.name == callee) {
-                    visit(s, i, path)?;
+                    total = total.saturating_add(1 + visit(s, i, path, calls)?);
                 }
             }
             path.pop();
-            Ok(())
+            if total > MAX_CALLS_PER_REQUEST {
+                return Err(format!(
+                    "service {}: one request makes {total} calls downstream; at most {MAX_CALLS_PER_REQUEST}",
+                    s.services[at].name
+                ));
+            }
+            calls[at] = Some(total);
+            Ok(total)
         }
+        let mut calls = vec![None; self.services.len()];
         for i in 0..self.services.len() {
-            visit(self, i, &mut Vec::new())?;
+            visit(self, i, &mut Vec::new(), &mut calls)?;
         }
         Ok(())
     }
@@ -472,6 +489,52 @@ mod tests {
             let err = Scenario::parse(&SHOP.replacen(from, to, 1)).unwrap_err();
             assert!(err.contains(named), "{to}: {err}");
         }
+    }
+
+    #[test]
+    fn calls_name_known_services_never_loop_nor_explode_and_bring_the_mesh_sidecar() {
+        let services = |calls: &[(&str, &[&str])]| -> String {
+            calls
+                .iter()
+                .map(|(name, calls)| {
+                    let calls: Vec<String> = calls.iter().map(|c| format!("{c:?}")).collect();
+                    format!(
+                        "[[services]]\nname = \"{name}\"\nnamespace = \"shop\"\nreplicas = 1\nimage = \"x\"\ncalls = [{}]\n",
+                        calls.join(", ")
+                    )
+                })
+                .collect()
+        };
+        let scenario = |calls: &[(&str, &[&str])]| {
+            Scenario::parse(&format!(
+                "name = \"c\"\n[load]\nbase_rps = 1.0\n[[nodes]]\nname = \"n\"\ncpu = \"4\"\nmemory = \"8Gi\"\n{}",
+                services(calls)
+            ))
+        };
+        let ok = scenario(&[("a", &["b"]), ("b", &["c"]), ("c", &[]), ("d", &[])]).unwrap();
+        let sidecars = |name: &str| ok.services.iter().find(|s| s.name == name).unwrap().sidecars.clone();
+        assert_eq!(sidecars("a"), vec![MESH_SIDECAR.to_string()]);
+        assert_eq!(sidecars("c"), vec![MESH_SIDECAR.to_string()], "called: in the mesh too");
+        assert!(sidecars("d").is_empty(), "no calls either way: no sidecar");
+        assert!(scenario(&[("a", &["zz"])]).unwrap_err().contains("unknown service \"zz\""));
+        let err = scenario(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"])]).unwrap_err();
+        assert!(err.contains("loop: a → b → c → a"), "{err}");
+        // Ten layers of two services, each calling both below: 2^10 calls per request.
+        let layers: Vec<(String, Vec<String>)> = (0..20)
+            .map(|i| {
+                let below = if i + 2 < 20 {
+                    vec![format!("s{}", (i / 2 + 1) * 2), format!("s{}", (i / 2 + 1) * 2 + 1)]
+                } else {
+                    vec![]
+                };
+                (format!("s{i}"), below)
+            })
+            .collect();
+        let refs: Vec<(&str, Vec<&str>)> =
+            layers.iter().map(|(n, c)| (n.as_str(), c.iter().map(String::as_str).collect())).collect();
+        let refs: Vec<(&str, &[&str])> = refs.iter().map(|(n, c)| (*n, c.as_slice())).collect();
+        let err = scenario(&refs).unwrap_err();
+        assert!(err.contains("calls downstream; at most 64"), "{err}");
     }
 
     #[test]

@@ -173,6 +173,8 @@ pub struct Sim {
     log_seq: u64,
     /// Its own random stream, so the access log does not change the rest of the simulation.
     log_rng: Rng,
+    /// Rollouts under way: (service, the new version's template hash, the old pods to remove).
+    retiring: Vec<(usize, String, Vec<String>)>,
     /// Faults whose one-time action (a rollout, a scale-out) has happened.
     fired: Vec<bool>,
     /// Per node, last second: CPU used by containers of a CPU-hog fault, and CPU wanted by
@@ -286,6 +288,7 @@ impl Sim {
             log_seq: 0,
             log_rng: Rng::new(scenario.seed ^ 0x05ee_d106),
             fired: vec![false; scenario.faults.len()],
+            retiring: Vec::new(),
             node_hog_m: Vec::new(),
             node_other_m: Vec::new(),
             rng: Rng::new(rng.next_u64()),
@@ -393,13 +396,13 @@ impl Sim {
                         self.create_pod(svc, have + r, &hash, self.now);
                     }
                 } else {
+                    // Every pod replaced: the old ones go once the new ones are ready, as a
+                    // Deployment's rollout keeps serving through it.
                     let old: Vec<String> = self.pods.iter().filter(|p| p.svc == svc).map(|p| p.name.clone()).collect();
                     for replica in 0..self.scenario.services[svc].replicas {
                         self.create_pod(svc, replica, &hash, self.now);
                     }
-                    for name in old {
-                        self.remove_pod(&name);
-                    }
+                    self.retiring.push((svc, hash, old));
                 }
             }
         }
@@ -573,6 +576,23 @@ impl Sim {
         // Every request of a caller calls it once (calls never loop: the scenario checks).
         let called: f64 = self.callers[svc].iter().map(|&caller| self.load_rps(caller)).sum();
         l.base_rps * self.service(svc).share * wave * spike + called
+    }
+
+    /// Old pods of a rollout go once every pod of the new version is ready.
+    fn retire_old_versions(&mut self) {
+        let mut done = Vec::new();
+        for (i, (svc, hash, _)) in self.retiring.iter().enumerate() {
+            let mut new = self.pods.iter().filter(|p| p.svc == *svc && &p.template_hash == hash).peekable();
+            if new.peek().is_some() && new.all(|p| p.containers.iter().all(|c| c.ready)) {
+                done.push(i);
+            }
+        }
+        for i in done.into_iter().rev() {
+            let (_, _, old) = self.retiring.remove(i);
+            for name in old {
+                self.remove_pod(&name);
+            }
+        }
     }
 
     fn step(&mut self) {
@@ -841,6 +861,10 @@ impl Sim {
         self.saturation = saturation;
         self.node_hog_m = hog_used;
         self.node_other_m = other_wanted;
+        // After this second's probes: a new pod is ready only once it has warmed up.
+        if !self.retiring.is_empty() {
+            self.retire_old_versions();
+        }
         self.write_access_log(&ready_count);
         self.update_nodes();
     }

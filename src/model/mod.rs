@@ -6,6 +6,7 @@ pub mod broker;
 pub mod cadvisor;
 pub mod event;
 pub mod exposition;
+pub mod mesh;
 pub mod metrics;
 pub mod node;
 pub mod pod;

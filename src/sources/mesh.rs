@@ -19,9 +19,7 @@ use super::{SourceId, SourceState, Update};
 use crate::model::pod::{PodInfo, PodKey};
 use crate::model::store::Change;
 
-/// The label Istio's injector puts on the pods it gave a sidecar, and the sidecar's name.
-pub const MESH_LABEL: (&str, &str) = ("security.istio.io/tlsMode", "istio");
-pub const SIDECAR: &str = "istio-proxy";
+pub use crate::model::mesh::{MESH_LABEL, SIDECAR};
 
 const STREAM_PREFIX: &str = "mesh:";
 /// How often the followed set is brought in line with the pods watch.
