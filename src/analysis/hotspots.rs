@@ -962,6 +962,9 @@ fn blame_the_chain(
 /// ready…), the drop is the cause and the workload ranks above them; while none is, nothing.
 /// Only where the gateway shows the load stayed: a scale-in after the load fell is the point.
 fn capacity_rules(inputs: &Inputs, board: &mut Board) {
+    if inputs.capacity.is_empty() {
+        return;
+    }
     let mut containers_of: HashMap<&PodKey, Vec<&ContainerFacts>> = HashMap::new();
     for c in inputs.containers.iter().filter(|c| !c.init) {
         containers_of.entry(c.pod).or_default().push(c);
