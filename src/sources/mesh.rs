@@ -15,6 +15,7 @@ use kube::Client;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::gateway::{PodLog, PodStreams, follow_pod_log};
+use super::placement::PodIndex;
 use super::{SourceId, SourceState, Update};
 use crate::model::pod::{PodInfo, PodKey};
 use crate::model::store::Change;
@@ -38,13 +39,7 @@ pub fn stream_pod(stream: &str) -> Option<PodKey> {
 
 /// Running meshed pods and their workloads, as the pods watch last saw them.
 #[derive(Clone, Default)]
-pub struct MeshedPods(Arc<Mutex<Meshed>>);
-
-#[derive(Default)]
-struct Meshed {
-    pods: BTreeMap<PodKey, String>,
-    relisting: Option<BTreeMap<PodKey, String>>,
-}
+pub struct MeshedPods(Arc<Mutex<PodIndex<String>>>);
 
 /// The workload a meshed, running pod belongs to; `None` for any other pod.
 fn meshed_workload(pod: &PodInfo) -> Option<String> {
@@ -57,38 +52,18 @@ fn meshed_workload(pod: &PodInfo) -> Option<String> {
 impl MeshedPods {
     pub fn observe(&self, change: &Change<PodInfo>) {
         let Ok(mut m) = self.0.lock() else { return };
-        match change {
-            Change::InitStart => m.relisting = Some(BTreeMap::new()),
-            Change::InitItem(pod) => {
-                if let (Some(workload), Some(relisting)) = (meshed_workload(pod), m.relisting.as_mut()) {
-                    relisting.insert(pod.key.clone(), workload);
-                }
-            }
-            Change::InitDone => {
-                if let Some(fresh) = m.relisting.take() {
-                    m.pods = fresh;
-                }
-            }
-            Change::Applied(pod) => match meshed_workload(pod) {
-                Some(workload) => {
-                    m.pods.insert(pod.key.clone(), workload);
-                }
-                None => {
-                    m.pods.remove(&pod.key);
-                }
-            },
-            Change::Deleted(pod) => {
-                m.pods.remove(&pod.key);
-            }
-        }
+        m.observe(change, meshed_workload);
     }
 
     /// Up to `max` pods to follow, one per workload in turn (by name), and how many there are.
     pub fn chosen(&self, max: usize) -> (Vec<PodKey>, usize) {
         let Ok(m) = self.0.lock() else { return (Vec::new(), 0) };
         let mut by_workload: BTreeMap<&str, Vec<&PodKey>> = BTreeMap::new();
-        for (pod, workload) in &m.pods {
+        for (pod, workload) in &m.items {
             by_workload.entry(workload).or_default().push(pod);
+        }
+        for pods in by_workload.values_mut() {
+            pods.sort();
         }
         let mut chosen = Vec::new();
         for round in 0.. {
@@ -104,7 +79,7 @@ impl MeshedPods {
                 break;
             }
         }
-        (chosen, m.pods.len())
+        (chosen, m.items.len())
     }
 }
 

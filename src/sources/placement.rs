@@ -1,5 +1,6 @@
-//! Which nodes run the pods in scope, as the pods watch last saw them: a session scoped to one
-//! namespace scrapes only those kubelets, not every node of the cluster.
+//! What the sources need to know of the pods in scope, as the pods watch last saw them
+//! ([`PodIndex`]): which nodes run them (a session scoped to one namespace scrapes only those
+//! kubelets, not every node of the cluster), which are meshed (`mesh.rs`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -8,51 +9,65 @@ use crate::model::pod::{PodInfo, PodKey};
 use crate::model::store::Change;
 
 #[derive(Clone, Default)]
-pub struct PodPlacement(Arc<Mutex<Placement>>);
+pub struct PodPlacement(Arc<Mutex<PodIndex<String>>>);
 
-#[derive(Default)]
-struct Placement {
-    nodes: HashMap<PodKey, String>,
-    /// A relist under way: its pods replace the old ones when it is done.
-    relisting: Option<HashMap<PodKey, String>>,
-    listed: bool,
+/// One thing about each pod of interest, as the pods watch last saw it: a relist's pods replace
+/// the old ones only when it is done, a change updates (or drops) its pod, a deletion drops it.
+#[derive(Debug)]
+pub struct PodIndex<V> {
+    pub items: HashMap<PodKey, V>,
+    relisting: Option<HashMap<PodKey, V>>,
+    /// The first list is done.
+    pub listed: bool,
+}
+
+impl<V> Default for PodIndex<V> {
+    fn default() -> Self {
+        PodIndex { items: HashMap::new(), relisting: None, listed: false }
+    }
+}
+
+impl<V> PodIndex<V> {
+    /// Applies one change of the pods watch; `of` says what is kept of a pod (`None`: not kept).
+    pub fn observe(&mut self, change: &Change<PodInfo>, of: impl Fn(&PodInfo) -> Option<V>) {
+        match change {
+            Change::InitStart => self.relisting = Some(HashMap::new()),
+            Change::InitItem(pod) => {
+                if let (Some(value), Some(relisting)) = (of(pod), self.relisting.as_mut()) {
+                    relisting.insert(pod.key.clone(), value);
+                }
+            }
+            Change::InitDone => {
+                if let Some(fresh) = self.relisting.take() {
+                    self.items = fresh;
+                }
+                self.listed = true;
+            }
+            Change::Applied(pod) => match of(pod) {
+                Some(value) => {
+                    self.items.insert(pod.key.clone(), value);
+                }
+                None => {
+                    self.items.remove(&pod.key);
+                }
+            },
+            Change::Deleted(pod) => {
+                self.items.remove(&pod.key);
+            }
+        }
+    }
 }
 
 impl PodPlacement {
     pub fn observe(&self, change: &Change<PodInfo>) {
         let Ok(mut p) = self.0.lock() else { return };
-        let node_of = |pod: &PodInfo| pod.node.clone().filter(|n| !n.is_empty());
-        match change {
-            Change::InitStart => p.relisting = Some(HashMap::new()),
-            Change::InitItem(pod) => {
-                if let (Some(node), Some(relisting)) = (node_of(pod), p.relisting.as_mut()) {
-                    relisting.insert(pod.key.clone(), node);
-                }
-            }
-            Change::InitDone => {
-                if let Some(fresh) = p.relisting.take() {
-                    p.nodes = fresh;
-                }
-                p.listed = true;
-            }
-            Change::Applied(pod) => match node_of(pod) {
-                Some(node) => {
-                    p.nodes.insert(pod.key.clone(), node);
-                }
-                None => {
-                    p.nodes.remove(&pod.key);
-                }
-            },
-            Change::Deleted(pod) => {
-                p.nodes.remove(&pod.key);
-            }
-        }
+        p.observe(change, |pod| pod.node.clone().filter(|n| !n.is_empty()));
     }
 
     /// The nodes with at least one pod in scope; `None` before the first pod list.
     pub fn nodes(&self) -> Option<BTreeSet<String>> {
         let p = self.0.lock().ok()?;
-        p.listed.then(|| p.nodes.values().cloned().collect())
+        p.listed.then(|| p.items.values().cloned().collect())
     }
 }
 
