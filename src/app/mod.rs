@@ -210,6 +210,8 @@ pub struct State {
     /// Mesh sidecars' log streams, and the calls each meshed pod made (its outbound lines).
     pub mesh_streams: BTreeMap<String, Stream>,
     pub mesh: BTreeMap<PodKey, Traffic>,
+    /// Said that the followed sidecars log nothing kpulse reads.
+    mesh_quiet_told: bool,
     /// `--log-format`: every stream is read in it instead of being detected.
     pub log_format: Option<Format>,
     /// Where zone-less log times were written (`--log-tz`, else the system zone).
@@ -245,6 +247,9 @@ pub struct State {
     view_dirty: bool,
     pub layout: LayoutMemo,
 }
+
+/// How long followed sidecars may log nothing readable before kpulse says why.
+const MESH_QUIET_SECS: i64 = 120;
 
 /// How often pods are counted per workload while they change, and how far back a drop counts.
 const REPLICA_COUNT_SECS: i64 = 5;
@@ -313,6 +318,7 @@ impl State {
             streams: BTreeMap::new(),
             mesh_streams: BTreeMap::new(),
             mesh: BTreeMap::new(),
+            mesh_quiet_told: false,
             replicas: ReplicaHistory::default(),
             replicas_counted_at: UnixSecs::MIN / 2,
             log_format: None,
@@ -350,6 +356,28 @@ impl State {
         state
     }
 
+    /// Sidecars followed for a while and not one access line read: Istio logs none unless told
+    /// to, and a user would otherwise never learn why no call chain is ever traced. Said once.
+    fn tell_if_the_mesh_is_quiet(&mut self) {
+        let Some(mesh) = self.sources.get(&SourceId::Mesh) else { return };
+        if self.mesh_quiet_told
+            || mesh.state != SourceState::Connected
+            || self.now - mesh.since < MESH_QUIET_SECS
+            || self.mesh_streams.values().any(|s| s.matched > 0)
+        {
+            return;
+        }
+        self.mesh_quiet_told = true;
+        let unread: u64 = self.mesh_streams.values().map(|s| s.skipped).sum();
+        self.notice(if unread > 0 {
+            format!(
+                "mesh: {unread} sidecar log lines, none an access line kpulse reads (Istio's default text or JSON format): calls between services are not traced"
+            )
+        } else {
+            "mesh: no sidecar wrote an access line in 2 min: Istio logs calls only when enabled (meshConfig.accessLogFile: /dev/stdout, or a Telemetry resource with accessLogging)".to_string()
+        });
+    }
+
     pub fn notice(&mut self, text: impl Into<String>) {
         let text = text.into();
         tracing::info!("notice: {text}");
@@ -376,6 +404,7 @@ impl State {
                 for calls in self.mesh.values_mut() {
                     calls.advance(now);
                 }
+                self.tell_if_the_mesh_is_quiet();
                 // A meshed pod that is gone takes its calls with it (pods churn; the map must not).
                 if now % 60 == 0 && !self.mesh.is_empty() && self.sources.contains_key(&SourceId::Pods) {
                     let pods = &self.pods;
@@ -658,6 +687,7 @@ impl State {
         self.streams.retain(|name, _| name.starts_with("file:") || name == "stdin");
         self.mesh_streams.clear();
         self.mesh.clear();
+        self.mesh_quiet_told = false;
         self.replicas = ReplicaHistory::default();
         self.traffic_rows.clear();
         for s in self.sources.values_mut() {
@@ -1299,5 +1329,27 @@ mod tests {
         }
         assert_eq!(state.queue_order().len(), 1);
         assert_eq!(state.queue_selected, 0, "one row shown: the selection cannot leave it");
+    }
+
+    #[test]
+    fn a_mesh_whose_sidecars_log_no_calls_is_explained_once() {
+        let mut state = State::new(Config::default(), "ctx".into(), vec![], Scope::All, 1_000);
+        state.update(Msg::Source(Update::Status { source: SourceId::Mesh, state: SourceState::Connected }));
+        // Istio's own startup lines, no access line.
+        let chunk = "2026-12-07T03:00:00.000Z\tinfo\tEnvoy proxy is ready\n".to_string();
+        state.update(Msg::Source(Update::AccessLog { stream: "mesh:shop/payment-1".into(), chunk }));
+        state.update(Msg::Tick(1_060));
+        assert!(state.notices.is_empty(), "not yet: {:?}", state.notices);
+        state.update(Msg::Tick(1_121));
+        state.update(Msg::Tick(1_122));
+        let told: Vec<&String> = state.notices.iter().map(|(_, n)| n).filter(|n| n.starts_with("mesh:")).collect();
+        assert_eq!(told.len(), 1, "{:?}", state.notices);
+        assert!(told[0].contains("none an access line kpulse reads"), "{}", told[0]);
+
+        // Silence, no line at all: the likely cause is that access logging is off.
+        let mut quiet = State::new(Config::default(), "ctx".into(), vec![], Scope::All, 1_000);
+        quiet.update(Msg::Source(Update::Status { source: SourceId::Mesh, state: SourceState::Connected }));
+        quiet.update(Msg::Tick(1_200));
+        assert!(quiet.notices.iter().any(|(_, n)| n.contains("meshConfig.accessLogFile")), "{:?}", quiet.notices);
     }
 }
