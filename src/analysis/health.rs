@@ -39,6 +39,10 @@ pub fn classify(pod: &PodInfo, container: &ContainerInfo, now: UnixSecs) -> Heal
     if let Some(message) = &pod.unschedulable {
         return Health::new(Bad, "Unschedulable", Some(message.clone()));
     }
+    // The kubelet killed it to reclaim a resource; its controller has replaced it elsewhere.
+    if pod.phase == "Failed" && pod.reason.as_deref() == Some("Evicted") {
+        return Health::new(Warn, "Evicted", pod.message.clone());
+    }
     match &container.state {
         StateInfo::Waiting { reason, message } => {
             let severity = match reason.as_str() {
@@ -256,5 +260,17 @@ mod tests {
                 "restartCount": 0, "image": "a", "imageID": "",
                 "state": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}]}}));
         assert_eq!(health_of(&p, "app").word, "OOMKilled");
+    }
+
+    #[test]
+    fn an_evicted_pod_says_so_with_the_kubelets_reason() {
+        let message = "The node was low on resource: ephemeral-storage. Threshold quantity: 10%, available: 6%. ";
+        let p = pod(serde_json::json!({"metadata": {"name": "p", "namespace": "n"},
+            "spec": {"containers": [{"name": "app", "image": "a"}]},
+            "status": {"phase": "Failed", "reason": "Evicted", "message": message,
+                "containerStatuses": [{"name": "app", "ready": false, "restartCount": 0, "image": "a",
+                "imageID": "", "state": {"terminated": {"reason": "Error", "exitCode": 137}}}]}}));
+        let h = health_of(&p, "app");
+        assert_eq!((h.severity, h.word.as_str(), h.detail.as_deref()), (Severity::Warn, "Evicted", Some(message)));
     }
 }

@@ -445,6 +445,7 @@ fn container_rules(c: &ContainerFacts, rules: &Rules, board: &mut Board) {
         "ImagePull" => add("Image pull failing", detail.to_string(), w.image_pull),
         "ConfigError" => add("Cannot start", detail.to_string(), w.config_error),
         "Failed" => add("Failed", detail.to_string(), w.config_error),
+        "Evicted" => add("Evicted", format!("by its node's kubelet: {}", detail.trim_end()), w.restarting),
         "Unschedulable" => add("Pending: fits no node", detail.to_string(), w.unschedulable),
         // Between two crashes of a crash loop the container runs, not yet ready: still a loop.
         "Starting" | "NotReady" if c.restarts_1h >= 2 && !oom_last => {
@@ -587,10 +588,35 @@ fn node_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
                 })
                 .map(|c| c.pod.name.as_str())
                 .collect();
+            // Pods its kubelet evicted: the pressure's victims, named on the node, pointing to it.
+            let evicted: Vec<&ContainerFacts> = on_node().filter(|c| c.health.word == "Evicted").collect();
+            let evicted_pods: std::collections::BTreeSet<&str> = evicted.iter().map(|c| c.pod.name.as_str()).collect();
             let mut evidence = format!("{pressure} on {}", node.name);
-            if !affected.is_empty() {
-                let names: Vec<&str> = affected.iter().take(3).copied().collect();
-                evidence.push_str(&format!("; affected pods: {}", names.join(", ")));
+            if !evicted_pods.is_empty() {
+                let n = evicted_pods.len();
+                evidence.push_str(&format!(
+                    "; its kubelet evicted {n} {}{}",
+                    if n == 1 { "pod" } else { "pods" },
+                    named(evicted_pods.iter().map(|p| p.to_string()))
+                ));
+            }
+            let others: Vec<&str> = affected.iter().filter(|p| !evicted_pods.contains(*p)).take(3).copied().collect();
+            if !others.is_empty() {
+                evidence.push_str(&format!("; affected pods: {}", others.join(", ")));
+            }
+            for c in evicted {
+                let cs = container_subject(c);
+                if let Some(findings) = board.findings.get_mut(&cs) {
+                    for f in findings.iter_mut() {
+                        f.score *= 0.8;
+                    }
+                    let text = format!("{pressure} on node {}", node.name);
+                    findings.push(Finding {
+                        verdict: format!("Evicted: see node {}", node.name),
+                        evidence: text,
+                        score: 0.0,
+                    });
+                }
             }
             board.add(subject.clone(), format!("Node under {pressure}"), evidence, w.node_pressure);
         }
@@ -1497,6 +1523,40 @@ mod tests {
         // Two replicas flapping: a wider cause (the node, the probe's dependency), not one pod.
         input.containers[1].not_ready_spells = 2;
         assert!(rank(&input, &Rules::default()).iter().all(|h| h.verdict() != "Readiness flapping"));
+    }
+
+    #[test]
+    fn a_node_under_disk_pressure_names_the_pods_it_evicted_and_ranks_above_them() {
+        let mut o = owned(3);
+        let message = "The node was low on resource: ephemeral-storage. ";
+        for h in &mut o.health[..2] {
+            *h = Health { severity: Severity::Warn, word: "Evicted".into(), detail: Some(message.into()) };
+        }
+        let pressures = vec!["DiskPressure".to_string()];
+        let mut input = inputs(vec![facts(&o, 0), facts(&o, 1), facts(&o, 2)]);
+        input.nodes.push(NodeFacts {
+            name: "node-a",
+            ready: "True",
+            pressures: &pressures,
+            cpu_used_m: Some(1000.0),
+            cpu_allocatable_m: 3900.0,
+        });
+        let ranked = rank(&input, &Rules::default());
+        assert_eq!(ranked[0].subject.label(), "node node-a", "{ranked:#?}");
+        assert_eq!(
+            ranked[0].summary(),
+            "Node under DiskPressure: DiskPressure on node-a; its kubelet evicted 2 pods: payment-0, payment-1"
+        );
+        let evicted = &ranked[1];
+        assert_eq!(evicted.verdict(), "Evicted");
+        assert_eq!(
+            evicted.evidence(),
+            vec![
+                "by its node's kubelet: The node was low on resource: ephemeral-storage.",
+                "DiskPressure on node node-a"
+            ]
+        );
+        assert_eq!(evicted.findings[1].verdict, "Evicted: see node node-a");
     }
 
     #[test]

@@ -222,6 +222,8 @@ pub enum FaultKind {
     ScaleIn,
     /// One replica (the first by name) fails its readiness probe 12 s of every 30.
     ReadinessFlapping,
+    /// `node`'s disk fills: DiskPressure, and its kubelet evicts a pod every 20 s.
+    DiskPressure,
     /// `factor` of the service's answers are 500s.
     ErrorBurst,
     /// The kernel OOM-kills `factor` worker processes a minute in each pod; the main process

@@ -90,6 +90,8 @@ struct SimPod {
     template_hash: String,
     containers: Vec<SimContainer>,
     deleting: bool,
+    /// Evicted by its node's kubelet (the message it wrote): Failed, kept until deleted.
+    evicted: Option<String>,
     net_rx_bytes: f64,
     net_tx_bytes: f64,
 }
@@ -134,6 +136,7 @@ struct SimNode {
     max_pods: u32,
     created: i64,
     memory_pressure: bool,
+    disk_pressure: bool,
     usage: (f64, f64),
     /// The root cgroup's CPU counter: all the node's CPU time, for cAdvisor's `id="/"` row.
     cpu_seconds: f64,
@@ -240,6 +243,7 @@ impl Sim {
                     max_pods: spec.pods,
                     created: start - 86_400 * 12,
                     memory_pressure: false,
+                    disk_pressure: false,
                     usage: (0.0, 0.0),
                     // As if up for its 12 days at a steady 10 % of its CPU.
                     cpu_seconds: 86_400.0 * 12.0 * 0.1 * parse_cpu_millis(&spec.cpu).unwrap_or(4000.0) / 1000.0,
@@ -485,6 +489,7 @@ impl Sim {
             template_hash: hash.to_string(),
             containers,
             deleting: false,
+            evicted: None,
             net_rx_bytes: 0.0,
             net_tx_bytes: 0.0,
         };
@@ -499,7 +504,7 @@ impl Sim {
     /// Least-allocated node that fits the requests, as the default scheduler scores it.
     fn schedule(&self, cpu_req: f64, mem_req: f64) -> Option<usize> {
         let mut used: Vec<(f64, f64, u32)> = vec![(0.0, 0.0, 0); self.nodes.len()];
-        for p in self.pods.iter().filter(|p| !p.deleting) {
+        for p in self.pods.iter().filter(|p| !p.deleting && p.evicted.is_none()) {
             if let Some(n) = p.node {
                 let r = self.res[p.svc];
                 used[n].0 += r.cpu_req;
@@ -510,7 +515,9 @@ impl Sim {
         (0..self.nodes.len())
             .filter(|&i| {
                 let n = &self.nodes[i];
-                used[i].0 + cpu_req <= n.cpu_m - SYSTEM_RESERVED_CPU_M
+                // The node.kubernetes.io/disk-pressure:NoSchedule taint.
+                !n.disk_pressure
+                    && used[i].0 + cpu_req <= n.cpu_m - SYSTEM_RESERVED_CPU_M
                     && used[i].1 + mem_req <= n.mem - SYSTEM_RESERVED_MEM
                     && used[i].2 < n.max_pods
             })
@@ -642,6 +649,9 @@ impl Sim {
                 if (now - self.start) % 60 == 0 {
                     self.report_unschedulable(idx);
                 }
+                continue;
+            }
+            if self.pods[idx].evicted.is_some() {
                 continue;
             }
             let svc = self.pods[idx].svc;
@@ -1098,6 +1108,16 @@ impl Sim {
             .filter(|f| f.kind == FaultKind::NodePressure && self.now - self.start >= f.start_secs)
             .filter_map(|f| f.node.clone())
             .collect();
+        let disk_faults: Vec<(String, i64)> = self
+            .scenario
+            .faults
+            .iter()
+            .filter(|f| f.kind == FaultKind::DiskPressure && self.now - self.start >= f.start_secs)
+            .filter_map(|f| Some((f.node.clone()?, self.start + f.start_secs)))
+            .collect();
+        for (node, since) in disk_faults {
+            self.evict_for_disk(&node, since);
+        }
         for (i, used) in usage.iter().enumerate() {
             let n = &mut self.nodes[i];
             // The system itself uses some: kubelet, runtime, kernel.
@@ -1109,6 +1129,56 @@ impl Sim {
                 self.publish_node(i);
             }
         }
+    }
+
+    /// A node whose disk fills: DiskPressure (tainted, no new pods), and every 20 s its kubelet
+    /// evicts the pod using the most (its largest by memory here), which goes Failed/Evicted
+    /// and stays; its ReplicaSet creates a replacement elsewhere.
+    fn evict_for_disk(&mut self, node: &str, since: i64) {
+        let Some(n) = self.nodes.iter().position(|x| x.name == node) else { return };
+        if !self.nodes[n].disk_pressure {
+            self.nodes[n].disk_pressure = true;
+            self.publish_node(n);
+            self.emit_event(
+                "default",
+                "Node",
+                node,
+                "EvictionThresholdMet",
+                "Attempting to reclaim ephemeral-storage",
+                "kubelet",
+            );
+        }
+        if (self.now - since) % 20 != 0 {
+            return;
+        }
+        let victim = (0..self.pods.len())
+            .filter(|&i| self.pods[i].node == Some(n) && self.pods[i].evicted.is_none() && !self.pods[i].deleting)
+            .filter(|&i| !self.service(self.pods[i].svc).gateway)
+            .max_by(|&a, &b| {
+                let used = |i: usize| self.pods[i].containers.iter().map(|c| c.mem).sum::<f64>();
+                used(a).total_cmp(&used(b)).then(self.pods[b].name.cmp(&self.pods[a].name))
+            });
+        let Some(idx) = victim else { return };
+        let used_gi = 1.5 + (self.pods[idx].containers.iter().map(|c| c.mem).sum::<f64>() / 1e9);
+        let message = format!(
+            "The node was low on resource: ephemeral-storage. Threshold quantity: 10%, available: 6%. Container app was using {used_gi:.1}Gi, request is 0, has larger consumption of ephemeral storage. "
+        );
+        let pod = &mut self.pods[idx];
+        pod.evicted = Some(message.clone());
+        for c in &mut pod.containers {
+            c.ready = false;
+            c.cpu_m = 0.0;
+            c.state = CState::Waiting { reason: "Evicted".into(), message: String::new(), until: i64::MAX };
+        }
+        let (ns, name, svc, hash) = (pod.namespace.clone(), pod.name.clone(), pod.svc, pod.template_hash.clone());
+        self.publish_pod(idx);
+        self.emit_event(&ns, "Pod", &name, "Evicted", &message, "kubelet");
+        let replica = if self.service(svc).kind == "StatefulSet" {
+            name.rsplit('-').next().and_then(|s| s.parse().ok()).unwrap_or(0)
+        } else {
+            0
+        };
+        self.create_pod(svc, replica, &hash, self.now);
     }
 
     /// Deletes a pod as `kubectl delete pod` would; its ReplicaSet replaces it at once.
@@ -1347,6 +1417,16 @@ impl Sim {
                 .iter()
                 .map(|c| {
                     let state = match &c.state {
+                        // Killed by the eviction: what its last instance ended with.
+                        _ if pod.evicted.is_some() => ContainerState {
+                            terminated: Some(ContainerStateTerminated {
+                                reason: Some("Error".into()),
+                                exit_code: 137,
+                                finished_at: Some(ts(self.now)),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        },
                         CState::Running { since } => ContainerState {
                             running: Some(ContainerStateRunning { started_at: Some(ts(*since)) }),
                             ..Default::default()
@@ -1405,7 +1485,21 @@ impl Sim {
             last_transition_time: Some(ts(pod.created)),
             ..Default::default()
         };
-        let conditions = if scheduled {
+        let conditions = if pod.evicted.is_some() {
+            vec![
+                PodCondition {
+                    type_: "DisruptionTarget".into(),
+                    status: "True".into(),
+                    reason: Some("TerminationByKubelet".into()),
+                    message: Some("Pod was evicted by the kubelet".into()),
+                    last_transition_time: Some(ts(self.now)),
+                    ..Default::default()
+                },
+                cond("Ready", false),
+                cond("ContainersReady", false),
+                cond("PodScheduled", true),
+            ]
+        } else if scheduled {
             vec![
                 cond("PodReadyToStartContainers", true),
                 cond("Initialized", true),
@@ -1423,7 +1517,9 @@ impl Sim {
                 ..Default::default()
             }]
         };
-        let phase = if scheduled
+        let phase = if pod.evicted.is_some() {
+            "Failed"
+        } else if scheduled
             && pod.containers.iter().any(|c| matches!(c.state, CState::Running { .. }) || c.restarts > 0)
         {
             "Running"
@@ -1460,6 +1556,8 @@ impl Sim {
             }),
             status: Some(PodStatus {
                 phase: Some(phase.into()),
+                reason: pod.evicted.is_some().then(|| "Evicted".into()),
+                message: pod.evicted.clone(),
                 conditions: Some(conditions),
                 container_statuses: statuses,
                 host_ip: pod.node.map(|n| format!("172.18.0.{}", n + 2)),
@@ -1512,7 +1610,11 @@ impl Sim {
                         n.memory_pressure,
                         if n.memory_pressure { "KubeletHasInsufficientMemory" } else { "KubeletHasSufficientMemory" },
                     ),
-                    cond("DiskPressure", false, "KubeletHasNoDiskPressure"),
+                    cond(
+                        "DiskPressure",
+                        n.disk_pressure,
+                        if n.disk_pressure { "KubeletHasDiskPressure" } else { "KubeletHasNoDiskPressure" },
+                    ),
                     cond("PIDPressure", false, "KubeletHasSufficientPID"),
                     cond("Ready", true, "KubeletReady"),
                 ]),

@@ -39,6 +39,8 @@ pub struct PodInfo {
     /// PodScheduled=False: the scheduler's reason (e.g. `Unschedulable`) and message.
     pub unschedulable: Option<String>,
     pub reason: Option<String>,
+    /// The status' message (an eviction's: which resource ran low).
+    pub message: Option<String>,
     pub labels: Vec<(String, String)>,
     pub containers: Vec<ContainerInfo>,
 }
@@ -122,6 +124,7 @@ impl PodInfo {
             pod_ip: status.and_then(|s| s.pod_ip.clone()),
             unschedulable,
             reason: status.and_then(|s| s.reason.clone()),
+            message: status.and_then(|s| s.message.clone()),
             key,
             labels,
             containers,
