@@ -703,8 +703,9 @@ impl State {
     pub fn refresh(&mut self) {
         let consumers_moved = self.queues_dirty || self.rebuild_all || !self.dirty_pods.is_empty();
         // Pod counts per workload: a few seconds late is soon enough to see a scale-in.
+        let pods_moved = self.rebuild_all || !self.dirty_pods.is_empty();
         let since_counted = self.now - self.replicas_counted_at;
-        if (consumers_moved && since_counted >= REPLICA_COUNT_SECS) || since_counted >= 60 {
+        if (pods_moved && since_counted >= REPLICA_COUNT_SECS) || since_counted >= 60 {
             self.replicas.observe(self.now, &replica_counts(self.pods.values()), REPLICA_WINDOW_SECS);
             self.replicas_counted_at = self.now;
         }
