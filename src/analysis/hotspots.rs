@@ -398,8 +398,14 @@ pub fn rank(inputs: &Inputs, rules: &Rules) -> Vec<Hotspot> {
         container_rules(c, rules, &mut board);
     }
     node_rules(inputs, rules, &mut board);
-    service_rules(inputs, rules, &mut board);
-    capacity_rules(inputs, &mut board);
+    // The services' and the workloads' rules both look pods up: one index, only if either runs.
+    let containers_of = if inputs.services.is_empty() && inputs.capacity.is_empty() {
+        HashMap::new()
+    } else {
+        containers_by_pod(&inputs.containers)
+    };
+    service_rules(inputs, &containers_of, rules, &mut board);
+    capacity_rules(inputs, &containers_of, &mut board);
     gateway_rules(inputs, rules, &mut board);
     queue_rules(inputs, rules, &mut board);
     let mut hotspots: Vec<Hotspot> = board
@@ -703,14 +709,24 @@ fn latency_finding(s: &ServiceFacts, rules: &Rules) -> Option<(String, f64)> {
     }
 }
 
-fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
+/// The running (not init) containers of each pod.
+fn containers_by_pod<'a>(containers: &'a [ContainerFacts<'a>]) -> HashMap<&'a PodKey, Vec<&'a ContainerFacts<'a>>> {
+    let mut containers_of: HashMap<&PodKey, Vec<&ContainerFacts>> = HashMap::new();
+    for c in containers.iter().filter(|c| !c.init) {
+        containers_of.entry(c.pod).or_default().push(c);
+    }
+    containers_of
+}
+
+fn service_rules<'a>(
+    inputs: &Inputs,
+    containers_of: &HashMap<&PodKey, Vec<&'a ContainerFacts<'a>>>,
+    rules: &Rules,
+    board: &mut Board,
+) {
     let w = &rules.weights;
     if inputs.services.is_empty() {
         return;
-    }
-    let mut containers_of: HashMap<&PodKey, Vec<&ContainerFacts>> = HashMap::new();
-    for c in inputs.containers.iter().filter(|c| !c.init) {
-        containers_of.entry(c.pod).or_default().push(c);
     }
     for s in &inputs.services {
         if s.now.requests < rules.min_requests {
@@ -757,7 +773,7 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
                     rps / fair
                 );
                 let score = scaled(w.imbalance, rps / fair, rules.replica_imbalance, s.pods.len() as f64);
-                match serving_container(&containers_of, pod) {
+                match serving_container(containers_of, pod) {
                     Some(c) => hot_replica = Some((c, *rps, total_rps, fair, score)),
                     None => symptoms.push(("Uneven load".into(), text, score)),
                 }
@@ -795,7 +811,7 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
         // One replica flapping while its siblings stay ready: that replica is what to act on
         // (its probe, its node), sooner than the flapping rule alone would say and above a
         // node that is merely busy.
-        if let Some((c, spells)) = lone_flapper(s, &containers_of, rules) {
+        if let Some((c, spells)) = lone_flapper(s, containers_of, rules) {
             let siblings = s.pods.len() - 1;
             let rps = s.pods.iter().find(|(pod, _)| *pod == c.pod).map_or(0.0, |(_, r)| *r);
             let evidence = format!(
@@ -813,7 +829,7 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
         // Only the new version fails (a rollout in progress, a canary): its pods are what to act
         // on (roll back), from its first requests, before the service's minute crosses a rule.
         // With the service's own errors past the rule too, those pods "explain it" below.
-        if let Some(split) = version_split(s, &containers_of, inputs.now, rules) {
+        if let Some(split) = version_split(s, containers_of, inputs.now, rules) {
             let score = scaled(w.errors, split.new_ratio(), rules.error_ratio, 0.5);
             for c in &split.new_pods {
                 board.add(container_subject(c), "Errors from the new version", split.evidence(), score);
@@ -829,7 +845,7 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
         // Its own pods in trouble (a finding of their own, or simply not serving: starting, not
         // ready, waiting) explain the symptoms: the evidence goes to them and they rank first; the
         // service says where to look.
-        let troubled = troubled_containers(s.pods.iter().map(|(pod, _)| *pod), &containers_of, board);
+        let troubled = troubled_containers(s.pods.iter().map(|(pod, _)| *pod), containers_of, board);
         if !troubled.is_empty() {
             for (cs, _) in &troubled {
                 for (verdict, text, score) in &symptoms {
@@ -859,7 +875,7 @@ fn service_rules(inputs: &Inputs, rules: &Rules, board: &mut Board) {
             let mut evidence = text;
             let mut verdict = verdict;
             if verdict == "Slow" && !chain.is_empty() {
-                blame_the_chain(s, &chain, &evidence, score, &containers_of, board);
+                blame_the_chain(s, &chain, &evidence, score, containers_of, board);
                 let deepest = chain.last().map_or("", |c| c.callee.as_str());
                 verdict = format!("Slow: waits on {}", short_name(deepest, &s.name));
                 evidence.push_str(&format!("; {}", chain_evidence(&s.name, &chain)));
@@ -987,20 +1003,16 @@ fn blame_the_chain(
 /// Fewer replicas for the same load: once the pods left are in trouble (CPU-starved, not
 /// ready…), the drop is the cause and the workload ranks above them; while none is, nothing.
 /// Only where the gateway shows the load stayed: a scale-in after the load fell is the point.
-fn capacity_rules(inputs: &Inputs, board: &mut Board) {
+fn capacity_rules(inputs: &Inputs, containers_of: &HashMap<&PodKey, Vec<&ContainerFacts>>, board: &mut Board) {
     if inputs.capacity.is_empty() {
         return;
-    }
-    let mut containers_of: HashMap<&PodKey, Vec<&ContainerFacts>> = HashMap::new();
-    for c in inputs.containers.iter().filter(|c| !c.init) {
-        containers_of.entry(c.pod).or_default().push(c);
     }
     for drop in &inputs.capacity {
         let (Some(before), Some(now)) = (drop.load_before, drop.load_now) else { continue };
         if before <= 0.0 || now < 0.8 * before {
             continue;
         }
-        let troubled = troubled_containers(drop.pods.iter().copied(), &containers_of, board);
+        let troubled = troubled_containers(drop.pods.iter().copied(), containers_of, board);
         let strongest =
             troubled.iter().filter_map(|(cs, _)| Some(combined_score(board.findings.get(cs)?))).reduce(f64::max);
         let Some(strongest) = strongest else { continue };
