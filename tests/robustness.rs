@@ -64,6 +64,58 @@ fn a_dead_api_server_makes_an_incomplete_snapshot_that_exits_1_and_says_why() {
     assert_eq!(report["incomplete"][0]["reason"], reason.as_str());
 }
 
+/// A plain-HTTP API server that answers every request with a 500; the paths it was asked, in order.
+fn failing_server() -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = asked.clone();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let mut head = Vec::new();
+                // One request per connection: read its head, answer, close.
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head);
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                record.lock().unwrap().push(path);
+                let body =
+                    r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"etcd is down","code":500}"#;
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    (addr, asked)
+}
+
+/// Every watch relists after an error: kube-runtime's watcher restarts with an `Ok(Init)` that
+/// reset its backoff, so a failing server was asked for pods every 0.8 s by every watcher. The
+/// pause grows now (0.8 s doubling, jittered), and the report says when the next try is.
+#[test]
+fn a_failing_api_server_is_asked_less_and_less_often() {
+    let (addr, asked) = failing_server();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig_for(dir.path(), &format!("http://{addr}"));
+    let (code, out, err) = snapshot(&kc, &["--window", "12s"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let pod_lists = asked.lock().unwrap().iter().filter(|p| p.starts_with("/api/v1/namespaces/default/pods")).count();
+    // Growing pauses fit at most 5 lists in 12 s (0, ≥0.8, ≥2.4, ≥5.6, ≥12); a fixed 0.8 s, 15.
+    assert!((2..=5).contains(&pod_lists), "pods were listed {pod_lists} times in 12 s: {:?}", asked.lock().unwrap());
+    assert!(out.contains("retrying in "), "the report says when the next try is:\n{out}");
+}
+
 /// A server that accepts connections and never says a word (a stopped process, a black-holed
 /// proxy); its address.
 fn hung_server() -> std::net::SocketAddr {

@@ -527,3 +527,40 @@ fn the_hotspot_5xx_evidence_is_the_traffic_row_over_the_window_it_names() {
     let row = state.traffic_rows.iter().find(|r| r.key == backend).expect("its Traffic row");
     assert_eq!((row.now.server_errors, row.now.requests), (errors, requests), "{backend}");
 }
+
+/// A kpulse that never reached its API server, in a terminal too short for the hotspot strip.
+fn blind_state() -> State {
+    use kpulse::sources::{SourceId, SourceState};
+    let mut state = State::new(test_config(), "ctx".into(), vec!["ctx".into()], Scope::All, START);
+    state.server = Some("https://127.0.0.1:1".into());
+    let refused = "connection: tcp connect error: Connection refused (os error 111)";
+    state.update(Msg::Source(Update::Status {
+        source: SourceId::Pods,
+        state: SourceState::Reconnecting(refused.into()),
+    }));
+    state.refresh();
+    state
+}
+
+#[test]
+fn blindness_keeps_its_line_in_a_tiny_terminal() {
+    let mut state = blind_state();
+    for (w, h) in [(100, 8), (60, 5), (20, 5)] {
+        let screen = render(&state, w, h).to_string();
+        assert!(screen.contains("cannot see"), "{w}×{h}:\n{screen}");
+        assert!(!screen.contains("nothing looks like"), "{w}×{h}:\n{screen}");
+    }
+    let screen = render(&state, 100, 8).to_string();
+    assert!(screen.contains("cannot see: cannot reach https://127.0.0.1:1 (connection refused), retrying"), "{screen}");
+    // The Hotspots view, too, keeps the caveat above an evidence box it has no room for.
+    key(&mut state, KeyCode::Char('4'));
+    assert_eq!(state.view, View::Hotspots);
+    for (w, h) in [(100, 8), (60, 5)] {
+        let screen = render(&state, w, h).to_string();
+        assert!(screen.contains("cannot see"), "{w}×{h}:\n{screen}");
+    }
+    // A terminal tall enough for the strip draws it as before, the blind line under its title.
+    key(&mut state, KeyCode::Char('1'));
+    let screen = render(&state, 100, 24).to_string();
+    assert!(screen.contains(" Hotspots ") && screen.contains("   cannot see: cannot reach"), "{screen}");
+}

@@ -143,11 +143,13 @@ pub struct SourceStatus {
     pub last_data: Option<UnixSecs>,
     /// When `state` last changed, so a lost source can say since when.
     pub since: UnixSecs,
+    /// When a failing source tries again, as its backoff chose.
+    pub retry_at: Option<UnixSecs>,
 }
 
 impl SourceStatus {
     fn connecting(now: UnixSecs) -> SourceStatus {
-        SourceStatus { state: SourceState::Connecting, last_data: None, since: now }
+        SourceStatus { state: SourceState::Connecting, last_data: None, since: now, retry_at: None }
     }
 }
 
@@ -430,6 +432,7 @@ impl State {
     fn mark_data(&mut self, source: SourceId) {
         if let Some(s) = self.sources.get_mut(&source) {
             s.last_data = Some(self.now);
+            s.retry_at = None;
         }
     }
 
@@ -532,8 +535,16 @@ impl State {
                         Some(why) => tracing::warn!("source {}: {} ({why})", source.label(), state.word()),
                         None => tracing::info!("source {}: {}", source.label(), state.word()),
                     }
+                    if !matches!(state, SourceState::Reconnecting(_)) {
+                        status.retry_at = None;
+                    }
                     status.state = state;
                     status.since = now;
+                }
+            }
+            Update::Retrying { source, after } => {
+                if let Some(status) = self.sources.get_mut(&source) {
+                    status.retry_at = Some(self.now + after.as_secs_f64().ceil() as UnixSecs);
                 }
             }
             Update::AccessLog { stream, chunk } if crate::sources::mesh::stream_pod(&stream).is_some() => {

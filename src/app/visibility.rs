@@ -2,7 +2,7 @@
 //! is blind is the worst failure it can have, so these lines take the place of that reassurance on
 //! screen, and a snapshot with any of them is incomplete.
 
-use super::State;
+use super::{SourceStatus, State};
 use crate::model::time::format_age;
 use crate::sources::{SourceId, SourceState};
 
@@ -81,17 +81,26 @@ impl State {
         3 * self.config.metrics_interval.as_secs().max(1) as i64
     }
 
+    /// "retrying in 4 s" while a failing source waits out its backoff, else "retrying".
+    fn retrying(&self, s: &SourceStatus) -> String {
+        match s.retry_at.map(|at| at - self.now) {
+            Some(wait) if wait > 0 => format!("retrying in {wait} s"),
+            _ => "retrying".into(),
+        }
+    }
+
     /// Why one source tells nothing right now, if it does not.
     fn source_gap(&self, id: SourceId) -> Option<String> {
         let s = self.sources.get(&id)?;
         let age = format_age(self.now - s.since);
         match &s.state {
             SourceState::Reconnecting(r) if s.last_data.is_some() => Some(format!(
-                "{}: lost {age} ago ({}), showing what was seen before; retrying",
+                "{}: lost {age} ago ({}), showing what was seen before; {}",
                 id.label(),
-                plain_reason(r)
+                plain_reason(r),
+                self.retrying(s)
             )),
-            SourceState::Reconnecting(r) => Some(format!("{}: {}, retrying", id.label(), plain_reason(r))),
+            SourceState::Reconnecting(r) => Some(format!("{}: {}, {}", id.label(), plain_reason(r), self.retrying(s))),
             SourceState::Forbidden(r) => Some(format!("{}: not allowed ({r})", id.label())),
             SourceState::Absent(r) => Some(format!("{}: {r}", id.label())),
             SourceState::Connecting if self.now - s.since >= SILENT_AFTER_SECS => {
@@ -111,7 +120,9 @@ impl State {
         let blind = |text: String| Some(BlindSpot { reach: Reach::Blind, source: SourceId::Pods, text });
         if !self.pods.synced() {
             return match &s.state {
-                SourceState::Reconnecting(r) => blind(format!("cannot reach {server} ({}), retrying", plain_reason(r))),
+                SourceState::Reconnecting(r) => {
+                    blind(format!("cannot reach {server} ({}), {}", plain_reason(r), self.retrying(s)))
+                }
                 SourceState::Forbidden(r) => blind(format!("not allowed to list pods at {server} ({r})")),
                 SourceState::Absent(r) => blind(format!("{server} serves no pods ({r})")),
                 SourceState::Connecting | SourceState::Connected => {
@@ -121,9 +132,10 @@ impl State {
         }
         let text = match &s.state {
             SourceState::Reconnecting(r) => format!(
-                "lost the pods at {server} {} ago ({}); showing them as they were, retrying",
+                "lost the pods at {server} {} ago ({}); showing them as they were, {}",
                 format_age(self.now - s.since),
-                plain_reason(r)
+                plain_reason(r),
+                self.retrying(s)
             ),
             _ => self.source_gap(SourceId::Pods)?,
         };
@@ -218,6 +230,25 @@ mod tests {
         assert_eq!(spots[0].reach, Reach::Blind);
         assert_eq!(spots[0].text, "cannot reach https://127.0.0.1:1 (connection refused), retrying");
         assert!(any_blind(&s.blind_spots()));
+    }
+
+    #[test]
+    fn a_backing_off_source_says_when_it_tries_again_and_counts_down() {
+        let mut s = state();
+        status(&mut s, SourceId::Pods, SourceState::Reconnecting(REFUSED.into()));
+        s.update(Msg::Source(Update::Retrying {
+            source: SourceId::Pods,
+            after: std::time::Duration::from_millis(3_200),
+        }));
+        assert_eq!(s.blind_spots()[0].text, "cannot reach https://127.0.0.1:1 (connection refused), retrying in 4 s");
+        tick(&mut s, 1_002);
+        assert_eq!(s.blind_spots()[0].text, "cannot reach https://127.0.0.1:1 (connection refused), retrying in 2 s");
+        // The pause is over and the next try is under way.
+        tick(&mut s, 1_005);
+        assert_eq!(s.blind_spots()[0].text, "cannot reach https://127.0.0.1:1 (connection refused), retrying");
+        // Back: no retry is pending any more.
+        status(&mut s, SourceId::Pods, SourceState::Connected);
+        assert_eq!(s.sources[&SourceId::Pods].retry_at, None);
     }
 
     #[test]

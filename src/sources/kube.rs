@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Event as K8sEvent, Node, Pod, Service};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
@@ -288,6 +289,52 @@ async fn watch_scoped<K, F>(
     }
 }
 
+/// kube-runtime's default watch backoff (0.8 s doubling to 30 s, jittered), with two changes:
+/// it tells the pause it chose, and only the watch loop resets it, on real progress (a list done,
+/// an event). kube-runtime resets a backoff on any `Ok`, and its watcher yields `Ok(Init)` before
+/// every relist, so a refused list was retried every 0.8 s forever, by every watcher at once.
+#[derive(Clone, Default)]
+struct WatchBackoff(std::sync::Arc<std::sync::Mutex<WatchBackoffState>>);
+
+#[derive(Default)]
+struct WatchBackoffState {
+    policy: watcher::DefaultBackoff,
+    last: Option<Duration>,
+}
+
+impl WatchBackoff {
+    fn state(&self) -> std::sync::MutexGuard<'_, WatchBackoffState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The pause chosen after the last error, until progress resets it.
+    fn chosen_pause(&self) -> Option<Duration> {
+        self.state().last
+    }
+
+    fn progressed(&self) {
+        let mut state = self.state();
+        state.policy.reset();
+        state.last = None;
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let mut state = self.state();
+        let next = state.policy.next();
+        state.last = next;
+        next
+    }
+}
+
+impl Backoff for WatchBackoff {
+    /// Not on kube-runtime's every `Ok`: see the type's comment.
+    fn reset(&mut self) {}
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum WatchEnd {
     /// The first list was refused with 403; the caller may narrow the scope.
@@ -314,7 +361,8 @@ where
     let status = |state: SourceState| tx.send(Update::Status { source, state }).is_ok();
     let _ = status(SourceState::Connecting);
     let probe_api = api.clone();
-    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    let backoff = WatchBackoff::default();
+    let mut stream = watcher::watcher(api, config).backoff(backoff.clone()).boxed();
     let mut synced_once = false;
     let mut last_state = SourceState::Connecting;
     let mut quiet_since = tokio::time::Instant::now();
@@ -363,6 +411,12 @@ where
                         return WatchEnd::Closed;
                     }
                 }
+                // The backoff has already chosen its pause when the error reaches us.
+                if let Some(after) = backoff.chosen_pause()
+                    && tx.send(Update::Retrying { source, after }).is_err()
+                {
+                    return WatchEnd::Closed;
+                }
                 continue;
             }
         };
@@ -377,6 +431,9 @@ where
             WatchEvent::Delete(obj) => Change::Deleted(obj),
         };
         let mark_connected = matches!(change, Change::InitDone | Change::Applied(_) | Change::Deleted(_));
+        if mark_connected {
+            backoff.progressed();
+        }
         if tx.send(wrap(change)).is_err() {
             return WatchEnd::Closed;
         }

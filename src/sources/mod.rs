@@ -129,6 +129,12 @@ pub enum Update {
         source: SourceId,
         state: SourceState,
     },
+    /// A failing source waits this long before it tries again (its backoff), so the screen can
+    /// say "retrying in 4 s" rather than a bare "retrying".
+    Retrying {
+        source: SourceId,
+        after: std::time::Duration,
+    },
     /// Complete lines (or a line's continuation) read from one gateway log stream, named e.g.
     /// `ingress-nginx/ingress-nginx-controller-7d9f-abcde`, `file:/var/log/nginx/access.log`, `stdin`.
     AccessLog {

@@ -15,10 +15,12 @@ use crate::app::visibility::{BlindSpot, Reach};
 /// Lines the strip takes on the Containers screen: a title and the top hotspots.
 pub const STRIP_HOTSPOTS: usize = 3;
 
-/// On a short terminal the table needs the lines more: one hotspot, or none below 12 lines.
+/// On a short terminal the table needs the lines more: one hotspot, or none below 12 lines;
+/// but blindness keeps its one line at any height (rows under it are not the whole truth).
 pub fn strip_height(state: &State, available: u16) -> u16 {
     let lines = match available {
-        0..12 => return 0,
+        0..2 => return 0,
+        2..12 => return u16::from(first_blind(state).is_some()),
         12..24 => 1,
         _ => STRIP_HOTSPOTS,
     };
@@ -39,18 +41,23 @@ fn strip_spots(state: &State) -> Vec<BlindSpot> {
     spots
 }
 
+/// What kpulse cannot see at all, the most serious first.
+fn first_blind(state: &State) -> Option<BlindSpot> {
+    state.blind_spots().into_iter().find(|s| s.reach == Reach::Blind)
+}
+
 /// How many lines `caveats` gives.
 fn caveat_count(state: &State, spots: &[BlindSpot]) -> usize {
     spots.len() + usize::from(state.found_nothing(spots))
 }
 
-fn blind_line<'a>(spot: &BlindSpot, theme: &Theme) -> Line<'a> {
+fn blind_line<'a>(spot: &BlindSpot, indent: &str, theme: &Theme) -> Line<'a> {
     let style = match spot.reach {
         Reach::Blind => theme.bad,
         Reach::Partial => theme.warn,
     };
     Line::from(vec![
-        Span::styled(format!("   {}: ", spot.reach.words()), style),
+        Span::styled(format!("{indent}{}: ", spot.reach.words()), style),
         Span::styled(spot.text.clone(), style),
     ])
 }
@@ -58,7 +65,7 @@ fn blind_line<'a>(spot: &BlindSpot, theme: &Theme) -> Line<'a> {
 /// What stands where hotspots would: what kpulse cannot see, and the all-clear only when it sees
 /// everything it was asked to.
 fn caveats<'a>(state: &State, spots: &[BlindSpot], all_clear: &'a str, theme: &Theme) -> Vec<Line<'a>> {
-    let mut lines: Vec<Line> = spots.iter().map(|s| blind_line(s, theme)).collect();
+    let mut lines: Vec<Line> = spots.iter().map(|s| blind_line(s, "   ", theme)).collect();
     if state.found_nothing(spots) {
         let text = if spots.is_empty() { all_clear } else { "   nothing crosses a rule in what kpulse can see" };
         lines.push(Line::from(Span::styled(text, if spots.is_empty() { theme.good } else { theme.dim })));
@@ -85,6 +92,13 @@ fn headline<'a>(h: &'a Hotspot, theme: &Theme) -> Vec<Span<'a>> {
 
 /// The top hotspots in one line each, above the containers table.
 pub fn draw_strip(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
+    if area.height == 1 {
+        // A short terminal: only the blind line, without the strip's title.
+        if let Some(spot) = first_blind(state) {
+            frame.render_widget(Paragraph::new(blind_line(&spot, " ", theme)), area);
+        }
+        return;
+    }
     let mut lines = vec![Line::from(vec![
         Span::styled(" Hotspots ", theme.title),
         Span::styled(format!("{} found · 4 to see all, with evidence", state.hotspots.len()), theme.dim),
@@ -104,7 +118,11 @@ pub fn draw_strip(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
 /// full below.
 pub fn draw_hotspots(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
     state.layout.table.set(area);
-    let [list_area, detail_area] = Layout::vertical([Constraint::Fill(1), Constraint::Length(9)]).areas(area);
+    // The evidence box only where the list keeps room above it: a short terminal shows the
+    // caveats and the ranking first.
+    let evidence_height = if area.height >= 18 { 9 } else { 0 };
+    let [list_area, detail_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(evidence_height)]).areas(area);
     let block = Block::default().borders(Borders::ALL).border_style(theme.border).title(Line::from(vec![
         Span::styled(" Hotspots ", theme.title),
         Span::styled("ranked by score (0-100) · Enter: the rows behind one ", theme.dim),
@@ -138,7 +156,7 @@ pub fn draw_hotspots(state: &State, frame: &mut Frame, area: Rect, theme: &Theme
     }
     frame.render_widget(Paragraph::new(lines), inner);
 
-    let Some(h) = state.selected_hotspot() else { return };
+    let Some(h) = state.selected_hotspot().filter(|_| evidence_height > 0) else { return };
     let mut detail = vec![Line::from(headline(h, theme))];
     for f in &h.findings {
         detail.push(Line::from(vec![
