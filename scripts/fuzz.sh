@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+grep -q '^nightly' <<<"$(rustup toolchain list)" || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 for target in exposition quantity accesslog promql broker scenario; do
   mkdir -p "fuzz/corpus/$target"

@@ -28,16 +28,20 @@ die() { say "error: $*"; exit 1; }
 
 command -v go >/dev/null || die "the Go toolchain is missing (Go ≥ 1.26 is needed: apt-get install golang-go is too old on bookworm; use the machine's Go)"
 
-have_etcd() { "$BIN/etcd" --version 2>/dev/null | grep -q "etcd Version: ${ETCD_VERSION#v}"; }
+# Whether a command's output matches: captured first, because `cmd | grep -q` under pipefail fails
+# when grep stops reading at its match and the command dies of SIGPIPE writing the rest (a CI run
+# rebuilt a cached etcd and krew, then died, on exactly that).
+says() { local pattern=$1 out; shift; out=$("$@" 2>/dev/null) || return 1; grep -q -- "$pattern" <<<"$out"; }
+have_etcd() { says "etcd Version: ${ETCD_VERSION#v}" "$BIN/etcd" --version; }
 # Every binary from k8s.io/kubernetes; built in one `go build` so they share compiled packages.
 KUBE_CMDS="kube-apiserver kubectl kube-scheduler kube-controller-manager kubelet"
 have_kube() {
   local c
   for c in $KUBE_CMDS; do [ -x "$BIN/$c" ] || return 1; done
-  "$BIN/kube-apiserver" --version 2>/dev/null | grep -q "Kubernetes $K8S_VERSION" &&
-    "$BIN/kubelet" --version 2>/dev/null | grep -q "Kubernetes $K8S_VERSION"
+  says "Kubernetes $K8S_VERSION" "$BIN/kube-apiserver" --version &&
+    says "Kubernetes $K8S_VERSION" "$BIN/kubelet" --version
 }
-have_krew() { KREW_ROOT="$DIR/krew-root" "$BIN/kubectl-krew" version 2>/dev/null | grep -q "GitTag *$KREW_VERSION"; }
+have_krew() { says "GitTag *$KREW_VERSION" env KREW_ROOT="$DIR/krew-root" "$BIN/kubectl-krew" version; }
 have_all() { have_etcd && have_kube && have_krew; }
 
 if have_all; then

@@ -20,7 +20,8 @@ BIN="$DIR/bin/thanos"
 say() { echo "thanos-assets: $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-have() { "$BIN" --version 2>&1 | grep -q "version ${THANOS_VERSION#v} "; }
+# Output captured first: `cmd | grep -q` under pipefail fails if the command dies of SIGPIPE.
+have() { local out; out=$("$BIN" --version 2>&1) || return 1; grep -q "version ${THANOS_VERSION#v} " <<<"$out"; }
 if have; then
   say "cached: $BIN (Thanos $THANOS_VERSION)"
   echo "$BIN"
