@@ -249,6 +249,12 @@ impl Config {
         })
     }
 
+    /// A user's config file's text over the embedded defaults, or why it cannot be used.
+    pub fn from_user_toml(text: &str) -> Result<Config, String> {
+        let base: FileConfig = toml::from_str(DEFAULT_CONFIG).expect("embedded default config");
+        Config::overlay(base, text)
+    }
+
     /// Loads `path` over the defaults. Returns the config to use and, if the file was bad, why.
     pub fn load(path: &Path) -> (Config, Option<String>) {
         let defaults = Config::default();
@@ -257,8 +263,7 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (defaults, None),
             Err(e) => return (defaults, Some(format!("cannot read config {}: {e}", path.display()))),
         };
-        let base: FileConfig = toml::from_str(DEFAULT_CONFIG).expect("embedded default config");
-        match Config::overlay(base, &text) {
+        match Config::from_user_toml(&text) {
             Ok(c) => (c, None),
             Err(e) => (
                 defaults,

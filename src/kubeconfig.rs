@@ -65,6 +65,14 @@ impl Connector {
         Err(ConnectError::NoConfig)
     }
 
+    /// A kubeconfig's text (one file, as `--kubeconfig` names it), or why it is not one: never
+    /// with the file's contents, which may hold a token or a key.
+    pub fn from_yaml(text: &str) -> Result<Connector, String> {
+        Kubeconfig::from_yaml(text)
+            .map(|k| Connector::Kubeconfig(Box::new(k)))
+            .map_err(|e| redacted_config_error(&e.to_string()))
+    }
+
     pub fn contexts(&self) -> Vec<String> {
         match self {
             Connector::Kubeconfig(k) => k.contexts.iter().map(|c| c.name.clone()).collect(),

@@ -13,8 +13,8 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::http::{EXPOSITION_LIMIT, gunzip, read_body};
-use super::kube::classify_client_error;
+use super::api_get::classify_client_error;
+use super::http::EXPOSITION_LIMIT;
 use super::placement::PodPlacement;
 use super::{SourceId, SourceState, Update};
 use crate::model::cadvisor::{DerivedUsage, UsageRates, derive, derive_machine, extract};
@@ -72,36 +72,17 @@ async fn fetch_node(client: &Client, node: &str, endpoint: Endpoint, timeout: Du
     }
 }
 
-/// One GET through the API server, asking for gzip (the kubelet compresses its exposition and
-/// the proxy passes it on: a real kubelet's cAdvisor text shrinks 23×), its body capped like
-/// any exposition text before and after decompression.
+/// One kubelet endpoint's text through the node proxy, or why not.
 async fn fetch_path(client: &Client, path: &str, timeout: Duration) -> Result<String, SourceState> {
-    let request = http::Request::get(path)
-        .header(http::header::ACCEPT_ENCODING, "gzip")
-        .body(kube::client::Body::empty())
-        .map_err(|e| SourceState::Reconnecting(e.to_string()))?;
-    let fetch = async {
-        let resp = client.send(request).await.map_err(|e| classify_client_error(&e))?;
-        let code = resp.status();
-        let gzipped = resp
-            .headers()
-            .get(http::header::CONTENT_ENCODING)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-        let body = read_body(resp, EXPOSITION_LIMIT).await.map_err(SourceState::Reconnecting)?;
-        let body = if gzipped { gunzip(&body, EXPOSITION_LIMIT).map_err(SourceState::Reconnecting)? } else { body };
-        if code.is_success() {
-            return Ok(String::from_utf8_lossy(&body).into_owned());
-        }
-        // The API server explains a refusal in a Status object; a kubelet may answer in plain text.
-        let status = serde_json::from_slice::<kube::core::Status>(&body).unwrap_or_else(|_| {
-            kube::core::Status::failure(String::from_utf8_lossy(&body).trim(), "").with_code(code.as_u16())
-        });
-        Err(classify_client_error(&kube::Error::Api(status.boxed())))
-    };
-    match tokio::time::timeout(timeout, fetch).await {
-        Ok(result) => result,
-        Err(_) => Err(SourceState::Reconnecting("scrape timed out".into())),
+    let (code, body) = super::api_get::get(client, path, &http::HeaderMap::new(), timeout, EXPOSITION_LIMIT).await?;
+    if code.is_success() {
+        return Ok(String::from_utf8_lossy(&body).into_owned());
     }
+    // The API server explains a refusal in a Status object; a kubelet may answer in plain text.
+    let status = serde_json::from_slice::<kube::core::Status>(&body).unwrap_or_else(|_| {
+        kube::core::Status::failure(String::from_utf8_lossy(&body).trim(), "").with_code(code.as_u16())
+    });
+    Err(classify_client_error(&kube::Error::Api(status.boxed())))
 }
 
 pub(super) async fn fetch_url(

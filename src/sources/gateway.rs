@@ -15,7 +15,8 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc::{Sender, UnboundedSender};
 use tokio::task::JoinHandle;
 
-use super::kube::{Scope, classify_client_error};
+use super::api_get::classify_client_error;
+use super::kube::Scope;
 use super::{SourceId, SourceState, Update};
 use crate::model::accesslog::zone::LogZone;
 use crate::model::accesslog::{Format, LineBuffer, MAX_LINE_BYTES};

@@ -1,5 +1,5 @@
-//! HTTP(S) GETs outside the API server (a Prometheus URL, a `--scrape` URL, a broker's exporter),
-//! with a timeout and error texts fit for the status bar. HTTPS trusts the system's roots
+//! HTTP(S) GETs outside the API server (a Prometheus URL, a `--scrape` URL, a broker's exporter;
+//! through it: api_get.rs), with a timeout and error texts fit for the status bar. HTTPS trusts the system's roots
 //! (`SSL_CERT_FILE` / `SSL_CERT_DIR` name others, as for curl and openssl).
 
 use std::path::PathBuf;

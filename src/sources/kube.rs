@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
+use super::api_get::classify_client_error;
 use super::cadvisor::{ScrapeEnd, ScrapePlan, Targets};
-use super::http::error_chain;
 use super::mesh::{MeshedPods, follow_mesh};
 use super::placement::PodPlacement;
 use super::prometheus::{Endpoint, PrometheusConfig};
@@ -479,32 +479,6 @@ fn classify_watch_error(err: &watcher::Error) -> SourceState {
         }
         watcher::Error::NoResourceVersion => SourceState::Reconnecting("no resourceVersion in watch result".into()),
     }
-}
-
-/// Turns a client error into a short, secret-free reason for the status bar.
-pub fn classify_client_error(err: &kube::Error) -> SourceState {
-    match err {
-        kube::Error::Api(status) => match status.code {
-            403 => SourceState::Forbidden(first_line(&status.message)),
-            404 => SourceState::Absent(first_line(&status.message)),
-            code => SourceState::Reconnecting(format!("HTTP {code}: {}", first_line(&status.message))),
-        },
-        kube::Error::HyperError(e) => SourceState::Reconnecting(format!("connection: {e}")),
-        kube::Error::Service(e) => {
-            SourceState::Reconnecting(format!("connection: {}", first_line(&error_chain(e.as_ref()))))
-        }
-        kube::Error::Auth(_) => SourceState::Reconnecting(crate::kubeconfig::safe_error(err)),
-        other => SourceState::Reconnecting(first_line(&other.to_string())),
-    }
-}
-
-fn first_line(s: &str) -> String {
-    let line = s.lines().next().unwrap_or("").trim();
-    let mut out: String = line.chars().take(160).collect();
-    if line.chars().count() > 160 {
-        out.push('…');
-    }
-    out
 }
 
 /// metrics.k8s.io is get/list only, so it is polled. A 404 means no metrics-server (kind has none);

@@ -1,6 +1,7 @@
 //! Async I/O only. Each source owns its connection, retries with backoff and sends owned
 //! [`Update`]s over a channel; nothing here touches the UI state.
 
+pub mod api_get;
 pub mod api_traffic;
 pub mod broker;
 pub mod cadvisor;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::http::{HttpClient, PROMETHEUS_LIMIT, RequestHeaders, check_url, error_chain};
+use super::http::{HttpClient, PROMETHEUS_LIMIT, RequestHeaders, check_url};
 use super::{SourceId, SourceState, Update};
 use crate::model::metrics::{ContainerHistory, ContainerUsage, Usage};
 use crate::model::pod::PodKey;
@@ -50,12 +50,12 @@ impl Endpoint {
                     super::http::get(client, uri, headers, timeout, PROMETHEUS_LIMIT).await?
                 }
                 Endpoint::ApiProxy { client, prefix, headers } => {
-                    let mut request = http::Request::get(format!("{prefix}{path_and_query}"))
-                        .body(kube::client::Body::empty())
-                        .map_err(|e| e.to_string())?;
-                    headers.apply_fixed(request.headers_mut());
-                    let resp = client.send(request).await.map_err(|e| format!("service proxy: {}", error_chain(&e)))?;
-                    (resp.status(), super::http::read_body(resp, PROMETHEUS_LIMIT).await?)
+                    let mut fixed = http::HeaderMap::new();
+                    headers.apply_fixed(&mut fixed);
+                    let path = format!("{prefix}{path_and_query}");
+                    super::api_get::get(client, &path, &fixed, timeout, PROMETHEUS_LIMIT)
+                        .await
+                        .map_err(|state| format!("service proxy: {}", state.reason().unwrap_or("failed")))?
                 }
             };
             // Prometheus answers 400/422/503 with a JSON error body worth showing.
