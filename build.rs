@@ -18,8 +18,12 @@ fn main() {
         None => "commit unknown: not built from a git checkout".to_string(),
     };
     println!("cargo:rustc-env=KPULSE_BUILD={described}");
-    // A new commit moves HEAD or the branch it names; an edit makes the tree modified.
+    // A new commit moves HEAD or the branch it names; an edit makes the tree modified. Only paths
+    // that exist: cargo takes a missing one (no packed-refs in a repository that never packed)
+    // as changed on every build, and rebuilds the crate each time.
     for path in [".git/HEAD", ".git/refs/heads", ".git/packed-refs", ".git/index", "src"] {
-        println!("cargo:rerun-if-changed={path}");
+        if std::path::Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
     }
 }
