@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 grep -q '^nightly' <<<"$(rustup toolchain list)" || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
-for target in exposition quantity accesslog promql broker scenario; do
+# config and kubeconfig build the whole crate once (a few minutes); the others, one file each.
+for target in exposition quantity accesslog promql broker scenario config kubeconfig; do
   mkdir -p "fuzz/corpus/$target"
   cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- -max_total_time="$seconds" -rss_limit_mb=2048
 done
