@@ -1,0 +1,302 @@
+//! The derived views: container, node and traffic rows, filtered and sorted, and the ranked
+//! hotspots; rebuilt on `refresh` only where something changed.
+
+use super::rows::{ContainerColumn, ContainerRow, NodeRow, build_container_rows, matches_filter};
+use super::traffic::{TrafficGroup, TrafficRow, build_traffic_rows};
+use crate::analysis::hotspots::Hotspot;
+use crate::analysis::nodes::allocations;
+use crate::model::event::EventInfo;
+use crate::model::pod::{PodInfo, PodKey};
+use crate::model::store::Store;
+use crate::model::time::UnixSecs;
+use crate::model::traffic::Traffic;
+
+/// The next (or previous) column, in its natural direction.
+use super::{REPLICA_WINDOW_SECS, State};
+
+/// What the gateway saw of each row's pod, by the pod's IP.
+fn fill_traffic(rows: &mut [ContainerRow], pods: &Store<PodKey, PodInfo>, traffic: &Traffic, now: UnixSecs) {
+    if traffic.upstreams.stats.is_empty() {
+        return;
+    }
+    // Rows come grouped by pod: one pod lookup and one summary per pod, not per container
+    // (this runs every second while a gateway is read, over every row).
+    let mut summary = None;
+    for i in 0..rows.len() {
+        if i == 0 || rows[i].pod != rows[i - 1].pod {
+            let ip = pods.get(&rows[i].pod).and_then(|p| p.pod_ip.as_deref());
+            summary = ip.and_then(|ip| traffic.upstreams.stats.get(ip)).map(|s| s.summary(0, now));
+        }
+        rows[i].traffic = summary;
+    }
+}
+
+/// Below this many containers the hotspots are re-ranked on every refresh (well under 1 ms).
+const ALWAYS_RANK_BELOW_ROWS: usize = 2000;
+
+/// Above this many containers a ranking costs ~18 ms (benches/hotspots.rs at 29,964): every
+/// third second rather than every second keeps an idle dashboard under 5 % of a core.
+const RANK_SLOWER_ABOVE_ROWS: usize = 10_000;
+
+const SLOW_RANK_EVERY_SECS: i64 = 3;
+
+/// How often clock-dependent row fields are re-derived.
+const CLOCK_REFRESH_SECS: i64 = 5;
+
+/// How often pods are counted per workload while they change.
+const REPLICA_COUNT_SECS: i64 = 5;
+
+/// Live pods (running or on their way: not finished, not being deleted) per workload, keyed
+/// `namespace/deploy/name`.
+fn replica_counts<'a>(pods: impl Iterator<Item = &'a PodInfo>) -> std::collections::HashMap<String, u32> {
+    let mut counts = std::collections::HashMap::new();
+    for p in pods.filter(|p| !p.deleting && (p.phase == "Running" || p.phase == "Pending")) {
+        if let Some(workload) = &p.workload {
+            *counts.entry(format!("{}/{workload}", p.key.namespace)).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+impl State {
+    /// Brings rows up to date with what changed, then re-applies filter and sort. Called once
+    /// before each draw, never per message: a burst of 10,000 watch events costs one refresh, and
+    /// one changed pod rebuilds only its own rows.
+    pub fn refresh(&mut self) {
+        let consumers_moved = self.queues_dirty || self.rebuild_all || !self.dirty_pods.is_empty();
+        // Pod counts per workload: a few seconds late is soon enough to see a scale-in.
+        let pods_moved = self.rebuild_all || !self.dirty_pods.is_empty();
+        let since_counted = self.now - self.replicas_counted_at;
+        if (pods_moved && since_counted >= REPLICA_COUNT_SECS) || since_counted >= 60 {
+            self.replicas.observe(self.now, &replica_counts(self.pods.values()), REPLICA_WINDOW_SECS);
+            self.replicas_counted_at = self.now;
+        }
+        // Health ("Starting" for 30 s, "Restarted" for an hour) and restarts/1h move with the clock,
+        // slowly: re-deriving them every few seconds is enough.
+        let clock_due = self.now - self.last_clock_refresh >= CLOCK_REFRESH_SECS;
+        if self.rebuild_all {
+            self.rows = build_container_rows(self.pods.values(), &self.tracks, self.now);
+            self.rows.sort_by(ContainerColumn::tiebreak);
+            let at = self.traffic_now();
+            fill_traffic(&mut self.rows, &self.pods, &self.traffic, at);
+            self.rebuild_all = false;
+            self.dirty_pods.clear();
+            self.view_dirty = true;
+        } else if !self.dirty_pods.is_empty() {
+            // Replace each changed pod's rows in place: its rows are one contiguous, ordered range.
+            for key in std::mem::take(&mut self.dirty_pods) {
+                let start = self.rows.partition_point(|r| r.pod < key);
+                let end = start + self.rows[start..].partition_point(|r| r.pod == key);
+                let fresh = build_container_rows(self.pods.get(&key).into_iter(), &self.tracks, self.now);
+                let mut fresh = fresh;
+                fresh.sort_by(ContainerColumn::tiebreak);
+                fill_traffic(&mut fresh, &self.pods, &self.traffic, self.traffic_now());
+                self.rows.splice(start..end, fresh);
+            }
+            self.view_dirty = true;
+        }
+        if clock_due {
+            for row in &mut self.rows {
+                if let Some(pod) = self.pods.get(&row.pod) {
+                    row.refresh_derived(pod, &self.tracks, self.now);
+                }
+            }
+            self.last_clock_refresh = self.now;
+            self.usage_dirty = false;
+            self.view_dirty = true;
+        } else if self.usage_dirty {
+            for row in &mut self.rows {
+                row.refresh_usage(&self.tracks);
+            }
+            self.usage_dirty = false;
+            self.view_dirty = true;
+        }
+        if consumers_moved && (self.queues_dirty || !self.queues.is_empty()) {
+            self.refresh_consumers();
+            self.queues_dirty = false;
+            self.view_dirty = true;
+        }
+        if self.nodes_dirty {
+            let allocs = allocations(self.pods.values());
+            self.node_rows = self
+                .nodes
+                .values()
+                .map(|n| NodeRow {
+                    info: n.clone(),
+                    alloc: allocs.get(&n.name).copied().unwrap_or_default(),
+                    usage: self.node_usage.get(&n.name).copied(),
+                })
+                .collect();
+            self.nodes_dirty = false;
+            self.view_dirty = true;
+        }
+        // Traffic moves with every log line: re-derive it at most once a second.
+        if self.traffic_dirty && (self.now > self.last_traffic_refresh || self.traffic_rows.is_empty()) {
+            self.refresh_traffic();
+        }
+        if self.view_dirty {
+            self.hotspots_dirty = true;
+            self.apply_view();
+            self.view_dirty = false;
+        }
+        // Ranking is cheap for a small cluster (always fresh) and bounded for a big one (once a
+        // second, every third for the biggest, however many updates arrive).
+        let every = if self.rows.len() > RANK_SLOWER_ABOVE_ROWS { SLOW_RANK_EVERY_SECS } else { 1 };
+        let hotspots_due = self.last_hotspot_refresh.is_none_or(|last| self.now - last >= every)
+            || self.rows.len() < ALWAYS_RANK_BELOW_ROWS;
+        if self.hotspots_dirty && hotspots_due {
+            self.refresh_hotspots();
+        }
+    }
+
+    /// The time the traffic windows are read at: now, or for a log read after the fact on the
+    /// log's own clock ([`Traffic::follow_log_time`]), its newest line. (Everything else — ages,
+    /// notices, staleness — stays on the wall clock.)
+    pub fn traffic_now(&self) -> UnixSecs {
+        self.traffic.log_now().unwrap_or(self.now)
+    }
+
+    /// Re-ranks the hotspots from everything collected so far.
+    pub fn refresh_hotspots(&mut self) {
+        let sources = super::hotspots::Sources {
+            rows: &self.rows,
+            pods: &self.pods,
+            tracks: &self.tracks,
+            nodes: &self.nodes,
+            node_usage: &self.node_usage,
+            traffic: &self.traffic,
+            streams: &self.streams,
+            mesh: &self.mesh,
+            replica_drops: self.replicas.drops(self.now, REPLICA_WINDOW_SECS),
+            backend_services: &self.backend_services,
+            queues: self.queues.iter().map(|(k, t)| (k, &t.stats, self.consumer_pods(k).to_vec())).collect(),
+            now: self.traffic_now(),
+        };
+        self.hotspots = super::hotspots::compute(sources, &self.config.hotspots);
+        self.hotspot_selected = self.hotspot_selected.min(self.hotspots.len().saturating_sub(1));
+        self.hotspots_dirty = false;
+        self.last_hotspot_refresh = Some(self.now);
+    }
+
+    pub fn selected_hotspot(&self) -> Option<&Hotspot> {
+        self.hotspots.get(self.hotspot_selected)
+    }
+
+    /// The Traffic view's rows of `group`, unsorted and unfiltered (the snapshot reports them all).
+    pub fn traffic_rows_of(&self, group: TrafficGroup) -> Vec<TrafficRow> {
+        let by_ip = crate::analysis::traffic::pods_by_ip(self.pods.values());
+        let resolver = crate::analysis::traffic::Resolver {
+            known: &self.backend_services,
+            namespaces: crate::analysis::traffic::namespaces_of(self.pods.values()),
+        };
+        build_traffic_rows(&self.traffic, group, &by_ip, &resolver, self.traffic_now())
+    }
+
+    pub(super) fn refresh_traffic(&mut self) {
+        self.traffic_rows = self.traffic_rows_of(self.traffic_group);
+        let at = self.traffic_now();
+        fill_traffic(&mut self.rows, &self.pods, &self.traffic, at);
+        self.traffic_dirty = false;
+        self.last_traffic_refresh = self.now;
+        self.view_dirty = true;
+    }
+
+    pub(super) fn apply_view(&mut self) {
+        let filter = self.filter.as_str();
+        let ns = self.namespace_filter.as_deref();
+        let mut visible: Vec<u32> = self
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| ns.is_none_or(|ns| r.pod.namespace == ns))
+            .filter(|(_, r)| matches_filter(filter, &[&r.pod.namespace, &r.pod.name, &r.container, &r.node]))
+            .map(|(i, _)| i as u32)
+            .collect();
+        let (col, desc) = self.container_sort;
+        let now = self.now;
+        let rows = &self.rows;
+        // Rows are kept in (pod, container) order, so a stable sort on the column alone breaks ties
+        // the same way every time without comparing names.
+        visible.sort_by(|&a, &b| {
+            let ord = col.compare(&rows[a as usize], &rows[b as usize], now);
+            if desc { ord.reverse() } else { ord }
+        });
+        self.visible = visible;
+        // Keep the cursor on the same container after a re-sort or refresh.
+        if let Some(key) = &self.selected_key
+            && let Some(pos) = self.visible.iter().position(|&i| {
+                let r = &self.rows[i as usize];
+                r.pod == key.0 && r.container == key.1
+            })
+        {
+            self.selected = pos;
+        }
+        self.selected = self.selected.min(self.visible.len().saturating_sub(1));
+        self.selected_key = self.selected_row().map(|r| r.key());
+
+        let mut nodes: Vec<u32> = self
+            .node_rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches_filter(filter, &[&r.info.name]))
+            .map(|(i, _)| i as u32)
+            .collect();
+        let (ncol, ndesc) = self.node_sort;
+        let nrows = &self.node_rows;
+        nodes.sort_unstable_by(|&a, &b| {
+            let (ra, rb) = (&nrows[a as usize], &nrows[b as usize]);
+            let ord = ncol.compare(ra, rb);
+            let ord = if ndesc { ord.reverse() } else { ord };
+            ord.then_with(|| ra.info.name.cmp(&rb.info.name))
+        });
+        self.node_visible = nodes;
+        self.node_selected = self.node_selected.min(self.node_visible.len().saturating_sub(1));
+
+        let mut traffic: Vec<u32> = self
+            .traffic_rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches_filter(filter, &[&r.name, &r.target]))
+            .map(|(i, _)| i as u32)
+            .collect();
+        let (tcol, tdesc) = self.traffic_sort;
+        let trows = &self.traffic_rows;
+        // Rows are built in name order: a stable sort keeps ties in that order.
+        traffic.sort_by(|&a, &b| {
+            let ord = tcol.compare(&trows[a as usize], &trows[b as usize]);
+            if tdesc { ord.reverse() } else { ord }
+        });
+        self.traffic_visible = traffic;
+        self.traffic_selected = self.traffic_selected.min(self.traffic_visible.len().saturating_sub(1));
+    }
+
+    pub fn selected_traffic(&self) -> Option<&TrafficRow> {
+        self.traffic_visible.get(self.traffic_selected).map(|&i| &self.traffic_rows[i as usize])
+    }
+
+    pub fn selected_row(&self) -> Option<&ContainerRow> {
+        self.visible.get(self.selected).map(|&i| &self.rows[i as usize])
+    }
+
+    pub fn selected_node(&self) -> Option<&NodeRow> {
+        self.node_visible.get(self.node_selected).map(|&i| &self.node_rows[i as usize])
+    }
+
+    /// Warning events about a pod, newest first. The kind matters: a bare pod may share its name
+    /// with a Service or Deployment in the same namespace, whose events are not about the pod.
+    pub fn pod_events(&self, pod: &PodKey) -> Vec<&EventInfo> {
+        let mut evs: Vec<&EventInfo> =
+            self.events.values().filter(|e| &e.involved == pod && e.involved_kind == "Pod").collect();
+        evs.sort_by_key(|e| std::cmp::Reverse(e.last_seen));
+        evs
+    }
+
+    /// Namespaces known from the pods seen, for the picker.
+    pub fn namespaces(&self) -> Vec<String> {
+        crate::analysis::traffic::namespaces_of(self.pods.values()).into_iter().map(String::from).collect()
+    }
+
+    pub fn page_size(&self) -> usize {
+        (self.layout.table.get().height as usize).saturating_sub(3).max(1)
+    }
+}
