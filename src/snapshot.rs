@@ -11,9 +11,9 @@ use crate::demo::scenario::Scenario;
 use crate::demo::sim::Sim;
 use crate::kubeconfig::Connector;
 use crate::model::time::{UnixSecs, now_unix};
+use crate::model::update::Scope;
 use crate::report::{ExpectationResult, ScenarioRun, TopChange};
 use crate::sources::gateway::GatewaySpec;
-use crate::sources::kube::Scope;
 
 /// Exit code when `--fail-on SCORE` is given and a hotspot reaches it.
 pub const EXIT_HOTSPOT: i32 = 3;

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::{Command, Msg, State};
 use crate::kubeconfig::{Connection, Connector};
 use crate::model::time::now_unix;
-use crate::sources::Update;
+use crate::model::update::Update;
 use crate::sources::gateway::{self, GatewaySpec};
 use crate::sources::kube::{KubeSourceConfig, Scope, spawn_all};
 

@@ -15,7 +15,7 @@ use crate::model::series::Series;
 use crate::model::store::Change;
 use crate::model::time::UnixSecs;
 use crate::model::traffic::Traffic;
-use crate::sources::{SourceId, SourceState, Update};
+use crate::model::update::{SourceId, SourceState, Update};
 
 /// The next (or previous) column, in its natural direction.
 use super::{SourceStatus, State};
@@ -110,7 +110,7 @@ impl State {
             Update::PodUsage { at, source, usages } => {
                 // The wait for the first CPU rate is over: its notice goes.
                 if usages.iter().any(|u| u.usage.cpu_m.is_finite()) {
-                    self.notices.retain(|(_, n)| !n.starts_with(crate::sources::cadvisor::AWAITING_RATES));
+                    self.notices.retain(|(_, n)| !n.starts_with(crate::model::cadvisor::AWAITING_RATES));
                 }
                 for u in usages {
                     let track = self.track_mut(&u.pod, &u.container);
@@ -174,8 +174,8 @@ impl State {
                     status.retry_at = Some(self.now + after.as_secs_f64().ceil() as UnixSecs);
                 }
             }
-            Update::AccessLog { stream, chunk } if crate::sources::mesh::stream_pod(&stream).is_some() => {
-                let Some(pod) = crate::sources::mesh::stream_pod(&stream) else { return };
+            Update::AccessLog { stream, chunk } if crate::model::update::mesh_stream_pod(&stream).is_some() => {
+                let Some(pod) = crate::model::update::mesh_stream_pod(&stream) else { return };
                 let retention = self.retention_secs();
                 let calls = self.mesh.entry(pod).or_insert_with(|| Traffic::new(self.now, retention));
                 // Istio's sidecars write their own format; `--log-format` is the gateway's.

@@ -7,7 +7,7 @@ use super::rows::SortColumn;
 use super::traffic::TrafficGroup;
 use crate::analysis::hotspots::Subject;
 use crate::model::pod::PodKey;
-use crate::sources::kube::Scope;
+use crate::model::update::Scope;
 
 /// The next (or previous) column, in its natural direction.
 use super::{Command, InputMode, Overlay, PickerKind, State, View};

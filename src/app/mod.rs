@@ -35,8 +35,8 @@ use crate::model::service::ServiceInfo;
 use crate::model::store::Store;
 use crate::model::time::UnixSecs;
 use crate::model::traffic::Traffic;
-use crate::sources::kube::Scope;
-use crate::sources::{SourceId, SourceState, Update};
+use crate::model::update::Scope;
+use crate::model::update::{SourceId, SourceState, Update};
 use keymap::KeyMap;
 use rows::{ContainerColumn, ContainerKey, ContainerRow, NodeColumn, NodeRow, Tracks};
 use traffic::{Stream, TrafficColumn, TrafficGroup, TrafficRow};
@@ -321,7 +321,7 @@ impl State {
                     let pods = &self.pods;
                     self.mesh.retain(|pod, _| pods.get(pod).is_some());
                     self.mesh_streams.retain(|stream, _| {
-                        crate::sources::mesh::stream_pod(stream).is_some_and(|p| pods.get(&p).is_some())
+                        crate::model::update::mesh_stream_pod(stream).is_some_and(|p| pods.get(&p).is_some())
                     });
                 }
                 vec![]

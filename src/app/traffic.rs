@@ -26,7 +26,7 @@ pub struct Stream {
     partial: String,
     /// Read from its start, it reached the end of what was written ([`Update::LogCaughtUp`]).
     ///
-    /// [`Update::LogCaughtUp`]: crate::sources::Update::LogCaughtUp
+    /// [`Update::LogCaughtUp`]: crate::model::update::Update::LogCaughtUp
     pub caught_up: bool,
     /// Lines older than this are read and counted here, not in the traffic: a snapshot's
     /// `--window` over a log, in the log's own time.
@@ -333,8 +333,8 @@ mod tests {
     fn a_log_mostly_older_than_the_windows_says_so_once_with_the_zone_hint() {
         use crate::app::{Msg, State};
         use crate::config::Config;
-        use crate::sources::Update;
-        use crate::sources::kube::Scope;
+        use crate::model::update::Scope;
+        use crate::model::update::Update;
         // HAProxy logs local time without a zone; read as UTC, a New York gateway's lines of
         // "now" look five hours old.
         let haproxy = |t: &str| {

@@ -4,7 +4,7 @@
 
 use super::{SourceStatus, State};
 use crate::model::time::format_age;
-use crate::sources::{SourceId, SourceState};
+use crate::model::update::{SourceId, SourceState};
 
 /// How much a blind spot hides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -202,8 +202,8 @@ mod tests {
     use crate::app::Msg;
     use crate::config::Config;
     use crate::model::store::Change;
-    use crate::sources::Update;
-    use crate::sources::kube::Scope;
+    use crate::model::update::Scope;
+    use crate::model::update::Update;
 
     fn state() -> State {
         let mut s = State::new(Config::default(), "ctx".into(), vec!["ctx".into()], Scope::All, 1_000);

@@ -18,7 +18,7 @@ use crate::model::node::NodeInfo;
 use crate::model::pod::PodInfo;
 use crate::model::service::ServiceInfo;
 use crate::model::store::Change;
-use crate::sources::{SourceId, SourceState, Update};
+use crate::model::update::{SourceId, SourceState, Update};
 
 /// Everything the simulator holds, as the updates a fresh list plus one metrics poll would send.
 /// Tests, snapshots and benches use it to build a state without a network.
@@ -156,7 +156,7 @@ pub fn gateway_updates(sim: &sim::Sim, after_seq: u64) -> (Vec<Update>, u64) {
     let mut last = after_seq;
     for e in sim.access_log.iter().filter(|e| e.seq > after_seq) {
         let stream = if e.container == scenario::MESH_SIDECAR {
-            crate::sources::mesh::stream_name(&e.namespace, &e.pod)
+            crate::model::update::mesh_stream_name(&e.namespace, &e.pod)
         } else {
             format!("{}/{}", e.namespace, e.pod)
         };

@@ -9,6 +9,10 @@ use super::exposition::{Format, ParseStats, parse_wanted};
 use super::metrics::{ContainerUsage, Usage};
 use super::pod::PodKey;
 
+/// How the status bar says CPU usage is on its way (a rate needs two samples); the app drops
+/// the notice when the first rates come.
+pub const AWAITING_RATES: &str = "CPU usage in ";
+
 /// One scrape's raw counters and gauges for one container.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContainerCounters {

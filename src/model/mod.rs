@@ -19,3 +19,4 @@ pub mod sketch;
 pub mod store;
 pub mod time;
 pub mod traffic;
+pub mod update;

@@ -17,7 +17,7 @@ use super::api_get::classify_client_error;
 use super::http::EXPOSITION_LIMIT;
 use super::placement::PodPlacement;
 use super::{SourceId, SourceState, Update};
-use crate::model::cadvisor::{DerivedUsage, UsageRates, derive, derive_machine, extract};
+use crate::model::cadvisor::{AWAITING_RATES, DerivedUsage, UsageRates, derive, derive_machine, extract};
 use crate::model::exposition::Format;
 use crate::model::metrics::ContainerUsage;
 use crate::model::time::now_unix;
@@ -32,8 +32,6 @@ const MAX_SPACING: Duration = Duration::from_millis(250);
 /// than a whole interval later (15 s of `-` in every CPU cell). A real kubelet's cAdvisor
 /// refreshes its stats every 10 s, so a round may find the same sample and try again.
 const FIRST_RATES_AFTER: Duration = Duration::from_secs(4);
-/// How the status bar says so meanwhile; the notice goes when the first rates come.
-pub const AWAITING_RATES: &str = "CPU usage in ";
 /// At most this many such early rounds.
 const EARLY_ROUNDS: u32 = 4;
 

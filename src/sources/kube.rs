@@ -29,12 +29,7 @@ use crate::model::service::ServiceInfo;
 use crate::model::store::Change;
 use crate::model::time::now_unix;
 
-/// Which namespace(s) the pod and event watchers cover.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    All,
-    Namespace(String),
-}
+pub use crate::model::update::Scope;
 
 /// Where per-container usage comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -19,23 +19,12 @@ use super::placement::PodIndex;
 use super::{SourceId, SourceState, Update};
 use crate::model::pod::{PodInfo, PodKey};
 use crate::model::store::Change;
+use crate::model::update::mesh_stream_name;
 
 pub use crate::model::mesh::{MESH_LABEL, SIDECAR};
 
-const STREAM_PREFIX: &str = "mesh:";
 /// How often the followed set is brought in line with the pods watch.
 const RECONCILE_EVERY: Duration = Duration::from_secs(10);
-
-/// The stream a sidecar's lines are sent as: `mesh:namespace/pod`.
-pub fn stream_name(namespace: &str, pod: &str) -> String {
-    format!("{STREAM_PREFIX}{namespace}/{pod}")
-}
-
-/// The pod a mesh stream comes from; `None` for any other stream.
-pub fn stream_pod(stream: &str) -> Option<PodKey> {
-    let (namespace, pod) = stream.strip_prefix(STREAM_PREFIX)?.split_once('/')?;
-    Some(PodKey::new(namespace, pod))
-}
 
 /// Running meshed pods and their workloads, as the pods watch last saw them.
 #[derive(Clone, Default)]
@@ -107,7 +96,7 @@ pub async fn follow_mesh(client: Client, pods: MeshedPods, max_pods: usize, tx: 
                 namespace: pod.namespace.clone(),
                 pod: pod.name.clone(),
                 container: Some(SIDECAR.to_string()),
-                stream: stream_name(&pod.namespace, &pod.name),
+                stream: mesh_stream_name(&pod.namespace, &pod.name),
                 source: SourceId::Mesh,
             };
             streams.0.insert(key, tokio::spawn(follow_pod_log(client.clone(), log, tx.clone())));
@@ -126,6 +115,7 @@ pub async fn follow_mesh(client: Client, pods: MeshedPods, max_pods: usize, tx: 
 mod tests {
     use super::*;
     use crate::model::pod::{ContainerInfo, StateInfo};
+    use crate::model::update::mesh_stream_pod;
 
     fn container(name: &str) -> ContainerInfo {
         ContainerInfo {
@@ -180,7 +170,7 @@ mod tests {
 
     #[test]
     fn stream_names_round_trip() {
-        assert_eq!(stream_pod(&stream_name("shop", "payment-1")), Some(PodKey::new("shop", "payment-1")));
-        assert_eq!(stream_pod("shop/payment-1"), None, "a gateway stream is not a mesh stream");
+        assert_eq!(mesh_stream_pod(&mesh_stream_name("shop", "payment-1")), Some(PodKey::new("shop", "payment-1")));
+        assert_eq!(mesh_stream_pod("shop/payment-1"), None, "a gateway stream is not a mesh stream");
     }
 }

@@ -11,7 +11,7 @@ use super::theme::Theme;
 use crate::app::State;
 use crate::model::broker::Direction;
 use crate::model::time::format_age;
-use crate::sources::{SourceId, SourceState};
+use crate::model::update::{SourceId, SourceState};
 
 const HEADER: [&str; 14] = [
     "BROKER",

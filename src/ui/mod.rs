@@ -18,8 +18,8 @@ use crate::app::keymap::ACTIONS;
 use crate::app::rows::{ContainerColumn, NodeColumn};
 use crate::app::{InputMode, Overlay, PickerKind, State, View};
 use crate::model::time::format_age;
-use crate::sources::SourceState;
-use crate::sources::kube::Scope;
+use crate::model::update::Scope;
+use crate::model::update::SourceState;
 use cells::{CONTAINER_DROP_ORDER, container_cell, container_width, node_cell, node_width};
 use theme::Theme;
 

@@ -3,7 +3,7 @@
 use ratatui::style::{Color, Modifier, Style};
 
 use crate::analysis::health::Severity;
-use crate::sources::SourceState;
+use crate::model::update::SourceState;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Theme {
