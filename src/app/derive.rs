@@ -63,9 +63,9 @@ impl State {
     /// before each draw, never per message: a burst of 10,000 watch events costs one refresh, and
     /// one changed pod rebuilds only its own rows.
     pub fn refresh(&mut self) {
-        let consumers_moved = self.queues_dirty || self.rebuild_all || !self.dirty_pods.is_empty();
+        let consumers_moved = self.dirty.queues || self.dirty.all || !self.dirty.pods.is_empty();
         // Pod counts per workload: a few seconds late is soon enough to see a scale-in.
-        let pods_moved = self.rebuild_all || !self.dirty_pods.is_empty();
+        let pods_moved = self.dirty.all || !self.dirty.pods.is_empty();
         let since_counted = self.now - self.replicas_counted_at;
         if (pods_moved && since_counted >= REPLICA_COUNT_SECS) || since_counted >= 60 {
             self.replicas.observe(self.now, &replica_counts(self.pods.values()), REPLICA_WINDOW_SECS);
@@ -74,17 +74,17 @@ impl State {
         // Health ("Starting" for 30 s, "Restarted" for an hour) and restarts/1h move with the clock,
         // slowly: re-deriving them every few seconds is enough.
         let clock_due = self.now - self.last_clock_refresh >= CLOCK_REFRESH_SECS;
-        if self.rebuild_all {
+        if self.dirty.all {
             self.rows = build_container_rows(self.pods.values(), &self.tracks, self.now);
             self.rows.sort_by(ContainerColumn::tiebreak);
             let at = self.traffic_now();
             fill_traffic(&mut self.rows, &self.pods, &self.traffic, at);
-            self.rebuild_all = false;
-            self.dirty_pods.clear();
-            self.view_dirty = true;
-        } else if !self.dirty_pods.is_empty() {
+            self.dirty.all = false;
+            self.dirty.pods.clear();
+            self.dirty.view = true;
+        } else if !self.dirty.pods.is_empty() {
             // Replace each changed pod's rows in place: its rows are one contiguous, ordered range.
-            for key in std::mem::take(&mut self.dirty_pods) {
+            for key in std::mem::take(&mut self.dirty.pods) {
                 let start = self.rows.partition_point(|r| r.pod < key);
                 let end = start + self.rows[start..].partition_point(|r| r.pod == key);
                 let fresh = build_container_rows(self.pods.get(&key).into_iter(), &self.tracks, self.now);
@@ -93,7 +93,7 @@ impl State {
                 fill_traffic(&mut fresh, &self.pods, &self.traffic, self.traffic_now());
                 self.rows.splice(start..end, fresh);
             }
-            self.view_dirty = true;
+            self.dirty.view = true;
         }
         if clock_due {
             for row in &mut self.rows {
@@ -102,21 +102,21 @@ impl State {
                 }
             }
             self.last_clock_refresh = self.now;
-            self.usage_dirty = false;
-            self.view_dirty = true;
-        } else if self.usage_dirty {
+            self.dirty.usage = false;
+            self.dirty.view = true;
+        } else if self.dirty.usage {
             for row in &mut self.rows {
                 row.refresh_usage(&self.tracks);
             }
-            self.usage_dirty = false;
-            self.view_dirty = true;
+            self.dirty.usage = false;
+            self.dirty.view = true;
         }
-        if consumers_moved && (self.queues_dirty || !self.queues.is_empty()) {
+        if consumers_moved && (self.dirty.queues || !self.queues.is_empty()) {
             self.refresh_consumers();
-            self.queues_dirty = false;
-            self.view_dirty = true;
+            self.dirty.queues = false;
+            self.dirty.view = true;
         }
-        if self.nodes_dirty {
+        if self.dirty.nodes {
             let allocs = allocations(self.pods.values());
             self.node_rows = self
                 .nodes
@@ -127,24 +127,24 @@ impl State {
                     usage: self.node_usage.get(&n.name).copied(),
                 })
                 .collect();
-            self.nodes_dirty = false;
-            self.view_dirty = true;
+            self.dirty.nodes = false;
+            self.dirty.view = true;
         }
         // Traffic moves with every log line: re-derive it at most once a second.
-        if self.traffic_dirty && (self.now > self.last_traffic_refresh || self.traffic_rows.is_empty()) {
+        if self.dirty.traffic && (self.now > self.last_traffic_refresh || self.traffic_rows.is_empty()) {
             self.refresh_traffic();
         }
-        if self.view_dirty {
-            self.hotspots_dirty = true;
+        if self.dirty.view {
+            self.dirty.hotspots = true;
             self.apply_view();
-            self.view_dirty = false;
+            self.dirty.view = false;
         }
         // Ranking is cheap for a small cluster (always fresh) and bounded for a big one (once a
         // second, every third for the biggest, however many updates arrive).
         let every = if self.rows.len() > RANK_SLOWER_ABOVE_ROWS { SLOW_RANK_EVERY_SECS } else { 1 };
         let hotspots_due = self.last_hotspot_refresh.is_none_or(|last| self.now - last >= every)
             || self.rows.len() < ALWAYS_RANK_BELOW_ROWS;
-        if self.hotspots_dirty && hotspots_due {
+        if self.dirty.hotspots && hotspots_due {
             self.refresh_hotspots();
         }
     }
@@ -174,7 +174,7 @@ impl State {
         };
         self.hotspots = super::hotspots::compute(sources, &self.config.hotspots);
         self.hotspot_selected = self.hotspot_selected.min(self.hotspots.len().saturating_sub(1));
-        self.hotspots_dirty = false;
+        self.dirty.hotspots = false;
         self.last_hotspot_refresh = Some(self.now);
     }
 
@@ -196,9 +196,9 @@ impl State {
         self.traffic_rows = self.traffic_rows_of(self.traffic_group);
         let at = self.traffic_now();
         fill_traffic(&mut self.rows, &self.pods, &self.traffic, at);
-        self.traffic_dirty = false;
+        self.dirty.traffic = false;
         self.last_traffic_refresh = self.now;
-        self.view_dirty = true;
+        self.dirty.view = true;
     }
 
     pub(super) fn apply_view(&mut self) {
@@ -286,7 +286,7 @@ impl State {
     /// with a Service or Deployment in the same namespace, whose events are not about the pod.
     pub fn pod_events(&self, pod: &PodKey) -> Vec<&EventInfo> {
         let mut evs: Vec<&EventInfo> =
-            self.events.values().filter(|e| &e.involved == pod && e.involved_kind == "Pod").collect();
+            self.warnings.values().filter(|e| &e.involved == pod && e.involved_kind == "Pod").collect();
         evs.sort_by_key(|e| std::cmp::Reverse(e.last_seen));
         evs
     }

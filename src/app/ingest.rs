@@ -82,11 +82,11 @@ impl State {
                 if self.pods.apply(change, |p| p.key.clone()) {
                     match touched {
                         Some(key) => {
-                            self.dirty_pods.insert(key);
+                            self.dirty.pods.insert(key);
                         }
-                        None => self.rebuild_all = true,
+                        None => self.dirty.all = true,
                     }
-                    self.nodes_dirty = true;
+                    self.dirty.nodes = true;
                     self.mark_data(SourceId::Pods);
                 }
                 if let Some(pod) = observed {
@@ -98,12 +98,12 @@ impl State {
             }
             Update::Nodes(change) => {
                 if self.nodes.apply(change, |n| n.name.clone()) {
-                    self.nodes_dirty = true;
+                    self.dirty.nodes = true;
                     self.mark_data(SourceId::Nodes);
                 }
             }
             Update::Events(change) => {
-                if self.events.apply(change, |e| e.key.clone()) {
+                if self.warnings.apply(change, |e| e.key.clone()) {
                     self.mark_data(SourceId::Events);
                 }
             }
@@ -126,7 +126,7 @@ impl State {
                     }
                 }
                 self.mark_data(source);
-                self.usage_dirty = true;
+                self.dirty.usage = true;
             }
             Update::UsageHistory(history) => {
                 for h in history {
@@ -135,7 +135,7 @@ impl State {
                         track.record_usage(at, Usage { cpu_m: cpu_m.into(), mem: mem.into() });
                     }
                 }
-                self.usage_dirty = true;
+                self.dirty.usage = true;
             }
             Update::PodNetwork { at, usages } => {
                 let (step, retention) = (self.step_secs(), self.retention_secs());
@@ -146,12 +146,12 @@ impl State {
                     net.0.push(at, rx);
                     net.1.push(at, tx);
                 }
-                self.usage_dirty = true;
+                self.dirty.usage = true;
             }
             Update::NodeUsage { usages, .. } => {
                 self.node_usage = usages.into_iter().collect();
                 self.mark_data(SourceId::NodeMetrics);
-                self.nodes_dirty = true;
+                self.dirty.nodes = true;
             }
             Update::Status { source, state } => {
                 let now = self.now;
@@ -181,7 +181,7 @@ impl State {
                 // Istio's sidecars write their own format; `--log-format` is the gateway's.
                 let s = self.mesh_streams.entry(stream).or_insert_with(Stream::outbound_calls);
                 s.ingest(&chunk, calls, self.now);
-                self.hotspots_dirty = true;
+                self.dirty.hotspots = true;
                 self.mark_data(SourceId::Mesh);
             }
             Update::AccessLog { stream, chunk } => {
@@ -192,7 +192,7 @@ impl State {
                 if let Some(text) = s.late_warning(&stream, newest).filter(|_| !was_mostly_late) {
                     self.notice(text);
                 }
-                self.traffic_dirty = true;
+                self.dirty.traffic = true;
                 self.mark_data(SourceId::Gateway);
             }
             Update::LogCaughtUp { stream } => self.stream(&stream).caught_up = true,
@@ -207,15 +207,15 @@ impl State {
                 // A queue the broker stopped reporting was deleted: its history goes with it.
                 self.queues.retain(|k, _| k.broker != broker || readings.contains_key(k));
                 self.mark_data(SourceId::Brokers);
-                self.hotspots_dirty = true;
-                self.queues_dirty = true;
+                self.dirty.hotspots = true;
+                self.dirty.queues = true;
             }
             Update::Services(change) => {
                 if self.services.apply(change, |s| s.key.clone()) {
                     self.backend_services = crate::analysis::traffic::backend_index(self.services.values());
                     // Names already on screen may now resolve differently.
-                    self.traffic_dirty |= !self.streams.is_empty();
-                    self.hotspots_dirty = true;
+                    self.dirty.traffic |= !self.streams.is_empty();
+                    self.dirty.hotspots = true;
                 }
                 self.mark_data(SourceId::Services);
             }
@@ -248,7 +248,7 @@ impl State {
     pub fn reset_data(&mut self) {
         self.pods.clear();
         self.nodes.clear();
-        self.events.clear();
+        self.warnings.clear();
         self.services.clear();
         self.backend_services.clear();
         self.tracks.clear();
@@ -264,8 +264,8 @@ impl State {
         for s in self.sources.values_mut() {
             *s = SourceStatus::connecting(self.now);
         }
-        self.rebuild_all = true;
-        self.nodes_dirty = true;
+        self.dirty.all = true;
+        self.dirty.nodes = true;
     }
 
     /// The gateway log stream named `name`, new in the format and zone asked for.

@@ -68,13 +68,13 @@ impl State {
                 self.filter = workload.split_once('/').map_or(workload.clone(), |(_, name)| format!("{name}-"));
                 self.show_detail = false;
                 self.apply_view();
-                self.view_dirty = true;
+                self.dirty.view = true;
                 return;
             }
             Subject::Gateway => {
                 self.view = View::Traffic;
                 self.show_detail = false;
-                self.view_dirty = true;
+                self.dirty.view = true;
                 return;
             }
             Subject::Queue { name } => {
@@ -84,7 +84,7 @@ impl State {
             }
         }
         self.show_detail = true;
-        self.view_dirty = true;
+        self.dirty.view = true;
     }
 
     pub(super) fn move_selection(&mut self, delta: isize) {
@@ -120,7 +120,7 @@ impl State {
             // Ranked: there is no other order.
             View::Hotspots | View::Events => {}
         }
-        self.view_dirty = true;
+        self.dirty.view = true;
     }
 
     /// Sorts by the column with this index in the current view (a header click); a second click
@@ -132,7 +132,7 @@ impl State {
             View::Traffic => self.traffic_sort = clicked(self.traffic_sort, index),
             View::Hotspots | View::Events => {}
         }
-        self.view_dirty = true;
+        self.dirty.view = true;
     }
 
     pub(super) fn on_key(&mut self, key: KeyEvent) -> Vec<Command> {
@@ -164,7 +164,7 @@ impl State {
                 self.show_detail = false;
             } else if !self.filter.is_empty() {
                 self.filter.clear();
-                self.view_dirty = true;
+                self.dirty.view = true;
             }
             return vec![];
         }
@@ -220,7 +220,7 @@ impl State {
                     View::Traffic => self.traffic_sort.1 = !self.traffic_sort.1,
                     View::Hotspots | View::Events => {}
                 }
-                self.view_dirty = true;
+                self.dirty.view = true;
             }
         }
         vec![]
@@ -240,7 +240,7 @@ impl State {
             _ => return,
         }
         self.selected = 0;
-        self.view_dirty = true;
+        self.dirty.view = true;
     }
 
     pub(super) fn on_command_key(&mut self, key: KeyEvent, mut text: String) -> Vec<Command> {
@@ -293,7 +293,7 @@ impl State {
     pub(super) fn switch_namespace(&mut self, ns: &str) -> Vec<Command> {
         let all = matches!(ns, "all" | "-A" | "*");
         self.selected = 0;
-        self.view_dirty = true;
+        self.dirty.view = true;
         match (&self.scope, all) {
             // Watching everything already: narrowing is a view filter, instant and free.
             (Scope::All, true) => {

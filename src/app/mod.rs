@@ -136,7 +136,8 @@ pub struct State {
 
     pub pods: Store<PodKey, PodInfo>,
     pub nodes: Store<String, NodeInfo>,
-    pub events: Store<PodKey, EventInfo>,
+    /// Kubernetes Warning events (the Events view is the brokers' queues: another thing).
+    pub warnings: Store<PodKey, EventInfo>,
     pub tracks: Tracks,
     pub node_usage: HashMap<String, Usage>,
     pub sources: BTreeMap<SourceId, SourceStatus>,
@@ -180,12 +181,10 @@ pub struct State {
     pub traffic_rows: Vec<TrafficRow>,
     pub traffic_visible: Vec<u32>,
     pub traffic_selected: usize,
-    traffic_dirty: bool,
     last_traffic_refresh: UnixSecs,
     /// Ranked, re-derived at most once a second when anything they read changed.
     pub hotspots: Vec<Hotspot>,
     pub hotspot_selected: usize,
-    hotspots_dirty: bool,
     /// Services, and the gateway backend names they stand for.
     pub services: Store<PodKey, ServiceInfo>,
     backend_services: hashbrown::HashMap<String, String>,
@@ -195,16 +194,28 @@ pub struct State {
     queue_consumers: BTreeMap<QueueKey, Vec<String>>,
     pub queue_selected: usize,
     last_hotspot_refresh: Option<UnixSecs>,
-    /// What changed since the last refresh, so a refresh redoes only that.
-    rebuild_all: bool,
-    dirty_pods: HashSet<PodKey>,
-    usage_dirty: bool,
-    /// New queue readings: the consumer pods' BACKLOG cells are re-derived.
-    queues_dirty: bool,
-    nodes_dirty: bool,
     last_clock_refresh: UnixSecs,
-    view_dirty: bool,
+    /// What changed since the last refresh, so a refresh redoes only that.
+    dirty: Dirty,
     pub layout: LayoutMemo,
+}
+
+/// What changed since the last refresh: each flag names the derived data to redo.
+#[derive(Default)]
+struct Dirty {
+    /// Every container row (a relist, a scope change).
+    all: bool,
+    /// The rows of these pods only.
+    pods: HashSet<PodKey>,
+    /// Usage arrived: every row's usage cells.
+    usage: bool,
+    /// New queue readings: the consumer pods' BACKLOG cells.
+    queues: bool,
+    nodes: bool,
+    /// The filter, the sort or the data under them changed: re-filter and re-sort.
+    view: bool,
+    traffic: bool,
+    hotspots: bool,
 }
 
 /// How far back a drop in a workload's replicas counts.
@@ -227,7 +238,7 @@ impl State {
             logs_only: None,
             pods: Store::default(),
             nodes: Store::default(),
-            events: Store::default(),
+            warnings: Store::default(),
             tracks: Tracks::default(),
             node_usage: HashMap::new(),
             sources: SourceId::ALWAYS.iter().map(|s| (*s, SourceStatus::connecting(now))).collect(),
@@ -261,7 +272,6 @@ impl State {
             traffic_rows: Vec::new(),
             traffic_visible: Vec::new(),
             traffic_selected: 0,
-            traffic_dirty: false,
             hotspots: Vec::new(),
             hotspot_selected: 0,
             services: Store::default(),
@@ -269,16 +279,10 @@ impl State {
             queues: BTreeMap::new(),
             queue_consumers: BTreeMap::new(),
             queue_selected: 0,
-            hotspots_dirty: true,
             last_hotspot_refresh: None,
             last_traffic_refresh: now,
-            rebuild_all: true,
-            dirty_pods: HashSet::new(),
-            usage_dirty: false,
-            queues_dirty: false,
-            nodes_dirty: true,
             last_clock_refresh: now,
-            view_dirty: true,
+            dirty: Dirty { all: true, nodes: true, view: true, hotspots: true, ..Dirty::default() },
             layout: LayoutMemo::default(),
         };
         state.log_format = state.config.log_format.as_deref().and_then(|f| Format::by_name(f).ok());
@@ -311,7 +315,7 @@ impl State {
             Msg::Tick(now) => {
                 self.now = now;
                 self.traffic.advance(now);
-                self.traffic_dirty |= !self.streams.is_empty();
+                self.dirty.traffic |= !self.streams.is_empty();
                 for calls in self.mesh.values_mut() {
                     calls.advance(now);
                 }
