@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::demo::Player;
 use crate::demo::scenario::Scenario;
 use crate::demo::sim::Sim;
-use crate::kubeconfig::Connector;
+use crate::kubeconfig::Connection;
 use crate::model::time::{UnixSecs, now_unix};
 use crate::model::update::Scope;
 use crate::report::{ExpectationResult, ScenarioRun, TopChange};
@@ -84,20 +84,17 @@ pub fn parse_window(text: &str) -> Result<i64, String> {
 
 /// Runs the sources for `window_secs` of wall-clock time, and reads every log taken from its
 /// start (`file+all:`, stdin) to its end however long that takes, then ranks what was collected.
-/// Without a cluster (`connector` is `None`) only the logs are read, on their own clock.
+/// Without a cluster (`connection` is `None`) only the logs are read, on their own clock.
 /// `log_window`: the `--window` asked for over such logs, in the log's time (from its newest line).
 pub async fn collect(
-    connector: Option<&Connector>,
+    connection: Option<Connection>,
     mut state: State,
     window_secs: i64,
     log_window: Option<i64>,
 ) -> Result<State, String> {
-    let mut sources = match connector {
-        Some(connector) => {
-            state.server = connector.server(&state.context);
-            let connection = connector.connect(&state.context).await.map_err(|e| e.to_string())?;
-            crate::tui::start_sources(connection, &state)
-        }
+    let cluster = connection.is_some();
+    let mut sources = match connection {
+        Some(connection) => crate::tui::start_sources(connection, &state),
         None => {
             state.traffic.follow_log_time();
             crate::tui::Sources::none()
@@ -111,7 +108,7 @@ pub async fn collect(
     let mut local = crate::tui::start_local_sources(&state, &local_cancel);
     // With no cluster and every log read from its start, nothing waits for the wall clock.
     let follows_now = state.config.gateway.iter().any(|g| g.is_local() && g.history_stream().is_none());
-    let mut window_over = connector.is_none() && !follows_now;
+    let mut window_over = !cluster && !follows_now;
     let deadline = tokio::time::sleep(Duration::from_secs(window_secs as u64));
     tokio::pin!(deadline);
     let mut clock = tokio::time::interval(Duration::from_secs(1));
@@ -131,6 +128,7 @@ pub async fn collect(
     }
     sources.cancel.cancel();
     local_cancel.cancel();
+    state.sources_stopped();
     state.update(Msg::Tick(now_unix()));
     state.refresh();
     state.refresh_hotspots();

@@ -81,6 +81,14 @@ impl State {
         3 * self.config.metrics_interval.as_secs().max(1) as i64
     }
 
+    /// The sources are stopped for good (a snapshot's window is over): no retry will come, so no
+    /// countdown is promised; what failed still says it was "retrying" when the run ended.
+    pub fn sources_stopped(&mut self) {
+        for status in self.sources.values_mut() {
+            status.retry_at = None;
+        }
+    }
+
     /// "retrying in 4 s" while a failing source waits out its backoff, else "retrying".
     fn retrying(&self, s: &SourceStatus) -> String {
         match s.retry_at.map(|at| at - self.now) {
@@ -249,6 +257,15 @@ mod tests {
         // Back: no retry is pending any more.
         status(&mut s, SourceId::Pods, SourceState::Connected);
         assert_eq!(s.sources[&SourceId::Pods].retry_at, None);
+    }
+
+    #[test]
+    fn a_finished_snapshot_promises_no_retry() {
+        let mut s = state();
+        status(&mut s, SourceId::Pods, SourceState::Reconnecting(REFUSED.into()));
+        s.update(Msg::Source(Update::Retrying { source: SourceId::Pods, after: std::time::Duration::from_secs(1) }));
+        s.sources_stopped();
+        assert_eq!(s.blind_spots()[0].text, "cannot reach https://127.0.0.1:1 (connection refused), retrying");
     }
 
     #[test]
