@@ -386,10 +386,11 @@ async fn run_cluster(cli: &Cli, config: Config, config_error: Option<String>) ->
         discovered => discovered.map_err(|e| Failure::Usage(e.to_string()))?,
     };
     let context = connector.resolve_context(cli.context.as_deref()).map_err(|e| Failure::Usage(e.to_string()))?;
-    let default_ns = connector.connect(&context).await.map_err(|e| Failure::Usage(e.to_string()))?.namespace;
-    let scope = scope_of(cli, &config, default_ns);
+    // Connected once, here: a credential plugin that fails is a usage error, before the screen.
+    let connection = connector.connect(&context).await.map_err(|e| Failure::Usage(e.to_string()))?;
+    let scope = scope_of(cli, &config, connection.namespace.clone());
     let state = new_state(config, config_error, context, connector.contexts(), scope);
-    crate::tui::run(Some(connector), state).await.map_err(|e| Failure::Runtime(format!("{e:#}")))
+    crate::tui::run(Some((connector, connection)), state).await.map_err(|e| Failure::Runtime(format!("{e:#}")))
 }
 
 /// Every `--gateway` is a file or stdin and no kubeconfig was named: kpulse can run on the logs
@@ -442,9 +443,11 @@ async fn run_demo(cli: &Cli, args: &DemoArgs, config: Config, config_error: Opti
         Some(ns) => Scope::Namespace(ns.clone()),
         None => Scope::All,
     };
+    let connection = connector.connect("kpulse-demo").await.map_err(|e| Failure::Runtime(e.to_string()))?;
     let mut state = new_state(config, config_error, "kpulse-demo".into(), connector.contexts(), scope);
     state.demo = true;
-    let result = crate::tui::run(Some(connector), state).await.map_err(|e| Failure::Runtime(format!("{e:#}")));
+    let result =
+        crate::tui::run(Some((connector, connection)), state).await.map_err(|e| Failure::Runtime(format!("{e:#}")));
     clock.cancel();
     result.map(|()| 0)
 }
@@ -490,12 +493,12 @@ async fn run_snapshot(
                 let connector = discovered.map_err(|e| Failure::Usage(e.to_string()))?;
                 let context =
                     connector.resolve_context(cli.context.as_deref()).map_err(|e| Failure::Usage(e.to_string()))?;
-                let default_ns =
-                    connector.connect(&context).await.map_err(|e| Failure::Usage(e.to_string()))?.namespace;
-                let scope = scope_of(cli, &config, default_ns);
-                let state = new_state(config, config_error, context, connector.contexts(), scope);
+                let connection = connector.connect(&context).await.map_err(|e| Failure::Usage(e.to_string()))?;
+                let scope = scope_of(cli, &config, connection.namespace.clone());
+                let mut state = new_state(config, config_error, context, connector.contexts(), scope);
+                state.server = connector.server(&state.context);
                 eprintln!("kpulse snapshot: collecting for {wall_window}s from context {}", state.context);
-                crate::snapshot::collect(Some(&connector), state, wall_window, log_window)
+                crate::snapshot::collect(Some(connection), state, wall_window, log_window)
                     .await
                     .map_err(Failure::Runtime)?
             }

@@ -120,17 +120,7 @@ impl Connector {
     pub async fn connect(&self, context: &str) -> Result<Connection, ConnectError> {
         let server = self.server(context).unwrap_or_else(|| "an unknown server".into());
         tracing::info!("connecting to context {context} at {server}");
-        let config = match self {
-            Connector::InCluster => {
-                Config::incluster().map_err(|e| ConnectError::Config(context.into(), e.to_string()))?
-            }
-            Connector::Kubeconfig(k) => {
-                let options = KubeConfigOptions { context: Some(context.to_string()), ..Default::default() };
-                Config::from_custom_kubeconfig((**k).clone(), &options)
-                    .await
-                    .map_err(|e| ConnectError::Config(context.into(), redacted_config_error(&e.to_string())))?
-            }
-        };
+        let config = self.client_config(context).await?;
         let namespace = config.default_namespace.clone();
         let plugin = config.auth_info.exec.as_ref().and_then(|e| e.command.clone());
         // An exec credential plugin runs here, blocking, and may hang (a login prompt with no one
@@ -153,6 +143,21 @@ impl Connector {
             }
         };
         Ok(Connection { client, namespace, traffic })
+    }
+
+    /// The client configuration of `context`, as kube reads it (no credential plugin runs yet).
+    async fn client_config(&self, context: &str) -> Result<Config, ConnectError> {
+        Ok(match self {
+            Connector::InCluster => {
+                Config::incluster().map_err(|e| ConnectError::Config(context.into(), e.to_string()))?
+            }
+            Connector::Kubeconfig(k) => {
+                let options = KubeConfigOptions { context: Some(context.to_string()), ..Default::default() };
+                Config::from_custom_kubeconfig((**k).clone(), &options)
+                    .await
+                    .map_err(|e| ConnectError::Config(context.into(), redacted_config_error(&e.to_string())))?
+            }
+        })
     }
 }
 

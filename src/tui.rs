@@ -152,15 +152,56 @@ pub fn start_local_sources(state: &State, cancel: &CancellationToken) -> mpsc::R
     rx
 }
 
-/// The dashboard. Without a `connector` (no kubeconfig, only local logs) it shows the logs alone.
-pub async fn run(connector: Option<Connector>, mut state: State) -> color_eyre::Result<()> {
-    let mut sources = match &connector {
-        Some(connector) => {
+/// How long a namespace or context switch may take to connect before it is given up on.
+const SWITCH_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Connections being made for a namespace or context switch, off the UI loop. Each switch gets
+/// the next generation; an answer for an older one (the user switched again meanwhile) is dropped.
+struct ConnectJobs {
+    generation: u64,
+    tx: mpsc::UnboundedSender<Connected>,
+    done: mpsc::UnboundedReceiver<Connected>,
+}
+
+struct Connected {
+    generation: u64,
+    /// A context switch takes the new context's namespace as its scope.
+    rescope_to_its_namespace: bool,
+    result: Result<Connection, String>,
+}
+
+impl ConnectJobs {
+    fn new() -> ConnectJobs {
+        let (tx, done) = mpsc::unbounded_channel();
+        ConnectJobs { generation: 0, tx, done }
+    }
+
+    fn start(&mut self, connector: &Connector, context: String, rescope_to_its_namespace: bool) {
+        self.generation += 1;
+        let generation = self.generation;
+        let (connector, tx) = (connector.clone(), self.tx.clone());
+        tokio::spawn(async move {
+            let result = match tokio::time::timeout(SWITCH_TIMEOUT, connector.connect(&context)).await {
+                Ok(Ok(connection)) => Ok(connection),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("connecting to context {context} timed out after {}s", SWITCH_TIMEOUT.as_secs())),
+            };
+            let _ = tx.send(Connected { generation, rescope_to_its_namespace, result });
+        });
+    }
+}
+
+/// The dashboard, on a `cluster` already connected to (its connector makes the connections of
+/// later namespace and context switches). Without one (no kubeconfig, only local logs) it shows
+/// the logs alone.
+pub async fn run(cluster: Option<(Connector, Connection)>, mut state: State) -> color_eyre::Result<()> {
+    let (connector, mut sources) = match cluster {
+        Some((connector, connection)) => {
             state.server = connector.server(&state.context);
-            let connection = connector.connect(&state.context).await?;
-            start_sources(connection, &state)
+            let sources = start_sources(connection, &state);
+            (Some(connector), sources)
         }
-        None => Sources::none(),
+        None => (None, Sources::none()),
     };
     let local_cancel = CancellationToken::new();
     let mut local_updates = start_local_sources(&state, &local_cancel);
@@ -194,6 +235,7 @@ pub async fn run(connector: Option<Connector>, mut state: State) -> color_eyre::
             }
         });
     }
+    let mut connects = ConnectJobs::new();
     let mut clock = tokio::time::interval(state.config.refresh_interval);
     let mut frame = tokio::time::interval(Duration::from_millis(100));
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -226,6 +268,20 @@ pub async fn run(connector: Option<Connector>, mut state: State) -> color_eyre::
                 name = signals.next() => {
                     return Err(color_eyre::eyre::eyre!("stopped by {name}"));
                 }
+                Some(done) = connects.done.recv() => {
+                    if done.generation == connects.generation {
+                        match done.result {
+                            Ok(connection) => {
+                                if done.rescope_to_its_namespace && !state.config.all_namespaces && !state.demo {
+                                    state.scope = Scope::Namespace(connection.namespace.clone());
+                                }
+                                sources = start_sources(connection, &state);
+                            }
+                            Err(why) => state.notice(why),
+                        }
+                        needs_draw = true;
+                    }
+                }
             }
             // Drain what is queued (a 10,000-pod list arrives as a burst) but keep input responsive.
             let mut drained = 0;
@@ -247,26 +303,19 @@ pub async fn run(connector: Option<Connector>, mut state: State) -> color_eyre::
                 };
                 match command {
                     Command::Quit => return Ok(()),
+                    // Connecting may take seconds (a credential plugin, a far server): it runs as a
+                    // job, keys keep working meanwhile, and only the latest switch's answer is used.
                     Command::Rescope(_) => {
                         sources.cancel.cancel();
-                        match connector.connect(&state.context).await {
-                            Ok(connection) => sources = start_sources(connection, &state),
-                            Err(e) => state.notice(e.to_string()),
-                        }
+                        sources = Sources::none();
+                        connects.start(connector, state.context.clone(), false);
                     }
                     Command::SwitchContext(ctx) => {
                         sources.cancel.cancel();
+                        sources = Sources::none();
                         state.server = connector.server(&ctx);
-                        match tokio::time::timeout(Duration::from_secs(15), connector.connect(&ctx)).await {
-                            Ok(Ok(connection)) => {
-                                if !state.config.all_namespaces && !state.demo {
-                                    state.scope = Scope::Namespace(connection.namespace.clone());
-                                }
-                                sources = start_sources(connection, &state);
-                            }
-                            Ok(Err(e)) => state.notice(e.to_string()),
-                            Err(_) => state.notice(format!("connecting to context {ctx} timed out")),
-                        }
+                        state.notice(format!("connecting to context {ctx}…"));
+                        connects.start(connector, ctx, true);
                     }
                 }
             }
