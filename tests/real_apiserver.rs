@@ -312,6 +312,44 @@ async fn a_frozen_apiserver_is_named_and_the_session_recovers_when_it_thaws() {
     assert!(k.state.blind_spots().iter().all(|b| b.source != SourceId::Pods), "{:?}", k.state.blind_spots());
 }
 
+/// The same freeze seen by a user: the dashboard keeps answering keys, its strip says the pods
+/// are shown as last seen, the rows stay on screen, and the line clears after the thaw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_answers_keys_through_a_frozen_apiserver_and_clears_after_the_thaw() {
+    let sim = Sim::new(Scenario::shop(), now_unix());
+    let Some(cluster) = mirrored_cluster(&sim).await else { return };
+    let kubeconfig = cluster.readonly_kubeconfig();
+    let containers = fingerprint(&Harness::pods_of(&sim)).len();
+    let all_rows = format!(" {containers}/{containers} rows");
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "XDG_CONFIG_HOME={} {} --kubeconfig {} -A; sleep 30",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_kpulse"),
+        kubeconfig.display()
+    );
+    let Some(term) = Tmux::start("kpulse-frozen-apiserver", (160, 40), &cmd) else { return };
+    term.wait_for("every container listed", |s| s.contains(&all_rows));
+
+    cluster.pause_apiserver();
+    term.keys(&["?"]);
+    term.wait_for("the help screen while the server is frozen", |s| s.contains("Keys — ? or Esc to close"));
+    term.keys(&["Escape"]);
+    // A quiet watch asks its server after 30 s, and the probe gives up after 5.
+    let screen = term.wait_for_within("the frozen server named", Duration::from_secs(60), |s| {
+        s.contains("not seen: lost the pods at") && s.contains("no answer from the API server")
+    });
+    assert!(screen.contains("showing them as they were"), "{screen}");
+    assert!(screen.contains(&all_rows), "the rows stay while frozen:\n{screen}");
+
+    cluster.resume_apiserver();
+    let screen = term.wait_for_within("the line gone after the thaw", Duration::from_secs(40), |s| {
+        !s.contains("lost the pods") && s.contains(&all_rows)
+    });
+    assert!(!screen.contains("cannot see"), "{screen}");
+    term.keys(&["q"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exec_credential_plugin_authenticates_a_snapshot() {
     let sim = Sim::new(Scenario::shop(), now_unix());

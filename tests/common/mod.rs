@@ -512,7 +512,12 @@ impl Tmux {
 
     /// The screen once `ready` holds, or a failure naming `what` after 30 seconds.
     pub fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_for_within(what, Duration::from_secs(30), ready)
+    }
+
+    /// The screen once `ready` holds, or a failure naming `what` after `patience`.
+    pub fn wait_for_within(&self, what: &str, patience: Duration, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + patience;
         loop {
             let screen = self.screen();
             if ready(&screen) {
