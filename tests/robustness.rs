@@ -389,3 +389,72 @@ fn keys_work_while_a_context_switch_waits_for_its_credential_plugin() {
     assert!(finished.exists(), "the new server was asked before the credential came");
     term.wait_for("the new context on the title line", |s| s.contains("ctx:slow"));
 }
+
+/// Kills the child process when dropped, so a failing test leaves no server behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let sent = std::process::Command::new("kill").args([&format!("-{name}"), &pid.to_string()]).status();
+    assert!(sent.is_ok_and(|s| s.success()), "kill -{name} {pid}");
+}
+
+/// The simulated cluster frozen (SIGSTOP), as the real-apiserver tier freezes kube-apiserver:
+/// keys keep working, the strip says the pods are as last seen with the rows kept, and the line
+/// clears after SIGCONT.
+#[test]
+fn the_dashboard_answers_keys_through_a_frozen_simulated_cluster_and_clears_after_the_thaw() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    let server = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kpulse"))
+            .args(["demo", "--serve", "--kubeconfig-out", kc.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !kc.exists() {
+        assert!(Instant::now() < deadline, "demo --serve wrote no kubeconfig");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cmd = format!(
+        "XDG_CONFIG_HOME={} {} --kubeconfig {} -A; sleep 30",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_kpulse"),
+        kc.display()
+    );
+    let Some(term) = Tmux::start("kpulse-frozen-sim", (160, 40), &cmd) else { return };
+    let screen = term.wait_for("containers listed", |s| rows_shown(s).is_some_and(|(shown, _)| shown > 0));
+    let rows = rows_shown(&screen).unwrap();
+
+    signal(server.0.id(), "STOP");
+    term.keys(&["?"]);
+    term.wait_for("the help screen while the server is frozen", |s| s.contains("Keys — ? or Esc to close"));
+    term.keys(&["Escape"]);
+    // A quiet watch asks its server after 30 s, and the probe gives up after 5.
+    let screen = term.wait_for_within("the frozen server named", Duration::from_secs(60), |s| {
+        s.contains("not seen: lost the pods at") && s.contains("no answer from the API server")
+    });
+    assert!(screen.contains("showing them as they were"), "{screen}");
+    assert_eq!(rows_shown(&screen), Some(rows), "the rows stay while frozen:\n{screen}");
+
+    signal(server.0.id(), "CONT");
+    term.wait_for_within("the line gone after the thaw", Duration::from_secs(40), |s| !s.contains("lost the pods"));
+    term.keys(&["q"]);
+}
+
+/// The title line's "12/40 rows": rows shown, rows in all.
+fn rows_shown(screen: &str) -> Option<(usize, usize)> {
+    let before = screen.find(" rows  sort:")?;
+    let count = screen[..before].rsplit(' ').next()?;
+    let (shown, total) = count.split_once('/')?;
+    Some((shown.parse().ok()?, total.parse().ok()?))
+}
