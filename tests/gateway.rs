@@ -696,3 +696,41 @@ fn the_dashboard_shows_a_log_without_a_cluster() {
     assert!(screen.contains("log time 2024-01-01 12:00:00 UTC"), "and the title says which clock: {screen}");
     assert!(screen.contains("no cluster"), "the missing join is named: {screen}");
 }
+
+/// A FIFO with no writer yet (a log shipper not started): opening it blocks until one comes. The
+/// file source waits on a blocking-pool thread, not on a runtime worker: on a one-thread runtime a
+/// timer still fires meanwhile, and once a writer opens the pipe its lines are read.
+#[test]
+fn a_fifo_without_a_writer_holds_no_runtime_thread() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("access.log");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let (said, heard) = std::sync::mpsc::channel::<String>();
+    let path = fifo.clone();
+    // Detached: before the fix its one thread stayed in open(2) for good.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+            tokio::spawn(tail_file(path, true, tx));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let _ = said.send("timer".into());
+            while let Some(update) = rx.recv().await {
+                if let Update::AccessLog { chunk, .. } = update {
+                    let _ = said.send(chunk);
+                    return;
+                }
+            }
+        });
+        std::mem::forget(runtime);
+    });
+    let first = heard.recv_timeout(Duration::from_secs(10));
+    assert_eq!(first.as_deref(), Ok("timer"), "the runtime's only thread is stuck opening the FIFO");
+    let line = "127.0.0.1 - - [07/Dec/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"t\"\n";
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    writer.write_all(line.as_bytes()).unwrap();
+    drop(writer);
+    let chunk = heard.recv_timeout(Duration::from_secs(10)).expect("the line written to the FIFO is read");
+    assert!(chunk.contains("GET / HTTP/1.1"), "{chunk}");
+}

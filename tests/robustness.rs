@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{Harness, Tmux, kpulse, run};
+use common::{Harness, KillOnDrop, Tmux, kpulse, run};
 use kpulse::demo::scenario::Scenario;
 use kpulse::demo::server::{ServerOptions, kubeconfig_yaml};
 
@@ -388,16 +388,6 @@ fn keys_work_while_a_context_switch_waits_for_its_credential_plugin() {
     }
     assert!(finished.exists(), "the new server was asked before the credential came");
     term.wait_for("the new context on the title line", |s| s.contains("ctx:slow"));
-}
-
-/// Kills the child process when dropped, so a failing test leaves no server behind.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn signal(pid: u32, name: &str) {

@@ -365,12 +365,16 @@ fn send(tx: &UnboundedSender<Update>, stream: &str, chunk: &mut String) {
 /// old one read to its end first), from the top after truncation, a missing file waited for.
 /// With `from_start` what the file already holds is read first; without, reading starts at its
 /// end (a file that appears later is new, and read whole).
+///
+/// Every file operation goes through tokio::fs (a blocking pool thread): opening a FIFO with no
+/// writer, or reading a stalled network mount, blocks, and must not hold a runtime worker.
 pub async fn tail_file(path: PathBuf, from_start: bool, tx: Sender<Update>) {
-    use std::io::{Read, Seek, SeekFrom};
+    use std::io::SeekFrom;
     #[cfg(unix)]
     use std::os::unix::fs::MetadataExt;
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let stream_name = file_stream_name(&path);
-    let mut open: Option<(std::fs::File, (u64, u64))> = None;
+    let mut open: Option<(tokio::fs::File, (u64, u64))> = None;
     let mut offset = 0u64;
     let mut pending = LineBuffer::default();
     let mut buf = vec![0u8; CHUNK_BYTES];
@@ -378,7 +382,8 @@ pub async fn tail_file(path: PathBuf, from_start: bool, tx: Sender<Update>) {
     let mut first_open = true;
     let mut caught_up = false;
     loop {
-        let current = std::fs::metadata(&path).ok().map(|m| ((m.dev(), m.ino()), m.is_file().then_some(m.len())));
+        let current =
+            tokio::fs::metadata(&path).await.ok().map(|m| ((m.dev(), m.ino()), m.is_file().then_some(m.len())));
         let rotated = match (&open, current) {
             (Some((_, id)), Some((now, _))) => *id != now,
             (Some(_), None) => true,
@@ -390,7 +395,7 @@ pub async fn tail_file(path: PathBuf, from_start: bool, tx: Sender<Update>) {
             // few chunks at a time, then the task yields: a huge file (or /dev/zero) must not hold
             // a worker thread.
             for _ in 0..READS_PER_TURN {
-                match file.read(&mut buf) {
+                match file.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         offset += n as u64;
@@ -410,7 +415,7 @@ pub async fn tail_file(path: PathBuf, from_start: bool, tx: Sender<Update>) {
                 && len < offset
             {
                 // Truncated in place (copytruncate): start again from the top.
-                let _ = file.seek(SeekFrom::Start(0));
+                let _ = file.seek(SeekFrom::Start(0)).await;
                 offset = 0;
                 pending.clear();
                 send_local(&tx, Update::Notice(format!("{stream_name}: truncated, reading from the start"))).await;
@@ -420,9 +425,9 @@ pub async fn tail_file(path: PathBuf, from_start: bool, tx: Sender<Update>) {
             open = None;
         }
         if open.is_none() {
-            match std::fs::File::open(&path) {
+            match tokio::fs::File::open(&path).await {
                 Ok(mut file) => {
-                    let meta = file.metadata().ok();
+                    let meta = file.metadata().await.ok();
                     let id = meta.as_ref().map_or((0, 0), |m| (m.dev(), m.ino()));
                     offset = 0;
                     pending.clear();
@@ -430,12 +435,12 @@ pub async fn tail_file(path: PathBuf, from_start: bool, tx: Sender<Update>) {
                         && !from_start
                         && let Some(len) = meta.filter(|m| m.is_file()).map(|m| m.len())
                     {
-                        offset = file.seek(SeekFrom::End(0)).unwrap_or(0);
+                        offset = file.seek(SeekFrom::End(0)).await.unwrap_or(0);
                         // Started inside a line: its tail is not a line of its own.
-                        if len > 0 && !ends_with_newline(&mut file, len) {
+                        if len > 0 && !ends_with_newline(&mut file, len).await {
                             pending.skip_to_next_line();
                         }
-                        let _ = file.seek(SeekFrom::Start(offset));
+                        let _ = file.seek(SeekFrom::Start(offset)).await;
                     }
                     first_open = false;
                     open = Some((file, id));
@@ -491,10 +496,12 @@ pub fn log_end_time(path: &std::path::Path, format: Option<&Format>, zone: &mut 
 }
 
 /// Whether the last of a file's `len` bytes is a newline.
-fn ends_with_newline(file: &mut std::fs::File, len: u64) -> bool {
-    use std::io::{Read, Seek, SeekFrom};
+async fn ends_with_newline(file: &mut tokio::fs::File, len: u64) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let mut last = [0u8; 1];
-    file.seek(SeekFrom::Start(len - 1)).is_ok() && file.read_exact(&mut last).is_ok() && last[0] == b'\n'
+    file.seek(std::io::SeekFrom::Start(len - 1)).await.is_ok()
+        && file.read_exact(&mut last).await.is_ok()
+        && last[0] == b'\n'
 }
 
 /// Chunks read from a file before the task yields.
