@@ -27,7 +27,7 @@ fn bench(c: &mut Criterion) {
         }
     }
     state.refresh();
-    assert!(state.rows.len() >= 29_900, "{} rows", state.rows.len());
+    assert!(state.container_table.rows.len() >= 29_900, "{} rows", state.container_table.rows.len());
     let mut terminal = Terminal::new(TestBackend::new(200, 50)).unwrap();
     let mut group = c.benchmark_group("draw_frame_30k_rows");
     group.bench_function("containers", |b| {
@@ -40,8 +40,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             terminal
                 .draw(|f| {
-                    let rows = state.visible.iter().map(|&i| {
-                        let r = &state.rows[i as usize];
+                    let rows = state.container_table.shown().map(|r| {
                         Row::new(vec![
                             Cell::from(r.pod.namespace.clone()),
                             Cell::from(r.pod.name.clone()),

@@ -48,7 +48,7 @@ fn bench(c: &mut Criterion) {
     state.update(Msg::Tick(now));
     state.refresh();
     state.refresh_hotspots();
-    assert!(state.rows.len() >= 29_900, "{} rows", state.rows.len());
+    assert!(state.container_table.rows.len() >= 29_900, "{} rows", state.container_table.rows.len());
     let leaks = state.hotspots.iter().filter(|h| h.verdict() == "Memory leak").count();
     assert!((100..=400).contains(&leaks), "the leaking hundredth is found, the jitter is not: {leaks}");
 

@@ -27,7 +27,7 @@ fn bench(c: &mut Criterion) {
                     state.update(Msg::Source(u));
                 }
                 state.refresh();
-                assert!(state.rows.len() >= 29_900, "{} rows", state.rows.len());
+                assert!(state.container_table.rows.len() >= 29_900, "{} rows", state.container_table.rows.len());
                 state
             },
             criterion::BatchSize::LargeInput,

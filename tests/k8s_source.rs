@@ -21,14 +21,17 @@ async fn lists_then_follows_watch_updates_and_deletions() {
     let expected = fingerprint(&h.expected_pods());
     k.wait_for("the initial list", |s| s.pods.synced() && state_fingerprint(s) == expected).await;
     let containers = expected.len();
-    assert_eq!(k.state.rows.len(), containers, "one row per container, no duplicates");
-    k.wait_for("nodes and usage", |s| s.nodes.len() == 3 && s.rows.iter().any(|r| r.usage.cpu_m.is_finite())).await;
+    assert_eq!(k.state.container_table.rows.len(), containers, "one row per container, no duplicates");
+    k.wait_for("nodes and usage", |s| {
+        s.nodes.len() == 3 && s.container_table.rows.iter().any(|r| r.usage.cpu_m.is_finite())
+    })
+    .await;
 
     // Time passes: the leak, the crash loop and readiness flaps change pod status via watch.
     h.sim.lock().unwrap().advance(90);
     let expected = fingerprint(&h.expected_pods());
     k.wait_for("watch updates", |s| state_fingerprint(s) == expected).await;
-    let crash = k.state.rows.iter().find(|r| r.pod.name.starts_with("notification")).unwrap().clone();
+    let crash = k.state.container_table.rows.iter().find(|r| r.pod.name.starts_with("notification")).unwrap().clone();
     assert!(matches!(crash.health.word.as_str(), "CrashLoop" | "Starting"), "{:?}", crash.health);
     assert!(crash.restarts >= 2);
 
@@ -56,7 +59,7 @@ async fn apiserver_restart_mid_watch_resumes_without_loss_or_duplicates() {
     h.stop().await;
     k.wait_for("the outage is noticed", |s| matches!(s.sources[&SourceId::Pods].state, SourceState::Reconnecting(_)))
         .await;
-    let rows_during_outage = k.state.rows.len();
+    let rows_during_outage = k.state.container_table.rows.len();
     assert_eq!(rows_during_outage, expected.len(), "nothing collected is lost while disconnected");
     h.sim.lock().unwrap().advance(60);
     h.restart().await;
@@ -65,7 +68,7 @@ async fn apiserver_restart_mid_watch_resumes_without_loss_or_duplicates() {
         s.sources[&SourceId::Pods].state == SourceState::Connected && state_fingerprint(s) == expected
     })
     .await;
-    assert_eq!(k.state.rows.len(), expected.len());
+    assert_eq!(k.state.container_table.rows.len(), expected.len());
     assert_only_gets(&h);
 }
 
@@ -104,7 +107,7 @@ async fn forbidden_and_absent_metrics_degrade_only_the_usage_columns() {
             .await;
         let expected = fingerprint(&h.expected_pods());
         k.wait_for("rows without metrics", |s| state_fingerprint(s) == expected && s.nodes.len() == 3).await;
-        assert!(k.state.rows.iter().all(|r| r.usage.cpu_m.is_nan()), "no usage without metrics");
+        assert!(k.state.container_table.rows.iter().all(|r| r.usage.cpu_m.is_nan()), "no usage without metrics");
         let reason = k.state.sources[&SourceId::PodMetrics].state.reason().unwrap().to_string();
         if want == "absent" {
             assert!(reason.contains("metrics-server"), "the status bar says why: {reason}");
@@ -125,7 +128,7 @@ async fn a_user_allowed_one_namespace_gets_its_rows_and_one_notice() {
     k.wait_for("nodes forbidden", |s| s.sources[&SourceId::Nodes].state.word() == "forbidden").await;
     let notices: Vec<_> = k.state.notices.iter().filter(|(_, n)| n.contains("not allowed to list pods")).collect();
     assert_eq!(notices.len(), 1, "one clear notice, no flood: {:?}", k.state.notices);
-    assert!(k.state.rows.iter().all(|r| r.pod.namespace == "shop"));
+    assert!(k.state.container_table.rows.iter().all(|r| r.pod.namespace == "shop"));
     // The forbidden node watch keeps retrying with backoff but reports its state once.
     let node_statuses = k
         .log
@@ -163,16 +166,20 @@ async fn cadvisor_through_the_node_proxy_gives_cpu_throttling_and_network() {
     let clock = run_clock(&h);
     let mut k = Kpulse::start_with(&h, Scope::All, "default", UsageMode::Auto).await;
     k.wait_for("throttling of the CPU-starved payment service", |s| {
-        s.rows.iter().filter(|r| r.pod.name.starts_with("payment")).all(|r| r.throttle.is_some_and(|t| t > 0.25))
+        s.container_table
+            .rows
+            .iter()
+            .filter(|r| r.pod.name.starts_with("payment"))
+            .all(|r| r.throttle.is_some_and(|t| t > 0.25))
     })
     .await;
-    for r in k.state.rows.iter().filter(|r| r.pod.name.starts_with("payment")) {
+    for r in k.state.container_table.rows.iter().filter(|r| r.pod.name.starts_with("payment")) {
         // Usage is capped at the 150m limit; a rate over an interval can only be at or below it.
         assert!(r.usage.cpu_m > 90.0 && r.usage.cpu_m <= 150.5, "{:?}", r.usage);
         assert_eq!(r.cpu_pct_limit().map(|p| p <= 100.4), Some(true));
     }
     k.wait_for("network rates", |s| {
-        s.rows.iter().any(|r| r.pod.name.starts_with("frontend") && r.net.is_some_and(|n| n.1 > n.0))
+        s.container_table.rows.iter().any(|r| r.pod.name.starts_with("frontend") && r.net.is_some_and(|n| n.1 > n.0))
     })
     .await;
     // Usage came from cAdvisor, not from metrics.k8s.io.
@@ -205,7 +212,7 @@ async fn first_cpu_rates_come_from_an_early_second_scrape_not_a_full_interval_la
     let clock = run_clock(&h);
     let mut k = Kpulse::start_cadvisor_every(&h, std::time::Duration::from_secs(600)).await;
     k.wait_for("CPU rates before the second full interval", |s| {
-        s.rows.iter().any(|r| r.pod.name.starts_with("payment") && r.usage.cpu_m.is_finite())
+        s.container_table.rows.iter().any(|r| r.pod.name.starts_with("payment") && r.usage.cpu_m.is_finite())
     })
     .await;
     assert!(h.requests_matching("/proxy/metrics/cadvisor") >= 6, "two rounds over three nodes");
@@ -233,7 +240,7 @@ async fn forbidden_node_proxy_falls_back_to_metrics_api_with_a_notice() {
     let mut k = Kpulse::start_with(&h, Scope::All, "default", UsageMode::Auto).await;
     k.wait_for("usage from metrics.k8s.io", |s| {
         s.sources.get(&SourceId::PodMetrics).is_some_and(|p| p.state == SourceState::Connected)
-            && s.rows.iter().any(|r| r.usage.cpu_m.is_finite())
+            && s.container_table.rows.iter().any(|r| r.usage.cpu_m.is_finite())
     })
     .await;
     assert_eq!(k.state.sources[&SourceId::Cadvisor].state.word(), "absent");
@@ -268,7 +275,7 @@ async fn scrape_urls_are_read_directly_like_the_kubelets() {
     urls.push(format!("http://{}/no/such/metrics", h.addr));
     let mut k = Kpulse::start_scrape(&h, urls).await;
     k.wait_for("usage and throttling from the URLs", |s| {
-        let payment: Vec<_> = s.rows.iter().filter(|r| r.pod.name.starts_with("payment")).collect();
+        let payment: Vec<_> = s.container_table.rows.iter().filter(|r| r.pod.name.starts_with("payment")).collect();
         !payment.is_empty() && payment.iter().all(|r| r.throttle.is_some_and(|t| t > 0.25))
     })
     .await;
@@ -323,10 +330,16 @@ async fn kubelets_without_cadvisor_are_read_through_metrics_resource() {
     let clock = run_clock(&h);
     let mut k = Kpulse::start_with(&h, Scope::All, "default", UsageMode::Auto).await;
     k.wait_for("CPU and memory from /metrics/resource", |s| {
-        s.rows.iter().any(|r| r.pod.name.starts_with("payment") && r.usage.cpu_m > 50.0 && r.usage.mem.is_finite())
+        s.container_table
+            .rows
+            .iter()
+            .any(|r| r.pod.name.starts_with("payment") && r.usage.cpu_m > 50.0 && r.usage.mem.is_finite())
     })
     .await;
-    assert!(k.state.rows.iter().all(|r| r.throttle.is_none()), "the resource endpoint has no throttling");
+    assert!(
+        k.state.container_table.rows.iter().all(|r| r.throttle.is_none()),
+        "the resource endpoint has no throttling"
+    );
     assert!(h.requests_matching("/proxy/metrics/resource") > 0);
     assert!(!k.state.sources.contains_key(&SourceId::PodMetrics), "no fallback to metrics.k8s.io was needed");
     clock.cancel();
@@ -414,7 +427,7 @@ async fn kubelet_scrapes_read_cadvisor_only_every_full_interval_and_gzipped() {
     };
     let mut k = Kpulse::start_kubelets_with(&h, Scope::All, config).await;
     let payment_throttled = |s: &kpulse::app::State| {
-        let payment: Vec<_> = s.rows.iter().filter(|r| r.pod.name.starts_with("payment")).collect();
+        let payment: Vec<_> = s.container_table.rows.iter().filter(|r| r.pod.name.starts_with("payment")).collect();
         !payment.is_empty() && payment.iter().all(|r| r.throttle.is_some_and(|t| t > 0.25) && r.usage.cpu_m > 50.0)
     };
     k.wait_for("CPU and throttling of the CPU-starved payment", payment_throttled).await;
@@ -462,7 +475,8 @@ async fn a_namespace_session_scrapes_only_the_kubelets_running_its_pods() {
     let config = kpulse::config::Config { metrics_interval: std::time::Duration::from_secs(1), ..Default::default() };
     let mut k = Kpulse::start_kubelets_with(&h, Scope::Namespace(namespace.into()), config).await;
     k.wait_for("CPU of the gateway pods", |s| {
-        !s.rows.is_empty() && s.rows.iter().all(|r| r.pod.namespace == namespace && r.usage.cpu_m.is_finite())
+        !s.container_table.rows.is_empty()
+            && s.container_table.rows.iter().all(|r| r.pod.namespace == namespace && r.usage.cpu_m.is_finite())
     })
     .await;
     let asked: std::collections::BTreeSet<String> = h
@@ -499,7 +513,7 @@ async fn above_the_node_limit_usage_comes_from_metrics_api_and_says_what_is_lost
     let mut k = Kpulse::start_kubelets_with(&h, Scope::All, config).await;
     k.wait_for("usage from metrics.k8s.io", |s| {
         s.sources.get(&SourceId::PodMetrics).is_some_and(|p| p.state == SourceState::Connected)
-            && s.rows.iter().any(|r| r.usage.cpu_m.is_finite())
+            && s.container_table.rows.iter().any(|r| r.usage.cpu_m.is_finite())
     })
     .await;
     let cadvisor = &k.state.sources[&SourceId::Cadvisor].state;

@@ -39,6 +39,7 @@ type Figures = HashMap<(String, String), (f64, f64, Option<f64>, u32)>;
 
 fn figures(state: &State) -> Figures {
     state
+        .container_table
         .rows
         .iter()
         .map(|r| ((r.pod.name.clone(), r.container.clone()), (r.usage.cpu_m, r.usage.mem, r.throttle, r.restarts_1h)))
@@ -87,13 +88,14 @@ fn same_figures(engine: &str, theirs: &Figures, prometheus: &Figures) {
 /// loop's restarts from its kube-state-metrics series.
 async fn history_and_restarts(k: &mut Kpulse, engine: &str, started: i64) {
     k.wait_for(&format!("history back-filled from {engine}'s query_range"), |s| {
-        s.rows
+        s.container_table
+            .rows
             .iter()
             .any(|r| s.tracks.get(&r.pod, &r.container).is_some_and(|t| t.mem.points().any(|(at, _)| at < started - 5)))
     })
     .await;
     k.wait_for(&format!("restarts/1h from kube-state-metrics through {engine}"), |s| {
-        s.rows.iter().any(|r| r.pod.name.starts_with("notification") && r.restarts_1h >= 1)
+        s.container_table.rows.iter().any(|r| r.pod.name.starts_with("notification") && r.restarts_1h >= 1)
     })
     .await;
 }
@@ -126,7 +128,7 @@ async fn snapshot_reads_payment(h: &Harness, url: String, engine: &'static str) 
 }
 
 fn payment_starved(s: &State) -> bool {
-    let payment: Vec<_> = s.rows.iter().filter(|r| r.pod.name.starts_with("payment")).collect();
+    let payment: Vec<_> = s.container_table.rows.iter().filter(|r| r.pod.name.starts_with("payment")).collect();
     !payment.is_empty() && payment.iter().all(|r| r.throttle.is_some_and(|t| t > 0.25) && r.usage.cpu_m > 100.0)
 }
 
@@ -263,7 +265,10 @@ async fn a_partial_answer_is_named_in_the_status_and_its_figures_kept() {
         format!("{}remote_read:\n- url: http://{dead}/api/v1/read\n  read_recent: true\n", sim_scrape_config(&h));
     let Some((_prom, addr, _dir)) = spawn_prometheus(&config) else { return };
     let mut k = Kpulse::start_prometheus(&h, &format!("http://{addr}"), quick_queries()).await;
-    k.wait_for("usage from the local part of the answer", |s| s.rows.iter().any(|r| r.usage.cpu_m > 0.0)).await;
+    k.wait_for("usage from the local part of the answer", |s| {
+        s.container_table.rows.iter().any(|r| r.usage.cpu_m > 0.0)
+    })
+    .await;
     k.wait_for("the partial answer in the status", |s| {
         s.notices.iter().any(|(_, n)| {
             n.starts_with("prometheus answered in part: remote_read: error sending request") && n.contains(&dead)
@@ -413,11 +418,11 @@ async fn thanos_query_over_two_prometheus_replicas_deduplicates_and_says_when_on
         .filter(|u| matches!(u, Update::Notice(n) if n.starts_with("prometheus answered in part")))
         .count();
     assert_eq!(said, 1, "{:?}", from_thanos.state.notices);
-    let rows_before = from_thanos.state.rows.iter().filter(|r| r.usage.cpu_m.is_finite()).count();
+    let rows_before = from_thanos.state.container_table.rows.iter().filter(|r| r.usage.cpu_m.is_finite()).count();
     from_thanos
         .wait_for("usage from the replica that is up", |s| {
             s.sources.get(&SourceId::Prometheus).is_some_and(|p| p.state == SourceState::Connected)
-                && s.rows.iter().filter(|r| r.usage.cpu_m.is_finite()).count() >= rows_before
+                && s.container_table.rows.iter().filter(|r| r.usage.cpu_m.is_finite()).count() >= rows_before
         })
         .await;
 }

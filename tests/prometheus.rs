@@ -46,7 +46,7 @@ async fn a_real_prometheus_scraping_the_simulator_gives_usage_throttling_and_net
     // Tolerance: a rate of a usage capped at the 150m limit, with up to 10 % noise below it
     // (and a third of it while the first samples of the window arrive).
     k.wait_for("payment CPU at its limit and throttled, from Prometheus", |s| {
-        let payment: Vec<_> = s.rows.iter().filter(|r| r.pod.name.starts_with("payment")).collect();
+        let payment: Vec<_> = s.container_table.rows.iter().filter(|r| r.pod.name.starts_with("payment")).collect();
         !payment.is_empty()
             && payment
                 .iter()
@@ -54,10 +54,13 @@ async fn a_real_prometheus_scraping_the_simulator_gives_usage_throttling_and_net
     })
     .await;
     k.wait_for("memory and network", |s| {
-        s.rows.iter().any(|r| r.pod.name.starts_with("catalog") && r.usage.mem.is_finite() && r.net.is_some())
+        s.container_table
+            .rows
+            .iter()
+            .any(|r| r.pod.name.starts_with("catalog") && r.usage.mem.is_finite() && r.net.is_some())
     })
     .await;
-    let catalog = k.state.rows.iter().find(|r| r.pod.name.starts_with("catalog")).unwrap().clone();
+    let catalog = k.state.container_table.rows.iter().find(|r| r.pod.name.starts_with("catalog")).unwrap().clone();
     let truth = sim_memory(&h, &catalog.pod.name);
     // Tolerance: the working set moves by at most a few percent between a scrape and now.
     assert!(
@@ -126,14 +129,15 @@ async fn kube_state_metrics_history_dates_the_restarts_before_kpulse_started() {
     let mut k = Kpulse::start_prometheus(&h, &format!("http://{addr}"), Queries::default()).await;
     // The back-fill: memory points from before kpulse started, out of Prometheus's history.
     k.wait_for("history back-filled from query_range", |s| {
-        s.rows
+        s.container_table
+            .rows
             .iter()
             .any(|r| s.tracks.get(&r.pod, &r.container).is_some_and(|t| t.mem.points().any(|(at, _)| at < started - 5)))
     })
     .await;
     let is_notification = |r: &&kpulse::app::rows::ContainerRow| r.pod.name.starts_with("notification");
     k.wait_for("the notification row with its restarts", |s| {
-        s.rows.iter().any(|r| is_notification(&r) && r.restarts > 2)
+        s.container_table.rows.iter().any(|r| is_notification(&r) && r.restarts > 2)
     })
     .await;
     // What Prometheus says, asked directly with the same query.
@@ -149,7 +153,11 @@ async fn kube_state_metrics_history_dates_the_restarts_before_kpulse_started() {
     eprintln!("kube-state-metrics: notification restarted {truth:.2} times in the last hour");
     // Tolerance: increase() extrapolates, and moves a little between the two reads; kpulse rounds.
     k.wait_for("restarts/1h from kube-state-metrics, not only the one kpulse saw", |s| {
-        s.rows.iter().filter(is_notification).all(|r| (r.restarts_1h as f64 - truth).abs() <= 1.0 && r.restarts_1h >= 2)
+        s.container_table
+            .rows
+            .iter()
+            .filter(is_notification)
+            .all(|r| (r.restarts_1h as f64 - truth).abs() <= 1.0 && r.restarts_1h >= 2)
     })
     .await;
 }
@@ -171,7 +179,8 @@ async fn prometheus_auto_is_found_and_queried_through_the_service_proxy() {
     h.options.prometheus_upstream = Some(addr.parse().unwrap());
     h.restart().await;
     let mut k = Kpulse::start_prometheus(&h, "auto", Queries::default()).await;
-    k.wait_for("usage through the service proxy", |s| s.rows.iter().any(|r| r.usage.cpu_m.is_finite())).await;
+    k.wait_for("usage through the service proxy", |s| s.container_table.rows.iter().any(|r| r.usage.cpu_m.is_finite()))
+        .await;
     assert!(k.state.notices.iter().any(|(_, n)| {
         n.contains("service proxy /api/v1/namespaces/monitoring/services/prometheus-operated:9090/proxy")
     }));

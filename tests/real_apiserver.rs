@@ -26,6 +26,7 @@ use kpulse::sources::{SourceId, SourceState};
 /// own creationTimestamp): what "the same rows" means between the two servers.
 fn rows(state: &State) -> Vec<String> {
     let mut v: Vec<String> = state
+        .container_table
         .rows
         .iter()
         .map(|r| {
@@ -136,7 +137,8 @@ async fn the_real_apiserver_and_the_simulator_give_the_same_rows() {
     real.wait_for("watch updates from the real apiserver", |s| state_fingerprint(s) == expected).await;
     simulated.wait_for("watch updates from the simulator", |s| state_fingerprint(s) == expected).await;
     assert_eq!(rows(&real.state), rows(&simulated.state), "the same rows after 90 s of changes");
-    let crash = real.state.rows.iter().find(|r| r.pod.name.starts_with("notification")).unwrap().pod.clone();
+    let crash =
+        real.state.container_table.rows.iter().find(|r| r.pod.name.starts_with("notification")).unwrap().pod.clone();
     real.wait_for("Warning events of the crash-looping pod", |s| {
         s.pod_events(&crash).iter().any(|e| e.reason == "BackOff" && e.warning)
     })
@@ -266,7 +268,7 @@ async fn an_apiserver_restart_mid_session_converges() {
     cluster.stop_apiserver();
     k.wait_for("the outage is noticed", |s| matches!(s.sources[&SourceId::Pods].state, SourceState::Reconnecting(_)))
         .await;
-    assert_eq!(k.state.rows.len(), expected.len(), "nothing collected is lost while disconnected");
+    assert_eq!(k.state.container_table.rows.len(), expected.len(), "nothing collected is lost while disconnected");
     sim.advance(60);
     cluster.start_apiserver();
     mirror(&cluster.client("admin").await, &SimObjects::of(&sim))
@@ -302,7 +304,7 @@ async fn a_frozen_apiserver_is_named_and_the_session_recovers_when_it_thaws() {
         spots.iter().any(|b| b.text.starts_with("lost the pods at") && b.text.contains("showing them as they were")),
         "the screen says the rows are as last seen: {spots:?}"
     );
-    assert_eq!(k.state.rows.len(), expected.len(), "nothing collected is lost while frozen");
+    assert_eq!(k.state.container_table.rows.len(), expected.len(), "nothing collected is lost while frozen");
 
     cluster.resume_apiserver();
     k.wait_for_within("live again after the thaw", Duration::from_secs(30), |s| {
@@ -747,7 +749,8 @@ async fn ten_thousand_pods_take_one_paged_list_and_one_watch() {
     let expected = fingerprint(&Harness::pods_of(&sim));
     assert!(expected.len() > 29_000, "{}", expected.len());
     let mut k = Kpulse::start_on(cluster.client(READONLY_USER).await, Scope::All, "default").await;
-    k.wait_for("every container of 10,000 pods", |s| s.pods.synced() && s.rows.len() == expected.len()).await;
+    k.wait_for("every container of 10,000 pods", |s| s.pods.synced() && s.container_table.rows.len() == expected.len())
+        .await;
     assert_eq!(state_fingerprint(&k.state), expected);
     // The steady state: a few seconds of watching adds no LIST.
     tokio::time::sleep(Duration::from_secs(3)).await;

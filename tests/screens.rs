@@ -139,14 +139,14 @@ fn detail_pane_of_the_leaking_cart() {
 #[test]
 fn sorting_filtering_and_selection_follow_the_keys() {
     let mut state = state_after(120);
-    let total = state.visible.len();
+    let total = state.container_table.shown_len();
     assert!(total >= 18);
     // Default sort: worst health first.
     let first = state.selected_row().unwrap();
     assert_eq!(first.health.severity, kpulse::analysis::health::Severity::Bad);
     // Sort by CPU %limit: the starved payment pods and the event consumer working off its
     // backlog (both at 100 % of their limits) come first.
-    while state.container_sort.0 != kpulse::app::rows::ContainerColumn::CpuPctLimit {
+    while state.container_table.sort.0 != kpulse::app::rows::ContainerColumn::CpuPctLimit {
         key(&mut state, KeyCode::Char('s'));
     }
     let at_limit = |state: &kpulse::app::State| {
@@ -160,20 +160,20 @@ fn sorting_filtering_and_selection_follow_the_keys() {
     assert!(!at_limit(&state));
     // Moving stays in bounds.
     key(&mut state, KeyCode::Char('G'));
-    assert_eq!(state.selected, total - 1);
+    assert_eq!(state.container_table.selected(), total - 1);
     key(&mut state, KeyCode::Down);
-    assert_eq!(state.selected, total - 1);
+    assert_eq!(state.container_table.selected(), total - 1);
     // Fuzzy filter.
     key(&mut state, KeyCode::Char('/'));
     for c in "~ntfcatn".chars() {
         key(&mut state, KeyCode::Char(c));
     }
     key(&mut state, KeyCode::Enter);
-    let names: Vec<&str> = state.visible.iter().map(|&i| state.rows[i as usize].pod.name.as_str()).collect();
+    let names: Vec<&str> = state.container_table.shown().map(|r| r.pod.name.as_str()).collect();
     assert!(names.iter().any(|n| n.starts_with("notification")), "fuzzy ~ntfcatn finds notification: {names:?}");
     assert!(names.len() < total / 2, "and narrows the list: {names:?}");
     key(&mut state, KeyCode::Esc);
-    assert_eq!(state.visible.len(), total);
+    assert_eq!(state.container_table.shown_len(), total);
 }
 
 #[test]
@@ -228,20 +228,20 @@ fn namespace_and_context_commands() {
         key(&mut state, KeyCode::Char(c));
     }
     assert_eq!(key(&mut state, KeyCode::Enter), vec![]);
-    assert!(state.visible.iter().all(|&i| state.rows[i as usize].pod.namespace == "ingress-nginx"));
-    assert_eq!(state.visible.len(), 2);
+    assert!(state.container_table.shown().all(|r| r.pod.namespace == "ingress-nginx"));
+    assert_eq!(state.container_table.shown_len(), 2);
     // The picker offers "all" first.
     key(&mut state, KeyCode::Char('n'));
     assert!(
         matches!(&state.overlay, Overlay::Picker { items, .. } if items[0] == "all" && items.contains(&"shop".to_string()))
     );
     key(&mut state, KeyCode::Enter);
-    assert!(state.visible.len() > 2);
+    assert!(state.container_table.shown_len() > 2);
     // Context switch is an effect for main to carry out, and clears old data.
     key(&mut state, KeyCode::Char('c'));
     key(&mut state, KeyCode::Down);
     assert_eq!(key(&mut state, KeyCode::Enter), vec![Command::SwitchContext("prod".into())]);
-    assert_eq!(state.rows.len(), 0);
+    assert_eq!(state.container_table.rows.len(), 0);
     assert_eq!(state.context, "prod");
     // Unknown commands are explained, not fatal.
     assert!(state.run_command("frobnicate").is_empty());
@@ -270,14 +270,14 @@ fn mouse_click_selects_and_header_click_sorts() {
         row: table_y + 4,
         modifiers: KeyModifiers::NONE,
     }));
-    assert_eq!(state.selected, 2);
+    assert_eq!(state.container_table.selected(), 2);
     state.update(Msg::Mouse(MouseEvent {
         kind: MouseEventKind::ScrollDown,
         column: 10,
         row: table_y + 4,
         modifiers: KeyModifiers::NONE,
     }));
-    assert_eq!(state.selected, 5);
+    assert_eq!(state.container_table.selected(), 5);
     // Click the POD header.
     let (x, _) = state.layout.header.get()[1];
     state.update(Msg::Mouse(MouseEvent {
@@ -286,7 +286,7 @@ fn mouse_click_selects_and_header_click_sorts() {
         row: table_y + 1,
         modifiers: KeyModifiers::NONE,
     }));
-    assert_eq!(state.container_sort.0, kpulse::app::rows::ContainerColumn::Pod);
+    assert_eq!(state.container_table.sort.0, kpulse::app::rows::ContainerColumn::Pod);
 }
 
 #[test]
@@ -313,7 +313,7 @@ fn a_deleted_pod_takes_its_history_with_it() {
     state.update(Msg::Source(kpulse::sources::Update::Pods(kpulse::model::store::Change::Deleted(victim.clone()))));
     state.refresh();
     assert!(state.tracks.get(&victim.key, "app").is_none());
-    assert!(!state.rows.iter().any(|r| r.pod == victim.key));
+    assert!(!state.container_table.rows.iter().any(|r| r.pod == victim.key));
 }
 
 #[test]
@@ -326,27 +326,34 @@ fn traffic_screen_joins_the_gateway_log_to_services_pods_and_routes() {
     // (Over five minutes: its readiness flaps, and while no pod is ready the gateway answers
     // 503 at once.)
     let p95 = |name: &str| {
-        let row = state.traffic_rows.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("{name}: {services}"));
+        let row =
+            state.traffic_table.rows.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("{name}: {services}"));
         row.five_min.p95.unwrap()
     };
     assert!(p95("shop/payment") > 2.0 * p95("shop/catalog"), "{services}");
     // The crash-looping notifier has no ready pod: the gateway answers 503 for it.
-    let notification = state.traffic_rows.iter().find(|r| r.name == "shop/notification").unwrap();
+    let notification = state.traffic_table.rows.iter().find(|r| r.name == "shop/notification").unwrap();
     assert!(notification.now.error_ratio > 0.9, "{services}");
     assert_snapshot!("traffic_services", services);
 
     key(&mut state, KeyCode::Char('t'));
     let pods = render(&state, 180, 16).to_string();
-    assert!(state.traffic_rows.iter().any(|r| r.name.starts_with("shop/payment-")), "{pods}");
-    assert!(state.traffic_rows.iter().all(|r| !r.target.contains("no pod")), "every upstream IP is a pod: {pods}");
+    assert!(state.traffic_table.rows.iter().any(|r| r.name.starts_with("shop/payment-")), "{pods}");
+    assert!(
+        state.traffic_table.rows.iter().all(|r| !r.target.contains("no pod")),
+        "every upstream IP is a pod: {pods}"
+    );
 
     key(&mut state, KeyCode::Char('t'));
     let routes = render(&state, 180, 16).to_string();
-    assert!(state.traffic_rows.iter().any(|r| r.name == "/api/orders/:id" && r.target == "shop/order"), "{routes}");
+    assert!(
+        state.traffic_table.rows.iter().any(|r| r.name == "/api/orders/:id" && r.target == "shop/order"),
+        "{routes}"
+    );
 
     // The same numbers sit in the Containers view, next to CPU and memory.
     key(&mut state, KeyCode::Char('1'));
-    let catalog = state.rows.iter().find(|r| r.pod.name.starts_with("catalog-")).unwrap();
+    let catalog = state.container_table.rows.iter().find(|r| r.pod.name.starts_with("catalog-")).unwrap();
     assert!(catalog.traffic.is_some_and(|t| t.rps > 0.0 && t.p95.is_some()));
     key(&mut state, KeyCode::Char('3'));
     key(&mut state, KeyCode::Enter);
@@ -453,7 +460,8 @@ fn events_screen_shows_the_order_queue_falling_behind_and_its_hotspot_leads_ther
 
     // Its row in the Containers view carries the queue's backlog, growing; nobody else's does.
     let backlog = state.queues.values().next().unwrap().stats.backlog;
-    let consumers: Vec<_> = state.rows.iter().filter_map(|r| r.consumed.map(|q| (&r.pod.name, q))).collect();
+    let consumers: Vec<_> =
+        state.container_table.rows.iter().filter_map(|r| r.consumed.map(|q| (&r.pod.name, q))).collect();
     assert_eq!(consumers.len(), 1, "{consumers:?}");
     assert!(consumers[0].0.starts_with("event-consumer-"));
     assert_eq!((consumers[0].1.backlog, consumers[0].1.direction), (backlog, Direction::Growing));
@@ -477,9 +485,9 @@ fn a_broker_naming_its_clients_ties_them_to_pods_by_ip_without_configuration() {
     state.update(Msg::Source(Update::Queues { at: START + 30, broker: "kafka".into(), readings }));
     state.refresh();
     assert_eq!(state.consumer_pods(&key), vec![name.clone()]);
-    let row = state.rows.iter().find(|r| r.pod.to_string() == name).unwrap();
+    let row = state.container_table.rows.iter().find(|r| r.pod.to_string() == name).unwrap();
     assert_eq!(row.consumed.map(|q| q.backlog), Some(2_500.0));
-    assert_eq!(state.rows.iter().filter(|r| r.consumed.is_some()).count(), 1);
+    assert_eq!(state.container_table.rows.iter().filter(|r| r.consumed.is_some()).count(), 1);
 }
 
 /// A log with no upstream in it (Caddy's JSON names none): the Services view says where to look
@@ -524,7 +532,7 @@ fn the_hotspot_5xx_evidence_is_the_traffic_row_over_the_window_it_names() {
             Some((backend.clone(), errors.parse::<u64>().ok()?, requests.parse::<u64>().ok()?))
         })
         .expect("the shop has a service with 5xx at the gateway");
-    let row = state.traffic_rows.iter().find(|r| r.key == backend).expect("its Traffic row");
+    let row = state.traffic_table.rows.iter().find(|r| r.key == backend).expect("its Traffic row");
     assert_eq!((row.now.server_errors, row.now.requests), (errors, requests), "{backend}");
 }
 

@@ -1,7 +1,7 @@
 //! The derived views: container, node and traffic rows, filtered and sorted, and the ranked
 //! hotspots; rebuilt on `refresh` only where something changed.
 
-use super::rows::{ContainerColumn, ContainerRow, NodeRow, build_container_rows, matches_filter};
+use super::rows::{ContainerColumn, ContainerRow, NodeRow, build_container_rows};
 use super::traffic::{TrafficGroup, TrafficRow, build_traffic_rows};
 use crate::analysis::hotspots::Hotspot;
 use crate::analysis::nodes::allocations;
@@ -11,7 +11,6 @@ use crate::model::store::Store;
 use crate::model::time::UnixSecs;
 use crate::model::traffic::Traffic;
 
-/// The next (or previous) column, in its natural direction.
 use super::{REPLICA_WINDOW_SECS, State};
 
 /// What the gateway saw of each row's pod, by the pod's IP.
@@ -75,28 +74,28 @@ impl State {
         // slowly: re-deriving them every few seconds is enough.
         let clock_due = self.now - self.last_clock_refresh >= CLOCK_REFRESH_SECS;
         if self.dirty.all {
-            self.rows = build_container_rows(self.pods.values(), &self.tracks, self.now);
-            self.rows.sort_by(ContainerColumn::tiebreak);
+            self.container_table.rows = build_container_rows(self.pods.values(), &self.tracks, self.now);
+            self.container_table.rows.sort_by(ContainerColumn::tiebreak);
             let at = self.traffic_now();
-            fill_traffic(&mut self.rows, &self.pods, &self.traffic, at);
+            fill_traffic(&mut self.container_table.rows, &self.pods, &self.traffic, at);
             self.dirty.all = false;
             self.dirty.pods.clear();
             self.dirty.view = true;
         } else if !self.dirty.pods.is_empty() {
             // Replace each changed pod's rows in place: its rows are one contiguous, ordered range.
             for key in std::mem::take(&mut self.dirty.pods) {
-                let start = self.rows.partition_point(|r| r.pod < key);
-                let end = start + self.rows[start..].partition_point(|r| r.pod == key);
+                let start = self.container_table.rows.partition_point(|r| r.pod < key);
+                let end = start + self.container_table.rows[start..].partition_point(|r| r.pod == key);
                 let fresh = build_container_rows(self.pods.get(&key).into_iter(), &self.tracks, self.now);
                 let mut fresh = fresh;
                 fresh.sort_by(ContainerColumn::tiebreak);
                 fill_traffic(&mut fresh, &self.pods, &self.traffic, self.traffic_now());
-                self.rows.splice(start..end, fresh);
+                self.container_table.rows.splice(start..end, fresh);
             }
             self.dirty.view = true;
         }
         if clock_due {
-            for row in &mut self.rows {
+            for row in &mut self.container_table.rows {
                 if let Some(pod) = self.pods.get(&row.pod) {
                     row.refresh_derived(pod, &self.tracks, self.now);
                 }
@@ -105,7 +104,7 @@ impl State {
             self.dirty.usage = false;
             self.dirty.view = true;
         } else if self.dirty.usage {
-            for row in &mut self.rows {
+            for row in &mut self.container_table.rows {
                 row.refresh_usage(&self.tracks);
             }
             self.dirty.usage = false;
@@ -118,7 +117,7 @@ impl State {
         }
         if self.dirty.nodes {
             let allocs = allocations(self.pods.values());
-            self.node_rows = self
+            self.node_table.rows = self
                 .nodes
                 .values()
                 .map(|n| NodeRow {
@@ -131,7 +130,7 @@ impl State {
             self.dirty.view = true;
         }
         // Traffic moves with every log line: re-derive it at most once a second.
-        if self.dirty.traffic && (self.now > self.last_traffic_refresh || self.traffic_rows.is_empty()) {
+        if self.dirty.traffic && (self.now > self.last_traffic_refresh || self.traffic_table.rows.is_empty()) {
             self.refresh_traffic();
         }
         if self.dirty.view {
@@ -141,9 +140,9 @@ impl State {
         }
         // Ranking is cheap for a small cluster (always fresh) and bounded for a big one (once a
         // second, every third for the biggest, however many updates arrive).
-        let every = if self.rows.len() > RANK_SLOWER_ABOVE_ROWS { SLOW_RANK_EVERY_SECS } else { 1 };
+        let every = if self.container_table.rows.len() > RANK_SLOWER_ABOVE_ROWS { SLOW_RANK_EVERY_SECS } else { 1 };
         let hotspots_due = self.last_hotspot_refresh.is_none_or(|last| self.now - last >= every)
-            || self.rows.len() < ALWAYS_RANK_BELOW_ROWS;
+            || self.container_table.rows.len() < ALWAYS_RANK_BELOW_ROWS;
         if self.dirty.hotspots && hotspots_due {
             self.refresh_hotspots();
         }
@@ -159,7 +158,7 @@ impl State {
     /// Re-ranks the hotspots from everything collected so far.
     pub fn refresh_hotspots(&mut self) {
         let sources = super::hotspots::Sources {
-            rows: &self.rows,
+            rows: &self.container_table.rows,
             pods: &self.pods,
             tracks: &self.tracks,
             nodes: &self.nodes,
@@ -193,93 +192,32 @@ impl State {
     }
 
     pub(super) fn refresh_traffic(&mut self) {
-        self.traffic_rows = self.traffic_rows_of(self.traffic_group);
+        self.traffic_table.rows = self.traffic_rows_of(self.traffic_group);
         let at = self.traffic_now();
-        fill_traffic(&mut self.rows, &self.pods, &self.traffic, at);
+        fill_traffic(&mut self.container_table.rows, &self.pods, &self.traffic, at);
         self.dirty.traffic = false;
         self.last_traffic_refresh = self.now;
         self.dirty.view = true;
     }
 
     pub(super) fn apply_view(&mut self) {
-        let filter = self.filter.as_str();
+        let (filter, now) = (self.filter.as_str(), self.now);
         let ns = self.namespace_filter.as_deref();
-        let mut visible: Vec<u32> = self
-            .rows
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| ns.is_none_or(|ns| r.pod.namespace == ns))
-            .filter(|(_, r)| matches_filter(filter, &[&r.pod.namespace, &r.pod.name, &r.container, &r.node]))
-            .map(|(i, _)| i as u32)
-            .collect();
-        let (col, desc) = self.container_sort;
-        let now = self.now;
-        let rows = &self.rows;
-        // Rows are kept in (pod, container) order, so a stable sort on the column alone breaks ties
-        // the same way every time without comparing names.
-        visible.sort_by(|&a, &b| {
-            let ord = col.compare(&rows[a as usize], &rows[b as usize], now);
-            if desc { ord.reverse() } else { ord }
-        });
-        self.visible = visible;
-        // Keep the cursor on the same container after a re-sort or refresh.
-        if let Some(key) = &self.selected_key
-            && let Some(pos) = self.visible.iter().position(|&i| {
-                let r = &self.rows[i as usize];
-                r.pod == key.0 && r.container == key.1
-            })
-        {
-            self.selected = pos;
-        }
-        self.selected = self.selected.min(self.visible.len().saturating_sub(1));
-        self.selected_key = self.selected_row().map(|r| r.key());
-
-        let mut nodes: Vec<u32> = self
-            .node_rows
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| matches_filter(filter, &[&r.info.name]))
-            .map(|(i, _)| i as u32)
-            .collect();
-        let (ncol, ndesc) = self.node_sort;
-        let nrows = &self.node_rows;
-        nodes.sort_unstable_by(|&a, &b| {
-            let (ra, rb) = (&nrows[a as usize], &nrows[b as usize]);
-            let ord = ncol.compare(ra, rb);
-            let ord = if ndesc { ord.reverse() } else { ord };
-            ord.then_with(|| ra.info.name.cmp(&rb.info.name))
-        });
-        self.node_visible = nodes;
-        self.node_selected = self.node_selected.min(self.node_visible.len().saturating_sub(1));
-
-        let mut traffic: Vec<u32> = self
-            .traffic_rows
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| matches_filter(filter, &[&r.name, &r.target]))
-            .map(|(i, _)| i as u32)
-            .collect();
-        let (tcol, tdesc) = self.traffic_sort;
-        let trows = &self.traffic_rows;
-        // Rows are built in name order: a stable sort keeps ties in that order.
-        traffic.sort_by(|&a, &b| {
-            let ord = tcol.compare(&trows[a as usize], &trows[b as usize]);
-            if tdesc { ord.reverse() } else { ord }
-        });
-        self.traffic_visible = traffic;
-        self.traffic_selected = self.traffic_selected.min(self.traffic_visible.len().saturating_sub(1));
+        self.container_table.apply(filter, |r| ns.is_none_or(|ns| r.pod.namespace == ns), now);
+        self.node_table.apply(filter, |_| true, now);
+        self.traffic_table.apply(filter, |_| true, now);
     }
 
     pub fn selected_traffic(&self) -> Option<&TrafficRow> {
-        self.traffic_visible.get(self.traffic_selected).map(|&i| &self.traffic_rows[i as usize])
+        self.traffic_table.selected_row()
     }
 
     pub fn selected_row(&self) -> Option<&ContainerRow> {
-        self.visible.get(self.selected).map(|&i| &self.rows[i as usize])
+        self.container_table.selected_row()
     }
 
     pub fn selected_node(&self) -> Option<&NodeRow> {
-        self.node_visible.get(self.node_selected).map(|&i| &self.node_rows[i as usize])
+        self.node_table.selected_row()
     }
 
     /// Warning events about a pod, newest first. The kind matters: a bare pod may share its name

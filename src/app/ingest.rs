@@ -260,7 +260,7 @@ impl State {
         self.mesh.clear();
         self.mesh_quiet_told = false;
         self.replicas = ReplicaHistory::default();
-        self.traffic_rows.clear();
+        self.traffic_table.rows.clear();
         for s in self.sources.values_mut() {
             *s = SourceStatus::connecting(self.now);
         }

@@ -3,31 +3,12 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
 use super::keymap::Action;
-use super::rows::SortColumn;
 use super::traffic::TrafficGroup;
 use crate::analysis::hotspots::Subject;
 use crate::model::pod::PodKey;
 use crate::model::update::Scope;
 
-/// The next (or previous) column, in its natural direction.
 use super::{Command, InputMode, Overlay, PickerKind, State, View};
-
-/// The next (or previous) column, in its natural direction.
-fn cycled<C: SortColumn>((current, _): (C, bool), forward: bool) -> (C, bool) {
-    let all = C::all();
-    let i = all.iter().position(|c| *c == current).unwrap_or(0);
-    let next = all[(i + if forward { 1 } else { all.len() - 1 }) % all.len()];
-    (next, next.descending_by_default())
-}
-
-/// A header click: that column, or the same column reversed.
-fn clicked<C: SortColumn>((current, descending): (C, bool), index: usize) -> (C, bool) {
-    match C::all().get(index) {
-        Some(&col) if col == current => (col, !descending),
-        Some(&col) => (col, col.descending_by_default()),
-        None => (current, descending),
-    }
-}
 
 impl State {
     /// Enter on a hotspot: the rows behind it, with their detail open.
@@ -38,7 +19,7 @@ impl State {
         match subject {
             Subject::Container { namespace, pod, container } => {
                 self.view = View::Containers;
-                self.selected_key = Some((PodKey::new(namespace, pod), container));
+                self.container_table.follow((PodKey::new(namespace, pod), container));
             }
             Subject::Service { backend, .. } => {
                 self.view = View::Traffic;
@@ -47,19 +28,12 @@ impl State {
                     self.refresh_traffic();
                 }
                 self.apply_view();
-                if let Some(pos) =
-                    self.traffic_visible.iter().position(|&i| self.traffic_rows[i as usize].key == backend)
-                {
-                    self.traffic_selected = pos;
-                }
+                self.traffic_table.select_where(|r| r.key == backend);
             }
             Subject::Node { name } => {
                 self.view = View::Nodes;
                 self.apply_view();
-                if let Some(pos) = self.node_visible.iter().position(|&i| self.node_rows[i as usize].info.name == name)
-                {
-                    self.node_selected = pos;
-                }
+                self.node_table.select_where(|r| r.info.name == name);
             }
             Subject::Workload { namespace, workload } => {
                 // Its pods, as the Containers view filters by name.
@@ -89,9 +63,9 @@ impl State {
 
     pub(super) fn move_selection(&mut self, delta: isize) {
         let (len, cur) = match self.view {
-            View::Containers => (self.visible.len(), self.selected),
-            View::Nodes => (self.node_visible.len(), self.node_selected),
-            View::Traffic => (self.traffic_visible.len(), self.traffic_selected),
+            View::Containers => return self.container_table.move_selection(delta),
+            View::Nodes => return self.node_table.move_selection(delta),
+            View::Traffic => return self.traffic_table.move_selection(delta),
             View::Hotspots => (self.hotspots.len(), self.hotspot_selected),
             // The rows on screen: the filter's, not every queue.
             View::Events => (self.queue_order().len(), self.queue_selected),
@@ -99,24 +73,29 @@ impl State {
         if len == 0 {
             return;
         }
-        let next = (cur as isize + delta).clamp(0, len as isize - 1) as usize;
+        let next = (cur as isize).saturating_add(delta).clamp(0, len as isize - 1) as usize;
         match self.view {
-            View::Containers => {
-                self.selected = next;
-                self.selected_key = self.selected_row().map(|r| r.key());
-            }
-            View::Nodes => self.node_selected = next,
-            View::Traffic => self.traffic_selected = next,
-            View::Hotspots => self.hotspot_selected = next,
             View::Events => self.queue_selected = next,
+            _ => self.hotspot_selected = next,
+        }
+    }
+
+    /// The cursor's row in the current view (an index into the rows shown).
+    fn cursor(&self) -> usize {
+        match self.view {
+            View::Containers => self.container_table.selected(),
+            View::Nodes => self.node_table.selected(),
+            View::Traffic => self.traffic_table.selected(),
+            View::Hotspots => self.hotspot_selected,
+            View::Events => self.queue_selected,
         }
     }
 
     pub(super) fn cycle_sort(&mut self, forward: bool) {
         match self.view {
-            View::Containers => self.container_sort = cycled(self.container_sort, forward),
-            View::Nodes => self.node_sort = cycled(self.node_sort, forward),
-            View::Traffic => self.traffic_sort = cycled(self.traffic_sort, forward),
+            View::Containers => self.container_table.cycle_sort(forward),
+            View::Nodes => self.node_table.cycle_sort(forward),
+            View::Traffic => self.traffic_table.cycle_sort(forward),
             // Ranked: there is no other order.
             View::Hotspots | View::Events => {}
         }
@@ -127,9 +106,9 @@ impl State {
     /// on the same column reverses it.
     pub fn sort_by_index(&mut self, index: usize) {
         match self.view {
-            View::Containers => self.container_sort = clicked(self.container_sort, index),
-            View::Nodes => self.node_sort = clicked(self.node_sort, index),
-            View::Traffic => self.traffic_sort = clicked(self.traffic_sort, index),
+            View::Containers => self.container_table.sort_by_index(index),
+            View::Nodes => self.node_table.sort_by_index(index),
+            View::Traffic => self.traffic_table.sort_by_index(index),
             View::Hotspots | View::Events => {}
         }
         self.dirty.view = true;
@@ -202,7 +181,7 @@ impl State {
             Action::TrafficGroup => {
                 self.view = View::Traffic;
                 self.traffic_group = self.traffic_group.next();
-                self.traffic_selected = 0;
+                self.traffic_table.to_top_unless_kept();
                 self.refresh_traffic();
             }
             Action::Up => self.move_selection(-1),
@@ -215,9 +194,9 @@ impl State {
             Action::SortPrev => self.cycle_sort(false),
             Action::SortReverse => {
                 match self.view {
-                    View::Containers => self.container_sort.1 = !self.container_sort.1,
-                    View::Nodes => self.node_sort.1 = !self.node_sort.1,
-                    View::Traffic => self.traffic_sort.1 = !self.traffic_sort.1,
+                    View::Containers => self.container_table.reverse_sort(),
+                    View::Nodes => self.node_table.reverse_sort(),
+                    View::Traffic => self.traffic_table.reverse_sort(),
                     View::Hotspots | View::Events => {}
                 }
                 self.dirty.view = true;
@@ -239,7 +218,7 @@ impl State {
             KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => self.filter.push(c),
             _ => return,
         }
-        self.selected = 0;
+        self.container_table.to_top_unless_kept();
         self.dirty.view = true;
     }
 
@@ -292,7 +271,7 @@ impl State {
 
     pub(super) fn switch_namespace(&mut self, ns: &str) -> Vec<Command> {
         let all = matches!(ns, "all" | "-A" | "*");
-        self.selected = 0;
+        self.container_table.to_top_unless_kept();
         self.dirty.view = true;
         match (&self.scope, all) {
             // Watching everything already: narrowing is a view filter, instant and free.
@@ -373,14 +352,7 @@ impl State {
                     }
                 } else if inner_row >= 2 {
                     let target = self.layout.offset.get() + inner_row - 2;
-                    let cur = match self.view {
-                        View::Containers => self.selected,
-                        View::Nodes => self.node_selected,
-                        View::Traffic => self.traffic_selected,
-                        View::Hotspots => self.hotspot_selected,
-                        View::Events => self.queue_selected,
-                    };
-                    self.move_selection(target as isize - cur as isize);
+                    self.move_selection(target as isize - self.cursor() as isize);
                 }
             }
             _ => {}

@@ -12,6 +12,7 @@ mod input;
 pub mod keymap;
 mod queues;
 pub mod rows;
+pub mod table;
 pub mod traffic;
 pub mod visibility;
 
@@ -38,8 +39,9 @@ use crate::model::traffic::Traffic;
 use crate::model::update::Scope;
 use crate::model::update::{SourceId, SourceState, Update};
 use keymap::KeyMap;
-use rows::{ContainerColumn, ContainerKey, ContainerRow, NodeColumn, NodeRow, Tracks};
-use traffic::{Stream, TrafficColumn, TrafficGroup, TrafficRow};
+use rows::{ContainerColumn, NodeColumn, Tracks};
+use table::Table;
+use traffic::{Stream, TrafficColumn, TrafficGroup};
 
 // Updates are moved once from a source to `update`; boxing them would cost an allocation each.
 #[allow(clippy::large_enum_variant)]
@@ -149,17 +151,10 @@ pub struct State {
     pub overlay: Overlay,
     pub input: InputMode,
     pub filter: String,
-    pub container_sort: (ContainerColumn, bool),
-    pub node_sort: (NodeColumn, bool),
     pub show_detail: bool,
 
-    pub rows: Vec<ContainerRow>,
-    pub visible: Vec<u32>,
-    pub node_rows: Vec<NodeRow>,
-    pub node_visible: Vec<u32>,
-    pub selected: usize,
-    selected_key: Option<ContainerKey>,
-    pub node_selected: usize,
+    pub container_table: Table<ContainerColumn>,
+    pub node_table: Table<NodeColumn>,
 
     pub traffic: Traffic,
     /// Gateway log streams by name.
@@ -177,10 +172,7 @@ pub struct State {
     /// Where zone-less log times were written (`--log-tz`, else the system zone).
     pub log_zone: LogZone,
     pub traffic_group: TrafficGroup,
-    pub traffic_sort: (TrafficColumn, bool),
-    pub traffic_rows: Vec<TrafficRow>,
-    pub traffic_visible: Vec<u32>,
-    pub traffic_selected: usize,
+    pub traffic_table: Table<TrafficColumn>,
     last_traffic_refresh: UnixSecs,
     /// Ranked, re-derived at most once a second when anything they read changed.
     pub hotspots: Vec<Hotspot>,
@@ -248,16 +240,9 @@ impl State {
             overlay: Overlay::None,
             input: InputMode::Normal,
             filter: String::new(),
-            container_sort: (ContainerColumn::Health, true),
-            node_sort: (NodeColumn::Name, false),
             show_detail: false,
-            rows: Vec::new(),
-            visible: Vec::new(),
-            node_rows: Vec::new(),
-            node_visible: Vec::new(),
-            selected: 0,
-            selected_key: None,
-            node_selected: 0,
+            container_table: Table::new((ContainerColumn::Health, true)),
+            node_table: Table::new((NodeColumn::Name, false)),
             traffic,
             streams: BTreeMap::new(),
             mesh_streams: BTreeMap::new(),
@@ -268,10 +253,7 @@ impl State {
             log_format: None,
             log_zone: LogZone::default(),
             traffic_group: TrafficGroup::Services,
-            traffic_sort: (TrafficColumn::Rps, true),
-            traffic_rows: Vec::new(),
-            traffic_visible: Vec::new(),
-            traffic_selected: 0,
+            traffic_table: Table::new((TrafficColumn::Rps, true)),
             hotspots: Vec::new(),
             hotspot_selected: 0,
             services: Store::default(),

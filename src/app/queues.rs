@@ -66,7 +66,7 @@ impl State {
             }
             by_queue.insert(key.clone(), names);
         }
-        for row in &mut self.rows {
+        for row in &mut self.container_table.rows {
             row.consumed = by_pod.get(&row.pod).copied();
         }
         self.queue_consumers = by_queue;

@@ -18,6 +18,8 @@ use crate::model::series::{Series, Trend};
 use crate::model::time::UnixSecs;
 use crate::model::traffic::Summary;
 
+use super::table::Column;
+
 /// A container's identity: its pod and its name.
 pub type ContainerKey = (PodKey, String);
 
@@ -366,28 +368,49 @@ pub fn build_container_rows<'a>(
     rows
 }
 
-/// What the sort keys need of a column type.
-pub trait SortColumn: Copy + PartialEq + 'static {
-    fn all() -> &'static [Self];
-    /// Numbers read best largest first; names A→Z.
-    fn descending_by_default(self) -> bool;
-}
-
-impl SortColumn for ContainerColumn {
+impl Column for ContainerColumn {
+    type Row = ContainerRow;
+    type Key = ContainerKey;
     fn all() -> &'static [Self] {
         &ContainerColumn::ALL
+    }
+    fn title(self) -> &'static str {
+        ContainerColumn::title(self)
     }
     fn descending_by_default(self) -> bool {
         ContainerColumn::descending_by_default(self)
     }
+    fn compare(self, a: &ContainerRow, b: &ContainerRow, now: UnixSecs) -> Ordering {
+        ContainerColumn::compare(self, a, b, now)
+    }
+    fn key(row: &ContainerRow) -> ContainerKey {
+        row.key()
+    }
+    fn matches(r: &ContainerRow, filter: &str) -> bool {
+        matches_filter(filter, &[&r.pod.namespace, &r.pod.name, &r.container, &r.node])
+    }
 }
 
-impl SortColumn for NodeColumn {
+impl Column for NodeColumn {
+    type Row = NodeRow;
+    type Key = String;
     fn all() -> &'static [Self] {
         &NodeColumn::ALL
     }
+    fn title(self) -> &'static str {
+        NodeColumn::title(self)
+    }
     fn descending_by_default(self) -> bool {
         NodeColumn::descending_by_default(self)
+    }
+    fn compare(self, a: &NodeRow, b: &NodeRow, _now: UnixSecs) -> Ordering {
+        NodeColumn::compare(self, a, b)
+    }
+    fn key(row: &NodeRow) -> String {
+        row.info.name.clone()
+    }
+    fn matches(r: &NodeRow, filter: &str) -> bool {
+        matches_filter(filter, &[&r.info.name])
     }
 }
 

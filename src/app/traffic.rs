@@ -12,7 +12,8 @@ use crate::model::pod::PodKey;
 use crate::model::time::UnixSecs;
 use crate::model::traffic::{Family, Summary, Traffic};
 
-use super::rows::{SortColumn, cmp_opt};
+use super::rows::cmp_opt;
+use super::table::Column;
 
 /// One log stream: a gateway pod's log, a file, stdin.
 #[derive(Debug, Clone, Default)]
@@ -290,12 +291,26 @@ impl TrafficColumn {
     }
 }
 
-impl SortColumn for TrafficColumn {
+impl Column for TrafficColumn {
+    type Row = TrafficRow;
+    type Key = String;
     fn all() -> &'static [Self] {
         &TrafficColumn::ALL
     }
+    fn title(self) -> &'static str {
+        TrafficColumn::title(self)
+    }
     fn descending_by_default(self) -> bool {
         !matches!(self, TrafficColumn::Name | TrafficColumn::Target)
+    }
+    fn compare(self, a: &TrafficRow, b: &TrafficRow, _now: UnixSecs) -> Ordering {
+        TrafficColumn::compare(self, a, b)
+    }
+    fn key(row: &TrafficRow) -> String {
+        row.key.clone()
+    }
+    fn matches(r: &TrafficRow, filter: &str) -> bool {
+        super::rows::matches_filter(filter, &[&r.name, &r.target])
     }
 }
 

@@ -258,7 +258,7 @@ fn container_report(r: &ContainerRow) -> ContainerReport<'_> {
 }
 
 fn containers(state: &State) -> impl Iterator<Item = &ContainerRow> {
-    state.visible.iter().map(|&i| &state.rows[i as usize])
+    state.container_table.shown()
 }
 
 fn hotspot_reports(hotspots: &[Hotspot]) -> Vec<HotspotReport<'_>> {
@@ -383,7 +383,12 @@ fn scenario_lines(run: &ScenarioRun) -> Vec<String> {
 fn what_was_read(state: &State, window_secs: i64) -> String {
     match &state.logs_only {
         Some(_) => "gateway logs only, no cluster".to_string(),
-        None => format!("context {} · {} containers · window {}s", state.context, state.rows.len(), window_secs),
+        None => format!(
+            "context {} · {} containers · window {}s",
+            state.context,
+            state.container_table.rows.len(),
+            window_secs
+        ),
     }
 }
 
@@ -432,7 +437,7 @@ fn markdown_heading(name: &str, covers: Option<&str>) -> String {
 /// The containers, traffic and queue tables and the notices, in one of the text forms.
 fn tables(state: &State, out: &mut String, form: &TextForm) {
     let table = form.table;
-    if state.logs_only.is_none() || !state.rows.is_empty() {
+    if state.logs_only.is_none() || !state.container_table.rows.is_empty() {
         out.push_str(&(form.heading)("Containers", None));
         let rows: Vec<Vec<String>> = containers(state).map(|r| container_cells(r).to_vec()).collect();
         out.push_str(&table(&CONTAINER_HEADERS, &rows));

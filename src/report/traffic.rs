@@ -147,12 +147,7 @@ const ROUTES_SHOWN: usize = 20;
 impl<'a> TrafficSection<'a> {
     pub fn of(state: &'a State) -> TrafficSection<'a> {
         let window = TrafficWindow::of(state);
-        let services = state
-            .traffic_visible
-            .iter()
-            .map(|&i| &state.traffic_rows[i as usize])
-            .map(|r| (r, window.figures(&state.traffic.backends, r)))
-            .collect();
+        let services = state.traffic_table.shown().map(|r| (r, window.figures(&state.traffic.backends, r))).collect();
         let mut routes: Vec<(TrafficRow, Summary)> = state
             .traffic_rows_of(TrafficGroup::Routes)
             .into_iter()

@@ -5,6 +5,7 @@ pub mod cells;
 pub mod detail;
 pub mod events;
 pub mod hotspots;
+pub mod table;
 pub mod theme;
 pub mod traffic;
 
@@ -12,7 +13,7 @@ use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Clear, List, ListItem, ListState, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragraph, Wrap};
 
 use crate::app::keymap::ACTIONS;
 use crate::app::rows::{ContainerColumn, NodeColumn};
@@ -75,21 +76,15 @@ fn draw_title(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
         Span::styled(format!(" {key} {label} "), style)
     };
     let (shown, total, sort) = match state.view {
-        View::Containers => (
-            state.visible.len(),
-            state.rows.len(),
-            format!("{} {}", state.container_sort.0.title(), if state.container_sort.1 { "↓" } else { "↑" }),
-        ),
-        View::Nodes => (
-            state.node_visible.len(),
-            state.node_rows.len(),
-            format!("{} {}", state.node_sort.0.title(), if state.node_sort.1 { "↓" } else { "↑" }),
-        ),
-        View::Traffic => (
-            state.traffic_visible.len(),
-            state.traffic_rows.len(),
-            format!("{} {}", state.traffic_sort.0.title(), if state.traffic_sort.1 { "↓" } else { "↑" }),
-        ),
+        View::Containers => {
+            let t = &state.container_table;
+            (t.shown_len(), t.rows.len(), t.sort_label())
+        }
+        View::Nodes => (state.node_table.shown_len(), state.node_table.rows.len(), state.node_table.sort_label()),
+        View::Traffic => {
+            let t = &state.traffic_table;
+            (t.shown_len(), t.rows.len(), t.sort_label())
+        }
         View::Hotspots => (state.hotspots.len(), state.hotspots.len(), "SCORE ↓".to_string()),
         View::Events => (state.queue_order().len(), state.queues.len(), "BACKLOG GROWTH ↓".to_string()),
     };
@@ -163,13 +158,11 @@ fn draw_containers(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
         }
         columns.retain(|c| *c != drop);
     }
-    let body_height = area.height.saturating_sub(3) as usize;
-    let offset = scroll_offset(state, state.selected, body_height);
-    let end = (offset + body_height).min(state.visible.len());
+    let containers = &state.container_table;
+    let (offset, height) = table::window(state, containers, area);
     // Text columns are as wide as their widest visible cell (capped); when the width runs out,
     // the pod name keeps the most and the workload gives way first.
-    let visible_rows: Vec<&crate::app::rows::ContainerRow> =
-        state.visible[offset.min(end)..end].iter().map(|&i| &state.rows[i as usize]).collect();
+    let visible_rows: Vec<&crate::app::rows::ContainerRow> = containers.window(offset, height).collect();
     let desired = |c: ContainerColumn| -> Option<usize> {
         let (f, cap): (fn(&crate::app::rows::ContainerRow) -> usize, usize) = match c {
             ContainerColumn::Namespace => (|r| r.pod.namespace.chars().count(), 20),
@@ -220,85 +213,36 @@ fn draw_containers(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
         .iter()
         .map(|c| text_width.get(c).map_or_else(|| container_width(*c), |w| Constraint::Length(*w as u16)))
         .collect();
-    let rows = state.visible[offset.min(end)..end].iter().map(|&i| {
-        let row = &state.rows[i as usize];
-        let track = state.tracks.get(&row.pod, &row.container);
-        Row::new(columns.iter().map(|c| Cell::from(container_cell(*c, row, track, state.now, theme))))
-    });
-    let sorted = state.container_sort.0;
-    let header = Row::new(columns.iter().map(|c| {
-        let title = if *c == sorted {
-            format!("{}{}", c.title(), if state.container_sort.1 { "↓" } else { "↑" })
-        } else {
-            c.title().to_string()
-        };
-        Cell::from(title)
-    }))
-    .style(theme.header);
-    let all_index: Vec<usize> =
-        columns.iter().map(|c| ContainerColumn::ALL.iter().position(|a| a == c).unwrap_or(usize::MAX)).collect();
-    remember_header(state, area, &widths, &all_index);
-    let title = if state.pods.synced() || !state.rows.is_empty() {
+    let title = if state.pods.synced() || !containers.rows.is_empty() {
         " Containers ".to_string()
     } else {
         " Containers — waiting for the first pod list… ".to_string()
     };
-    let table = Table::new(rows, widths)
-        .header(header)
-        .column_spacing(1)
-        .block(
-            Block::default().borders(Borders::ALL).border_style(theme.border).title(Span::styled(title, theme.title)),
-        )
-        .row_highlight_style(theme.selected);
-    let mut table_state = ratatui::widgets::TableState::default();
-    if !state.visible.is_empty() {
-        table_state.select(Some(state.selected - offset.min(state.selected)));
-    }
-    frame.render_stateful_widget(table, area, &mut table_state);
-    if state.visible.is_empty() && (state.pods.synced() || !state.rows.is_empty()) {
-        let msg =
-            if state.filter.is_empty() { "no containers in this scope" } else { "no container matches the filter" };
-        let inner = Rect { y: area.y + 2, height: 1, x: area.x + 2, width: area.width.saturating_sub(4) };
-        frame.render_widget(Paragraph::new(Span::styled(msg, theme.dim)), inner);
-    }
+    let empty = (state.pods.synced() || !containers.rows.is_empty()).then_some(if state.filter.is_empty() {
+        "no containers in this scope"
+    } else {
+        "no container matches the filter"
+    });
+    let look = table::Look {
+        columns,
+        widths,
+        heading: &|c: ContainerColumn| c.title().to_string(),
+        title: Line::from(Span::styled(title, theme.title)),
+        empty,
+    };
+    let cell = |c, row| container_cell(c, row, state.tracks.get(&row.pod, &row.container), state.now, theme);
+    table::draw(state, containers, look, cell, frame, area, theme);
 }
 
 fn draw_nodes(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
-    state.layout.table.set(area);
-    let columns = NodeColumn::ALL;
-    let body_height = area.height.saturating_sub(3) as usize;
-    let offset = scroll_offset(state, state.node_selected, body_height);
-    let end = (offset + body_height).min(state.node_visible.len());
-    let rows = state.node_visible[offset.min(end)..end].iter().map(|&i| {
-        let row = &state.node_rows[i as usize];
-        Row::new(columns.iter().map(|c| Cell::from(node_cell(*c, row, state.now, theme))))
-    });
-    let header = Row::new(columns.iter().map(|c| {
-        if *c == state.node_sort.0 {
-            format!("{}{}", c.title(), if state.node_sort.1 { "↓" } else { "↑" })
-        } else {
-            c.title().to_string()
-        }
-    }))
-    .style(theme.header);
-    let widths: Vec<Constraint> = columns.iter().map(|c| node_width(*c)).collect();
-    let all_index: Vec<usize> = (0..columns.len()).collect();
-    remember_header(state, area, &widths, &all_index);
-    let table = Table::new(rows, widths)
-        .header(header)
-        .column_spacing(1)
-        .block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme.border)
-                .title(Span::styled(" Nodes ", theme.title)),
-        )
-        .row_highlight_style(theme.selected);
-    let mut table_state = ratatui::widgets::TableState::default();
-    if !state.node_visible.is_empty() {
-        table_state.select(Some(state.node_selected - offset.min(state.node_selected)));
-    }
-    frame.render_stateful_widget(table, area, &mut table_state);
+    let look = table::Look {
+        columns: NodeColumn::ALL.to_vec(),
+        widths: NodeColumn::ALL.iter().map(|c| node_width(*c)).collect(),
+        heading: &|c: NodeColumn| c.title().to_string(),
+        title: Line::from(Span::styled(" Nodes ", theme.title)),
+        empty: None,
+    };
+    table::draw(state, &state.node_table, look, |c, row| node_cell(c, row, state.now, theme), frame, area, theme);
 }
 
 fn draw_status(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {

@@ -4,11 +4,11 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::cells::{error_cell, format_rate, format_rps, series_sparkline};
 use super::theme::Theme;
-use super::{placeholder, remember_header, scroll_offset};
+use super::{placeholder, table};
 use crate::app::State;
 use crate::app::traffic::{TrafficColumn, TrafficGroup, TrafficRow};
 use crate::model::quantity::format_ratio;
@@ -96,29 +96,13 @@ fn streams_summary(state: &State) -> String {
 }
 
 pub fn draw_traffic(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
-    state.layout.table.set(area);
-    let columns = TrafficColumn::ALL;
-    let body_height = area.height.saturating_sub(3) as usize;
-    let offset = scroll_offset(state, state.traffic_selected, body_height);
-    let end = (offset + body_height).min(state.traffic_visible.len());
-    let rows = state.traffic_visible[offset.min(end)..end].iter().map(|&i| {
-        let row = &state.traffic_rows[i as usize];
-        Row::new(columns.iter().map(|c| Cell::from(cell(*c, row, state, theme))))
-    });
-    let (sorted, desc) = state.traffic_sort;
-    let header = Row::new(columns.iter().map(|c| {
-        let title = match (c, state.traffic_group) {
-            (TrafficColumn::Name, g) => g.label().to_uppercase(),
-            (TrafficColumn::Target, TrafficGroup::Services) => "AS LOGGED".into(),
-            (TrafficColumn::Target, TrafficGroup::Pods) => "UPSTREAM IP".into(),
-            (TrafficColumn::Target, TrafficGroup::Routes) => "SERVICE".into(),
-            _ => c.title().into(),
-        };
-        if *c == sorted { format!("{title}{}", if desc { "↓" } else { "↑" }) } else { title }
-    }))
-    .style(theme.header);
-    let widths: Vec<Constraint> = columns.iter().map(|c| width(*c)).collect();
-    remember_header(state, area, &widths, &(0..columns.len()).collect::<Vec<_>>());
+    let heading = |c: TrafficColumn| match (c, state.traffic_group) {
+        (TrafficColumn::Name, g) => g.label().to_uppercase(),
+        (TrafficColumn::Target, TrafficGroup::Services) => "AS LOGGED".into(),
+        (TrafficColumn::Target, TrafficGroup::Pods) => "UPSTREAM IP".into(),
+        (TrafficColumn::Target, TrafficGroup::Routes) => "SERVICE".into(),
+        _ => c.title().into(),
+    };
     let groups: Vec<Span> = [TrafficGroup::Services, TrafficGroup::Pods, TrafficGroup::Routes]
         .iter()
         .map(|g| {
@@ -129,33 +113,28 @@ pub fn draw_traffic(state: &State, frame: &mut Frame, area: Rect, theme: &Theme)
     let mut title = vec![Span::styled(" Traffic ", theme.title)];
     title.extend(groups);
     title.push(Span::styled(format!(" (t)  {} ", streams_summary(state)), theme.dim));
-    let table = Table::new(rows, widths)
-        .header(header)
-        .column_spacing(1)
-        .block(Block::default().borders(Borders::ALL).border_style(theme.border).title(Line::from(title)))
-        .row_highlight_style(theme.selected);
-    let mut table_state = ratatui::widgets::TableState::default();
-    if !state.traffic_visible.is_empty() {
-        table_state.select(Some(state.traffic_selected - offset.min(state.traffic_selected)));
-    }
-    frame.render_stateful_widget(table, area, &mut table_state);
-    if state.traffic_visible.is_empty() {
-        let msg = if state.streams.is_empty() {
-            "no gateway log: start with --gateway pods:NAMESPACE/SELECTOR, --gateway file:PATH or --gateway -"
-        } else if state.traffic_rows.is_empty() && state.traffic.gateway.total().requests > 0 {
-            match state.traffic_group {
-                TrafficGroup::Services => "no backend in this log format: see the routes (t)",
-                TrafficGroup::Pods => "no upstream address in this log format: see the routes (t)",
-                TrafficGroup::Routes => "no requests read yet",
-            }
-        } else if state.traffic_rows.is_empty() {
-            "no requests read yet"
-        } else {
-            "no row matches the filter"
-        };
-        let inner = Rect { y: area.y + 2, height: 1, x: area.x + 2, width: area.width.saturating_sub(4) };
-        frame.render_widget(placeholder(msg, theme), inner);
-    }
+    let rows = &state.traffic_table.rows;
+    let empty = if state.streams.is_empty() {
+        "no gateway log: start with --gateway pods:NAMESPACE/SELECTOR, --gateway file:PATH or --gateway -"
+    } else if rows.is_empty() && state.traffic.gateway.total().requests > 0 {
+        match state.traffic_group {
+            TrafficGroup::Services => "no backend in this log format: see the routes (t)",
+            TrafficGroup::Pods => "no upstream address in this log format: see the routes (t)",
+            TrafficGroup::Routes => "no requests read yet",
+        }
+    } else if rows.is_empty() {
+        "no requests read yet"
+    } else {
+        "no row matches the filter"
+    };
+    let look = table::Look {
+        columns: TrafficColumn::ALL.to_vec(),
+        widths: TrafficColumn::ALL.iter().map(|c| width(*c)).collect(),
+        heading: &heading,
+        title: Line::from(title),
+        empty: Some(empty),
+    };
+    table::draw(state, &state.traffic_table, look, |c, row| cell(c, row, state, theme), frame, area, theme);
 }
 
 fn summary_lines(label: &str, s: &Summary, theme: &Theme) -> Vec<Line<'static>> {
