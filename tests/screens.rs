@@ -83,6 +83,22 @@ fn nodes_screen() {
     assert_snapshot!("nodes", render(&state, 180, 12));
 }
 
+/// At 100 columns the node names used to shrink to one letter (every other column had a fixed
+/// width): the least useful columns give way instead, and the name, status, use and pressure stay.
+#[test]
+fn nodes_screen_in_a_narrow_terminal() {
+    let mut state = state_after(300);
+    key(&mut state, KeyCode::Char('2'));
+    let screen = render(&state, 100, 8).to_string();
+    for name in ["node-a", "node-b", "node-c"] {
+        assert!(screen.contains(&format!("│{name} ")), "{name} is readable:\n{screen}");
+    }
+    for kept in ["STATUS", "CPU USED", "MEM USED", "CONDITIONS", "no pressure"] {
+        assert!(screen.contains(kept), "{kept} kept:\n{screen}");
+    }
+    assert_snapshot!("nodes_narrow", screen);
+}
+
 #[test]
 fn help_screen_lists_every_key() {
     let mut state = state_after(20);

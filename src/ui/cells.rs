@@ -190,6 +190,20 @@ pub fn container_cell<'a>(
     }
 }
 
+/// The node columns a narrow terminal gives up, least useful first: the name, its status, its
+/// pressure conditions and what it uses are kept longest.
+pub const NODE_DROP_ORDER: [NodeColumn; 9] = [
+    NodeColumn::Age,
+    NodeColumn::MemLimits,
+    NodeColumn::CpuLimits,
+    NodeColumn::MemAllocatable,
+    NodeColumn::CpuAllocatable,
+    NodeColumn::Pods,
+    NodeColumn::MemRequests,
+    NodeColumn::CpuRequests,
+    NodeColumn::Conditions,
+];
+
 pub fn node_width(col: NodeColumn) -> Constraint {
     match col {
         NodeColumn::Name => Constraint::Fill(2),

@@ -21,7 +21,7 @@ use crate::app::{InputMode, Overlay, PickerKind, State, View};
 use crate::model::time::format_age;
 use crate::model::update::Scope;
 use crate::model::update::SourceState;
-use cells::{CONTAINER_DROP_ORDER, container_cell, container_width, node_cell, node_width};
+use cells::{CONTAINER_DROP_ORDER, NODE_DROP_ORDER, container_cell, container_width, node_cell, node_width};
 use theme::Theme;
 
 pub fn draw(state: &State, frame: &mut Frame) {
@@ -144,20 +144,10 @@ fn draw_containers(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
     if state.queues.is_empty() {
         columns.retain(|c| *c != ContainerColumn::Backlog);
     }
-    let min_width = |cols: &[ContainerColumn]| -> u16 {
-        cols.iter()
-            .map(|c| match container_width(*c) {
-                Constraint::Length(n) => n + 1,
-                _ => 12,
-            })
-            .sum()
-    };
-    for drop in CONTAINER_DROP_ORDER {
-        if min_width(&columns) <= area.width.saturating_sub(2) {
-            break;
-        }
-        columns.retain(|c| *c != drop);
-    }
+    table::fit_columns(&mut columns, &CONTAINER_DROP_ORDER, area, |c| match container_width(c) {
+        Constraint::Length(n) => n,
+        _ => 11,
+    });
     let containers = &state.container_table;
     let (offset, height) = table::window(state, containers, area);
     // Text columns are as wide as their widest visible cell (capped); when the width runs out,
@@ -235,9 +225,16 @@ fn draw_containers(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
 }
 
 fn draw_nodes(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let mut columns = NodeColumn::ALL.to_vec();
+    table::fit_columns(&mut columns, &NODE_DROP_ORDER, area, |c| match (c, node_width(c)) {
+        (_, Constraint::Length(n)) => n,
+        // The name is what the row is about: never a sliver.
+        (NodeColumn::Name, _) => 16,
+        _ => 11,
+    });
     let look = table::Look {
-        columns: NodeColumn::ALL.to_vec(),
-        widths: NodeColumn::ALL.iter().map(|c| node_width(*c)).collect(),
+        widths: columns.iter().map(|c| node_width(*c)).collect(),
+        columns,
         heading: &|c: NodeColumn| c.title().to_string(),
         title: Line::from(Span::styled(" Nodes ", theme.title)),
         empty: None,

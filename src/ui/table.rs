@@ -24,6 +24,18 @@ pub struct Look<'a, C> {
     pub empty: Option<&'a str>,
 }
 
+/// Drops columns in `drop_order` until the rest, each at its `least` width, fit inside `area`'s
+/// borders: a narrow terminal loses the least useful columns rather than squeezing all to slivers.
+pub fn fit_columns<C: Column>(columns: &mut Vec<C>, drop_order: &[C], area: Rect, least: impl Fn(C) -> u16) {
+    let needed = |cols: &[C]| -> u16 { cols.iter().map(|c| least(*c) + 1).sum() };
+    for drop in drop_order {
+        if needed(columns) <= area.width.saturating_sub(2) {
+            return;
+        }
+        columns.retain(|c| c != drop);
+    }
+}
+
 /// The rows of the table that fit in `area` around the cursor: (offset, how many).
 pub fn window<C: Column>(state: &State, table: &RowTable<C>, area: Rect) -> (usize, usize) {
     let body_height = area.height.saturating_sub(3) as usize;
