@@ -368,52 +368,6 @@ pub fn build_container_rows<'a>(
     rows
 }
 
-impl Column for ContainerColumn {
-    type Row = ContainerRow;
-    type Key = ContainerKey;
-    fn all() -> &'static [Self] {
-        &ContainerColumn::ALL
-    }
-    fn title(self) -> &'static str {
-        ContainerColumn::title(self)
-    }
-    fn descending_by_default(self) -> bool {
-        ContainerColumn::descending_by_default(self)
-    }
-    fn compare(self, a: &ContainerRow, b: &ContainerRow, now: UnixSecs) -> Ordering {
-        ContainerColumn::compare(self, a, b, now)
-    }
-    fn key(row: &ContainerRow) -> ContainerKey {
-        row.key()
-    }
-    fn matches(r: &ContainerRow, filter: &str) -> bool {
-        matches_filter(filter, &[&r.pod.namespace, &r.pod.name, &r.container, &r.node])
-    }
-}
-
-impl Column for NodeColumn {
-    type Row = NodeRow;
-    type Key = String;
-    fn all() -> &'static [Self] {
-        &NodeColumn::ALL
-    }
-    fn title(self) -> &'static str {
-        NodeColumn::title(self)
-    }
-    fn descending_by_default(self) -> bool {
-        NodeColumn::descending_by_default(self)
-    }
-    fn compare(self, a: &NodeRow, b: &NodeRow, _now: UnixSecs) -> Ordering {
-        NodeColumn::compare(self, a, b)
-    }
-    fn key(row: &NodeRow) -> String {
-        row.info.name.clone()
-    }
-    fn matches(r: &NodeRow, filter: &str) -> bool {
-        matches_filter(filter, &[&r.info.name])
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ContainerColumn {
     Namespace,
@@ -470,7 +424,19 @@ impl ContainerColumn {
         ContainerColumn::CpuTrend,
     ];
 
-    pub fn title(self) -> &'static str {
+    /// A stable tiebreak so equal keys keep a fixed order across refreshes.
+    pub fn tiebreak(a: &ContainerRow, b: &ContainerRow) -> Ordering {
+        a.pod.cmp(&b.pod).then_with(|| a.container.cmp(&b.container))
+    }
+}
+
+impl Column for ContainerColumn {
+    type Row = ContainerRow;
+    type Key = ContainerKey;
+    fn all() -> &'static [Self] {
+        &ContainerColumn::ALL
+    }
+    fn title(self) -> &'static str {
         match self {
             ContainerColumn::Namespace => "NAMESPACE",
             ContainerColumn::Pod => "POD",
@@ -500,7 +466,7 @@ impl ContainerColumn {
     }
 
     /// Sorting on a number puts the largest first; on text, A→Z.
-    pub fn descending_by_default(self) -> bool {
+    fn descending_by_default(self) -> bool {
         !matches!(
             self,
             ContainerColumn::Namespace
@@ -513,8 +479,7 @@ impl ContainerColumn {
         )
     }
 
-    pub fn compare(self, a: &ContainerRow, b: &ContainerRow, now: UnixSecs) -> Ordering {
-        let _ = now;
+    fn compare(self, a: &ContainerRow, b: &ContainerRow, _now: UnixSecs) -> Ordering {
         match self {
             ContainerColumn::Namespace => a.pod.namespace.cmp(&b.pod.namespace),
             ContainerColumn::Pod => a.pod.name.cmp(&b.pod.name),
@@ -545,9 +510,11 @@ impl ContainerColumn {
         }
     }
 
-    /// A stable tiebreak so equal keys keep a fixed order across refreshes.
-    pub fn tiebreak(a: &ContainerRow, b: &ContainerRow) -> Ordering {
-        a.pod.cmp(&b.pod).then_with(|| a.container.cmp(&b.container))
+    fn key(row: &ContainerRow) -> ContainerKey {
+        row.key()
+    }
+    fn matches(r: &ContainerRow, filter: &str) -> bool {
+        matches_filter(filter, &[&r.pod.namespace, &r.pod.name, &r.container, &r.node])
     }
 }
 
@@ -605,8 +572,15 @@ impl NodeColumn {
         NodeColumn::Conditions,
         NodeColumn::Age,
     ];
+}
 
-    pub fn title(self) -> &'static str {
+impl Column for NodeColumn {
+    type Row = NodeRow;
+    type Key = String;
+    fn all() -> &'static [Self] {
+        &NodeColumn::ALL
+    }
+    fn title(self) -> &'static str {
         match self {
             NodeColumn::Name => "NODE",
             NodeColumn::Status => "STATUS",
@@ -624,11 +598,11 @@ impl NodeColumn {
         }
     }
 
-    pub fn descending_by_default(self) -> bool {
+    fn descending_by_default(self) -> bool {
         !matches!(self, NodeColumn::Name | NodeColumn::Status | NodeColumn::Conditions)
     }
 
-    pub fn compare(self, a: &NodeRow, b: &NodeRow) -> Ordering {
+    fn compare(self, a: &NodeRow, b: &NodeRow, _now: UnixSecs) -> Ordering {
         let used = |r: &NodeRow, cpu: bool| r.usage.map(|u| if cpu { u.cpu_m } else { u.mem });
         match self {
             NodeColumn::Name => a.info.name.cmp(&b.info.name),
@@ -645,6 +619,13 @@ impl NodeColumn {
             NodeColumn::Conditions => a.info.pressures.len().cmp(&b.info.pressures.len()),
             NodeColumn::Age => b.info.created.cmp(&a.info.created),
         }
+    }
+
+    fn key(row: &NodeRow) -> String {
+        row.info.name.clone()
+    }
+    fn matches(r: &NodeRow, filter: &str) -> bool {
+        matches_filter(filter, &[&r.info.name])
     }
 }
 

@@ -251,8 +251,15 @@ impl TrafficColumn {
         TrafficColumn::Requests5m,
         TrafficColumn::Trend,
     ];
+}
 
-    pub fn title(self) -> &'static str {
+impl Column for TrafficColumn {
+    type Row = TrafficRow;
+    type Key = String;
+    fn all() -> &'static [Self] {
+        &TrafficColumn::ALL
+    }
+    fn title(self) -> &'static str {
         match self {
             TrafficColumn::Name => "NAME",
             TrafficColumn::Target => "BACKEND",
@@ -270,8 +277,10 @@ impl TrafficColumn {
             TrafficColumn::Trend => "RPS TREND",
         }
     }
-
-    pub fn compare(self, a: &TrafficRow, b: &TrafficRow) -> Ordering {
+    fn descending_by_default(self) -> bool {
+        !matches!(self, TrafficColumn::Name | TrafficColumn::Target)
+    }
+    fn compare(self, a: &TrafficRow, b: &TrafficRow, _now: UnixSecs) -> Ordering {
         let (x, y) = (&a.now, &b.now);
         match self {
             TrafficColumn::Name => a.name.cmp(&b.name),
@@ -288,23 +297,6 @@ impl TrafficColumn {
             TrafficColumn::Bytes => x.bytes_per_sec.total_cmp(&y.bytes_per_sec),
             TrafficColumn::Requests5m => a.five_min.requests.cmp(&b.five_min.requests),
         }
-    }
-}
-
-impl Column for TrafficColumn {
-    type Row = TrafficRow;
-    type Key = String;
-    fn all() -> &'static [Self] {
-        &TrafficColumn::ALL
-    }
-    fn title(self) -> &'static str {
-        TrafficColumn::title(self)
-    }
-    fn descending_by_default(self) -> bool {
-        !matches!(self, TrafficColumn::Name | TrafficColumn::Target)
-    }
-    fn compare(self, a: &TrafficRow, b: &TrafficRow, _now: UnixSecs) -> Ordering {
-        TrafficColumn::compare(self, a, b)
     }
     fn key(row: &TrafficRow) -> String {
         row.key.clone()

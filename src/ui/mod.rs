@@ -17,6 +17,7 @@ use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragra
 
 use crate::app::keymap::ACTIONS;
 use crate::app::rows::{ContainerColumn, NodeColumn};
+use crate::app::table::Column;
 use crate::app::{InputMode, Overlay, PickerKind, State, View};
 use crate::model::time::format_age;
 use crate::model::update::Scope;

@@ -10,6 +10,7 @@ use super::cells::{error_cell, format_rate, format_rps, series_sparkline};
 use super::theme::Theme;
 use super::{placeholder, table};
 use crate::app::State;
+use crate::app::table::Column;
 use crate::app::traffic::{TrafficColumn, TrafficGroup, TrafficRow};
 use crate::model::quantity::format_ratio;
 use crate::model::time::format_latency;
