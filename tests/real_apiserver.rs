@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use apiserver::{NAMESPACE_VIEWER, READONLY_USER, RealCluster, SimObjects, mirror};
-use common::{Harness, Kpulse, Tmux, fingerprint, run, state_fingerprint};
+use common::{Harness, Kpulse, Tmux, dashboard_through_a_freeze, fingerprint, run, state_fingerprint};
 use kpulse::app::State;
 use kpulse::demo::scenario::Scenario;
 use kpulse::demo::server::ServerOptions;
@@ -333,23 +333,12 @@ async fn the_dashboard_answers_keys_through_a_frozen_apiserver_and_clears_after_
     let Some(term) = Tmux::start("kpulse-frozen-apiserver", (160, 40), &cmd) else { return };
     term.wait_for("every container listed", |s| s.contains(&all_rows));
 
-    cluster.pause_apiserver();
-    term.keys(&["?"]);
-    term.wait_for("the help screen while the server is frozen", |s| s.contains("Keys — ? or Esc to close"));
-    term.keys(&["Escape"]);
-    // A quiet watch asks its server after 30 s, and the probe gives up after 5.
-    let screen = term.wait_for_within("the frozen server named", Duration::from_secs(60), |s| {
-        s.contains("not seen: lost the pods at") && s.contains("no answer from the API server")
-    });
-    assert!(screen.contains("showing them as they were"), "{screen}");
-    assert!(screen.contains(&all_rows), "the rows stay while frozen:\n{screen}");
-
-    cluster.resume_apiserver();
-    let screen = term.wait_for_within("the line gone after the thaw", Duration::from_secs(40), |s| {
-        !s.contains("lost the pods") && s.contains(&all_rows)
-    });
-    assert!(!screen.contains("cannot see"), "{screen}");
-    term.keys(&["q"]);
+    dashboard_through_a_freeze(
+        &term,
+        (containers, containers),
+        || cluster.pause_apiserver(),
+        || cluster.resume_apiserver(),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

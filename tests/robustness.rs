@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{Harness, KillOnDrop, Tmux, kpulse, run};
+use common::{Harness, KillOnDrop, Tmux, dashboard_through_a_freeze, kpulse, rows_shown, run};
 use kpulse::demo::scenario::Scenario;
 use kpulse::demo::server::{ServerOptions, kubeconfig_yaml};
 
@@ -425,26 +425,6 @@ fn the_dashboard_answers_keys_through_a_frozen_simulated_cluster_and_clears_afte
     let screen = term.wait_for("containers listed", |s| rows_shown(s).is_some_and(|(shown, _)| shown > 0));
     let rows = rows_shown(&screen).unwrap();
 
-    signal(server.0.id(), "STOP");
-    term.keys(&["?"]);
-    term.wait_for("the help screen while the server is frozen", |s| s.contains("Keys — ? or Esc to close"));
-    term.keys(&["Escape"]);
-    // A quiet watch asks its server after 30 s, and the probe gives up after 5.
-    let screen = term.wait_for_within("the frozen server named", Duration::from_secs(60), |s| {
-        s.contains("not seen: lost the pods at") && s.contains("no answer from the API server")
-    });
-    assert!(screen.contains("showing them as they were"), "{screen}");
-    assert_eq!(rows_shown(&screen), Some(rows), "the rows stay while frozen:\n{screen}");
-
-    signal(server.0.id(), "CONT");
-    term.wait_for_within("the line gone after the thaw", Duration::from_secs(40), |s| !s.contains("lost the pods"));
-    term.keys(&["q"]);
-}
-
-/// The title line's "12/40 rows": rows shown, rows in all.
-fn rows_shown(screen: &str) -> Option<(usize, usize)> {
-    let before = screen.find(" rows  sort:")?;
-    let count = screen[..before].rsplit(' ').next()?;
-    let (shown, total) = count.split_once('/')?;
-    Some((shown.parse().ok()?, total.parse().ok()?))
+    let pid = server.0.id();
+    dashboard_through_a_freeze(&term, rows, || signal(pid, "STOP"), || signal(pid, "CONT"));
 }

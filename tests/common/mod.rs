@@ -529,6 +529,36 @@ impl Tmux {
     }
 }
 
+/// The title line's "12/40 rows": rows shown, rows in all.
+pub fn rows_shown(screen: &str) -> Option<(usize, usize)> {
+    let before = screen.find(" rows  sort:")?;
+    let count = screen[..before].rsplit(' ').next()?;
+    let (shown, total) = count.split_once('/')?;
+    Some((shown.parse().ok()?, total.parse().ok()?))
+}
+
+/// The dashboard in `term`, showing `rows`, while `freeze` stops its API server (SIGSTOP) and
+/// `thaw` lets it go: help still opens, the strip says the pods are shown as last seen with the
+/// rows kept, and that line clears after the thaw.
+pub fn dashboard_through_a_freeze(term: &Tmux, rows: (usize, usize), freeze: impl FnOnce(), thaw: impl FnOnce()) {
+    freeze();
+    term.keys(&["?"]);
+    term.wait_for("the help screen while the server is frozen", |s| s.contains("Keys — ? or Esc to close"));
+    term.keys(&["Escape"]);
+    // A quiet watch asks its server after 30 s, and the probe gives up after 5.
+    let screen = term.wait_for_within("the frozen server named", Duration::from_secs(60), |s| {
+        s.contains("not seen: lost the pods at") && s.contains("no answer from the API server")
+    });
+    assert!(screen.contains("showing them as they were"), "{screen}");
+    assert_eq!(rows_shown(&screen), Some(rows), "the rows stay while frozen:\n{screen}");
+    thaw();
+    let screen = term.wait_for_within("the line gone after the thaw", Duration::from_secs(40), |s| {
+        !s.contains("lost the pods") && rows_shown(s) == Some(rows)
+    });
+    assert!(!screen.contains("cannot see"), "{screen}");
+    term.keys(&["q"]);
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new(&self.tmux).args(["kill-session", "-t", &self.session]).status();
