@@ -9,7 +9,7 @@ use crate::model::pod::PodKey;
 use crate::model::quantity::format_ratio;
 use crate::model::time::{UnixSecs, format_age, format_latency};
 
-use super::chain::{blame_the_chain, chain_evidence, short_name, slow_chain};
+use super::chain::{Along, blame_the_chain, chain_evidence, follow, short_name};
 use super::pods::{replica_set_of, serving_container, troubled_containers};
 use super::{Board, ContainerFacts, Inputs, Rules, ServiceFacts, Subject, container_subject, scaled};
 
@@ -182,15 +182,24 @@ pub(super) fn service_rules<'a>(
         let newest = s.pods.iter().filter_map(|(pod, _)| containers_of.get(pod)?.first()?.created).max();
         // Most of the time at the gateway itself: the gateway's finding explains it.
         let at_gateway = s.now.overhead_p95.zip(s.now.p95).filter(|(o, p)| *p > 0.0 && *o >= 0.5 * *p);
-        let chain = if at_gateway.is_none() { slow_chain(&s.name, s.now.p95, &inputs.calls) } else { Vec::new() };
+        let chain =
+            if at_gateway.is_none() { follow(Along::Latency, &s.name, s.now.p95, &inputs.calls) } else { Vec::new() };
+        // 5xx that its healthy pods answer because a call failed: what failed further down.
+        let failing = follow(Along::Errors, &s.name, Some(s.now.error_ratio), &inputs.calls);
         for (verdict, text, mut score) in symptoms {
             let mut evidence = text;
             let mut verdict = verdict;
             if verdict == "Slow" && !chain.is_empty() {
-                blame_the_chain(s, &chain, &evidence, score, containers_of, board);
+                blame_the_chain(Along::Latency, s, &chain, &evidence, score, containers_of, board);
                 let deepest = chain.last().map_or("", |c| c.callee.as_str());
                 verdict = format!("Slow: waits on {}", short_name(deepest, &s.name));
-                evidence.push_str(&format!("; {}", chain_evidence(&s.name, &chain)));
+                evidence.push_str(&format!("; {}", chain_evidence(Along::Latency, &s.name, &chain)));
+                score *= 0.8;
+            } else if verdict == "Errors" && !failing.is_empty() {
+                blame_the_chain(Along::Errors, s, &failing, &evidence, score, containers_of, board);
+                let deepest = failing.last().map_or("", |c| c.callee.as_str());
+                verdict = format!("Errors: from {}", short_name(deepest, &s.name));
+                evidence.push_str(&format!("; {}", chain_evidence(Along::Errors, &s.name, &failing)));
                 score *= 0.8;
             } else if verdict == "Slow" {
                 if let Some((overhead, _)) = at_gateway {

@@ -486,6 +486,62 @@ fn a_slow_service_is_traced_through_its_calls_to_the_starved_pods_at_the_end() {
     assert_eq!(top(&input).verdict(), "Slow, pods idle");
 }
 
+/// A service whose healthy pods answer 5xx because a call two hops down fails: the errors are
+/// followed to where they start, which ranks above the service they reach.
+#[test]
+fn a_failing_service_is_traced_through_its_calls_to_where_the_errors_start() {
+    let o = owned(4);
+    let mut input = inputs(vec![facts(&o, 0), facts(&o, 1), facts(&o, 2), facts(&o, 3)]);
+    input.services.push(ServiceFacts {
+        name: "shop/checkout".into(),
+        backend: "shop-checkout-80",
+        now: summary(600, 180, 0.05),
+        baseline_p95: Some(0.05),
+        pods: vec![(&o.pods[0], 5.0), (&o.pods[1], 5.0)],
+        pod_errors: vec![],
+    });
+    let call = |caller: &str, callee: &str, errors: u64, pods: Vec<&'static PodKey>| CallFacts {
+        caller: caller.into(),
+        callee: callee.into(),
+        now: summary(600, errors, 0.02),
+        callee_pods: pods,
+    };
+    let pods: &'static [PodKey] = Box::leak(o.pods.clone().into_boxed_slice());
+    input.calls = vec![
+        call("shop/checkout", "shop/payment", 180, vec![&pods[2]]),
+        // A call that fails now and then is not the way.
+        call("shop/checkout", "shop/ledger", 6, vec![]),
+        call("shop/payment", "shop/bank-adapter", 180, vec![&pods[3]]),
+    ];
+    let ranked = rank(&input, &Rules::default());
+    assert_eq!(ranked[0].subject.label(), "svc shop/bank-adapter", "{ranked:#?}");
+    assert_eq!(ranked[0].verdict(), "Errors that fail checkout");
+    assert!(
+        ranked[0].evidence()[0].starts_with(
+            "checkout → payment → bank-adapter: 30% of calls to bank-adapter fail (5xx); checkout: 30% 5xx at the gateway"
+        ),
+        "{}",
+        ranked[0].evidence()[0]
+    );
+    let service = ranked.iter().find(|h| h.subject.label() == "svc shop/checkout").unwrap();
+    assert_eq!(service.verdict(), "Errors: from bank-adapter");
+    assert!(service.score < ranked[0].score);
+
+    // The pods at the end crash-loop: they are what to act on.
+    let crash_loop = Health { severity: Severity::Bad, word: "CrashLoop".into(), detail: None };
+    input.containers[3].health = &crash_loop;
+    let ranked = rank(&input, &Rules::default());
+    assert_eq!(ranked[0].subject.label(), "shop/payment-3/app", "{ranked:#?}");
+    let fails = ranked[0].findings.iter().find(|f| f.verdict == "Fails checkout").expect("the chain finding");
+    assert!(fails.evidence.contains("bank-adapter fail (5xx), whose pods are"), "{}", fails.evidence);
+
+    // No call fails as often as the service: the errors are its own, as before.
+    input.containers[3] = facts(&o, 3);
+    input.calls.retain(|c| c.callee == "shop/ledger");
+    assert!(top(&input).verdict().starts_with("Errors"), "{}", top(&input).verdict());
+    assert!(!top(&input).verdict().contains("from"));
+}
+
 #[test]
 fn fewer_replicas_for_the_same_load_rank_above_the_starved_pods_left_and_only_then() {
     let o = owned(2);

@@ -85,15 +85,17 @@ impl Sim {
 
     /// The calls one request to `svc`, served by `caller`, makes through the mesh, in turn: each
     /// logged by the caller's sidecar as Istio's default access log line (into `lines`, as
-    /// (namespace, pod, line)), the callee's own calls before it. Returns the seconds they took.
+    /// (namespace, pod, line)), the callee's own calls before it. Returns the seconds they took,
+    /// and whether one failed: a call is a hard dependency, so a callee that fails (its own 5xx,
+    /// or one of its calls') makes its caller answer 500 too, as a service without a fallback does.
     pub(super) fn mesh_calls(
         &self,
         rng: &mut Rng,
         svc: usize,
         caller: &SimPod,
         lines: &mut Vec<(String, String, String)>,
-    ) -> f64 {
-        let mut total = 0.0;
+    ) -> (f64, bool) {
+        let (mut total, mut failed) = (0.0, false);
         for &callee in &self.callees[svc] {
             let spec = self.service(callee);
             let ready = self.ready_pods(callee);
@@ -101,9 +103,14 @@ impl Sim {
                 (503, "UH", "no_healthy_upstream", "-".to_string(), 0.0)
             } else {
                 let pod = ready[rng.next_u64() as usize % ready.len()];
-                let secs = self.own_secs(rng, callee) + self.mesh_calls(rng, callee, pod, lines);
-                (self.answer_status(rng, callee, pod), "-", "via_upstream", format!("{}:8080", pod.ip), secs)
+                // In the order the random stream has always been drawn: the scenarios' timings
+                // stay as they were.
+                let own_s = self.own_secs(rng, callee);
+                let (calls_s, call_failed) = self.mesh_calls(rng, callee, pod, lines);
+                let status = failed_or(call_failed, self.answer_status(rng, callee, pod));
+                (status, "-", "via_upstream", format!("{}:8080", pod.ip), own_s + calls_s)
             };
+            failed |= status >= 500;
             let service_time = if ready.is_empty() { "-".to_string() } else { format!("{:.0}", secs * 1000.0) };
             // The sidecar's own hop adds a fraction of a millisecond.
             let duration_ms = (secs * 1000.0 + 0.3 + 0.5 * rng.unit()).round();
@@ -133,7 +140,7 @@ impl Sim {
             ));
             total += duration_ms / 1000.0;
         }
-        total
+        (total, failed)
     }
 
     pub(super) fn push_log(&mut self, namespace: String, pod: String, container: &str, line: String) {
@@ -219,8 +226,10 @@ impl Sim {
                     }
                     _ => ready[pick % ready.len()],
                 };
-                let upstream_s = self.own_secs(&mut rng, svc) + self.mesh_calls(&mut rng, svc, pod, &mut calls);
-                let status = self.answer_status(&mut rng, svc, pod);
+                let own_s = self.own_secs(&mut rng, svc);
+                let (calls_s, call_failed) = self.mesh_calls(&mut rng, svc, pod, &mut calls);
+                let upstream_s = own_s + calls_s;
+                let status = failed_or(call_failed, self.answer_status(&mut rng, svc, pod));
                 let total_s = upstream_s + 0.0005 + 0.001 * rng.unit() + gateway_s * (0.5 + rng.unit());
                 format!(
                     "{client} - - [{time_local}] \"{method} {path} HTTP/1.1\" {status} {bytes} \"-\" \"{ua}\" 420 {total_s:.3} [{upstream_name}] [] {}:8080 {bytes} {upstream_s:.3} {status} {request_id}",
@@ -249,4 +258,10 @@ impl Sim {
     pub(super) fn in_mesh(&self, svc: usize) -> bool {
         !self.callees[svc].is_empty() || !self.callers[svc].is_empty()
     }
+}
+
+/// What a service answers: its own status, or 500 when a call it depends on failed and it had
+/// not failed already.
+fn failed_or(call_failed: bool, own: u16) -> u16 {
+    if call_failed && own < 500 { 500 } else { own }
 }
