@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Harness, Kpulse, fingerprint, state_fingerprint};
-use kpulse::demo::scenario::Scenario;
+use kpulse::demo::scenario::{MeshLogEncoding, Scenario};
 use kpulse::demo::server::ServerOptions;
 use kpulse::sources::kube::{Scope, UsageMode};
 use kpulse::sources::{SourceId, SourceState, Update};
@@ -564,8 +564,20 @@ async fn the_simulator_answers_self_subject_access_reviews() {
 /// without a sidecar are never asked for one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mesh_sidecar_logs_are_followed_and_their_calls_joined_to_the_callees() {
+    mesh_calls_followed(MeshLogEncoding::Text).await;
+}
+
+/// The same with Istio's JSON access log (`meshConfig.accessLogEncoding: JSON`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mesh_sidecar_json_logs_are_followed_as_the_text_ones() {
+    mesh_calls_followed(MeshLogEncoding::Json).await;
+}
+
+async fn mesh_calls_followed(encoding: MeshLogEncoding) {
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/slow-dependency-chain.toml");
-    let h = Harness::start(Scenario::load(&file).unwrap(), ServerOptions::default()).await;
+    let mut scenario = Scenario::load(&file).unwrap();
+    scenario.mesh_log_encoding = encoding;
+    let h = Harness::start(scenario, ServerOptions::default()).await;
     h.sim.lock().unwrap().advance(10);
     let clock = run_clock(&h);
     let mut k = Kpulse::start(&h, Scope::All, "default").await;
@@ -599,5 +611,10 @@ async fn mesh_sidecar_logs_are_followed_and_their_calls_joined_to_the_callees() 
     // Only the sidecars' logs were asked for, and only of meshed pods.
     assert!(h.requests_matching("container=istio-proxy") >= 4);
     assert_eq!(h.requests_matching("/pods/storefront-"), 0, "storefront has no sidecar to read");
+    // The sidecars wrote the encoding asked for.
+    let payment = k.state.mesh.keys().find(|p| p.name.starts_with("payment-")).unwrap().name.clone();
+    let lines = h.sim.lock().unwrap().pod_log(&payment, "istio-proxy", 0);
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|(_, _, l)| l.starts_with('{') == (encoding == MeshLogEncoding::Json)), "{:?}", lines[0]);
     clock.cancel();
 }

@@ -40,9 +40,22 @@ pub struct Scenario {
     /// Broker queues between services (served as RabbitMQ's per-object exposition).
     #[serde(default)]
     pub queues: Vec<QueueSpec>,
+    /// How the mesh sidecars write their access log, as Istio's `meshConfig.accessLogEncoding`
+    /// says: its default text line, or its JSON object.
+    #[serde(default)]
+    pub mesh_log_encoding: MeshLogEncoding,
     /// For the scenario suite: the hotspot that must rank first, and how soon.
     #[serde(default)]
     pub expect: Option<Expectation>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+pub enum MeshLogEncoding {
+    #[default]
+    #[serde(rename = "TEXT", alias = "text")]
+    Text,
+    #[serde(rename = "JSON", alias = "json")]
+    Json,
 }
 
 /// A queue: every request the producer serves publishes `per_request` messages; the consumer's

@@ -3,7 +3,7 @@
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::demo::scenario::{FaultKind, MESH_SIDECAR};
+use crate::demo::scenario::{FaultKind, MESH_SIDECAR, MeshLogEncoding};
 
 use super::{ACCESS_LOG_LINES, GATEWAY_CONTAINER, LogEntry, Rng, Sim, SimPod};
 
@@ -127,17 +127,44 @@ impl Sim {
             );
             let bytes = 100 + rng.next_u64() % 2000;
             let port = 32768 + rng.next_u64() % 28000;
-            lines.push((
-                caller.namespace.clone(),
-                caller.name.clone(),
-                format!(
-                    "[{started}] \"POST /{name}/v1 HTTP/1.1\" {status} {flags} {details} - \"-\" 120 {bytes} {duration_ms} {service_time} \"-\" \"grpc-go/1.68.0\" \"{request_id}\" \"{name}.{ns}:8080\" \"{upstream}\" outbound|8080||{name}.{ns}.svc.cluster.local {ip}:{port} 10.96.{}.{}:8080 {ip}:{} - default",
-                    callee / 250,
-                    1 + callee % 250,
+            let service_ip = format!("10.96.{}.{}:8080", callee / 250, 1 + callee % 250);
+            let (ip, cluster) = (&caller.ip, format!("outbound|8080||{name}.{ns}.svc.cluster.local"));
+            let line = match self.scenario.mesh_log_encoding {
+                MeshLogEncoding::Text => format!(
+                    "[{started}] \"POST /{name}/v1 HTTP/1.1\" {status} {flags} {details} - \"-\" 120 {bytes} {duration_ms} {service_time} \"-\" \"grpc-go/1.68.0\" \"{request_id}\" \"{name}.{ns}:8080\" \"{upstream}\" {cluster} {ip}:{port} {service_ip} {ip}:{} - default",
                     port + 1,
-                    ip = caller.ip,
                 ),
-            ));
+                // Istio's default JSON fields, in the order it writes them (by name); what is
+                // absent is null, numbers are numbers, the service time a string.
+                MeshLogEncoding::Json => serde_json::json!({
+                    "authority": format!("{name}.{ns}:8080"),
+                    "bytes_received": 120,
+                    "bytes_sent": bytes,
+                    "connection_termination_details": null,
+                    "downstream_local_address": service_ip,
+                    "downstream_remote_address": format!("{ip}:{}", port + 1),
+                    "duration": duration_ms as u64,
+                    "method": "POST",
+                    "path": format!("/{name}/v1"),
+                    "protocol": "HTTP/1.1",
+                    "request_id": request_id,
+                    "requested_server_name": null,
+                    "response_code": status,
+                    "response_code_details": details,
+                    "response_flags": flags,
+                    "route_name": "default",
+                    "start_time": started,
+                    "upstream_cluster": cluster,
+                    "upstream_host": (upstream != "-").then_some(&upstream),
+                    "upstream_local_address": format!("{ip}:{port}"),
+                    "upstream_service_time": (service_time != "-").then_some(&service_time),
+                    "upstream_transport_failure_reason": null,
+                    "user_agent": "grpc-go/1.68.0",
+                    "x_forwarded_for": null,
+                })
+                .to_string(),
+            };
+            lines.push((caller.namespace.clone(), caller.name.clone(), line));
             total += duration_ms / 1000.0;
         }
         (total, failed)
