@@ -19,6 +19,38 @@ use crate::model::traffic::{Summary, Traffic};
 use super::rows::{ContainerRow, PodTracks, Tracks};
 use super::traffic::Stream;
 
+/// A replica's share of its service is judged over its newest closed slices, this many: one that
+/// turned hot shows within a poll or two, where the minute's share lags most of a minute.
+const SHARE_SLICES: usize = 2;
+/// Requests those slices must hold across the service before its replicas are judged on them
+/// (fewer, and chance alone can give one replica twice its share): else the minute's rates.
+const SHARE_MIN_REQUESTS: f64 = 150.0;
+
+/// Requests per second over the newest [`SHARE_SLICES`] closed slices, if they are recent (the
+/// newest at most two slices old: a replica no longer served has no recent rate).
+fn recent_rps(rps: &crate::model::series::Series, now: UnixSecs) -> Option<f64> {
+    let step = rps.step();
+    let recent: Vec<f64> =
+        rps.points().filter(|(at, _)| *at >= now - (SHARE_SLICES as i64 + 1) * step).map(|(_, v)| v).collect();
+    let newest = recent.len().checked_sub(SHARE_SLICES)?;
+    Some(recent[newest..].iter().sum::<f64>() / SHARE_SLICES as f64)
+}
+
+/// A replica and its requests per second: over the minute, and over its newest slices.
+type ReplicaRates<'a> = (&'a PodKey, f64, Option<f64>);
+
+/// The service's replicas with the rates their shares are judged on: the recent ones when every
+/// replica has them and they hold enough requests to mean something, else the minute's.
+fn replica_rates(pods: Vec<ReplicaRates<'_>>) -> Vec<(&PodKey, f64)> {
+    let recent: Option<Vec<f64>> = pods.iter().map(|(_, _, r)| *r).collect();
+    let span = (SHARE_SLICES as i64 * crate::model::traffic::SLICE_SECS) as f64;
+    let requests = recent.as_ref().map_or(0.0, |r| r.iter().sum::<f64>() * span);
+    match recent.filter(|_| requests >= SHARE_MIN_REQUESTS) {
+        Some(recent) => pods.iter().zip(recent).map(|((key, ..), r)| (*key, r)).collect(),
+        None => pods.into_iter().map(|(key, minute, _)| (key, minute)).collect(),
+    }
+}
+
 /// Memory growth is fitted over this much history: long enough to see through GC saw-teeth,
 /// short enough to catch a leak that started minutes ago.
 const MEMORY_TREND_SECS: i64 = 600;
@@ -113,12 +145,14 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
     let by_ip = if seen_traffic { pods_by_ip(src.pods.values()) } else { Default::default() };
     let namespaces = if seen_traffic { namespaces_of(src.pods.values()) } else { BTreeSet::new() };
     let resolver = Resolver { known: src.backend_services, namespaces };
-    let mut pods_of: HashMap<&str, Vec<(&PodKey, f64)>> = HashMap::new();
+    // Per pod: its rate over the minute and over the newest closed slices.
+    let mut pods_of: HashMap<&str, Vec<ReplicaRates>> = HashMap::new();
     let mut pod_errors_of: HashMap<&str, Vec<(&PodKey, u64, u64)>> = HashMap::new();
     for (ip, stats) in src.traffic.upstreams.stats.iter() {
         if let Some(&key) = by_ip.get(ip.as_str()) {
             let minute = stats.summary(0, now);
-            pods_of.entry(stats.backend.as_str()).or_default().push((key, minute.rps));
+            let recent = recent_rps(stats.rps(), now);
+            pods_of.entry(stats.backend.as_str()).or_default().push((key, minute.rps, recent));
             pod_errors_of.entry(stats.backend.as_str()).or_default().push((key, minute.requests, minute.server_errors));
         }
     }
@@ -136,7 +170,7 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
                 now - BASELINE_GAP_SECS,
                 BASELINE_MIN_SLICES,
             ),
-            pods: pods_of.remove(backend.as_str()).unwrap_or_default(),
+            pods: replica_rates(pods_of.remove(backend.as_str()).unwrap_or_default()),
             pod_errors: pod_errors_of.remove(backend.as_str()).unwrap_or_default(),
         })
         .map(|mut s| {
@@ -295,4 +329,41 @@ fn pods_named_like<'a>(pods: &'a Store<PodKey, PodInfo>, service: &str) -> impl 
                     || p.label("app") == Some(name.as_str()))
         })
         .map(|p| &p.key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::series::Series;
+
+    /// One closed 10-second slice per entry, the newest last, ending just before `now`.
+    fn rates(per_slice: &[f64], now: UnixSecs) -> Series {
+        let mut s = Series::new(10, 600);
+        let first = now / 10 * 10 - 10 * per_slice.len() as i64;
+        for (i, v) in per_slice.iter().enumerate() {
+            s.push(first + 10 * i as i64, *v);
+        }
+        s
+    }
+
+    #[test]
+    fn a_replica_that_turned_hot_is_judged_on_its_newest_slices_when_they_hold_enough() {
+        let now = 1_000_005;
+        assert_eq!(recent_rps(&rates(&[10.0, 10.0, 10.0, 40.0, 30.0], now), now), Some(35.0));
+        assert_eq!(recent_rps(&rates(&[10.0], now), now), None, "one slice is not enough");
+        assert_eq!(recent_rps(&rates(&[], now), now), None);
+        // Slices that stopped a minute ago are no recent rate.
+        assert_eq!(recent_rps(&rates(&[10.0, 10.0], now - 60), now), None);
+
+        let (a, b) = (PodKey::new("shop", "cart-a"), PodKey::new("shop", "cart-b"));
+        // 20 s of 40 + 10 requests a second: 1,000 requests, enough to judge on.
+        let judged = replica_rates(vec![(&a, 15.0, Some(40.0)), (&b, 15.0, Some(10.0))]);
+        assert_eq!(judged, vec![(&a, 40.0), (&b, 10.0)]);
+        // 20 s of 3 + 1 a second: 80 requests, chance could do that; the minute's rates instead.
+        let judged = replica_rates(vec![(&a, 2.0, Some(3.0)), (&b, 2.0, Some(1.0))]);
+        assert_eq!(judged, vec![(&a, 2.0), (&b, 2.0)]);
+        // A replica without recent slices (new, or no longer served): the minute's for all.
+        let judged = replica_rates(vec![(&a, 15.0, Some(40.0)), (&b, 15.0, None)]);
+        assert_eq!(judged, vec![(&a, 15.0), (&b, 15.0)]);
+    }
 }
