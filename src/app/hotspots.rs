@@ -29,11 +29,13 @@ const SHARE_MIN_REQUESTS: f64 = 150.0;
 /// Requests per second over the newest [`SHARE_SLICES`] closed slices, if they are recent (the
 /// newest at most two slices old: a replica no longer served has no recent rate).
 fn recent_rps(rps: &crate::model::series::Series, now: UnixSecs) -> Option<f64> {
-    let step = rps.step();
-    let recent: Vec<f64> =
-        rps.points().filter(|(at, _)| *at >= now - (SHARE_SLICES as i64 + 1) * step).map(|(_, v)| v).collect();
-    let newest = recent.len().checked_sub(SHARE_SLICES)?;
-    Some(recent[newest..].iter().sum::<f64>() / SHARE_SLICES as f64)
+    // Read from the newest end only: this runs for every upstream pod at every ranking.
+    let newest = rps.newest_slot()? * rps.step();
+    if newest < now - (SHARE_SLICES as i64 + 1) * rps.step() || rps.len() < SHARE_SLICES {
+        return None;
+    }
+    let sum = rps.tail(SHARE_SLICES).sum::<Option<f64>>()?;
+    Some(sum / SHARE_SLICES as f64)
 }
 
 /// A replica and its requests per second: over the minute, and over its newest slices.
