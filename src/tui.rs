@@ -152,8 +152,9 @@ pub fn start_local_sources(state: &State, cancel: &CancellationToken) -> mpsc::R
     rx
 }
 
-/// How long a namespace or context switch may take to connect before it is given up on.
-const SWITCH_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a namespace or context switch may take to connect before it is given up on: past
+/// the credential plugin's own 30 s, which kube may run several times for one client.
+const SWITCH_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// Connections being made for a namespace or context switch, off the UI loop. Each switch gets
 /// the next generation; an answer for an older one (the user switched again meanwhile) is dropped.
