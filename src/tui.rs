@@ -278,7 +278,10 @@ pub async fn run(cluster: Option<(Connector, Connection)>, mut state: State) -> 
                                 }
                                 sources = start_sources(connection, &state);
                             }
-                            Err(why) => state.notice(why),
+                            Err(why) => {
+                                state.notice(why.clone());
+                                state.connect_failed = Some(why);
+                            }
                         }
                         needs_draw = true;
                     }

@@ -428,3 +428,41 @@ fn the_dashboard_answers_keys_through_a_frozen_simulated_cluster_and_clears_afte
     let pid = server.0.id();
     dashboard_through_a_freeze(&term, rows, || signal(pid, "STOP"), || signal(pid, "CONT"));
 }
+
+/// A context switch whose credential plugin fails: the blind line says so (not "waiting for the
+/// first pod list" for ever), never with the plugin's output, until the next switch.
+#[test]
+fn a_switch_whose_credential_plugin_fails_says_why_on_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n\
+             users:\n- name: u\n  user:\n    token: {TOKEN}\n- name: broken\n  user:\n    exec:\n      \
+             apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      \
+             args: [\"-c\", \"echo {TOKEN} >&2; echo {TOKEN}; exit 1\"]\n      interactiveMode: Never\n\
+             contexts:\n- name: here\n  context:\n    cluster: c\n    user: u\n\
+             - name: broken\n  context:\n    cluster: c\n    user: broken\ncurrent-context: here\n",
+            server = dead_server()
+        ),
+    )
+    .unwrap();
+    let cmd = format!(
+        "XDG_CONFIG_HOME={} {} --kubeconfig {}; sleep 30",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_kpulse"),
+        kc.display()
+    );
+    let Some(term) = Tmux::start("kpulse-ctx-broken", (180, 30), &cmd) else { return };
+    term.wait_for("the dashboard", |s| s.contains("Hotspots"));
+    term.keys(&[":", "c", "t", "x", "Space", "b", "r", "o", "k", "e", "n", "Enter"]);
+    let screen = term.wait_for("the failed switch on the blind line", |s| {
+        s.contains("cannot see: cannot use context \"broken\": the credential plugin failed (exit code 1)")
+    });
+    assert!(screen.contains("nothing is read until :ctx or :ns tries again"), "{screen}");
+    assert!(!screen.contains(TOKEN), "{screen}");
+    // Back to a context that connects: the line goes.
+    term.keys(&[":", "c", "t", "x", "Space", "h", "e", "r", "e", "Enter"]);
+    term.wait_for("the failure forgotten", |s| !s.contains("credential plugin failed") && s.contains("ctx:here"));
+}

@@ -246,6 +246,7 @@ impl State {
 
     /// Forgets everything collected, for a context or scope switch.
     pub fn reset_data(&mut self) {
+        self.connect_failed = None;
         self.pods.clear();
         self.nodes.clear();
         self.warnings.clear();

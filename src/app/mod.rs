@@ -143,6 +143,9 @@ pub struct State {
     pub tracks: Tracks,
     pub node_usage: HashMap<String, Usage>,
     pub sources: BTreeMap<SourceId, SourceStatus>,
+    /// Why the last namespace or context switch could not connect (a failing credential
+    /// plugin, a timeout): nothing is being read until the user switches again.
+    pub connect_failed: Option<String>,
     pub notices: Vec<(UnixSecs, String)>,
     /// What kpulse asked of the API server, over the last minute.
     pub api_cost: crate::model::api_cost::ApiCostWindow,
@@ -234,6 +237,7 @@ impl State {
             tracks: Tracks::default(),
             node_usage: HashMap::new(),
             sources: SourceId::ALWAYS.iter().map(|s| (*s, SourceStatus::connecting(now))).collect(),
+            connect_failed: None,
             notices: Vec::new(),
             api_cost: Default::default(),
             view: View::Containers,

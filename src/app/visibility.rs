@@ -123,9 +123,14 @@ impl State {
     }
 
     fn pods_spot(&self) -> Option<BlindSpot> {
+        let blind = |text: String| Some(BlindSpot { reach: Reach::Blind, source: SourceId::Pods, text });
+        if let Some(why) = &self.connect_failed {
+            // The reason names the context ("cannot use context \"prod\": …", "connecting to
+            // context prod timed out after 45s").
+            return blind(format!("{why}; nothing is read until :ctx or :ns tries again"));
+        }
         let s = self.sources.get(&SourceId::Pods)?;
         let server = self.server_name();
-        let blind = |text: String| Some(BlindSpot { reach: Reach::Blind, source: SourceId::Pods, text });
         if !self.pods.synced() {
             return match &s.state {
                 SourceState::Reconnecting(r) => {
@@ -257,6 +262,20 @@ mod tests {
         // Back: no retry is pending any more.
         status(&mut s, SourceId::Pods, SourceState::Connected);
         assert_eq!(s.sources[&SourceId::Pods].retry_at, None);
+    }
+
+    #[test]
+    fn a_switch_that_could_not_connect_says_why_until_the_next_switch() {
+        let mut s = state();
+        s.connect_failed = Some("cannot use context \"prod\": the credential plugin failed (exit code 1)".into());
+        let spots = s.blind_spots();
+        assert_eq!(spots[0].reach, Reach::Blind);
+        assert_eq!(
+            spots[0].text,
+            "cannot use context \"prod\": the credential plugin failed (exit code 1); nothing is read until :ctx or :ns tries again"
+        );
+        s.reset_data();
+        assert!(s.blind_spots().iter().all(|b| !b.text.contains("credential plugin")), "{:?}", s.blind_spots());
     }
 
     #[test]
