@@ -461,6 +461,7 @@ fn a_switch_whose_credential_plugin_fails_says_why_on_screen() {
         s.contains("cannot see: cannot use context \"broken\": the credential plugin failed (exit code 1)")
     });
     assert!(screen.contains("nothing is read until :ctx or :ns tries again"), "{screen}");
+    assert!(screen.contains("Containers — not connected"), "{screen}");
     assert!(!screen.contains(TOKEN), "{screen}");
     // Back to a context that connects: the line goes.
     term.keys(&[":", "c", "t", "x", "Space", "h", "e", "r", "e", "Enter"]);

@@ -139,12 +139,12 @@ pub(crate) fn remember_header(state: &State, area: Rect, widths: &[Constraint], 
 
 fn draw_containers(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) {
     state.layout.table.set(area);
-    // Drop the least useful columns until the rest fit in the width.
     let mut columns: Vec<ContainerColumn> = ContainerColumn::ALL.to_vec();
     // Only event-driven setups have consumers: elsewhere the column would be all dashes.
     if state.queues.is_empty() {
         columns.retain(|c| *c != ContainerColumn::Backlog);
     }
+    // Drop the least useful columns until the rest fit in the width.
     table::fit_columns(&mut columns, &CONTAINER_DROP_ORDER, area, |c| match container_width(c) {
         Constraint::Length(n) => n,
         _ => 11,
@@ -205,9 +205,11 @@ fn draw_containers(state: &State, frame: &mut Frame, area: Rect, theme: &Theme) 
         .map(|c| text_width.get(c).map_or_else(|| container_width(*c), |w| Constraint::Length(*w as u16)))
         .collect();
     let title = if state.pods.synced() || !containers.rows.is_empty() {
-        " Containers ".to_string()
+        " Containers "
+    } else if state.connect_failed.is_some() {
+        " Containers — not connected "
     } else {
-        " Containers — waiting for the first pod list… ".to_string()
+        " Containers — waiting for the first pod list… "
     };
     let empty = (state.pods.synced() || !containers.rows.is_empty()).then_some(if state.filter.is_empty() {
         "no containers in this scope"
