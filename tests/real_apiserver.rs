@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use apiserver::{NAMESPACE_VIEWER, READONLY_USER, RealCluster, SimObjects, mirror};
-use common::{Harness, Kpulse, Tmux, dashboard_through_a_freeze, fingerprint, run, state_fingerprint};
+use common::{
+    Harness, Kpulse, Tmux, dashboard_command, dashboard_through_a_freeze, fingerprint, run, state_fingerprint,
+};
 use kpulse::app::State;
 use kpulse::demo::scenario::Scenario;
 use kpulse::demo::server::ServerOptions;
@@ -324,12 +326,7 @@ async fn the_dashboard_answers_keys_through_a_frozen_apiserver_and_clears_after_
     let containers = fingerprint(&Harness::pods_of(&sim)).len();
     let all_rows = format!(" {containers}/{containers} rows");
     let dir = tempfile::tempdir().unwrap();
-    let cmd = format!(
-        "XDG_CONFIG_HOME={} {} --kubeconfig {} -A; sleep 30",
-        dir.path().display(),
-        env!("CARGO_BIN_EXE_kpulse"),
-        kubeconfig.display()
-    );
+    let cmd = dashboard_command(dir.path(), &kubeconfig, "-A");
     let Some(term) = Tmux::start("kpulse-frozen-apiserver", (160, 40), &cmd) else { return };
     term.wait_for("every container listed", |s| s.contains(&all_rows));
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{Harness, KillOnDrop, Tmux, dashboard_through_a_freeze, kpulse, rows_shown, run};
+use common::{Harness, KillOnDrop, Tmux, dashboard_command, dashboard_through_a_freeze, kpulse, rows_shown, run};
 use kpulse::demo::scenario::Scenario;
 use kpulse::demo::server::{ServerOptions, kubeconfig_yaml};
 
@@ -146,12 +146,7 @@ fn the_dashboard_answers_keys_while_its_server_hangs() {
     let addr = hung_server();
     let dir = tempfile::tempdir().unwrap();
     let kc = kubeconfig_for(dir.path(), &format!("https://{addr}"));
-    let cmd = format!(
-        "XDG_CONFIG_HOME={} {} --kubeconfig {}; sleep 30",
-        dir.path().display(),
-        env!("CARGO_BIN_EXE_kpulse"),
-        kc.display()
-    );
+    let cmd = dashboard_command(dir.path(), &kc, "");
     let Some(term) = Tmux::start("kpulse-hung", (160, 30), &cmd) else { return };
     term.wait_for("the dashboard", |s| s.contains("Hotspots"));
     term.keys(&["?"]);
@@ -332,6 +327,27 @@ fn tiny_and_huge_terminals_draw_without_a_panic() {
     assert_eq!(wait_for_exit(&term, &done).trim(), "0");
 }
 
+/// A kubeconfig whose current context `here` (a dead server, a token that must never be
+/// printed) sits beside a context `name` at `server` whose user's credential comes from an exec
+/// plugin running the shell `script`.
+fn kubeconfig_with_plugin_context(dir: &Path, name: &str, server: &str, script: &str) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {here}\n\
+             - name: {name}\n  cluster:\n    server: {server}\n\
+             users:\n- name: u\n  user:\n    token: {TOKEN}\n- name: {name}\n  user:\n    exec:\n      \
+             apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      args: [\"-c\", {script:?}]\n      \
+             interactiveMode: Never\ncontexts:\n- name: here\n  context:\n    cluster: c\n    user: u\n\
+             - name: {name}\n  context:\n    cluster: {name}\n    user: {name}\ncurrent-context: here\n",
+            here = dead_server()
+        ),
+    )
+    .unwrap();
+    path
+}
+
 /// A context switch connects off the UI loop: while the new context's credential plugin is still
 /// running, the dashboard answers keys (it used to wait for the plugin, up to 15 s, frozen). kube 5
 /// runs the plugin three times to build one client, so the switch takes 15 s here.
@@ -348,29 +364,11 @@ fn keys_work_while_a_context_switch_waits_for_its_credential_plugin() {
     );
     // The new context's server: it is asked only once the switch has its credential.
     let (far, asked) = failing_server();
-    let kc = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kc,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n\
-             - name: far\n  cluster:\n    server: http://{far}\n\
-             users:\n- name: u\n  user:\n    token: {TOKEN}\n- name: slow\n  user:\n    exec:\n      \
-             apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      args: [\"-c\", {plugin:?}]\n      \
-             interactiveMode: Never\ncontexts:\n- name: here\n  context:\n    cluster: c\n    user: u\n\
-             - name: slow\n  context:\n    cluster: far\n    user: slow\ncurrent-context: here\n",
-            server = dead_server()
-        ),
-    )
-    .unwrap();
-    let cmd = format!(
-        "XDG_CONFIG_HOME={} {} --kubeconfig {}; sleep 30",
-        dir.path().display(),
-        env!("CARGO_BIN_EXE_kpulse"),
-        kc.display()
-    );
+    let kc = kubeconfig_with_plugin_context(dir.path(), "slow", &format!("http://{far}"), &plugin);
+    let cmd = dashboard_command(dir.path(), &kc, "");
     let Some(term) = Tmux::start("kpulse-ctx-switch", (160, 30), &cmd) else { return };
     term.wait_for("the dashboard", |s| s.contains("Hotspots"));
-    term.keys(&[":", "c", "t", "x", "Space", "s", "l", "o", "w", "Enter"]);
+    term.command("ctx slow");
     let deadline = Instant::now() + Duration::from_secs(20);
     while !started.exists() {
         assert!(Instant::now() < deadline, "the plugin never ran:\n{}", term.screen());
@@ -415,12 +413,7 @@ fn the_dashboard_answers_keys_through_a_frozen_simulated_cluster_and_clears_afte
         assert!(Instant::now() < deadline, "demo --serve wrote no kubeconfig");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let cmd = format!(
-        "XDG_CONFIG_HOME={} {} --kubeconfig {} -A; sleep 30",
-        dir.path().display(),
-        env!("CARGO_BIN_EXE_kpulse"),
-        kc.display()
-    );
+    let cmd = dashboard_command(dir.path(), &kc, "-A");
     let Some(term) = Tmux::start("kpulse-frozen-sim", (160, 40), &cmd) else { return };
     let screen = term.wait_for("containers listed", |s| rows_shown(s).is_some_and(|(shown, _)| shown > 0));
     let rows = rows_shown(&screen).unwrap();
@@ -434,29 +427,12 @@ fn the_dashboard_answers_keys_through_a_frozen_simulated_cluster_and_clears_afte
 #[test]
 fn a_switch_whose_credential_plugin_fails_says_why_on_screen() {
     let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kc,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n\
-             users:\n- name: u\n  user:\n    token: {TOKEN}\n- name: broken\n  user:\n    exec:\n      \
-             apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      \
-             args: [\"-c\", \"echo {TOKEN} >&2; echo {TOKEN}; exit 1\"]\n      interactiveMode: Never\n\
-             contexts:\n- name: here\n  context:\n    cluster: c\n    user: u\n\
-             - name: broken\n  context:\n    cluster: c\n    user: broken\ncurrent-context: here\n",
-            server = dead_server()
-        ),
-    )
-    .unwrap();
-    let cmd = format!(
-        "XDG_CONFIG_HOME={} {} --kubeconfig {}; sleep 30",
-        dir.path().display(),
-        env!("CARGO_BIN_EXE_kpulse"),
-        kc.display()
-    );
+    let plugin = format!("echo {TOKEN} >&2; echo {TOKEN}; exit 1");
+    let kc = kubeconfig_with_plugin_context(dir.path(), "broken", &dead_server(), &plugin);
+    let cmd = dashboard_command(dir.path(), &kc, "");
     let Some(term) = Tmux::start("kpulse-ctx-broken", (180, 30), &cmd) else { return };
     term.wait_for("the dashboard", |s| s.contains("Hotspots"));
-    term.keys(&[":", "c", "t", "x", "Space", "b", "r", "o", "k", "e", "n", "Enter"]);
+    term.command("ctx broken");
     let screen = term.wait_for("the failed switch on the blind line", |s| {
         s.contains("cannot see: cannot use context \"broken\": the credential plugin failed (exit code 1)")
     });
@@ -464,6 +440,6 @@ fn a_switch_whose_credential_plugin_fails_says_why_on_screen() {
     assert!(screen.contains("Containers — not connected"), "{screen}");
     assert!(!screen.contains(TOKEN), "{screen}");
     // Back to a context that connects: the line goes.
-    term.keys(&[":", "c", "t", "x", "Space", "h", "e", "r", "e", "Enter"]);
+    term.command("ctx here");
     term.wait_for("the failure forgotten", |s| !s.contains("credential plugin failed") && s.contains("ctx:here"));
 }

@@ -455,6 +455,17 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
+/// The shell command that runs the dashboard on `kubeconfig` (with `args`, e.g. `-A`) in a
+/// terminal, its config directory `config_dir`, and keeps the pane open after it exits.
+pub fn dashboard_command(config_dir: &std::path::Path, kubeconfig: &std::path::Path, args: &str) -> String {
+    format!(
+        "XDG_CONFIG_HOME={} {} --kubeconfig {} {args}; sleep 30",
+        config_dir.display(),
+        env!("CARGO_BIN_EXE_kpulse"),
+        kubeconfig.display()
+    )
+}
+
 /// A real terminal: a detached tmux session running a shell command, killed on drop.
 pub struct Tmux {
     tmux: std::path::PathBuf,
@@ -480,6 +491,15 @@ impl Tmux {
     }
 
     /// What the terminal shows now; with `history` lines of scrollback above it.
+    /// Types `:text` and Enter, as a user enters a command (`:ctx prod`).
+    pub fn command(&self, text: &str) {
+        let chars: Vec<String> = text.chars().map(|c| if c == ' ' { "Space".into() } else { c.to_string() }).collect();
+        let mut keys: Vec<&str> = vec![":"];
+        keys.extend(chars.iter().map(String::as_str));
+        keys.push("Enter");
+        self.keys(&keys);
+    }
+
     pub fn screen_with_history(&self, history: u32) -> String {
         let start = format!("-{history}");
         let out = Command::new(&self.tmux).args(["capture-pane", "-p", "-S", &start, "-t", &self.session]).output();
