@@ -513,6 +513,9 @@ impl Column for ContainerColumn {
     fn key(row: &ContainerRow) -> ContainerKey {
         row.key()
     }
+    fn is(row: &ContainerRow, (pod, container): &ContainerKey) -> bool {
+        row.pod == *pod && row.container == *container
+    }
     fn matches(r: &ContainerRow, filter: &str) -> bool {
         matches_filter(filter, &[&r.pod.namespace, &r.pod.name, &r.container, &r.node])
     }
@@ -623,6 +626,9 @@ impl Column for NodeColumn {
 
     fn key(row: &NodeRow) -> String {
         row.info.name.clone()
+    }
+    fn is(row: &NodeRow, name: &String) -> bool {
+        row.info.name == *name
     }
     fn matches(r: &NodeRow, filter: &str) -> bool {
         matches_filter(filter, &[&r.info.name])

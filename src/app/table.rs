@@ -12,7 +12,7 @@ use crate::model::time::UnixSecs;
 pub trait Column: Copy + PartialEq + 'static {
     type Row;
     /// What names a row across rebuilds, so the cursor can stay on it.
-    type Key: PartialEq;
+    type Key;
 
     fn all() -> &'static [Self];
     fn title(self) -> &'static str;
@@ -21,6 +21,9 @@ pub trait Column: Copy + PartialEq + 'static {
     /// The rows' order by this column, ascending; `now` for columns that age.
     fn compare(self, a: &Self::Row, b: &Self::Row, now: UnixSecs) -> Ordering;
     fn key(row: &Self::Row) -> Self::Key;
+    /// Whether the row is the one `key` names, without building the row's key: the cursor's
+    /// row is looked for among every row shown, at each refresh.
+    fn is(row: &Self::Row, key: &Self::Key) -> bool;
     /// Whether the filter text shows the row (see [`super::rows::matches_filter`]).
     fn matches(row: &Self::Row, filter: &str) -> bool;
 }
@@ -82,7 +85,7 @@ impl<C: Column> Table<C> {
         });
         self.visible = visible;
         if let Some(key) = &self.selected_key
-            && let Some(pos) = self.visible.iter().position(|&i| C::key(&self.rows[i as usize]) == *key)
+            && let Some(pos) = self.visible.iter().position(|&i| C::is(&self.rows[i as usize], key))
         {
             self.selected = pos;
         }
@@ -198,6 +201,9 @@ mod tests {
         }
         fn key(row: &&'static str) -> &'static str {
             row
+        }
+        fn is(row: &&'static str, key: &&'static str) -> bool {
+            row == key
         }
         fn matches(row: &&'static str, filter: &str) -> bool {
             row.contains(filter)

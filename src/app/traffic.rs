@@ -301,6 +301,9 @@ impl Column for TrafficColumn {
     fn key(row: &TrafficRow) -> String {
         row.key.clone()
     }
+    fn is(row: &TrafficRow, key: &String) -> bool {
+        row.key == *key
+    }
     fn matches(r: &TrafficRow, filter: &str) -> bool {
         super::rows::matches_filter(filter, &[&r.name, &r.target])
     }
