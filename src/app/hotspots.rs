@@ -16,7 +16,7 @@ use crate::model::store::Store;
 use crate::model::time::UnixSecs;
 use crate::model::traffic::{Summary, Traffic};
 
-use super::rows::{ContainerRow, PodTracks, Tracks};
+use super::rows::{ContainerRow, ContainerTrack, PodTracks, Tracks};
 use super::traffic::Stream;
 
 /// A replica's share of its service is judged over its newest closed slices, this many: one that
@@ -61,12 +61,39 @@ const FLAPPING_SECS: i64 = 600;
 /// How straight the growth must be (R²), and over how long, to be called a leak.
 const LEAK_MIN_FIT: f64 = 0.9;
 const LEAK_MIN_SPAN_SECS: i64 = 90;
+/// A leak fast enough to kill within this many minutes is called after a climb this short
+/// (every sample above the one before, past every earlier high of the instance)...
+const LEAK_CLIMB_HORIZON_MINUTES: f64 = 10.0;
+const LEAK_CLIMB_SECS: i64 = 30;
+/// ... by an instance running this long before the climb: a start-up's warm-up climbs too.
+const LEAK_SETTLED_SECS: i64 = 60;
 /// The latency baseline leaves out the most recent minutes, where the regression itself is.
 const BASELINE_GAP_SECS: i64 = 120;
 /// The latency baseline: the service's own p95 over the retained quarter hour.
 const BASELINE_SECS: i64 = 900;
 /// Slices a baseline needs before it is trusted (one minute of 10-second slices).
 const BASELINE_MIN_SLICES: usize = 6;
+
+/// The working set's growth per second when it is a leak: a line that fits over minutes, not a
+/// load wave or a GC cycle; or, sooner, a climb that would reach the limit within minutes. Such a
+/// leak kills before the long proof is in.
+fn leak_growth(
+    track: &ContainerTrack,
+    started: Option<UnixSecs>,
+    limit: f64,
+    since: UnixSecs,
+    now: UnixSecs,
+) -> Option<f64> {
+    if let Some(t) = track.mem_trend(since).filter(|t| t.r2 >= LEAK_MIN_FIT && t.span_secs >= LEAK_MIN_SPAN_SECS) {
+        return Some(t.per_sec);
+    }
+    if started.is_none_or(|s| s > now - LEAK_CLIMB_SECS - LEAK_SETTLED_SECS) {
+        return None;
+    }
+    let climb = track.mem.climb(LEAK_CLIMB_SECS, since).filter(|t| t.r2 >= LEAK_MIN_FIT && t.per_sec > 0.0)?;
+    let minutes_to_limit = (limit - track.mem.latest()?).max(0.0) / climb.per_sec / 60.0;
+    (minutes_to_limit <= LEAK_CLIMB_HORIZON_MINUTES).then_some(climb.per_sec)
+}
 
 pub struct Sources<'a> {
     pub rows: &'a [ContainerRow],
@@ -117,10 +144,7 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
                 .resources
                 .mem_limit
                 .filter(|l| r.usage.mem.is_finite() && r.usage.mem >= 0.3 * l)
-                .and_then(|_| track?.mem_trend(since))
-                // A leak is steady: a line that fits, over minutes, not a load wave or a GC cycle.
-                .filter(|t| t.r2 >= LEAK_MIN_FIT && t.span_secs >= LEAK_MIN_SPAN_SECS)
-                .map(|t| t.per_sec);
+                .and_then(|limit| leak_growth(track?, r.started, limit, since, now));
             ContainerFacts {
                 pod: &r.pod,
                 container: &r.container,
@@ -346,6 +370,45 @@ mod tests {
             s.push(first + 10 * i as i64, *v);
         }
         s
+    }
+
+    const MI: f64 = 1024.0 * 1024.0;
+
+    /// A working set sampled every 10 s up to `now`: `flat` samples level (with a little noise),
+    /// then `climb` rising by `per_sample`.
+    fn working_set(now: UnixSecs, flat: usize, climb: usize, per_sample: f64) -> ContainerTrack {
+        let mut track = ContainerTrack::new(10, 900);
+        let first = now - 10 * (flat + climb - 1) as i64;
+        for i in 0..flat + climb {
+            let noise = if i % 2 == 0 { 0.1 * MI } else { 0.0 };
+            let rise = i.saturating_sub(flat - 1) as f64 * per_sample;
+            track.mem.push(first + 10 * i as i64, 100.0 * MI + noise + rise);
+        }
+        track
+    }
+
+    #[test]
+    fn a_fast_leak_is_named_after_a_short_climb_a_slow_one_after_minutes() {
+        let (now, limit) = (1_000_000, 200.0 * MI);
+        let long_ago = Some(now - 3600);
+        // 5 MiB every 10 s: the limit in about 3 minutes. Named after 30 s of climbing.
+        let fast = working_set(now, 30, 3, 5.0 * MI);
+        let growth = leak_growth(&fast, long_ago, limit, now - 600, now).expect("a fast leak");
+        assert!((growth * 60.0 / MI - 30.0).abs() < 0.5, "{} MiB/min", growth * 60.0 / MI);
+        // An instance that started just before its climb is warming up, not leaking.
+        assert_eq!(leak_growth(&fast, Some(now - 60), limit, now - 60, now), None);
+        // 0.5 MiB every 10 s would take over half an hour: that wants the long proof.
+        let slow = working_set(now, 30, 3, 0.5 * MI);
+        assert_eq!(leak_growth(&slow, long_ago, limit, now - 600, now), None);
+        let slow = working_set(now, 6, 12, 0.5 * MI);
+        assert!(leak_growth(&slow, long_ago, limit, now - 600, now).is_some(), "two minutes of a straight line");
+        // A climb back to where the working set had been before is a wave, not a leak.
+        let mut wave = working_set(now, 30, 3, 5.0 * MI);
+        wave.mem.push(now + 10, 90.0 * MI);
+        for i in 2..=4 {
+            wave.mem.push(now + 10 * i, 90.0 * MI + (i - 1) as f64 * 5.0 * MI);
+        }
+        assert_eq!(leak_growth(&wave, long_ago, limit, now - 600, now + 40), None);
     }
 
     #[test]

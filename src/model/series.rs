@@ -136,6 +136,27 @@ impl Series {
         Some(Trend { per_sec: cov / var_x / self.step as f64, r2, span_secs: (last - first) as i64 * self.step })
     }
 
+    /// The line through the last `span_secs` of samples when they climb: no gap, each above the
+    /// one before, and the newest the highest at or after `since`. A load wave's upswing or a GC
+    /// saw-tooth's edge climbs too, but not past the highs before it.
+    pub fn climb(&self, span_secs: i64, since: UnixSecs) -> Option<Trend> {
+        let newest = self.last_slot?;
+        let from = (newest * self.step).checked_sub(span_secs)?;
+        let start = self.index_at(from)?;
+        let window = self.values.range(start..);
+        if (window.len() as i64 - 1) * self.step < span_secs
+            || window.clone().zip(window.clone().skip(1)).any(|(a, b)| a.is_nan() || !(b > a))
+        {
+            return None;
+        }
+        let latest = *self.values.back()?;
+        let earlier = self.index_at(since).map_or(0..0, |s| s..start);
+        if self.values.range(earlier).any(|v| *v >= latest) {
+            return None;
+        }
+        self.trend(from)
+    }
+
     /// Index of the first slot at or after `at`; None when `at` is after the newest slot.
     fn index_at(&self, at: UnixSecs) -> Option<usize> {
         let newest = self.last_slot?;
@@ -192,6 +213,34 @@ mod tests {
         assert_eq!(s.value_at(0), Some(100.0), "before the first point: the first point");
         assert_eq!(s.value_at(5000), None);
         assert_eq!(s.median_between(1000, 1020, 3), None);
+    }
+
+    #[test]
+    fn a_climb_is_steady_and_beyond_the_highs_before_it() {
+        let mut s = Series::new(10, 600);
+        // Flat, then a steady rise over the last 30 s.
+        for i in 0..10 {
+            s.push(1000 + i * 10, 100.0 + ((i + 1) % 2) as f64);
+        }
+        for (i, v) in [(10, 105.0), (11, 110.0), (12, 115.0), (13, 120.0)] {
+            s.push(1000 + i * 10, v);
+        }
+        let t = s.climb(30, 1000).unwrap();
+        assert!((t.per_sec - 0.5).abs() < 1e-6 && t.r2 > 0.99 && t.span_secs == 30, "{t:?}");
+        assert_eq!(s.climb(50, 1000), None, "50 s back the samples were flat");
+        // A wave's upswing back to the level it had already reached is no climb.
+        let mut wave = Series::new(10, 600);
+        for (i, v) in [130.0, 120.0, 100.0, 105.0, 110.0, 115.0, 120.0].into_iter().enumerate() {
+            wave.push(1000 + i as i64 * 10, v);
+        }
+        assert_eq!(wave.climb(30, 1000), None);
+        assert!(wave.climb(30, 1020).is_some(), "the highs before `since` do not count");
+        // A gap breaks a climb.
+        let mut gap = Series::new(10, 600);
+        for (t, v) in [(1000, 1.0), (1010, 2.0), (1030, 4.0)] {
+            gap.push(t, v);
+        }
+        assert_eq!(gap.climb(30, 1000), None);
     }
 
     #[test]

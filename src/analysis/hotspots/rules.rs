@@ -18,7 +18,8 @@ pub struct Rules {
     pub memory_near_limit: f64,
     /// A working set growing steadily that would reach the limit within this many minutes is a
     /// leak headed for an OOM kill (the line is fitted over the last ten minutes and must fit:
-    /// R² ≥ 0.9 over at least 90 seconds, so a load wave or a GC cycle is not a leak).
+    /// R² ≥ 0.9 over at least 90 seconds, so a load wave or a GC cycle is not a leak; a leak that
+    /// kills within ten minutes is called after a 30-second climb past every earlier high).
     pub oom_horizon_minutes: f64,
     /// Restarts in the last hour that make a running container unstable. The mixin's
     /// KubePodCrashLooping fires on any restart in 15 minutes; three an hour is a pattern.
