@@ -145,7 +145,7 @@ impl Series {
         let start = self.index_at(from)?;
         let window = self.values.range(start..);
         if (window.len() as i64 - 1) * self.step < span_secs
-            || window.clone().zip(window.clone().skip(1)).any(|(a, b)| a.is_nan() || !(b > a))
+            || window.clone().zip(window.clone().skip(1)).any(|(a, b)| a.is_nan() || b.is_nan() || b <= a)
         {
             return None;
         }
