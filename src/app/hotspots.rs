@@ -12,6 +12,7 @@ use crate::model::metrics::Usage;
 use crate::model::node::NodeInfo;
 use crate::model::pod::{PodInfo, PodKey};
 use crate::model::replicas::ReplicaDrop;
+use crate::model::series::Series;
 use crate::model::store::Store;
 use crate::model::time::UnixSecs;
 use crate::model::traffic::{Summary, Traffic};
@@ -26,31 +27,50 @@ const SHARE_SLICES: usize = 2;
 /// (fewer, and chance alone can give one replica twice its share): else the minute's rates.
 const SHARE_MIN_REQUESTS: f64 = 150.0;
 
-/// Requests per second over the newest [`SHARE_SLICES`] closed slices, if they are recent (the
-/// newest at most two slices old: a replica no longer served has no recent rate).
-fn recent_rps(rps: &crate::model::series::Series, now: UnixSecs) -> Option<f64> {
+/// Requests per second over the newest `slices` closed slices, if they are recent (the newest at
+/// most two slices old: a replica no longer served has no recent rate).
+fn recent_rps(rps: &Series, slices: usize, now: UnixSecs) -> Option<f64> {
     // Read from the newest end only: this runs for every upstream pod at every ranking.
     let newest = rps.newest_slot()? * rps.step();
-    if newest < now - (SHARE_SLICES as i64 + 1) * rps.step() || rps.len() < SHARE_SLICES {
+    if slices == 0 || newest < now - (SHARE_SLICES as i64 + 1) * rps.step() || rps.len() < slices {
         return None;
     }
-    let sum = rps.tail(SHARE_SLICES).sum::<Option<f64>>()?;
-    Some(sum / SHARE_SLICES as f64)
+    let sum = rps.tail(slices).sum::<Option<f64>>()?;
+    Some(sum / slices as f64)
 }
 
-/// A replica and its requests per second: over the minute, and over its newest slices.
-type ReplicaRates<'a> = (&'a PodKey, f64, Option<f64>);
+/// A replica as the gateway saw it: its rate over the minute, its rate per closed slice, and
+/// when it was sent its first request.
+struct Replica<'a> {
+    pod: &'a PodKey,
+    minute_rps: f64,
+    rps: &'a Series,
+    first_seen: UnixSecs,
+}
 
-/// The service's replicas with the rates their shares are judged on: the recent ones when every
-/// replica has them and they hold enough requests to mean something, else the minute's.
-fn replica_rates(pods: Vec<ReplicaRates<'_>>) -> Vec<(&PodKey, f64)> {
-    let recent: Option<Vec<f64>> = pods.iter().map(|(_, _, r)| *r).collect();
-    let span = (SHARE_SLICES as i64 * crate::model::traffic::SLICE_SECS) as f64;
-    let requests = recent.as_ref().map_or(0.0, |r| r.iter().sum::<f64>() * span);
-    match recent.filter(|_| requests >= SHARE_MIN_REQUESTS) {
-        Some(recent) => pods.iter().zip(recent).map(|((key, ..), r)| (*key, r)).collect(),
-        None => pods.into_iter().map(|(key, minute, _)| (key, minute)).collect(),
-    }
+/// The replicas' rates their shares are judged on, and whether they can be judged yet.
+/// - The newest closed slices, when they hold enough requests to mean something: one that turned
+///   hot shows within a poll or two, where the minute's share lags most of a minute.
+/// - Else the minute, or the part of it every replica was served in: one that joined half a
+///   minute ago would look cold against the minute of siblings that carried the load alone.
+/// - Not judged while a replica has served fewer than [`SHARE_SLICES`] whole slices.
+fn replica_rates(pods: Vec<Replica<'_>>, now: UnixSecs) -> (Vec<(&PodKey, f64)>, bool) {
+    let slice = crate::model::traffic::SLICE_SECS;
+    // Whole closed slices since the newest replica's first request.
+    let newest_arrival = pods.iter().map(|r| r.first_seen).max().unwrap_or(i64::MIN);
+    let common_slices = (now.div_euclid(slice) - 1 - newest_arrival.div_euclid(slice)).max(0);
+    let settled = common_slices >= SHARE_SLICES as i64;
+    let rates_over =
+        |slices: usize| -> Option<Vec<f64>> { pods.iter().map(|r| recent_rps(r.rps, slices, now)).collect() };
+    let recent = rates_over(SHARE_SLICES)
+        .filter(|recent| recent.iter().sum::<f64>() * (SHARE_SLICES as i64 * slice) as f64 >= SHARE_MIN_REQUESTS);
+    let minute = crate::model::traffic::WINDOWS[0] / slice;
+    let common = if common_slices < minute { rates_over(common_slices as usize) } else { None };
+    let rates = match recent.filter(|_| settled).or(common) {
+        Some(rates) => pods.iter().zip(rates).map(|(r, rate)| (r.pod, rate)).collect(),
+        None => pods.iter().map(|r| (r.pod, r.minute_rps)).collect(),
+    };
+    (rates, settled)
 }
 
 /// Memory growth is fitted over this much history: long enough to see through GC saw-teeth,
@@ -84,13 +104,14 @@ fn leak_growth(
     since: UnixSecs,
     now: UnixSecs,
 ) -> Option<f64> {
-    if let Some(t) = track.mem_trend(since).filter(|t| t.r2 >= LEAK_MIN_FIT && t.span_secs >= LEAK_MIN_SPAN_SECS) {
+    let fits = track.mem_fits(since, LEAK_CLIMB_SECS);
+    if let Some(t) = fits.steady.filter(|t| t.r2 >= LEAK_MIN_FIT && t.span_secs >= LEAK_MIN_SPAN_SECS) {
         return Some(t.per_sec);
     }
     if started.is_none_or(|s| s > now - LEAK_CLIMB_SECS - LEAK_SETTLED_SECS) {
         return None;
     }
-    let climb = track.mem.climb(LEAK_CLIMB_SECS, since).filter(|t| t.r2 >= LEAK_MIN_FIT && t.per_sec > 0.0)?;
+    let climb = fits.climb.filter(|t| t.r2 >= LEAK_MIN_FIT && t.per_sec > 0.0)?;
     let minutes_to_limit = (limit - track.mem.latest()?).max(0.0) / climb.per_sec / 60.0;
     (minutes_to_limit <= LEAK_CLIMB_HORIZON_MINUTES).then_some(climb.per_sec)
 }
@@ -171,14 +192,14 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
     let by_ip = if seen_traffic { pods_by_ip(src.pods.values()) } else { Default::default() };
     let namespaces = if seen_traffic { namespaces_of(src.pods.values()) } else { BTreeSet::new() };
     let resolver = Resolver { known: src.backend_services, namespaces };
-    // Per pod: its rate over the minute and over the newest closed slices.
-    let mut pods_of: HashMap<&str, Vec<ReplicaRates>> = HashMap::new();
+    let mut pods_of: HashMap<&str, Vec<Replica>> = HashMap::new();
     let mut pod_errors_of: HashMap<&str, Vec<(&PodKey, u64, u64)>> = HashMap::new();
     for (ip, stats) in src.traffic.upstreams.stats.iter() {
         if let Some(&key) = by_ip.get(ip.as_str()) {
             let minute = stats.summary(0, now);
-            let recent = recent_rps(stats.rps(), now);
-            pods_of.entry(stats.backend.as_str()).or_default().push((key, minute.rps, recent));
+            let replica =
+                Replica { pod: key, minute_rps: minute.rps, rps: stats.rps(), first_seen: stats.first_seen() };
+            pods_of.entry(stats.backend.as_str()).or_default().push(replica);
             pod_errors_of.entry(stats.backend.as_str()).or_default().push((key, minute.requests, minute.server_errors));
         }
     }
@@ -187,17 +208,21 @@ pub fn compute(src: Sources, rules: &Rules) -> Vec<Hotspot> {
         .backends
         .stats
         .iter()
-        .map(|(backend, stats)| ServiceFacts {
-            name: resolver.service_of(backend).unwrap_or_else(|| backend.clone()),
-            backend,
-            now: stats.summary(0, now),
-            baseline_p95: stats.p95_series().median_between(
-                now - BASELINE_SECS,
-                now - BASELINE_GAP_SECS,
-                BASELINE_MIN_SLICES,
-            ),
-            pods: replica_rates(pods_of.remove(backend.as_str()).unwrap_or_default()),
-            pod_errors: pod_errors_of.remove(backend.as_str()).unwrap_or_default(),
+        .map(|(backend, stats)| {
+            let (pods, shares_settled) = replica_rates(pods_of.remove(backend.as_str()).unwrap_or_default(), now);
+            ServiceFacts {
+                name: resolver.service_of(backend).unwrap_or_else(|| backend.clone()),
+                backend,
+                now: stats.summary(0, now),
+                baseline_p95: stats.p95_series().median_between(
+                    now - BASELINE_SECS,
+                    now - BASELINE_GAP_SECS,
+                    BASELINE_MIN_SLICES,
+                ),
+                pods,
+                pod_errors: pod_errors_of.remove(backend.as_str()).unwrap_or_default(),
+                shares_settled,
+            }
         })
         .map(|mut s| {
             if s.pods.is_empty() {
@@ -360,7 +385,6 @@ fn pods_named_like<'a>(pods: &'a Store<PodKey, PodInfo>, service: &str) -> impl 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::series::Series;
 
     /// One closed 10-second slice per entry, the newest last, ending just before `now`.
     fn rates(per_slice: &[f64], now: UnixSecs) -> Series {
@@ -414,21 +438,31 @@ mod tests {
     #[test]
     fn a_replica_that_turned_hot_is_judged_on_its_newest_slices_when_they_hold_enough() {
         let now = 1_000_005;
-        assert_eq!(recent_rps(&rates(&[10.0, 10.0, 10.0, 40.0, 30.0], now), now), Some(35.0));
-        assert_eq!(recent_rps(&rates(&[10.0], now), now), None, "one slice is not enough");
-        assert_eq!(recent_rps(&rates(&[], now), now), None);
+        assert_eq!(recent_rps(&rates(&[10.0, 10.0, 10.0, 40.0, 30.0], now), 2, now), Some(35.0));
+        assert_eq!(recent_rps(&rates(&[10.0], now), 2, now), None, "one slice is not enough");
+        assert_eq!(recent_rps(&rates(&[], now), 2, now), None);
         // Slices that stopped a minute ago are no recent rate.
-        assert_eq!(recent_rps(&rates(&[10.0, 10.0], now - 60), now), None);
+        assert_eq!(recent_rps(&rates(&[10.0, 10.0], now - 60), 2, now), None);
 
         let (a, b) = (PodKey::new("shop", "cart-a"), PodKey::new("shop", "cart-b"));
+        let long_ago = now - 3600;
+        let replica = |pod, minute_rps, rps, first_seen| Replica { pod, minute_rps, rps, first_seen };
         // 20 s of 40 + 10 requests a second: 1,000 requests, enough to judge on.
-        let judged = replica_rates(vec![(&a, 15.0, Some(40.0)), (&b, 15.0, Some(10.0))]);
-        assert_eq!(judged, vec![(&a, 40.0), (&b, 10.0)]);
+        let (hot, even) = (rates(&[10.0, 10.0, 10.0, 10.0, 40.0, 30.0], now), rates(&[10.0; 6], now));
+        let judged = replica_rates(vec![replica(&a, 15.0, &hot, long_ago), replica(&b, 15.0, &even, long_ago)], now);
+        assert_eq!(judged, (vec![(&a, 35.0), (&b, 10.0)], true));
         // 20 s of 3 + 1 a second: 80 requests, chance could do that; the minute's rates instead.
-        let judged = replica_rates(vec![(&a, 2.0, Some(3.0)), (&b, 2.0, Some(1.0))]);
-        assert_eq!(judged, vec![(&a, 2.0), (&b, 2.0)]);
-        // A replica without recent slices (new, or no longer served): the minute's for all.
-        let judged = replica_rates(vec![(&a, 15.0, Some(40.0)), (&b, 15.0, None)]);
-        assert_eq!(judged, vec![(&a, 15.0), (&b, 15.0)]);
+        let (warm, even) = (rates(&[1.0, 1.0, 1.0, 1.0, 3.0, 3.0], now), rates(&[1.0; 6], now));
+        let judged = replica_rates(vec![replica(&a, 2.0, &warm, long_ago), replica(&b, 2.0, &even, long_ago)], now);
+        assert_eq!(judged, (vec![(&a, 2.0), (&b, 2.0)], true));
+        // b joined 35 s ago: over the minute a carried the load alone for 25 s and would look hot
+        // (3.0/s against 1.7/s); over the slices both were served in, they are even.
+        let (old, new) = (rates(&[3.0; 6], now), rates(&[3.0, 3.0, 3.0], now));
+        let judged = replica_rates(vec![replica(&a, 3.0, &old, long_ago), replica(&b, 1.7, &new, now - 35)], now);
+        assert_eq!(judged, (vec![(&a, 3.0), (&b, 3.0)], true));
+        // b joined 15 s ago: its share is still to come; nothing is judged.
+        let new = rates(&[3.0], now);
+        let judged = replica_rates(vec![replica(&a, 3.0, &old, long_ago), replica(&b, 1.0, &new, now - 15)], now);
+        assert!(!judged.1, "{judged:?}");
     }
 }

@@ -39,12 +39,19 @@ pub struct ContainerTrack {
     oom_kills: VecDeque<UnixSecs>,
     /// Restarts in the last hour as kube-state-metrics' history says, and when it said so.
     reported_restarts_1h: Option<(UnixSecs, u32)>,
-    /// The last memory trend fitted, keyed by (newest sample, start slot): the hotspots ask
+    /// The last memory fits, keyed by (newest sample, start slot, climb span): the hotspots ask
     /// every second, a new sample arrives every poll.
-    mem_trend_memo: Cell<Option<TrendMemo>>,
+    mem_fits_memo: Cell<Option<FitsMemo>>,
 }
 
-type TrendMemo = ((Option<i64>, i64), Option<Trend>);
+type FitsMemo = ((Option<i64>, i64, i64), MemFits);
+
+/// How a working set grew: see [`ContainerTrack::mem_fits`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemFits {
+    pub steady: Option<Trend>,
+    pub climb: Option<Trend>,
+}
 
 const HISTORY_LEN: usize = 50;
 
@@ -69,7 +76,7 @@ impl ContainerTrack {
             oom_counter: None,
             oom_kills: VecDeque::new(),
             reported_restarts_1h: None,
-            mem_trend_memo: Cell::new(None),
+            mem_fits_memo: Cell::new(None),
         }
     }
 
@@ -119,19 +126,21 @@ impl ContainerTrack {
         self.oom_kills.iter().rev().take_while(|at| **at >= since).count() as u32
     }
 
-    /// The working set's trend from `since` (None unless it rose: no line to fit), fitted once
-    /// per new sample.
-    pub fn mem_trend(&self, since: UnixSecs) -> Option<Trend> {
-        let key = (self.mem.newest_slot(), since.div_euclid(self.mem.step()));
-        if let Some((memo_key, trend)) = self.mem_trend_memo.get()
+    /// The working set's fits from `since`, computed once per new sample: the straight line
+    /// through all of it (None unless it rose: no line to fit), and the climb of its last
+    /// `climb_secs` (see [`Series::climb`]).
+    pub fn mem_fits(&self, since: UnixSecs, climb_secs: i64) -> MemFits {
+        let key = (self.mem.newest_slot(), since.div_euclid(self.mem.step()), climb_secs);
+        if let Some((memo_key, fits)) = self.mem_fits_memo.get()
             && memo_key == key
         {
-            return trend;
+            return fits;
         }
         let rose = self.mem.latest().zip(self.mem.value_at(since)).is_none_or(|(last, first)| last > first);
-        let trend = if rose { self.mem.trend(since) } else { None };
-        self.mem_trend_memo.set(Some((key, trend)));
-        trend
+        let steady = if rose { self.mem.trend(since) } else { None };
+        let fits = MemFits { steady, climb: self.mem.climb(climb_secs, since) };
+        self.mem_fits_memo.set(Some((key, fits)));
+        fits
     }
 
     /// Restarts in the last hour: increments observed since the count an hour ago (or since kpulse

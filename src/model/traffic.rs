@@ -236,6 +236,11 @@ impl Stats {
         &self.read_side.rps
     }
 
+    /// When the first request was counted.
+    pub fn first_seen(&self) -> UnixSecs {
+        self.read_side.first_seen
+    }
+
     /// p95 latency per finished slice that had requests.
     pub fn p95_series(&self) -> &Series {
         &self.read_side.p95

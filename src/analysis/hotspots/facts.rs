@@ -50,6 +50,10 @@ pub struct ServiceFacts<'a> {
     pub pods: Vec<(&'a PodKey, f64)>,
     /// Per pod the gateway reached: requests and 5xx answers in the last minute.
     pub pod_errors: Vec<(&'a PodKey, u64, u64)>,
+    /// Every replica has served long enough for their shares to be compared. One that joined
+    /// seconds ago (a scale-out, a rollout) has its share still to come, and its siblings are not
+    /// hot for carrying the load until it arrives.
+    pub shares_settled: bool,
 }
 
 /// Calls from one service to another over the last minute, as the callers' mesh sidecars

@@ -72,7 +72,7 @@ pub(super) fn service_rules<'a>(
         // on (delete it, fix its session affinity): it ranks first, the service is the context.
         let total_rps: f64 = s.pods.iter().map(|(_, r)| r).sum();
         let mut hot_replica = None;
-        if s.pods.len() >= 2 && total_rps > 0.0 {
+        if s.shares_settled && s.pods.len() >= 2 && total_rps > 0.0 {
             let fair = total_rps / s.pods.len() as f64;
             if let Some((pod, rps)) = s.pods.iter().max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(a.0)))
                 && *rps >= rules.replica_imbalance * fair

@@ -286,6 +286,7 @@ fn one_replica_flapping_among_steady_siblings_ranks_above_a_busy_node() {
         baseline_p95: Some(0.05),
         pods: vec![(&o.pods[0], 3.0), (&o.pods[1], 3.5), (&o.pods[2], 3.5)],
         pod_errors: vec![],
+        shares_settled: true,
     });
     let ranked = rank(&input, &Rules::default());
     assert_eq!(ranked[0].subject.label(), "shop/payment-0/app", "{ranked:#?}");
@@ -368,6 +369,7 @@ fn a_slow_service_with_saturated_pods_ranks_the_pods_first() {
         baseline_p95: Some(0.36),
         pods: vec![(&o.pods[0], 5.0), (&o.pods[1], 5.0)],
         pod_errors: vec![],
+        shares_settled: true,
     });
     let ranked = rank(&input, &Rules::default());
     assert_eq!(ranked[0].subject.label(), "shop/payment-0/app");
@@ -394,6 +396,7 @@ fn a_failing_service_whose_pod_is_not_serving_points_at_that_pod() {
         baseline_p95: None,
         pods: vec![(&o.pods[0], 0.0)],
         pod_errors: vec![],
+        shares_settled: true,
     });
     let ranked = rank(&input, &Rules::default());
     assert_eq!(ranked[0].subject.label(), "svc shop/notification");
@@ -415,6 +418,7 @@ fn a_slow_service_with_idle_pods_points_downstream() {
         baseline_p95: Some(0.05),
         pods: vec![(&o.pods[0], 5.0), (&o.pods[1], 5.0)],
         pod_errors: vec![],
+        shares_settled: true,
     });
     let h = top(&input);
     assert_eq!(h.subject.label(), "svc shop/order");
@@ -447,6 +451,7 @@ fn a_slow_service_is_traced_through_its_calls_to_the_starved_pods_at_the_end() {
         baseline_p95: Some(0.1),
         pods: vec![(&o.pods[0], 5.0), (&o.pods[1], 5.0)],
         pod_errors: vec![],
+        shares_settled: true,
     });
     let call = |caller: &str, callee: &str, p95: f64, pods: Vec<&'static PodKey>| CallFacts {
         caller: caller.into(),
@@ -499,6 +504,7 @@ fn a_failing_service_is_traced_through_its_calls_to_where_the_errors_start() {
         baseline_p95: Some(0.05),
         pods: vec![(&o.pods[0], 5.0), (&o.pods[1], 5.0)],
         pod_errors: vec![],
+        shares_settled: true,
     });
     let call = |caller: &str, callee: &str, errors: u64, pods: Vec<&'static PodKey>| CallFacts {
         caller: caller.into(),
@@ -594,6 +600,7 @@ fn errors_right_after_a_rollout_say_so() {
         baseline_p95: Some(0.02),
         pods: vec![(&o.pods[0], 3.0), (&o.pods[1], 3.0)],
         pod_errors: vec![],
+        shares_settled: true,
     });
     let h = top(&input);
     assert_eq!(h.verdict(), "Errors after a rollout");
@@ -613,6 +620,7 @@ fn retries_hidden_from_clients_are_a_finding() {
         baseline_p95: Some(0.02),
         pods: vec![(&o.pods[0], 5.0), (&o.pods[1], 5.0)],
         pod_errors: vec![],
+        shares_settled: true,
     });
     assert_eq!(
         top(&input).summary(),
@@ -653,6 +661,7 @@ fn errors_of_the_new_replica_set_alone_name_its_pods() {
         baseline_p95: Some(0.02),
         pods: vec![(&o.pods[0], 4.0), (&o.pods[1], 4.0), (&o.pods[2], 2.0)],
         pod_errors: vec![(&o.pods[0], 240, 0), (&o.pods[1], 240, 2), (&o.pods[2], 120, 48)],
+        shares_settled: true,
     });
     let ranked = rank(&input, &Rules::default());
     assert_eq!(ranked[0].subject.label(), "shop/catalog-7d9f8-ccccc/app");
@@ -701,6 +710,7 @@ fn uneven_load_ranks_the_hot_replica_above_its_service() {
         baseline_p95: Some(0.02),
         pods: vec![(&o.pods[0], 8.0), (&o.pods[1], 1.0), (&o.pods[2], 1.0)],
         pod_errors: vec![],
+        shares_settled: true,
     });
     let ranked = rank(&input, &Rules::default());
     assert_eq!(ranked[0].subject.label(), "shop/payment-0/app");
@@ -775,6 +785,7 @@ fn a_service_slow_only_at_the_gateway_points_at_the_gateway() {
         baseline_p95: Some(0.05),
         pods: vec![(&o.pods[0], 5.0), (&o.pods[1], 5.0)],
         pod_errors: vec![],
+        shares_settled: true,
     });
     let mut gw = summary(5000, 0, 0.3);
     gw.overhead_p95 = Some(0.25);
@@ -811,6 +822,7 @@ fn ranking_does_not_depend_on_input_order() {
         baseline_p95: Some(0.05),
         pods,
         pod_errors: vec![],
+        shares_settled: true,
     };
     // Leaked for the test's lifetime: the facts borrow their pods.
     let keys: &'static [PodKey] = Box::leak(o.pods.clone().into_boxed_slice());
