@@ -137,11 +137,15 @@ impl Series {
     }
 
     /// The line through the last `span_secs` of samples when they climb: no gap, each above the
-    /// one before, and the newest the highest at or after `since`. A load wave's upswing or a GC
-    /// saw-tooth's edge climbs too, but not past the highs before it.
+    /// one before, and the newest the highest at or after `since` (a climb that began before
+    /// `since` is none: it straddles a restart). A load wave's upswing or a GC saw-tooth's edge
+    /// climbs too, but not past the highs before it.
     pub fn climb(&self, span_secs: i64, since: UnixSecs) -> Option<Trend> {
         let newest = self.last_slot?;
         let from = (newest * self.step).checked_sub(span_secs)?;
+        if from < since {
+            return None;
+        }
         let start = self.index_at(from)?;
         let window = self.values.range(start..);
         if (window.len() as i64 - 1) * self.step < span_secs
@@ -150,7 +154,7 @@ impl Series {
             return None;
         }
         let latest = *self.values.back()?;
-        let earlier = self.index_at(since).map_or(0..0, |s| s..start);
+        let earlier = self.index_at(since).map_or(0..0, |s| s.min(start)..start);
         if self.values.range(earlier).any(|v| *v >= latest) {
             return None;
         }
@@ -235,12 +239,30 @@ mod tests {
         }
         assert_eq!(wave.climb(30, 1000), None);
         assert!(wave.climb(30, 1020).is_some(), "the highs before `since` do not count");
+        assert_eq!(wave.climb(30, 1040), None, "a climb from before `since` (a restart) is none");
         // A gap breaks a climb.
         let mut gap = Series::new(10, 600);
         for (t, v) in [(1000, 1.0), (1010, 2.0), (1030, 4.0)] {
             gap.push(t, v);
         }
         assert_eq!(gap.climb(30, 1000), None);
+    }
+
+    #[test]
+    fn a_climb_never_panics_whatever_the_window() {
+        // Rising, falling and missing samples; `since` and the span anywhere around them.
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as i64
+        };
+        for _ in 0..2000 {
+            let mut s = Series::new(10, 200);
+            for i in 0..next() % 30 {
+                s.push(1000 + i * 10 + next() % 25, (next() % 100) as f64);
+            }
+            let _ = s.climb(next() % 120 - 10, 900 + next() % 400);
+        }
     }
 
     #[test]
