@@ -75,6 +75,19 @@ async fn kpulse_watches_real_containers_on_a_real_node() {
     let pods = node.kubectl_json(&["-n", "shop", "get", "pods"]);
     let search = pod(&pods, "search").expect("the search pod");
     assert_eq!(search["status"]["conditions"][0]["reason"], "Unschedulable", "search fits no node: {search}");
+    // inventory fails its readiness check 4 s of every 10: the kubelet turns it not ready, then
+    // ready again, and writes each turn into the pod's status.
+    let mut readiness_seen = (false, false);
+    node.wait_until("inventory not ready, then ready again (its readiness probe flapping)", 60, |n| {
+        let pods = n.kubectl_json(&["-n", "shop", "get", "pods"]);
+        let ready = first_status(pod(&pods, "inventory")?)["ready"].as_bool()?;
+        if ready {
+            readiness_seen.0 = true
+        } else {
+            readiness_seen.1 = true
+        }
+        (readiness_seen.0 && readiness_seen.1).then_some(())
+    });
     node.wait_until("payment throttled by its CFS quota", 60, |n| {
         let text = n.kubectl(&["get", "--raw", cadvisor_path]);
         (cadvisor_value(&text, "container_cpu_cfs_throttled_periods_total", "payment") > 10.0).then_some(())
@@ -151,6 +164,10 @@ async fn kpulse_watches_real_containers_on_a_real_node() {
     assert!(text(hotspot("payment")).contains("CPU-starved"), "payment: {}", text(hotspot("payment")));
     assert!(text(hotspot("search")).contains("Pending"), "search: {}", text(hotspot("search")));
     assert!(text(hotspot("recommendation")).contains("Slow"), "recommendation: {}", text(hotspot("recommendation")));
+    // Three turns to not ready within the 35 s window, read from the real kubelet's pod status
+    // through the watch (the simulator's flapping replica plays the same transitions).
+    let inventory = text(hotspot("inventory"));
+    assert!(inventory.contains("Readiness flapping"), "inventory: {inventory}");
 
     // ---- The dashboard in a real terminal.
     let command = format!("{} --kubeconfig {} -A", env!("CARGO_BIN_EXE_kpulse"), kubeconfig.display());

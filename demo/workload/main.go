@@ -10,6 +10,9 @@
 //	LEAK_MB_MIN   memory kept per minute, touched so it is resident (a memory limit then OOM-kills)
 //	EXIT_AFTER_S  exit 1 after this long, with a fatal line on stderr (a crash loop)
 //	CALLS         comma-separated URLs called per request; a failed call answers 502
+//	UNREADY_EVERY_S, UNREADY_FOR_S
+//	              the readiness check (/healthz) answers 503 for the last UNREADY_FOR_S seconds of
+//	              every UNREADY_EVERY_S (readiness flapping: the endpoint comes and goes)
 //
 // Two more modes by first argument: `pause` is the pod sandbox's process (the image containerd's
 // sandbox_image names), `load URL[,URL…]` sends LOAD_RPS requests a second to the URLs (the
@@ -19,6 +22,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"math/rand"
 	"net/http"
 	"os"
@@ -162,7 +166,16 @@ func serve() {
 			os.Exit(1)
 		}()
 	}
-	http.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	started := time.Now()
+	unreadyEvery, unreadyFor := envFloat("UNREADY_EVERY_S", 0), envFloat("UNREADY_FOR_S", 0)
+	http.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if unreadyEvery > 0 && math.Mod(time.Since(started).Seconds(), unreadyEvery) >= unreadyEvery-unreadyFor {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
 	http.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		if burnMs > 0 {
 			burn(time.Duration(burnMs * float64(time.Millisecond)))
