@@ -164,8 +164,8 @@ async fn kpulse_watches_real_containers_on_a_real_node() {
     assert!(text(hotspot("payment")).contains("CPU-starved"), "payment: {}", text(hotspot("payment")));
     assert!(text(hotspot("search")).contains("Pending"), "search: {}", text(hotspot("search")));
     assert!(text(hotspot("recommendation")).contains("Slow"), "recommendation: {}", text(hotspot("recommendation")));
-    // Four turns to not ready within the 35 s window (three make it flapping), read from the real kubelet's pod status
-    // through the watch (the simulator's flapping replica plays the same transitions).
+    // Four turns to not ready within the 35 s window (three make it flapping), read from the real
+    // kubelet's pod status through the watch (the simulator's flapping replica plays the same).
     let inventory = text(hotspot("inventory"));
     assert!(inventory.contains("Readiness flapping"), "inventory: {inventory}");
     eprintln!("real-node: inventory: {inventory}");
