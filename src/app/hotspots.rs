@@ -65,8 +65,8 @@ fn replica_rates(pods: Vec<Replica<'_>>, now: UnixSecs) -> (Vec<(&PodKey, f64)>,
     let recent = rates_over(SHARE_SLICES)
         .filter(|recent| recent.iter().sum::<f64>() * (SHARE_SLICES as i64 * slice) as f64 >= SHARE_MIN_REQUESTS);
     let minute = crate::model::traffic::WINDOWS[0] / slice;
-    let common = if common_slices < minute { rates_over(common_slices as usize) } else { None };
-    let rates = match recent.filter(|_| settled).or(common) {
+    let common = || if common_slices < minute { rates_over(common_slices as usize) } else { None };
+    let rates = match recent.filter(|_| settled).or_else(common) {
         Some(rates) => pods.iter().zip(rates).map(|(r, rate)| (r.pod, rate)).collect(),
         None => pods.iter().map(|r| (r.pod, r.minute_rps)).collect(),
     };

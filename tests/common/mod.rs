@@ -490,7 +490,6 @@ impl Tmux {
         let _ = Command::new(&self.tmux).args(&args).status();
     }
 
-    /// What the terminal shows now; with `history` lines of scrollback above it.
     /// Types `:text` and Enter, as a user enters a command (`:ctx prod`).
     pub fn command(&self, text: &str) {
         let chars: Vec<String> = text.chars().map(|c| if c == ' ' { "Space".into() } else { c.to_string() }).collect();
@@ -500,6 +499,7 @@ impl Tmux {
         self.keys(&keys);
     }
 
+    /// What the terminal shows now; with `history` lines of scrollback above it.
     pub fn screen_with_history(&self, history: u32) -> String {
         let start = format!("-{history}");
         let out = Command::new(&self.tmux).args(["capture-pane", "-p", "-S", &start, "-t", &self.session]).output();
