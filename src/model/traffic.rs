@@ -541,8 +541,10 @@ pub fn upstream_ip(addr: &str) -> &str {
     if let Some(v6) = addr.strip_prefix('[') {
         return v6.split(']').next().unwrap_or(v6);
     }
-    match addr.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
+    // Byte loops: an address is a few bytes, shorter than a char searcher's setup.
+    let bytes = addr.as_bytes();
+    match bytes.iter().rposition(|&b| b == b':') {
+        Some(i) if !bytes[..i].contains(&b':') && bytes[i + 1..].iter().all(u8::is_ascii_digit) => &addr[..i],
         _ => addr,
     }
 }
@@ -587,7 +589,7 @@ pub fn normalise_route(host: &str, path: &str, out: &mut String) {
             out.push_str("/…");
             break;
         }
-        let (segment, next) = match memchr::memchr(b'/', rest.as_bytes()) {
+        let (segment, next) = match super::accesslog::find_byte(rest.as_bytes(), b'/') {
             Some(j) => (&rest[..j], Some(&rest[j + 1..])),
             None => (rest, None),
         };

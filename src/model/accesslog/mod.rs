@@ -146,9 +146,9 @@ pub fn trim_line_end(line: &str) -> &str {
 /// Splits `"GET /path?q HTTP/1.1"` into method and target; `-` or garbage gives empty parts.
 pub fn split_request(request: &str) -> (&str, &str) {
     // Two byte searches, not `splitn`'s char searcher (a twentieth of the ingest).
-    let Some(space) = memchr::memchr(b' ', request.as_bytes()) else { return (request, "") };
+    let Some(space) = find_byte(request.as_bytes(), b' ') else { return (request, "") };
     let rest = &request[space + 1..];
-    let target = match memchr::memchr(b' ', rest.as_bytes()) {
+    let target = match find_byte(rest.as_bytes(), b' ') {
         Some(end) => &rest[..end],
         None => rest,
     };
@@ -194,8 +194,9 @@ fn for_each_attempt<'a>(list: &'a str, mut f: impl FnMut(&'a str)) {
             f(part);
         }
     };
-    // Almost always a single attempt: no splitting then.
-    if memchr::memchr2(b',', b' ', list.as_bytes()).is_none() {
+    // Almost always a single attempt: no splitting then. (A byte loop: these values are a few
+    // bytes, shorter than memchr2's setup.)
+    if !list.bytes().any(|b| b == b',' || b == b' ') {
         return visit(list);
     }
     for group in list.split(',') {
@@ -290,16 +291,19 @@ impl LineBuffer {
     }
 }
 
-/// `haystack.find(literal)` for the short literals of log formats: memchr for the first byte,
-/// then a compare (the general two-way searcher costs more to set up than these lines take).
+/// `haystack.find(literal)` for the short literals of log formats: a byte search for the first
+/// byte, then a compare of the rest (the general two-way searcher costs more to set up than these
+/// lines take). Inlined: it runs for every field of every line, and the call cost as much as it.
+#[inline(always)]
 pub fn find_literal(haystack: &str, literal: &str) -> Option<usize> {
     let (hay, lit) = (haystack.as_bytes(), literal.as_bytes());
-    let first = *lit.first()?;
+    let (&first, tail) = lit.split_first()?;
     let mut from = 0;
-    while let Some(i) = memchr::memchr(first, &hay[from..]) {
+    while let Some(i) = find_byte(&hay[from..], first) {
         let at = from + i;
-        // Literals are a few bytes: a plain loop beats a call to memcmp.
-        if hay.len() - at >= lit.len() && hay[at..at + lit.len()].iter().zip(lit).all(|(a, b)| a == b) {
+        // Most literals are one byte, the rest two or three: a plain loop beats a call to memcmp.
+        let after = &hay[at + 1..];
+        if after.len() >= tail.len() && tail.iter().zip(after).all(|(a, b)| a == b) {
             return Some(at);
         }
         from = at + 1;
@@ -307,9 +311,27 @@ pub fn find_literal(haystack: &str, literal: &str) -> Option<usize> {
     None
 }
 
+/// `memchr` with a head start: most fields of a log line are a few bytes long, and their end is
+/// found in the first eight bytes, read as one word, without memchr's call and setup.
+#[inline(always)]
+pub fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let Some(head) = hay.first_chunk::<8>() else { return memchr::memchr(byte, hay) };
+    // A zero byte of `x` is a match; the lowest flagged byte is always a true one (a borrow can
+    // only flag bytes above it).
+    let x = u64::from_le_bytes(*head) ^ (u64::from(byte) * ONES);
+    let matches = x.wrapping_sub(ONES) & !x & HIGHS;
+    if matches != 0 {
+        return Some(matches.trailing_zeros() as usize / 8);
+    }
+    memchr::memchr(byte, &hay[8..]).map(|i| i + 8)
+}
+
 /// `http://10.0.0.1:80/` → `10.0.0.1:80`: the address part of an upstream URL.
 pub fn strip_scheme(addr: &str) -> &str {
-    let addr = match find_literal(addr, "://") {
+    // A scheme begins with a letter; an IP address (nearly every upstream) does not.
+    let addr = match addr.starts_with(|c: char| c.is_ascii_alphabetic()).then(|| find_literal(addr, "://")).flatten() {
         Some(i) => &addr[i + 3..],
         None => addr,
     };
@@ -328,14 +350,58 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 fn digits(s: &str) -> Option<u32> {
-    if s.is_empty() || s.len() > 9 {
+    unsigned(s).and_then(|n| u32::try_from(n).ok())
+}
+
+/// Decimal digits only, at most 19 (no sign, no overflow): a status or a byte count, read
+/// without the general integer parser.
+pub fn unsigned(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 {
         return None;
     }
-    s.bytes().try_fold(0u32, |n, b| b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0')))
+    s.bytes().try_fold(0u64, |n, b| b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0')))
+}
+
+/// A timestamp's text and what it was read as.
+#[derive(Clone, Copy)]
+struct TimeMemo {
+    text: [u8; 40],
+    len: usize,
+    secs: i64,
+}
+
+type TimeMemoKey = std::thread::LocalKey<std::cell::Cell<TimeMemo>>;
+
+/// `parse(t)`, remembered: a busy gateway writes the same second's stamp on hundreds of lines in
+/// a row, and comparing the text costs a tenth of reading it. One memo per thread and parser.
+fn memoized(memo: &'static TimeMemoKey, t: &str, parse: fn(&str) -> Option<i64>) -> Option<i64> {
+    let last = memo.get();
+    if last.len == t.len() && last.text[..last.len] == *t.as_bytes() {
+        return Some(last.secs);
+    }
+    let secs = parse(t)?;
+    if t.len() <= last.text.len() {
+        let mut text = [0; 40];
+        text[..t.len()].copy_from_slice(t.as_bytes());
+        memo.set(TimeMemo { text, len: t.len(), secs });
+    }
+    Some(secs)
+}
+
+/// Matches no text (no text is this long).
+const NO_TIME: TimeMemo = TimeMemo { text: [0; 40], len: usize::MAX, secs: 0 };
+
+thread_local! {
+    static LAST_CLF: std::cell::Cell<TimeMemo> = const { std::cell::Cell::new(NO_TIME) };
+    static LAST_ISO: std::cell::Cell<TimeMemo> = const { std::cell::Cell::new(NO_TIME) };
 }
 
 /// `10/Oct/2000:13:55:36 -0700` (nginx `$time_local`, CLF) → Unix seconds.
 pub fn parse_clf_time(t: &str) -> Option<i64> {
+    memoized(&LAST_CLF, t, read_clf_time)
+}
+
+fn read_clf_time(t: &str) -> Option<i64> {
     let b = t.as_bytes();
     // The fixed-width part must be ASCII: then every slice below falls on a char boundary.
     if b.len() < 20 || !b[..20].is_ascii() || b[2] != b'/' || b[6] != b'/' || b[11] != b':' {
@@ -380,6 +446,10 @@ fn parse_offset(z: &str) -> Option<i64> {
 
 /// `2016-04-15T20:17:00.310Z` (RFC 3339, as Envoy and Traefik print it) → Unix seconds.
 pub fn parse_iso_time(t: &str) -> Option<i64> {
+    memoized(&LAST_ISO, t, read_iso_time)
+}
+
+fn read_iso_time(t: &str) -> Option<i64> {
     let b = t.as_bytes();
     if b.len() < 19 || !b[..19].is_ascii() || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') {
         return None;
@@ -437,6 +507,44 @@ mod tests {
         // Found by the fuzzer: a multi-byte character inside the fixed-width part.
         assert_eq!(parse_clf_time("01/Jan/2024:1п00:00 +0000"), None);
         assert_eq!(parse_iso_time("2016-04-15T2п:00:00Z"), None);
+    }
+
+    #[test]
+    fn a_remembered_time_is_the_time_of_that_text_only() {
+        let (a, b) = ("01/Jan/2024:12:00:00 +0000", "01/Jan/2024:12:00:01 +0000");
+        for _ in 0..3 {
+            assert_eq!((parse_clf_time(a), parse_clf_time(a)), (Some(1_704_110_400), Some(1_704_110_400)));
+            assert_eq!(parse_clf_time(b), Some(1_704_110_401));
+        }
+        // A text that fails is not remembered, and the two parsers do not share a memo.
+        assert_eq!(parse_clf_time("01/Jan/2024:12:00:0x +0000"), None);
+        assert_eq!(parse_iso_time(a), None);
+        assert_eq!(parse_clf_time(b), Some(1_704_110_401));
+        // Longer than the memo holds: read every time.
+        let long = format!("{a}{}", "0".repeat(40));
+        assert_eq!((parse_clf_time(&long), parse_clf_time(&long)), (Some(1_704_110_400), Some(1_704_110_400)));
+    }
+
+    #[test]
+    fn the_word_search_finds_what_memchr_finds() {
+        // Every length and position around the eight-byte word, with bytes that carry and borrow.
+        let alphabet = [b' ', b'!', 0x00, 0x80, 0xff, 0x7f, b'a'];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..40 {
+            for _ in 0..50 {
+                let hay: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        alphabet[(seed % alphabet.len() as u64) as usize]
+                    })
+                    .collect();
+                for byte in alphabet {
+                    assert_eq!(find_byte(&hay, byte), memchr::memchr(byte, &hay), "{byte} in {hay:?}");
+                }
+            }
+        }
     }
 
     #[test]

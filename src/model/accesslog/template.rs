@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use super::{
     Record, find_literal, last_attempt, number, parse_clf_time, parse_iso_time, split_request, strip_scheme,
-    sum_attempts,
+    sum_attempts, unsigned,
 };
 
 /// What a template field carries. Unknown variables are kept as [`Field::Skip`] so any
@@ -194,7 +194,7 @@ fn apply<'a>(field: Field, value: &'a str, rec: &mut Record<'a>) -> Option<()> {
         Field::Path => rec.path = Cow::Borrowed(value),
         Field::Host => rec.host = Cow::Borrowed(if value == "-" { "" } else { value }),
         Field::Status => {
-            let status: u16 = value.parse().ok()?;
+            let status = u16::try_from(unsigned(value)?).ok()?;
             // Envoy logs 0 when the client went away before a response.
             if status != 0 && !(100..=599).contains(&status) {
                 return None;
@@ -202,9 +202,9 @@ fn apply<'a>(field: Field, value: &'a str, rec: &mut Record<'a>) -> Option<()> {
             rec.status = status;
         }
         Field::UpstreamStatus => {
-            rec.upstream_status = last_attempt(value).0.parse().ok();
+            rec.upstream_status = unsigned(last_attempt(value).0).and_then(|s| u16::try_from(s).ok());
         }
-        Field::BytesSent => rec.bytes_sent = if value == "-" { 0 } else { value.parse().ok()? },
+        Field::BytesSent => rec.bytes_sent = if value == "-" { 0 } else { unsigned(value)? },
         Field::TotalSecs => rec.total_secs = optional(value)?,
         Field::TotalMs => rec.total_secs = optional(value)?.map(|ms| ms / 1000.0),
         Field::TotalMsSuffixed => rec.total_secs = Some(number(value.strip_suffix("ms")?)? / 1000.0),
