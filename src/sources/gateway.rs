@@ -366,18 +366,18 @@ fn send(tx: &UnboundedSender<Update>, stream: &str, chunk: &mut String) {
 /// With `from_start` what the file already holds is read first; without, reading starts at its
 /// end (a file that appears later is new, and read whole).
 ///
-/// Every file operation goes through tokio::fs (a blocking pool thread): opening a FIFO with no
-/// writer, or reading a stalled network mount, blocks, and must not hold a runtime worker.
+/// Every file operation runs on a blocking pool thread (tokio::fs, or spawn_blocking for the
+/// reads): opening a FIFO with no writer, or reading a stalled network mount, blocks, and must
+/// not hold a runtime worker.
 pub async fn tail_file(path: PathBuf, from_start: bool, tx: Sender<Update>) {
-    use std::io::SeekFrom;
+    use std::io::{Seek, SeekFrom};
     #[cfg(unix)]
     use std::os::unix::fs::MetadataExt;
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    use tokio::io::AsyncSeekExt;
     let stream_name = file_stream_name(&path);
-    let mut open: Option<(tokio::fs::File, (u64, u64))> = None;
+    let mut open: Option<(std::sync::Arc<std::fs::File>, (u64, u64))> = None;
     let mut offset = 0u64;
     let mut pending = LineBuffer::default();
-    let mut buf = vec![0u8; CHUNK_BYTES];
     let mut reported_missing = false;
     let mut first_open = true;
     let mut caught_up = false;
@@ -390,16 +390,27 @@ pub async fn tail_file(path: PathBuf, from_start: bool, tx: Sender<Update>) {
             _ => false,
         };
         let mut more = false;
-        if let Some((file, _)) = open.as_mut() {
+        if let Some((file, _)) = open.as_ref() {
             // Read what is there; after a rotation this drains the old file before switching. A
             // few chunks at a time, then the task yields: a huge file (or /dev/zero) must not hold
-            // a worker thread.
+            // a worker thread. Each read goes straight into the line buffer, on a pool thread.
             for _ in 0..READS_PER_TURN {
-                match file.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
+                let (reading, mut buffer) = (std::sync::Arc::clone(file), std::mem::take(&mut pending));
+                let dropped = buffer.overlong_lines;
+                let Ok((buffer, read)) = tokio::task::spawn_blocking(move || {
+                    let read = buffer.read_from(&mut &*reading, CHUNK_BYTES);
+                    (buffer, read)
+                })
+                .await
+                else {
+                    break;
+                };
+                pending = buffer;
+                match read {
+                    Ok((0, _)) | Err(_) => break,
+                    Ok((n, lines)) => {
                         offset += n as u64;
-                        flush_lines(&tx, &stream_name, &mut pending, &buf[..n]).await;
+                        send_lines(&tx, &stream_name, dropped, pending.overlong_lines, lines).await;
                         more = true;
                     }
                 }
@@ -414,8 +425,9 @@ pub async fn tail_file(path: PathBuf, from_start: bool, tx: Sender<Update>) {
                 && !rotated
                 && len < offset
             {
-                // Truncated in place (copytruncate): start again from the top.
-                let _ = file.seek(SeekFrom::Start(0)).await;
+                // Truncated in place (copytruncate): start again from the top. (A seek does no
+                // I/O: no need for a pool thread.)
+                let _ = (&**file).seek(SeekFrom::Start(0));
                 offset = 0;
                 pending.clear();
                 send_local(&tx, Update::Notice(format!("{stream_name}: truncated, reading from the start"))).await;
@@ -443,7 +455,7 @@ pub async fn tail_file(path: PathBuf, from_start: bool, tx: Sender<Update>) {
                         let _ = file.seek(SeekFrom::Start(offset)).await;
                     }
                     first_open = false;
-                    open = Some((file, id));
+                    open = Some((std::sync::Arc::new(file.into_std().await), id));
                     reported_missing = false;
                     send_local(&tx, Update::Status { source: SourceId::Gateway, state: SourceState::Connected }).await;
                     continue;
@@ -512,7 +524,13 @@ const READS_PER_TURN: usize = 8;
 async fn flush_lines(tx: &Sender<Update>, stream: &str, pending: &mut LineBuffer, bytes: &[u8]) {
     let dropped = pending.overlong_lines;
     let lines = pending.push(bytes);
-    if dropped == 0 && pending.overlong_lines > 0 {
+    send_lines(tx, stream, dropped, pending.overlong_lines, lines).await;
+}
+
+/// Sends complete lines; says once, when the first overlong line was dropped (`dropped` of them
+/// before this read, `dropped_now` after it), that a line too long to be a log line was skipped.
+async fn send_lines(tx: &Sender<Update>, stream: &str, dropped: u64, dropped_now: u64, lines: Option<String>) {
+    if dropped == 0 && dropped_now > 0 {
         let notice = format!(
             "{stream}: a line longer than {} KiB was dropped (not an access log?); reading on after it",
             MAX_LINE_BYTES / 1024

@@ -153,7 +153,11 @@ impl Template {
         let mut rec = Record { attempts: 0, ..Record::default() };
         for (field, lit) in &self.fields {
             let end = if lit.is_empty() { rest.len() } else { field_end(*field, rest, lit)? };
-            apply(*field, &rest[..end], &mut rec)?;
+            // Most fields are skipped: a predictable branch, not a jump through `apply`'s table
+            // (mispredicted there, that jump cost a fifteenth of the parse).
+            if *field != Field::Skip {
+                apply(*field, &rest[..end], &mut rec)?;
+            }
             rest = &rest[end + lit.len()..];
         }
         rest.trim().is_empty().then_some(rec)
