@@ -116,6 +116,42 @@ impl Store {
         }
     }
 
+    /// Adds every count of `other`. A dense store goes in as one array added to another: a window
+    /// takes in each closing slice's sketches, and bucket by bucket that was a tenth of the ingest.
+    fn merge(&mut self, other: &Store) {
+        let Store::Dense { offset: from, counts: theirs } = other else {
+            return other.iter().for_each(|(i, c)| self.add(i, c));
+        };
+        let Some(last) = theirs.len().checked_sub(1) else { return };
+        if let Store::Sparse(pairs) = self {
+            let mut dense = Store::Dense { offset: *from, counts: Vec::new() };
+            pairs.iter().for_each(|&(k, c)| dense.add(i32::from(k), c));
+            *self = dense;
+        }
+        // Widen to span `other` (adding nothing), then add element by element.
+        self.add(*from, 0);
+        self.add(*from + last as i32, 0);
+        if let Store::Dense { offset, counts } = self {
+            let start = (*from - *offset) as usize;
+            counts[start..=start + last].iter_mut().zip(theirs).for_each(|(mine, theirs)| *mine += theirs);
+        }
+    }
+
+    /// Takes out what `other` added earlier; a dense store from a dense one as two arrays.
+    fn subtract_store(&mut self, other: &Store) {
+        match (&mut *self, other) {
+            (Store::Dense { offset, counts }, Store::Dense { offset: from, counts: theirs }) => {
+                for (k, &c) in theirs.iter().enumerate() {
+                    let at = usize::try_from(*from + k as i32 - *offset).ok();
+                    if let Some(slot) = at.and_then(|at| counts.get_mut(at)) {
+                        *slot = slot.saturating_sub(c);
+                    }
+                }
+            }
+            _ => other.iter().for_each(|(i, c)| self.subtract(i, c)),
+        }
+    }
+
     /// (bucket, count) in bucket order, empty buckets skipped.
     fn iter(&self) -> Box<dyn Iterator<Item = (i32, u32)> + '_> {
         match self {
@@ -148,18 +184,14 @@ impl Sketch {
     pub fn merge(&mut self, other: &Sketch) {
         self.count += other.count;
         self.zeros += other.zeros;
-        for (i, c) in other.store.iter() {
-            self.store.add(i, c);
-        }
+        self.store.merge(&other.store);
     }
 
     /// Removes what `other` added earlier (a slice leaving a window).
     pub fn subtract(&mut self, other: &Sketch) {
         self.count = self.count.saturating_sub(other.count);
         self.zeros = self.zeros.saturating_sub(other.zeros);
-        for (i, c) in other.store.iter() {
-            self.store.subtract(i, c);
-        }
+        self.store.subtract_store(&other.store);
         if self.count == 0 {
             self.store = Store::default();
         }
@@ -242,6 +274,35 @@ mod tests {
         s.merge(&slice);
         s.subtract(&slice);
         assert_eq!((s.count(), s.quantile(0.5), s.quantile(0.99)), before);
+    }
+
+    #[test]
+    fn merging_and_subtracting_any_two_stores_is_adding_and_removing_their_values() {
+        // Sparse and dense, into sparse and dense, overlapping or not: the same as one sketch of
+        // all the values, and back again.
+        let values = |n: usize, from: f64| (0..n).map(move |i| from * 1.021f64.powi(i as i32)).collect::<Vec<f64>>();
+        let shapes = [values(3, 0.002), values(200, 0.001), values(60, 0.5), values(300, 0.00005), values(0, 1.0)];
+        for a in &shapes {
+            for b in &shapes {
+                let sketch = |vs: &[f64]| {
+                    let mut s = Sketch::default();
+                    vs.iter().for_each(|v| s.add(*v));
+                    s
+                };
+                let (mut merged, both) = (sketch(a), sketch(&[a.as_slice(), b].concat()));
+                merged.merge(&sketch(b));
+                let answers = |s: &Sketch| [0.0, 0.1, 0.5, 0.9, 0.99, 1.0].map(|q| s.quantile(q));
+                assert_eq!(
+                    (merged.count(), answers(&merged)),
+                    (both.count(), answers(&both)),
+                    "{} + {}",
+                    a.len(),
+                    b.len()
+                );
+                merged.subtract(&sketch(b));
+                assert_eq!((merged.count(), answers(&merged)), (sketch(a).count(), answers(&sketch(a))));
+            }
+        }
     }
 
     #[test]
