@@ -5,7 +5,6 @@
 //! `KPULSE_INGEST_FILE=access.log cargo bench --bench accesslog` instead reads that file once
 //! (the side-by-side run against goaccess in scripts/gateway-bench.sh) and prints lines/s.
 
-use std::io::Read;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group};
@@ -134,17 +133,16 @@ fn ingest_file(path: &str) {
     // with the log's times.
     traffic.follow_log_time();
     let mut stream = Stream::with_format(Some(format));
-    let (mut buf, mut pending) = (vec![0u8; 1 << 20], Vec::new());
+    let mut pending = kpulse::model::accesslog::LineBuffer::default();
     let mut bytes = 0u64;
     loop {
-        let n = file.read(&mut buf).expect("read");
+        // Read and chunked into whole lines as the file source does it (256 KiB reads).
+        let (n, chunk) = pending.read_from(&mut file, 256 * 1024).expect("read");
         if n == 0 {
             break;
         }
         bytes += n as u64;
-        // Chunked into whole lines as the gateway source hands them over.
-        pending.extend_from_slice(&buf[..n]);
-        if let Some(chunk) = kpulse::model::accesslog::take_complete_lines(&mut pending) {
+        if let Some(chunk) = chunk {
             stream.ingest(&chunk, &mut traffic, START + 300);
         }
     }

@@ -20,7 +20,7 @@ fi
 ls -l "$file"
 echo "== kpulse"
 /usr/bin/time -v env KPULSE_INGEST_FILE="$file" "$bench" 2>/tmp/kpulse-time.txt
-grep -E "Elapsed|Maximum resident|User time" /tmp/kpulse-time.txt
+grep -E "Elapsed|Maximum resident|User time|System time" /tmp/kpulse-time.txt
 echo "== kpulse snapshot --gateway file+all: (release binary, no cluster)"
 cargo build --release --bin kpulse -q
 /usr/bin/time -v env KUBECONFIG=/nonexistent HOME="$(mktemp -d)" target/release/kpulse snapshot \
@@ -31,5 +31,5 @@ echo "== goaccess $(goaccess --version | head -1)"
 /usr/bin/time -v goaccess "$file" --no-global-config --no-progress \
   --log-format='%h %^ %^ [%d:%t %^] "%r" %s %b "%R" "%u" %^ %T [%v] [%^] %^' \
   --date-format=%d/%b/%Y --time-format=%T -o /tmp/goaccess-report.json 2>/tmp/goaccess-time.txt
-grep -E "Elapsed|Maximum resident|User time" /tmp/goaccess-time.txt
+grep -E "Elapsed|Maximum resident|User time|System time" /tmp/goaccess-time.txt
 python3 -c "import json; g=json.load(open('/tmp/goaccess-report.json'))['general']; print('goaccess: valid', g['valid_requests'], 'failed', g['failed_requests'])"
