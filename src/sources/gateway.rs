@@ -366,9 +366,10 @@ fn send(tx: &UnboundedSender<Update>, stream: &str, chunk: &mut String) {
 /// With `from_start` what the file already holds is read first; without, reading starts at its
 /// end (a file that appears later is new, and read whole).
 ///
-/// Every file operation runs on a blocking pool thread (tokio::fs, or spawn_blocking for the
-/// reads): opening a FIFO with no writer, or reading a stalled network mount, blocks, and must
-/// not hold a runtime worker.
+/// Every file operation that can block runs on a blocking pool thread (tokio::fs, or
+/// spawn_blocking for the reads; only the seek after a truncation, which does no I/O, does not):
+/// opening a FIFO with no writer, or reading a stalled network mount, blocks, and must not hold a
+/// runtime worker.
 pub async fn tail_file(path: PathBuf, from_start: bool, tx: Sender<Update>) {
     use std::io::{Seek, SeekFrom};
     #[cfg(unix)]
