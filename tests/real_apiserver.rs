@@ -237,8 +237,13 @@ async fn a_user_bound_to_one_namespace_gets_its_rows_and_one_notice() {
     .await;
     // Give the forbidden parts (nodes are cluster-scoped) time to retry, then count.
     tokio::time::sleep(Duration::from_secs(8)).await;
+    // What arrived while asleep (`wait_for` returns at once when its condition already holds).
+    k.drain();
     k.wait_for("still the shop rows", |s| state_fingerprint(s) == shop).await;
-    assert!(matches!(k.state.sources[&SourceId::Nodes].state, SourceState::Forbidden(_)), "{:?}", k.state.sources);
+    k.wait_for("the nodes source marked forbidden", |s| {
+        matches!(s.sources[&SourceId::Nodes].state, SourceState::Forbidden(_))
+    })
+    .await;
     let notices: Vec<_> = k.state.notices.iter().filter(|n| n.1.contains("not allowed")).collect();
     assert!(notices.len() <= 3, "one notice per narrowed source, not a flood: {notices:#?}");
     drop(k);
