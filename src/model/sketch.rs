@@ -62,7 +62,92 @@ impl Bin {
     }
 }
 
+impl Bin {
+    /// The bin as a small number, for packing many of them: 0 ..= 1200.
+    pub fn packed(self) -> u16 {
+        self.0 as u16
+    }
+
+    pub fn unpack(packed: u16) -> Bin {
+        Bin(i32::from(packed).min(MAX_INDEX))
+    }
+}
+
+/// Bins counted up one value at a time, then added to a sketch at once. A slice of traffic
+/// gathers its values' bins and brings them here in batches: one increment per value instead of
+/// a search in the sketch's store, then one store update per distinct bin.
+#[derive(Clone, PartialEq)]
+pub struct Tally {
+    counts: Box<[u32; BINS]>,
+    /// Which bins are non-zero, a bit each: emptying visits only those.
+    touched: [u64; BINS.div_ceil(64)],
+    total: u64,
+}
+
+const BINS: usize = MAX_INDEX as usize + 1;
+
+impl Default for Tally {
+    fn default() -> Tally {
+        Tally { counts: Box::new([0; BINS]), touched: [0; BINS.div_ceil(64)], total: 0 }
+    }
+}
+
+impl std::fmt::Debug for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tally({} values)", self.total)
+    }
+}
+
+impl Tally {
+    pub fn add(&mut self, bin: Bin) {
+        let i = bin.0 as usize;
+        self.counts[i] += 1;
+        self.touched[i / 64] |= 1 << (i % 64);
+        self.total += 1;
+    }
+
+    /// Adds every value counted to `sketch`, and starts over empty.
+    pub fn drain_into(&mut self, sketch: &mut Sketch) {
+        if self.total == 0 {
+            return;
+        }
+        sketch.count += std::mem::take(&mut self.total);
+        sketch.zeros += std::mem::take(&mut self.counts[0]);
+        self.touched[0] &= !1;
+        let distinct: u32 = self.touched.iter().map(|w| w.count_ones()).sum();
+        let mut pairs = Vec::with_capacity(distinct as usize);
+        for (w, word) in self.touched.iter_mut().enumerate() {
+            let mut bits = std::mem::take(word);
+            while bits != 0 {
+                let i = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                pairs.push((i as u16, std::mem::take(&mut self.counts[i])));
+            }
+        }
+        let (Some(&(first, _)), Some(&(last, _))) = (pairs.first(), pairs.last()) else { return };
+        let batch = if pairs.len() <= SPARSE_MAX {
+            Store::Sparse(pairs)
+        } else {
+            let mut counts = vec![0; usize::from(last - first) + 1];
+            pairs.iter().for_each(|&(i, c)| counts[usize::from(i - first)] = c);
+            Store::Dense { offset: i32::from(first), counts }
+        };
+        if sketch.store.is_empty() {
+            sketch.store = batch;
+        } else {
+            sketch.store.merge(&batch);
+        }
+    }
+}
+
 impl Store {
+    fn is_empty(&self) -> bool {
+        match self {
+            Store::Sparse(pairs) => pairs.is_empty(),
+            Store::Dense { counts, .. } => counts.is_empty(),
+        }
+    }
+
     fn add(&mut self, i: i32, c: u32) {
         match self {
             Store::Sparse(pairs) => {
@@ -303,6 +388,32 @@ mod tests {
                 assert_eq!((merged.count(), answers(&merged)), (sketch(a).count(), answers(&sketch(a))));
             }
         }
+    }
+
+    #[test]
+    fn a_tally_adds_what_adding_one_by_one_would() {
+        // Few bins (pairs) and many (an array), into an empty sketch and a filled one.
+        let mut tally = Tally::default();
+        for values in [vec![0.0, 0.002, 0.002, 0.3], (0..400).map(|i| 0.0001 * 1.05f64.powi(i % 150)).collect()] {
+            for start in [0, 30] {
+                let (mut one_by_one, mut batched) = (Sketch::default(), Sketch::default());
+                for i in 0..start {
+                    one_by_one.add(0.01 * f64::from(i));
+                    batched.add(0.01 * f64::from(i));
+                }
+                for &v in &values {
+                    one_by_one.add(v);
+                    tally.add(Bin::of(v));
+                }
+                tally.drain_into(&mut batched);
+                let answers = |s: &Sketch| [0.0, 0.1, 0.5, 0.9, 0.99, 1.0].map(|q| s.quantile(q));
+                assert_eq!((batched.count(), answers(&batched)), (one_by_one.count(), answers(&one_by_one)));
+            }
+        }
+        // Drained, the tally is empty again.
+        let mut untouched = Sketch::default();
+        tally.drain_into(&mut untouched);
+        assert_eq!(untouched, Sketch::default());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use super::accesslog::Record;
 use super::series::Series;
-use super::sketch::{Bin, Sketch};
+use super::sketch::{Bin, Sketch, Tally};
 use super::time::UnixSecs;
 
 pub const SLICE_SECS: i64 = 10;
@@ -43,31 +43,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn record(&mut self, r: &Record) {
-        self.requests += 1;
-        if (100..600).contains(&r.status) {
-            self.by_class[(r.status / 100 - 1) as usize] += 1;
-        }
-        self.auth_denied += u64::from(r.status == 401 || r.status == 403);
-        self.bytes += r.bytes_sent;
-        self.retries += u64::from(r.attempts.saturating_sub(1));
-        let failed = match r.upstream_status {
-            Some(up) => up >= 500 || (r.attempts > 0 && up != r.status && r.status >= 500),
-            None => r.attempts == 0 && r.status >= 500,
-        };
-        self.upstream_failed += u64::from(failed);
-        if !r.cache.is_empty() {
-            self.cache_lookups += 1;
-            self.cache_hits += u64::from(r.cache == "HIT");
-        }
-        if let (Some(t), Some(u)) = (r.total_secs, r.upstream_secs) {
-            self.timed += 1;
-            self.total_secs += t;
-            self.upstream_secs += u;
-        }
-    }
-
-    /// `self += o`: the per-line path, kept branch-free.
+    /// `self += o`.
     fn plus(&mut self, o: &Counts) {
         self.requests += o.requests;
         for (a, b) in self.by_class.iter_mut().zip(o.by_class) {
@@ -106,22 +82,172 @@ impl Counts {
     }
 }
 
+/// One slice's counts while it is open, as u32 lanes (a 10-second slice never holds four billion
+/// requests): a line adds its [`Observation`] here, twelve lanes as one array, in several stats.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct SliceCounts {
+    /// requests, by status class ×5, auth denied, retries, upstream failed, cache hits, cache
+    /// lookups, timed: as in [`Counts`].
+    lanes: [u32; 12],
+    bytes: u64,
+    total_secs: f64,
+    upstream_secs: f64,
+}
+
+const REQUESTS: usize = 0;
+const BY_CLASS: usize = 1;
+const AUTH_DENIED: usize = 6;
+const RETRIES: usize = 7;
+const UPSTREAM_FAILED: usize = 8;
+const CACHE_HITS: usize = 9;
+const CACHE_LOOKUPS: usize = 10;
+const TIMED: usize = 11;
+
+impl SliceCounts {
+    fn of(r: &Record) -> SliceCounts {
+        let mut c = SliceCounts::default();
+        let lanes = &mut c.lanes;
+        lanes[REQUESTS] = 1;
+        if (100..600).contains(&r.status) {
+            lanes[BY_CLASS + usize::from(r.status / 100 - 1)] = 1;
+        }
+        lanes[AUTH_DENIED] = u32::from(r.status == 401 || r.status == 403);
+        lanes[RETRIES] = u32::from(r.attempts.saturating_sub(1));
+        let failed = match r.upstream_status {
+            Some(up) => up >= 500 || (r.attempts > 0 && up != r.status && r.status >= 500),
+            None => r.attempts == 0 && r.status >= 500,
+        };
+        lanes[UPSTREAM_FAILED] = u32::from(failed);
+        if !r.cache.is_empty() {
+            lanes[CACHE_LOOKUPS] = 1;
+            lanes[CACHE_HITS] = u32::from(r.cache == "HIT");
+        }
+        c.bytes = r.bytes_sent;
+        if let (Some(t), Some(u)) = (r.total_secs, r.upstream_secs) {
+            lanes[TIMED] = 1;
+            c.total_secs = t;
+            c.upstream_secs = u;
+        }
+        c
+    }
+
+    /// The per-line path: branch-free, the lanes as one array.
+    fn plus(&mut self, o: &SliceCounts) {
+        for (a, b) in self.lanes.iter_mut().zip(o.lanes) {
+            *a = a.wrapping_add(b);
+        }
+        self.bytes += o.bytes;
+        self.total_secs += o.total_secs;
+        self.upstream_secs += o.upstream_secs;
+    }
+
+    fn widen(&self) -> Counts {
+        let lane = |i: usize| u64::from(self.lanes[i]);
+        Counts {
+            requests: lane(REQUESTS),
+            by_class: std::array::from_fn(|k| lane(BY_CLASS + k)),
+            auth_denied: lane(AUTH_DENIED),
+            bytes: self.bytes,
+            retries: lane(RETRIES),
+            upstream_failed: lane(UPSTREAM_FAILED),
+            cache_hits: lane(CACHE_HITS),
+            cache_lookups: lane(CACHE_LOOKUPS),
+            timed: lane(TIMED),
+            total_secs: self.total_secs,
+            upstream_secs: self.upstream_secs,
+        }
+    }
+}
+
 /// One request reduced once to what every bucket it lands in adds (a line lands in up to twelve).
 struct Observation {
-    counts: Counts,
+    counts: SliceCounts,
     latency: Option<Bin>,
     overhead: Option<Bin>,
+    /// Both bins packed for an open slice's pending list; [`NO_BIN`] where there is no value.
+    packed: (u16, u16),
 }
+
+/// Marks a missing latency in a packed pair (bins are 0 ..= 1200).
+const NO_BIN: u16 = u16::MAX;
 
 impl Observation {
     fn of(r: &Record) -> Observation {
-        let mut counts = Counts::default();
-        counts.record(r);
-        Observation {
-            counts,
-            latency: r.total_secs.map(Bin::of),
-            overhead: r.total_secs.zip(r.upstream_secs).map(|(t, u)| Bin::of(t - u)),
+        let latency = r.total_secs.map(Bin::of);
+        let overhead = r.total_secs.zip(r.upstream_secs).map(|(t, u)| Bin::of(t - u));
+        let pack = |bin: Option<Bin>| bin.map_or(NO_BIN, Bin::packed);
+        Observation { counts: SliceCounts::of(r), latency, overhead, packed: (pack(latency), pack(overhead)) }
+    }
+}
+
+/// The slice being filled, kept inside its stats: per line, twelve lanes added and one pair of
+/// bins pushed. The bins reach the sketches in batches ([`Tally`]), when the list is full and when
+/// the slice closes; a search in a sketch per line and stats was a fifth of the ingest.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct OpenSlice {
+    start: i64,
+    counts: SliceCounts,
+    /// Latency and overhead bins not yet in `latency` and `overhead`.
+    pending: Vec<(u16, u16)>,
+    latency: Sketch,
+    overhead: Sketch,
+}
+
+/// Bins an open slice holds before they go to its sketches: 4 KiB.
+const PENDING_MAX: usize = 1024;
+
+impl OpenSlice {
+    fn is_empty(&self) -> bool {
+        self.counts.lanes[REQUESTS] == 0
+    }
+
+    fn observe(&mut self, o: &Observation, tally: &mut Tally) {
+        self.counts.plus(&o.counts);
+        self.pending.push(o.packed);
+        if self.pending.len() >= PENDING_MAX {
+            self.fold(tally);
         }
+    }
+
+    /// Brings the pending bins into the sketches, latency then overhead.
+    fn fold(&mut self, tally: &mut Tally) {
+        for (sketch, pick) in [(&mut self.latency, 0), (&mut self.overhead, 1)] {
+            for pair in &self.pending {
+                let packed = if pick == 0 { pair.0 } else { pair.1 };
+                if packed != NO_BIN {
+                    tally.add(Bin::unpack(packed));
+                }
+            }
+            tally.drain_into(sketch);
+        }
+        self.pending.clear();
+    }
+
+    /// The slice as a closed bucket, leaving it empty (its pending list keeps its capacity).
+    fn close(&mut self, tally: &mut Tally) -> Bucket {
+        self.fold(tally);
+        let bucket = Bucket {
+            counts: self.counts.widen(),
+            latency: std::mem::take(&mut self.latency),
+            overhead: std::mem::take(&mut self.overhead),
+        };
+        self.counts = SliceCounts::default();
+        bucket
+    }
+
+    /// What the slice holds so far, without changing it (for a reader).
+    fn snapshot(&self) -> Bucket {
+        let mut bucket =
+            Bucket { counts: self.counts.widen(), latency: self.latency.clone(), overhead: self.overhead.clone() };
+        for &(latency, overhead) in &self.pending {
+            if latency != NO_BIN {
+                bucket.latency.add_bin(Bin::unpack(latency));
+            }
+            if overhead != NO_BIN {
+                bucket.overhead.add_bin(Bin::unpack(overhead));
+            }
+        }
+        bucket
     }
 }
 
@@ -139,7 +265,7 @@ struct Bucket {
 
 impl Bucket {
     fn observe(&mut self, o: &Observation) {
-        self.counts.plus(&o.counts);
+        self.counts.plus(&o.counts.widen());
         if let Some(bin) = o.latency {
             self.latency.add_bin(bin);
         }
@@ -183,14 +309,17 @@ pub struct Summary {
     pub cache_hit_ratio: Option<f64>,
 }
 
-/// Per line, only the newest slice is touched: totals are the retired slices plus the live ones,
+/// Per line, only the open slice is touched: totals are the retired slices plus the live ones,
 /// and the windows (kept out of line, read once a second) change when a slice closes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
+    /// The slice the windows end at, being filled.
+    open: OpenSlice,
     /// Slices older than the longest window, and lines that arrived that late: in the totals
     /// and the whole-log summary.
     retired: Bucket,
-    /// Newest last; slice start times, ascending, within the longest window.
+    /// Closed slices, newest last; start times ascending, within the longest window, all before
+    /// the open slice's.
     slices: VecDeque<(i64, Bucket)>,
     /// For a route or an upstream address: the backend it last served.
     pub backend: String,
@@ -210,6 +339,7 @@ struct ReadSide {
 impl Stats {
     fn new(retention_secs: i64, at: i64) -> Stats {
         Stats {
+            open: OpenSlice::default(),
             retired: Bucket::default(),
             slices: VecDeque::new(),
             backend: String::new(),
@@ -228,6 +358,7 @@ impl Stats {
         for (_, b) in &self.slices {
             total.plus(&b.counts);
         }
+        total.plus(&self.open.counts.widen());
         total
     }
 
@@ -246,13 +377,31 @@ impl Stats {
         &self.read_side.p95
     }
 
+    /// Remembers the backend served last. A pod behind several services changes backend line
+    /// by line: the string's buffer is reused, not reallocated each time.
+    fn note_backend(&mut self, backend: &str) {
+        if !backend.is_empty() && self.backend != backend {
+            self.backend.clear();
+            self.backend.push_str(backend);
+        }
+    }
+
     /// Adds a request to its slice. The windows hold the closed slices only; a late line for a
     /// closed slice still in a window is added there too.
-    fn record(&mut self, o: &Observation, slice: Option<i64>, current: i64) {
+    fn record(&mut self, o: &Observation, slice: Option<i64>, current: i64, tally: &mut Tally) {
         let Some(slice) = slice else {
             self.retired.observe(o);
             return;
         };
+        if slice == current {
+            if self.open.start != current {
+                // Every slice change closes open slices ([`Stats::advance`]): this one is empty
+                // unless a caller skipped that, and then it is kept, closed, all the same.
+                self.close_open(tally);
+                self.open.start = current;
+            }
+            return self.open.observe(o, tally);
+        }
         if slice < current {
             for (w, window) in WINDOWS.iter().zip(self.read_side.windows.iter_mut()) {
                 if slice > current - w {
@@ -260,26 +409,36 @@ impl Stats {
                 }
             }
         }
-        // Lines arrive in time order: the newest slice is the usual one.
-        if let Some((s, b)) = self.slices.back_mut()
-            && *s == slice
-        {
-            return b.observe(o);
-        }
+        let mut b = Bucket::default();
+        b.observe(o);
+        self.add_closed(slice, b);
+    }
+
+    /// Adds to the closed slice starting at `slice`, made if missing.
+    fn add_closed(&mut self, slice: i64, b: Bucket) {
         match self.slices.iter_mut().rev().find(|(s, _)| *s <= slice) {
-            Some((s, b)) if *s == slice => b.observe(o),
+            Some((s, mine)) if *s == slice => mine.add(&b, 1),
             _ => {
                 let at = self.slices.partition_point(|(s, _)| *s < slice);
-                let mut b = Bucket::default();
-                b.observe(o);
                 self.slices.insert(at, (slice, b));
             }
         }
     }
 
+    /// Moves the open slice, if it holds anything, among the closed ones.
+    fn close_open(&mut self, tally: &mut Tally) {
+        if !self.open.is_empty() {
+            let b = self.open.close(tally);
+            self.add_closed(self.open.start, b);
+        }
+    }
+
     /// Moves the windows from ending at slice `old` to ending at `new`: a slice that closed joins
     /// them, one that aged out leaves; finished slices' rates go to the sparkline series.
-    fn advance(&mut self, old: i64, new: i64) {
+    fn advance(&mut self, old: i64, new: i64, tally: &mut Tally) {
+        if self.open.start < new {
+            self.close_open(tally);
+        }
         let read = &mut *self.read_side;
         // Slices are in time order: those leaving a window are at the front (start ≤ new − w),
         // those joining it at the back (start ≥ old); the rest are not looked at.
@@ -316,13 +475,13 @@ impl Stats {
         // The closed slices in the window, plus the one being filled.
         let current = now.div_euclid(SLICE_SECS) * SLICE_SECS;
         let mut merged;
-        let b = match self.slices.back() {
-            Some((s, open)) if *s == current => {
+        let b = match self.open.start == current && !self.open.is_empty() {
+            true => {
                 merged = self.read_side.windows[w].clone();
-                merged.add(open, 1);
+                merged.add(&self.open.snapshot(), 1);
                 &merged
             }
-            _ => &self.read_side.windows[w],
+            false => &self.read_side.windows[w],
         };
         let start = (now / SLICE_SECS * SLICE_SECS + SLICE_SECS - WINDOWS[w]).max(self.read_side.first_seen);
         summarize(b, (now - start).max(1) as f64)
@@ -334,6 +493,7 @@ impl Stats {
         for (_, b) in &self.slices {
             all.add(b, 1);
         }
+        all.add(&self.open.snapshot(), 1);
         summarize(&all, span_secs.max(1) as f64)
     }
 }
@@ -416,6 +576,8 @@ pub struct Traffic {
     pub log_span: Option<(UnixSecs, UnixSecs)>,
     clock: Clock,
     route_buf: String,
+    /// Scratch for bringing open slices' bins into their sketches.
+    tally: Tally,
 }
 
 impl Traffic {
@@ -432,6 +594,7 @@ impl Traffic {
             log_span: None,
             clock: Clock::Wall,
             route_buf: String::new(),
+            tally: Tally::default(),
         }
     }
 
@@ -468,10 +631,10 @@ impl Traffic {
             return;
         }
         let old = self.slice;
-        self.gateway.advance(old, slice);
+        self.gateway.advance(old, slice, &mut self.tally);
         for family in [&mut self.routes, &mut self.backends, &mut self.upstreams] {
             for stats in family.stats.values_mut() {
-                stats.advance(old, slice);
+                stats.advance(old, slice, &mut self.tally);
             }
         }
         self.slice = slice;
@@ -509,29 +672,26 @@ impl Traffic {
         };
         let (retention, current) = (self.retention, self.slice);
         let o = Observation::of(r);
-        self.gateway.record(&o, slice, current);
+        let tally = &mut self.tally;
+        self.gateway.record(&o, slice, current, tally);
         self.refused += u64::from(r.refused);
         // An unreadable request has no route either.
         if !(r.refused && r.path.is_empty()) {
             let mut route = std::mem::take(&mut self.route_buf);
             normalise_route(&r.host, &r.path, &mut route);
             let route_stats = self.routes.entry(&route, retention, at);
-            route_stats.record(&o, slice, current);
-            if !r.backend.is_empty() && route_stats.backend != r.backend {
-                route_stats.backend = r.backend.to_string();
-            }
+            route_stats.record(&o, slice, current, tally);
+            route_stats.note_backend(&r.backend);
             self.route_buf = route;
         }
         if !r.backend.is_empty() {
-            self.backends.entry(&r.backend, retention, at).record(&o, slice, current);
+            self.backends.entry(&r.backend, retention, at).record(&o, slice, current, tally);
         }
         let ip = upstream_ip(&r.upstream_addr);
         if !ip.is_empty() {
             let upstream = self.upstreams.entry(ip, retention, at);
-            upstream.record(&o, slice, current);
-            if !r.backend.is_empty() && upstream.backend != r.backend {
-                upstream.backend = r.backend.to_string();
-            }
+            upstream.record(&o, slice, current, tally);
+            upstream.note_backend(&r.backend);
         }
     }
 }
@@ -744,6 +904,40 @@ mod tests {
         assert_eq!(t.routes.stats["/api/cart/:id"].total().requests, 60);
         assert_eq!(t.upstreams.stats["10.0.0.1"].total().by_class[4], 6);
         assert!(t.gateway.rps().len() > 5, "the sparkline series got the finished slices");
+    }
+
+    #[test]
+    fn a_busy_slice_gives_the_answers_of_one_sketch_of_all_its_values() {
+        // Several times the pending list's size in one slice, then a late line for it once
+        // closed: the open slice's batches must add up to exactly what one sketch says.
+        let t0 = 5_000_000;
+        let mut t = Traffic::new(t0, 900);
+        let (mut latency, mut overhead) = (Sketch::default(), Sketch::default());
+        let n = PENDING_MAX * 3 + 17;
+        for i in 0..n {
+            let total = 0.001 * (1 + i % 700) as f64;
+            let upstream = (i % 5 != 0).then_some(total * 0.8);
+            latency.add(total);
+            if let Some(u) = upstream {
+                overhead.add(total - u);
+            }
+            t.record(&req(t0, if i % 9 == 0 { 500 } else { 200 }, total, upstream, "/a", "10.0.0.1:80"), t0);
+        }
+        let quantiles = |s: &Summary| (s.p50, s.p95, s.p99, s.overhead_p95);
+        let want = (latency.quantile(0.5), latency.quantile(0.95), latency.quantile(0.99), overhead.quantile(0.95));
+        let open = t.gateway.summary(0, t0);
+        assert_eq!((open.requests, open.server_errors), (n as u64, n.div_ceil(9) as u64));
+        assert_eq!(quantiles(&open), want, "read while the slice is open");
+        t.advance(t0 + SLICE_SECS);
+        let closed = t.gateway.summary(0, t0 + SLICE_SECS);
+        assert_eq!((closed.requests, quantiles(&closed)), (n as u64, want), "read once it closed");
+        assert_eq!(quantiles(&t.upstreams.stats["10.0.0.1"].summary_all(10)), want);
+        t.record(&req(t0, 200, 0.5, Some(0.4), "/a", "10.0.0.1:80"), t0 + SLICE_SECS);
+        latency.add(0.5);
+        let late = t.gateway.summary(0, t0 + SLICE_SECS);
+        assert_eq!((late.requests, late.p99), (n as u64 + 1, latency.quantile(0.99)));
+        assert_eq!(t.gateway.total().requests, n as u64 + 1);
+        assert_eq!(t.gateway.summary_all(20).p95, latency.quantile(0.95));
     }
 
     #[test]

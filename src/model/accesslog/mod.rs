@@ -189,7 +189,8 @@ fn simple_decimal(t: &str) -> Option<f64> {
 /// redirects by ` : ` (a bare `:` is part of an address); `-` means none.
 fn for_each_attempt<'a>(list: &'a str, mut f: impl FnMut(&'a str)) {
     let mut visit = |part: &'a str| {
-        let part = part.trim();
+        // Separators are ASCII spaces: the Unicode-aware `trim` decoded every char.
+        let part = part.trim_ascii();
         if !part.is_empty() && part != "-" {
             f(part);
         }
