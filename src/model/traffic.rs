@@ -701,10 +701,12 @@ pub fn upstream_ip(addr: &str) -> &str {
     if let Some(v6) = addr.strip_prefix('[') {
         return v6.split(']').next().unwrap_or(v6);
     }
-    // Byte loops: an address is a few bytes, shorter than a char searcher's setup.
+    // Byte loops: an address is a few bytes, shorter than a searcher's setup. The port's digits
+    // from the end, then its colon, which must be the only one.
     let bytes = addr.as_bytes();
-    match bytes.iter().rposition(|&b| b == b':') {
-        Some(i) if !bytes[..i].contains(&b':') && bytes[i + 1..].iter().all(u8::is_ascii_digit) => &addr[..i],
+    let colon = bytes.len() - bytes.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    match colon.checked_sub(1) {
+        Some(i) if bytes[i] == b':' && super::accesslog::find_byte(&bytes[..i], b':').is_none() => &addr[..i],
         _ => addr,
     }
 }
@@ -727,45 +729,64 @@ pub fn normalise_route(host: &str, path: &str, out: &mut String) {
         _ => host,
     };
     out.push_str(host);
-    let path = match memchr::memchr2(b'?', b'#', path.as_bytes()) {
-        Some(i) => &path[..i],
-        None => path,
-    };
     // An absolute-form target (`http://host/path`) names its own host.
     let path = match path.starts_with('/') {
         true => path,
-        false => match super::accesslog::find_literal(path, "://") {
-            Some(i) => path[i + 3..].find('/').map_or("/", |j| &path[i + 3 + j..]),
-            None => path,
-        },
+        false => {
+            let path = match memchr::memchr2(b'?', b'#', path.as_bytes()) {
+                Some(i) => &path[..i],
+                None => path,
+            };
+            let path = match super::accesslog::find_literal(path, "://") {
+                Some(i) => path[i + 3..].find('/').map_or("/", |j| &path[i + 3 + j..]),
+                None => path,
+            };
+            if !path.starts_with('/') {
+                out.push_str(if path.is_empty() { "/" } else { "/(invalid)" });
+                return;
+            }
+            path
+        }
     };
-    if !path.starts_with('/') {
-        out.push_str(if path.is_empty() { "/" } else { "/(invalid)" });
-        return;
-    }
-    let mut rest = &path[1..];
-    for i in 0.. {
-        if i == MAX_SEGMENTS {
+    // One pass over the bytes, one table lookup each: a segment's class is gathered as it is
+    // read, and the path is copied in runs, broken only where a segment is replaced.
+    let bytes = path.as_bytes();
+    let (mut start, mut all, mut digits, mut segments) = (1, DIGIT | HEX | TOKEN, 0, 0);
+    let mut copied_to = 0;
+    for i in 1..=bytes.len() {
+        let class = bytes.get(i).map_or(PATH_END, |&c| CLASSES[c as usize]);
+        if class & (SLASH | PATH_END) == 0 {
+            all &= class;
+            digits += usize::from(class & DIGIT != 0);
+            continue;
+        }
+        if let Some(name) = segment_class(&bytes[start..i], all, digits) {
+            out.push_str(&path[copied_to..start]);
+            out.push_str(name);
+            copied_to = i;
+        }
+        segments += 1;
+        if class & PATH_END != 0 {
+            out.push_str(&path[copied_to..i]);
+            return;
+        }
+        if segments == MAX_SEGMENTS {
+            out.push_str(&path[copied_to..i]);
             out.push_str("/…");
-            break;
+            return;
         }
-        let (segment, next) = match super::accesslog::find_byte(rest.as_bytes(), b'/') {
-            Some(j) => (&rest[..j], Some(&rest[j + 1..])),
-            None => (rest, None),
-        };
-        out.push('/');
-        out.push_str(segment_class(segment).unwrap_or(segment));
-        match next {
-            Some(n) => rest = n,
-            None => break,
-        }
+        (start, all, digits) = (i + 1, DIGIT | HEX | TOKEN, 0);
     }
 }
 
-/// Byte classes for [`segment_class`], one table lookup per byte.
+/// Byte classes for [`normalise_route`], one table lookup per byte.
 const DIGIT: u8 = 1;
 const HEX: u8 = 2;
 const TOKEN: u8 = 4;
+/// Ends a segment.
+const SLASH: u8 = 8;
+/// Ends the path: the query or the fragment begins (or the text ends).
+const PATH_END: u8 = 16;
 const CLASSES: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut b = 0;
@@ -781,23 +802,23 @@ const CLASSES: [u8; 256] = {
         if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'=' | b'.') {
             class |= TOKEN;
         }
+        if c == b'/' {
+            class |= SLASH;
+        }
+        if c == b'?' || c == b'#' {
+            class |= PATH_END;
+        }
         t[b] = class;
         b += 1;
     }
     t
 };
 
-/// What a path segment that varies per request stands for, read in one pass over its bytes.
-fn segment_class(s: &str) -> Option<&'static str> {
-    let b = s.as_bytes();
+/// What a path segment that varies per request stands for, given the classes all its bytes share
+/// and how many are digits.
+fn segment_class(b: &[u8], all: u8, digits: usize) -> Option<&'static str> {
     if b.is_empty() {
         return None;
-    }
-    let (mut all, mut digits) = (DIGIT | HEX | TOKEN, 0usize);
-    for &c in b {
-        let class = CLASSES[c as usize];
-        all &= class;
-        digits += usize::from(class & DIGIT != 0);
     }
     if all & DIGIT != 0 {
         return Some(":id");
@@ -876,6 +897,15 @@ mod tests {
         assert_eq!(route("", "/items/f6e87672acd6661"), "/items/:hash");
         assert_eq!(route("", "/c/3f9a1c07"), "/c/:hash");
         assert_eq!(route("", "/facade/decade/b2b"), "/facade/decade/b2b");
+        // Depth, empty segments, the end of the path.
+        assert_eq!(route("", "/a/b/c/d/e/f/"), "/a/b/c/d/e/f/…");
+        assert_eq!(route("", "/a/b/c/d/e/7"), "/a/b/c/d/e/:id");
+        assert_eq!(route("", "/a//42/"), "/a//:id/");
+        assert_eq!(route("", "/42#x/1"), "/:id");
+        assert_eq!(route("", "/x?"), "/x");
+        assert_eq!(route("", "/"), "/");
+        assert_eq!(route("", ""), "/");
+        assert_eq!(route("", "/caf\u{e9}/12"), "/caf\u{e9}/:id");
     }
 
     #[test]
@@ -970,5 +1000,8 @@ mod tests {
         assert_eq!(upstream_ip("[fd00::1]:80"), "fd00::1");
         assert_eq!(upstream_ip("srv1"), "srv1");
         assert_eq!(upstream_ip("fd00::1"), "fd00::1");
+        assert_eq!(upstream_ip("srv1:http"), "srv1:http");
+        assert_eq!(upstream_ip("10.0.0.5:"), "10.0.0.5");
+        assert_eq!(upstream_ip(""), "");
     }
 }
