@@ -971,6 +971,38 @@ mod tests {
     }
 
     #[test]
+    fn windows_on_the_log_clock_count_exactly_the_slices_they_span() {
+        // A log read after the fact, lines in time order, busy enough to fold bins mid-slice: each
+        // window must hold exactly the requests of the slices it spans, for every key.
+        let t0 = 7_000_000;
+        let mut t = Traffic::new(t0 + 10_000, 900);
+        t.follow_log_time();
+        let mut per_slice: std::collections::BTreeMap<(i64, &str), u64> = Default::default();
+        let backends = ["a", "b", "c"];
+        let mut seed = 1u64;
+        for i in 0..120_000i64 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let time = t0 + i / 400;
+            let backend = backends[(seed >> 33) as usize % 3];
+            let r = Record {
+                backend: Cow::Borrowed(backend),
+                ..req(time, 200, 0.01 * (1 + i % 90) as f64, Some(0.005), "/x", "")
+            };
+            t.record(&r, 0);
+            *per_slice.entry((time.div_euclid(SLICE_SECS) * SLICE_SECS, backend)).or_default() += 1;
+        }
+        let now = t.log_now().unwrap();
+        let current = now.div_euclid(SLICE_SECS) * SLICE_SECS;
+        for (w, secs) in WINDOWS.iter().enumerate() {
+            for backend in backends {
+                let want: u64 =
+                    per_slice.iter().filter(|((s, b), _)| *b == backend && *s > current - secs).map(|(_, n)| n).sum();
+                assert_eq!(t.backends.stats[backend].summary(w, now).requests, want, "{backend}, window {secs} s");
+            }
+        }
+    }
+
+    #[test]
     fn old_lines_count_in_totals_only_and_future_lines_count_now() {
         let now = 2_000_000;
         let mut t = Traffic::new(now, 900);
