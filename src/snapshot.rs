@@ -130,8 +130,7 @@ pub async fn collect(
     local_cancel.cancel();
     state.sources_stopped();
     state.update(Msg::Tick(now_unix()));
-    state.refresh();
-    state.refresh_hotspots();
+    state.refresh_for_report();
     Ok(state)
 }
 

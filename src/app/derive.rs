@@ -148,6 +148,17 @@ impl State {
         }
     }
 
+    /// Everything derived from what was collected, as of now, for a report: the traffic rows too,
+    /// which [`State::refresh`] re-derives at most once a second (a snapshot that read the rest of
+    /// a log within that second reported last-minute figures from mid-read).
+    pub fn refresh_for_report(&mut self) {
+        if self.dirty.traffic {
+            self.refresh_traffic();
+        }
+        self.refresh();
+        self.refresh_hotspots();
+    }
+
     /// The time the traffic windows are read at: now, or for a log read after the fact on the
     /// log's own clock ([`Traffic::follow_log_time`]), its newest line. (Everything else — ages,
     /// notices, staleness — stays on the wall clock.)

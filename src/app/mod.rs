@@ -355,6 +355,21 @@ mod tests {
     }
 
     #[test]
+    fn a_report_sees_every_line_read_even_within_the_second_of_the_last_refresh() {
+        let mut state = State::new(Config::default(), "ctx".into(), vec![], Scope::All, 1_000);
+        let line = r#"10.0.0.9 - - [01/Jan/1970:00:16:40 +0000] "GET /a HTTP/1.1" 200 5 "-" "curl" 84 0.002 [shop-a-80] [] 10.244.0.5:80 5 0.002 200 x"#;
+        let lines = |n: usize| format!("{line}\n").repeat(n);
+        state.update(Msg::Source(Update::AccessLog { stream: "file:/tmp/a.log".into(), chunk: lines(1) }));
+        state.refresh();
+        state.update(Msg::Source(Update::AccessLog { stream: "file:/tmp/a.log".into(), chunk: lines(4) }));
+        state.refresh();
+        let requests = |s: &State| s.traffic_table.rows.iter().map(|r| r.now.requests).sum::<u64>();
+        assert_eq!(requests(&state), 1, "the dashboard re-derives traffic at most once a second");
+        state.refresh_for_report();
+        assert_eq!(requests(&state), 5);
+    }
+
+    #[test]
     fn a_mesh_whose_sidecars_log_no_calls_is_explained_once() {
         let mut state = State::new(Config::default(), "ctx".into(), vec![], Scope::All, 1_000);
         state.update(Msg::Source(Update::Status { source: SourceId::Mesh, state: SourceState::Connected }));
