@@ -60,9 +60,7 @@ impl Bin {
     pub fn of(v: f64) -> Bin {
         if v.is_nan() || v <= MIN_VALUE { Bin(0) } else { Bin(index(v)) }
     }
-}
 
-impl Bin {
     /// The bin as a small number, for packing many of them: 0 ..= 1200.
     pub fn packed(self) -> u16 {
         self.0 as u16

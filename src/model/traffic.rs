@@ -409,9 +409,14 @@ impl Stats {
                 }
             }
         }
-        let mut b = Bucket::default();
-        b.observe(o);
-        self.add_closed(slice, b);
+        match self.slices.iter_mut().rev().find(|(s, _)| *s <= slice) {
+            Some((s, b)) if *s == slice => b.observe(o),
+            _ => {
+                let mut b = Bucket::default();
+                b.observe(o);
+                self.add_closed(slice, b);
+            }
+        }
     }
 
     /// Adds to the closed slice starting at `slice`, made if missing.
