@@ -61,13 +61,13 @@ impl Bin {
         if v.is_nan() || v <= MIN_VALUE { Bin(0) } else { Bin(index(v)) }
     }
 
-    /// The bin as a small number, for packing many of them: 0 ..= 1200.
-    pub fn packed(self) -> u16 {
-        self.0 as u16
+    /// A bin, or none, as a small number for packing many of them: 0 ..= 1200, none as u16::MAX.
+    pub fn pack(bin: Option<Bin>) -> u16 {
+        bin.map_or(u16::MAX, |b| b.0 as u16)
     }
 
-    pub fn unpack(packed: u16) -> Bin {
-        Bin(i32::from(packed).min(MAX_INDEX))
+    pub fn unpack(packed: u16) -> Option<Bin> {
+        (packed != u16::MAX).then(|| Bin(i32::from(packed).min(MAX_INDEX)))
     }
 }
 

@@ -164,19 +164,15 @@ struct Observation {
     counts: SliceCounts,
     latency: Option<Bin>,
     overhead: Option<Bin>,
-    /// Both bins packed for an open slice's pending list; [`NO_BIN`] where there is no value.
-    packed: (u16, u16),
 }
-
-/// Marks a missing latency in a packed pair (bins are 0 ..= 1200).
-const NO_BIN: u16 = u16::MAX;
 
 impl Observation {
     fn of(r: &Record) -> Observation {
-        let latency = r.total_secs.map(Bin::of);
-        let overhead = r.total_secs.zip(r.upstream_secs).map(|(t, u)| Bin::of(t - u));
-        let pack = |bin: Option<Bin>| bin.map_or(NO_BIN, Bin::packed);
-        Observation { counts: SliceCounts::of(r), latency, overhead, packed: (pack(latency), pack(overhead)) }
+        Observation {
+            counts: SliceCounts::of(r),
+            latency: r.total_secs.map(Bin::of),
+            overhead: r.total_secs.zip(r.upstream_secs).map(|(t, u)| Bin::of(t - u)),
+        }
     }
 }
 
@@ -187,7 +183,7 @@ impl Observation {
 struct OpenSlice {
     start: i64,
     counts: SliceCounts,
-    /// Latency and overhead bins not yet in `latency` and `overhead`.
+    /// Latency and overhead bins ([`Bin::pack`]) not yet in `latency` and `overhead`.
     pending: Vec<(u16, u16)>,
     latency: Sketch,
     overhead: Sketch,
@@ -203,7 +199,7 @@ impl OpenSlice {
 
     fn observe(&mut self, o: &Observation, tally: &mut Tally) {
         self.counts.plus(&o.counts);
-        self.pending.push(o.packed);
+        self.pending.push((Bin::pack(o.latency), Bin::pack(o.overhead)));
         if self.pending.len() >= PENDING_MAX {
             self.fold(tally);
         }
@@ -211,15 +207,10 @@ impl OpenSlice {
 
     /// Brings the pending bins into the sketches, latency then overhead.
     fn fold(&mut self, tally: &mut Tally) {
-        for (sketch, pick) in [(&mut self.latency, 0), (&mut self.overhead, 1)] {
-            for pair in &self.pending {
-                let packed = if pick == 0 { pair.0 } else { pair.1 };
-                if packed != NO_BIN {
-                    tally.add(Bin::unpack(packed));
-                }
-            }
-            tally.drain_into(sketch);
-        }
+        self.pending.iter().filter_map(|pair| Bin::unpack(pair.0)).for_each(|bin| tally.add(bin));
+        tally.drain_into(&mut self.latency);
+        self.pending.iter().filter_map(|pair| Bin::unpack(pair.1)).for_each(|bin| tally.add(bin));
+        tally.drain_into(&mut self.overhead);
         self.pending.clear();
     }
 
@@ -240,11 +231,11 @@ impl OpenSlice {
         let mut bucket =
             Bucket { counts: self.counts.widen(), latency: self.latency.clone(), overhead: self.overhead.clone() };
         for &(latency, overhead) in &self.pending {
-            if latency != NO_BIN {
-                bucket.latency.add_bin(Bin::unpack(latency));
+            if let Some(bin) = Bin::unpack(latency) {
+                bucket.latency.add_bin(bin);
             }
-            if overhead != NO_BIN {
-                bucket.overhead.add_bin(Bin::unpack(overhead));
+            if let Some(bin) = Bin::unpack(overhead) {
+                bucket.overhead.add_bin(bin);
             }
         }
         bucket
@@ -409,32 +400,29 @@ impl Stats {
                 }
             }
         }
-        match self.slices.iter_mut().rev().find(|(s, _)| *s <= slice) {
-            Some((s, b)) if *s == slice => b.observe(o),
-            _ => {
-                let mut b = Bucket::default();
-                b.observe(o);
-                self.add_closed(slice, b);
-            }
-        }
+        self.closed_slice(slice).observe(o);
     }
 
-    /// Adds to the closed slice starting at `slice`, made if missing.
-    fn add_closed(&mut self, slice: i64, b: Bucket) {
-        match self.slices.iter_mut().rev().find(|(s, _)| *s <= slice) {
-            Some((s, mine)) if *s == slice => mine.add(&b, 1),
-            _ => {
-                let at = self.slices.partition_point(|(s, _)| *s < slice);
-                self.slices.insert(at, (slice, b));
-            }
+    /// The closed slice starting at `slice`, made (empty) if missing.
+    fn closed_slice(&mut self, slice: i64) -> &mut Bucket {
+        let at = self.slices.partition_point(|(s, _)| *s < slice);
+        if self.slices.get(at).is_none_or(|(s, _)| *s != slice) {
+            self.slices.insert(at, (slice, Bucket::default()));
         }
+        &mut self.slices[at].1
     }
 
     /// Moves the open slice, if it holds anything, among the closed ones.
     fn close_open(&mut self, tally: &mut Tally) {
         if !self.open.is_empty() {
             let b = self.open.close(tally);
-            self.add_closed(self.open.start, b);
+            let slot = self.closed_slice(self.open.start);
+            // Nearly always a new slice: moved in, not merged.
+            if slot.counts.requests == 0 {
+                *slot = b;
+            } else {
+                slot.add(&b, 1);
+            }
         }
     }
 
@@ -480,13 +468,12 @@ impl Stats {
         // The closed slices in the window, plus the one being filled.
         let current = now.div_euclid(SLICE_SECS) * SLICE_SECS;
         let mut merged;
-        let b = match self.open.start == current && !self.open.is_empty() {
-            true => {
-                merged = self.read_side.windows[w].clone();
-                merged.add(&self.open.snapshot(), 1);
-                &merged
-            }
-            false => &self.read_side.windows[w],
+        let b = if self.open.start == current && !self.open.is_empty() {
+            merged = self.read_side.windows[w].clone();
+            merged.add(&self.open.snapshot(), 1);
+            &merged
+        } else {
+            &self.read_side.windows[w]
         };
         let start = (now / SLICE_SECS * SLICE_SECS + SLICE_SECS - WINDOWS[w]).max(self.read_side.first_seen);
         summarize(b, (now - start).max(1) as f64)

@@ -209,13 +209,10 @@ fn for_each_attempt<'a>(list: &'a str, mut f: impl FnMut(&'a str)) {
 /// Whether a list of attempts has a `,` or a space, eight bytes at a time (these values are a
 /// few bytes, shorter than memchr2's setup).
 fn has_separator(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
     let mut words = bytes.chunks_exact(8);
     for word in &mut words {
         let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
-        if zero_byte(w ^ (u64::from(b',') * ONES)) || zero_byte(w ^ (u64::from(b' ') * ONES)) {
+        if bytes_equal_to(w, b',') | bytes_equal_to(w, b' ') != 0 {
             return true;
         }
     }
@@ -358,14 +355,9 @@ pub fn find_literal(haystack: &str, literal: &str) -> Option<usize> {
 /// and setup.
 #[inline(always)]
 pub fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut from = 0;
     while let Some(word) = hay.get(from..).and_then(|rest| rest.first_chunk::<8>()) {
-        // A zero byte of `x` is a match; the lowest flagged byte is always a true one (a borrow
-        // can only flag bytes above it).
-        let x = u64::from_le_bytes(*word) ^ (u64::from(byte) * ONES);
-        let matches = x.wrapping_sub(ONES) & !x & HIGHS;
+        let matches = bytes_equal_to(u64::from_le_bytes(*word), byte);
         if matches != 0 {
             return Some(from + matches.trailing_zeros() as usize / 8);
         }
@@ -375,6 +367,16 @@ pub fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
         }
     }
     memchr::memchr(byte, &hay[from..]).map(|i| i + from)
+}
+
+/// The high bit of each byte of `word` that equals `byte`: none is 0. Any flag means some byte
+/// matched, and the lowest flag is always a true match (a borrow can only flag bytes above it).
+#[inline(always)]
+fn bytes_equal_to(word: u64, byte: u8) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let x = word ^ (u64::from(byte) * ONES);
+    x.wrapping_sub(ONES) & !x & HIGHS
 }
 
 /// `http://10.0.0.1:80/` → `10.0.0.1:80`: the address part of an upstream URL.
