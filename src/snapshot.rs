@@ -141,11 +141,11 @@ fn limit_logs_to_window(state: &mut State, window: i64) {
     for spec in state.config.gateway.clone() {
         match spec {
             GatewaySpec::File { path, from_start: true } => {
-                let Some(end) = crate::sources::gateway::log_end_time(&path, forced.as_ref(), &mut zone) else {
+                let Some(end) = crate::sources::local_log::log_end_time(&path, forced.as_ref(), &mut zone) else {
                     continue;
                 };
                 // The window's seconds end with the newest line's: `5m` is 300 whole seconds of log.
-                state.stream(&crate::sources::gateway::file_stream_name(&path)).since = Some(end - window + 1);
+                state.stream(&crate::sources::local_log::file_stream_name(&path)).since = Some(end - window + 1);
             }
             GatewaySpec::Stdin => {
                 state.notice(format!(

@@ -15,6 +15,7 @@ use crate::model::time::now_unix;
 use crate::model::update::Update;
 use crate::sources::gateway::{self, GatewaySpec};
 use crate::sources::kube::{KubeSourceConfig, Scope, spawn_all};
+use crate::sources::local_log;
 
 /// Restores the terminal on every exit path: normal return, error, and panic (the hook runs before
 /// the panic message is printed, so it is readable).
@@ -120,13 +121,13 @@ pub fn start_sources(connection: Connection, state: &State) -> Sources {
 /// Files and stdin do not depend on the cluster: started once, they outlive context switches.
 /// Their channel is bounded: a log is read as fast as the app parses it, not into memory.
 pub fn start_local_sources(state: &State, cancel: &CancellationToken) -> mpsc::Receiver<Update> {
-    let (tx, rx) = mpsc::channel(gateway::LOCAL_QUEUE);
+    let (tx, rx) = mpsc::channel(local_log::LOCAL_QUEUE);
     for spec in &state.config.gateway {
         let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = match spec {
             GatewaySpec::File { path, from_start } => {
-                Box::pin(gateway::tail_file(path.clone(), *from_start, tx.clone()))
+                Box::pin(local_log::tail_file(path.clone(), *from_start, tx.clone()))
             }
-            GatewaySpec::Stdin => Box::pin(gateway::read_stdin(tx.clone())),
+            GatewaySpec::Stdin => Box::pin(local_log::read_stdin(tx.clone())),
             _ => continue,
         };
         let cancel = cancel.clone();

@@ -21,7 +21,7 @@ use kpulse::model::sketch::RELATIVE_ERROR;
 use kpulse::model::time::now_unix;
 use kpulse::model::traffic::{Stats, Traffic};
 use kpulse::sources::Update;
-use kpulse::sources::gateway::tail_file;
+use kpulse::sources::local_log::tail_file;
 
 /// Backends with known behaviour: `/api/cart/{id}` 20 ms, `/api/pay` 5 ms with every 4th
 /// answer a 500, `/api/slow` 100 ms.
@@ -431,6 +431,27 @@ async fn a_followed_file_survives_rotation_and_truncation() {
     read_until(27, &mut stream, &mut traffic).await;
     assert_eq!(traffic.gateway.total().requests, 27);
     task.abort();
+}
+
+/// The follow reads on a thread of its own; cancelling it (the task aborted, as a quit or a context
+/// switch does) ends that thread, which lets go of the channel: the receiver then sees it closed.
+/// Also while the thread waits on a full channel, or for a file that is not there yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_follow_ends_its_reader_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = dir.path().join("busy.log");
+    append(&busy, 20_000); // far more than a channel of one chunk holds
+    for (path, from_start) in [(busy, true), (dir.path().join("not-yet.log"), false)] {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let task = tokio::spawn(tail_file(path.clone(), from_start, tx));
+        // Something arrives: the reader runs (for the busy file, it now waits on a full channel).
+        let first = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+        assert!(matches!(first, Ok(Some(_))), "{}: nothing read", path.display());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        task.abort();
+        let closed = tokio::time::timeout(Duration::from_secs(10), async { while rx.recv().await.is_some() {} }).await;
+        assert!(closed.is_ok(), "{}: the reader thread still holds the channel after the cancel", path.display());
+    }
 }
 
 /// `kubectl logs -f … | kpulse --gateway -`: the real binary reads stdin while its dashboard runs

@@ -1,6 +1,6 @@
-//! Gateway access logs: followed pod logs through the API server (one stream per gateway
-//! replica), a file tailed like `tail -F` (from its end, or from its start with `file+all:`), or
-//! stdin. Each sends whole lines as [`Update::AccessLog`] chunks; parsing happens in the model.
+//! Gateway access logs followed through the API server: one stream per gateway replica, found
+//! by `--gateway` specs. Each sends whole lines as [`Update::AccessLog`] chunks; parsing happens
+//! in the model. Logs on this machine (a file, stdin) are read in [`super::local_log`].
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -11,15 +11,13 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client};
-use tokio::io::AsyncReadExt;
-use tokio::sync::mpsc::{Sender, UnboundedSender};
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
 use super::api_get::classify_client_error;
 use super::kube::Scope;
+use super::local_log::{STDIN_STREAM, file_stream_name};
 use super::{SourceId, SourceState, Update};
-use crate::model::accesslog::zone::LogZone;
-use crate::model::accesslog::{Format, LineBuffer, MAX_LINE_BYTES};
 
 /// Where gateway logs come from (`--gateway`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,24 +94,8 @@ impl GatewaySpec {
     }
 }
 
-/// The stream name of a followed file, as the Traffic view and the snapshot name it.
-pub fn file_stream_name(path: &std::path::Path) -> String {
-    format!("file:{}", path.display())
-}
-
-pub const STDIN_STREAM: &str = "stdin";
-
-/// Updates read from local logs queue at most this many chunks (of [`CHUNK_BYTES`]) ahead of
-/// the parser: a file is read as fast as it is parsed, never into memory.
-pub const LOCAL_QUEUE: usize = 4;
-
-/// Sends on the bounded local channel: waits while the parser is behind.
-async fn send_local(tx: &Sender<Update>, update: Update) {
-    let _ = tx.send(update).await;
-}
-
 /// Lines are sent in chunks of about this size, or after [`FLUSH_AFTER`] when the stream is quiet.
-const CHUNK_BYTES: usize = 256 * 1024;
+pub(super) const CHUNK_BYTES: usize = 256 * 1024;
 const FLUSH_AFTER: Duration = Duration::from_millis(250);
 const REDISCOVER_EVERY: Duration = Duration::from_secs(30);
 /// At start-up, read this much of each gateway pod's log so the 5-minute window starts full.
@@ -359,212 +341,6 @@ fn send(tx: &UnboundedSender<Update>, stream: &str, chunk: &mut String) {
     if !chunk.is_empty() {
         let _ = tx.send(Update::AccessLog { stream: stream.to_string(), chunk: std::mem::take(chunk) });
     }
-}
-
-/// Follows `path` like `tail -F`: new lines as they are written, a new file after rotation (the
-/// old one read to its end first), from the top after truncation, a missing file waited for.
-/// With `from_start` what the file already holds is read first; without, reading starts at its
-/// end (a file that appears later is new, and read whole).
-///
-/// Every file operation that can block runs on a blocking pool thread (tokio::fs, or
-/// spawn_blocking for the reads; only the seek after a truncation, which does no I/O, does not):
-/// opening a FIFO with no writer, or reading a stalled network mount, blocks, and must not hold a
-/// runtime worker.
-pub async fn tail_file(path: PathBuf, from_start: bool, tx: Sender<Update>) {
-    use std::io::{Seek, SeekFrom};
-    #[cfg(unix)]
-    use std::os::unix::fs::MetadataExt;
-    use tokio::io::AsyncSeekExt;
-    let stream_name = file_stream_name(&path);
-    let mut open: Option<(std::sync::Arc<std::fs::File>, (u64, u64))> = None;
-    let mut offset = 0u64;
-    let mut pending = LineBuffer::default();
-    let mut reported_missing = false;
-    let mut first_open = true;
-    let mut caught_up = false;
-    loop {
-        let current =
-            tokio::fs::metadata(&path).await.ok().map(|m| ((m.dev(), m.ino()), m.is_file().then_some(m.len())));
-        let rotated = match (&open, current) {
-            (Some((_, id)), Some((now, _))) => *id != now,
-            (Some(_), None) => true,
-            _ => false,
-        };
-        let mut more = false;
-        if let Some((file, _)) = open.as_ref() {
-            // Read what is there; after a rotation this drains the old file before switching. A
-            // few chunks at a time, then the task yields: a huge file (or /dev/zero) must not hold
-            // a worker thread. Each read goes straight into the line buffer, on a pool thread.
-            for _ in 0..READS_PER_TURN {
-                let (reading, mut buffer) = (std::sync::Arc::clone(file), std::mem::take(&mut pending));
-                let dropped = buffer.overlong_lines;
-                let Ok((buffer, read)) = tokio::task::spawn_blocking(move || {
-                    let read = buffer.read_from(&mut &*reading, CHUNK_BYTES);
-                    (buffer, read)
-                })
-                .await
-                else {
-                    break;
-                };
-                pending = buffer;
-                match read {
-                    Ok((0, _)) | Err(_) => break,
-                    Ok((n, lines)) => {
-                        offset += n as u64;
-                        send_lines(&tx, &stream_name, dropped, pending.overlong_lines, lines).await;
-                        more = true;
-                    }
-                }
-            }
-            if !more && !caught_up {
-                caught_up = true;
-                send_local(&tx, Update::LogCaughtUp { stream: stream_name.clone() }).await;
-            }
-            // Only a regular file can be truncated: a device or a FIFO (/dev/zero, a named pipe)
-            // has no length to compare.
-            if let Some((_, Some(len))) = current
-                && !rotated
-                && len < offset
-            {
-                // Truncated in place (copytruncate): start again from the top. (A seek does no
-                // I/O: no need for a pool thread.)
-                let _ = (&**file).seek(SeekFrom::Start(0));
-                offset = 0;
-                pending.clear();
-                send_local(&tx, Update::Notice(format!("{stream_name}: truncated, reading from the start"))).await;
-            }
-        }
-        if rotated {
-            open = None;
-        }
-        if open.is_none() {
-            match tokio::fs::File::open(&path).await {
-                Ok(mut file) => {
-                    let meta = file.metadata().await.ok();
-                    let id = meta.as_ref().map_or((0, 0), |m| (m.dev(), m.ino()));
-                    offset = 0;
-                    pending.clear();
-                    if first_open
-                        && !from_start
-                        && let Some(len) = meta.filter(|m| m.is_file()).map(|m| m.len())
-                    {
-                        offset = file.seek(SeekFrom::End(0)).await.unwrap_or(0);
-                        // Started inside a line: its tail is not a line of its own.
-                        if len > 0 && !ends_with_newline(&mut file, len).await {
-                            pending.skip_to_next_line();
-                        }
-                        let _ = file.seek(SeekFrom::Start(offset)).await;
-                    }
-                    first_open = false;
-                    open = Some((std::sync::Arc::new(file.into_std().await), id));
-                    reported_missing = false;
-                    send_local(&tx, Update::Status { source: SourceId::Gateway, state: SourceState::Connected }).await;
-                    continue;
-                }
-                Err(e) if !reported_missing => {
-                    first_open = false;
-                    let state = SourceState::Reconnecting(format!("{stream_name}: {e}; waiting for it"));
-                    send_local(&tx, Update::Status { source: SourceId::Gateway, state }).await;
-                    reported_missing = true;
-                    // No history to read: a snapshot waiting for it reports the absence instead.
-                    if !caught_up {
-                        caught_up = true;
-                        send_local(&tx, Update::LogCaughtUp { stream: stream_name.clone() }).await;
-                    }
-                }
-                Err(_) => {}
-            }
-        }
-        if more {
-            tokio::task::yield_now().await;
-        } else {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-}
-
-/// The time of the newest request in the log at `path` (its last line that `format`, or the
-/// format detected, reads; a zone-less time read in `zone`): where a window over the log's own
-/// time ends.
-pub fn log_end_time(path: &std::path::Path, format: Option<&Format>, zone: &mut LogZone) -> Option<i64> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path).ok()?;
-    let len = file.metadata().ok()?.len();
-    let from = len.saturating_sub(2 * MAX_LINE_BYTES as u64);
-    file.seek(SeekFrom::Start(from)).ok()?;
-    let mut tail = Vec::new();
-    file.take(len - from).read_to_end(&mut tail).ok()?;
-    let tail = String::from_utf8_lossy(&tail);
-    // The first line may be cut (unless the read began at the start).
-    let lines = tail.lines().skip(usize::from(from > 0));
-    let lines: Vec<&str> = lines.collect();
-    let (time, zoneless) = lines.iter().rev().find_map(|line| {
-        let record = match format {
-            Some(f) => f.parse(line)?,
-            None => Format::detect(line)?.parse(line)?,
-        };
-        Some((record.time?, record.zoneless))
-    })?;
-    Some(if zoneless { zone.to_utc(time) } else { time })
-}
-
-/// Whether the last of a file's `len` bytes is a newline.
-async fn ends_with_newline(file: &mut tokio::fs::File, len: u64) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut last = [0u8; 1];
-    file.seek(std::io::SeekFrom::Start(len - 1)).await.is_ok()
-        && file.read_exact(&mut last).await.is_ok()
-        && last[0] == b'\n'
-}
-
-/// Chunks read from a file before the task yields.
-const READS_PER_TURN: usize = 8;
-
-/// Sends the complete lines `bytes` finish, keeping an unfinished last line; says once when a
-/// line too long to be a log line is dropped.
-async fn flush_lines(tx: &Sender<Update>, stream: &str, pending: &mut LineBuffer, bytes: &[u8]) {
-    let dropped = pending.overlong_lines;
-    let lines = pending.push(bytes);
-    send_lines(tx, stream, dropped, pending.overlong_lines, lines).await;
-}
-
-/// Sends complete lines; says once, when the first overlong line was dropped (`dropped` of them
-/// before this read, `dropped_now` after it), that a line too long to be a log line was skipped.
-async fn send_lines(tx: &Sender<Update>, stream: &str, dropped: u64, dropped_now: u64, lines: Option<String>) {
-    if dropped == 0 && dropped_now > 0 {
-        let notice = format!(
-            "{stream}: a line longer than {} KiB was dropped (not an access log?); reading on after it",
-            MAX_LINE_BYTES / 1024
-        );
-        send_local(tx, Update::Notice(notice)).await;
-    }
-    if let Some(chunk) = lines {
-        send_local(tx, Update::AccessLog { stream: stream.to_string(), chunk }).await;
-    }
-}
-
-/// Reads stdin to its end (`kubectl logs -f … | kpulse --gateway -`).
-pub async fn read_stdin(tx: Sender<Update>) {
-    let mut stdin = tokio::io::stdin();
-    let mut buf = vec![0u8; CHUNK_BYTES];
-    let mut pending = LineBuffer::default();
-    send_local(&tx, Update::Status { source: SourceId::Gateway, state: SourceState::Connected }).await;
-    loop {
-        match stdin.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => flush_lines(&tx, STDIN_STREAM, &mut pending, &buf[..n]).await,
-            Err(e) => {
-                let state = SourceState::Reconnecting(format!("stdin: {e}"));
-                send_local(&tx, Update::Status { source: SourceId::Gateway, state }).await;
-                return;
-            }
-        }
-    }
-    if let Some(chunk) = pending.finish() {
-        send_local(&tx, Update::AccessLog { stream: STDIN_STREAM.into(), chunk }).await;
-    }
-    send_local(&tx, Update::LogCaughtUp { stream: STDIN_STREAM.into() }).await;
-    send_local(&tx, Update::Notice("stdin closed: the gateway log ended; what was read is kept".into())).await;
 }
 
 #[cfg(test)]

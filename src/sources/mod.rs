@@ -9,6 +9,7 @@ pub mod cadvisor;
 pub mod gateway;
 pub mod http;
 pub mod kube;
+pub mod local_log;
 pub mod mesh;
 pub mod placement;
 pub mod prometheus;
