@@ -137,7 +137,7 @@ fn ingest_file(path: &str) {
     let mut bytes = 0u64;
     loop {
         // Read and chunked into whole lines as the file source does it (256 KiB reads).
-        let (n, chunk) = pending.read_from(&mut file, 256 * 1024).expect("read");
+        let (n, chunk) = pending.fill_from(&mut file, 256 * 1024).expect("read");
         if n == 0 {
             break;
         }

@@ -224,12 +224,12 @@ impl Store {
     fn subtract_store(&mut self, other: &Store) {
         match (&mut *self, other) {
             (Store::Dense { offset, counts }, Store::Dense { offset: from, counts: theirs }) => {
-                for (k, &c) in theirs.iter().enumerate() {
-                    let at = usize::try_from(*from + k as i32 - *offset).ok();
-                    if let Some(slot) = at.and_then(|at| counts.get_mut(at)) {
-                        *slot = slot.saturating_sub(c);
-                    }
-                }
+                // Where the two arrays overlap, as one zip (buckets of `other` outside this store
+                // have nothing to take from).
+                let skip_mine = usize::try_from(*from - *offset).unwrap_or(0);
+                let skip_theirs = usize::try_from(*offset - *from).unwrap_or(0);
+                let mine = counts.iter_mut().skip(skip_mine);
+                mine.zip(theirs.iter().skip(skip_theirs)).for_each(|(slot, &c)| *slot = slot.saturating_sub(c));
             }
             _ => other.iter().for_each(|(i, c)| self.subtract(i, c)),
         }

@@ -405,7 +405,12 @@ impl Stats {
 
     /// The closed slice starting at `slice`, made (empty) if missing.
     fn closed_slice(&mut self, slice: i64) -> &mut Bucket {
-        let at = self.slices.partition_point(|(s, _)| *s < slice);
+        // Nearly always the newest: a slice that just closed. (A search through the slices reads
+        // a cold cache line per step.)
+        let at = match self.slices.back() {
+            Some((newest, _)) if *newest >= slice => self.slices.partition_point(|(s, _)| *s < slice),
+            _ => self.slices.len(),
+        };
         if self.slices.get(at).is_none_or(|(s, _)| *s != slice) {
             self.slices.insert(at, (slice, Bucket::default()));
         }

@@ -90,12 +90,21 @@ struct FileFollower {
     from_start: bool,
     tx: Sender<Update>,
     stop: Arc<AtomicBool>,
-    open: Option<(File, (u64, u64))>,
+    open: Option<OpenFile>,
     offset: u64,
     pending: LineBuffer,
     reported_missing: bool,
     first_open: bool,
     caught_up: bool,
+}
+
+/// The file being read.
+struct OpenFile {
+    file: File,
+    /// Device and inode: another one at the path means the file was rotated.
+    id: (u64, u64),
+    /// A regular file's reads end at its end; a FIFO's or a device's wait for more.
+    regular: bool,
 }
 
 /// The receiver is gone: nobody reads what the follower would send.
@@ -135,17 +144,18 @@ impl FileFollower {
     }
 
     /// One look at the file: read what is new, notice a rotation or a truncation, (re)open it;
-    /// waits a little when there was nothing to read.
+    /// waits a little when there was nothing to do.
     fn turn(&mut self) -> Result<(), Closed> {
         let current = std::fs::metadata(&self.path).ok().map(|m| ((m.dev(), m.ino()), m.is_file().then_some(m.len())));
         let rotated = match (&self.open, current) {
-            (Some((_, id)), Some((now, _))) => *id != now,
+            (Some(open), Some((now, _))) => open.id != now,
             (Some(_), None) => true,
             _ => false,
         };
+        let mut read_any = false;
         if self.open.is_some() {
             // Read what is there; after a rotation this drains the old file before switching.
-            let read_any = self.read_to_end()?;
+            read_any = self.read_to_end()?;
             if !read_any && !self.caught_up {
                 self.caught_up = true;
                 self.send(Update::LogCaughtUp { stream: self.stream_name.clone() })?;
@@ -157,8 +167,8 @@ impl FileFollower {
                 && len < self.offset
             {
                 // Truncated in place (copytruncate): start again from the top.
-                if let Some((file, _)) = self.open.as_mut() {
-                    let _ = file.seek(SeekFrom::Start(0));
+                if let Some(open) = self.open.as_mut() {
+                    let _ = open.file.seek(SeekFrom::Start(0));
                 }
                 self.offset = 0;
                 self.pending.clear();
@@ -168,10 +178,11 @@ impl FileFollower {
         if rotated {
             self.open = None;
         }
-        if self.open.is_none() && self.reopen()? {
-            return Ok(());
+        let opened = self.open.is_none() && self.reopen()?;
+        // After a read, look again at once: the end of a history is reported without a wait.
+        if !read_any && !opened {
+            std::thread::park_timeout(POLL_EVERY);
         }
-        std::thread::park_timeout(POLL_EVERY);
         Ok(())
     }
 
@@ -180,9 +191,14 @@ impl FileFollower {
     fn read_to_end(&mut self) -> Result<bool, Closed> {
         let mut read_any = false;
         while !self.stopped() {
-            let Some((file, _)) = self.open.as_mut() else { break };
+            let Some(open) = self.open.as_mut() else { break };
             let dropped = self.pending.overlong_lines;
-            match self.pending.read_from(file, CHUNK_BYTES) {
+            let read = if open.regular {
+                self.pending.fill_from(&mut open.file, CHUNK_BYTES)
+            } else {
+                self.pending.read_from(&mut open.file, CHUNK_BYTES)
+            };
+            match read {
                 Ok((0, _)) | Err(_) => break,
                 Ok((n, lines)) => {
                     self.offset += n as u64;
@@ -202,6 +218,7 @@ impl FileFollower {
             Ok(mut file) => {
                 let meta = file.metadata().ok();
                 let id = meta.as_ref().map_or((0, 0), |m| (m.dev(), m.ino()));
+                let regular = meta.as_ref().is_some_and(|m| m.is_file());
                 self.offset = 0;
                 self.pending.clear();
                 if self.first_open
@@ -216,7 +233,7 @@ impl FileFollower {
                     let _ = file.seek(SeekFrom::Start(self.offset));
                 }
                 self.first_open = false;
-                self.open = Some((file, id));
+                self.open = Some(OpenFile { file, id, regular });
                 self.reported_missing = false;
                 self.send(Update::Status { source: SourceId::Gateway, state: SourceState::Connected })?;
                 Ok(true)
