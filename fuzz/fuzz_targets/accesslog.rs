@@ -9,6 +9,9 @@ mod accesslog;
 #[path = "../../src/model/sketch.rs"]
 #[allow(dead_code)]
 mod sketch;
+#[path = "../../src/model/bytes.rs"]
+#[allow(dead_code)]
+mod bytes;
 
 use accesslog::{BUILT_IN, Format};
 use libfuzzer_sys::fuzz_target;

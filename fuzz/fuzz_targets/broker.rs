@@ -20,6 +20,12 @@ mod accesslog;
 #[path = "../../src/model/sketch.rs"]
 #[allow(dead_code)]
 mod sketch;
+#[path = "../../src/model/bytes.rs"]
+#[allow(dead_code)]
+mod bytes;
+#[path = "../../src/model/keyed.rs"]
+#[allow(dead_code)]
+mod keyed;
 /// model/time.rs reads the clock through k8s-openapi; the parsers only need its type.
 mod time {
     pub type UnixSecs = i64;

@@ -3,9 +3,11 @@
 pub mod accesslog;
 pub mod api_cost;
 pub mod broker;
+pub mod bytes;
 pub mod cadvisor;
 pub mod event;
 pub mod exposition;
+pub mod keyed;
 pub mod mesh;
 pub mod metrics;
 pub mod node;

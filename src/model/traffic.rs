@@ -7,6 +7,8 @@
 use std::collections::VecDeque;
 
 use super::accesslog::Record;
+use super::bytes::same_bytes;
+use super::keyed::Keyed;
 use super::series::Series;
 use super::sketch::{Bin, Sketch, Tally};
 use super::time::UnixSecs;
@@ -242,10 +244,6 @@ impl OpenSlice {
     }
 }
 
-/// Keys are the gateway's own strings; a fast non-cryptographic hash is enough (and several
-/// lookups happen per log line).
-pub type Map<V> = hashbrown::HashMap<String, V>;
-
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Bucket {
     counts: Counts,
@@ -371,7 +369,7 @@ impl Stats {
     /// Remembers the backend served last. A pod behind several services changes backend line
     /// by line: the string's buffer is reused, not reallocated each time.
     fn note_backend(&mut self, backend: &str) {
-        if !backend.is_empty() && self.backend != backend {
+        if !backend.is_empty() && !same_bytes(self.backend.as_bytes(), backend.as_bytes()) {
             self.backend.clear();
             self.backend.push_str(backend);
         }
@@ -520,7 +518,7 @@ fn summarize(b: &Bucket, span: f64) -> Summary {
 /// One keyed family of stats with a cap.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Family {
-    pub stats: Map<Stats>,
+    pub stats: Keyed<Stats>,
     cap: usize,
     /// Distinct keys folded into [`OVERFLOW_KEY`] since start (approximate: counted once each
     /// time a new key arrives at a full family).
@@ -529,7 +527,7 @@ pub struct Family {
 
 impl Family {
     fn new(cap: usize) -> Family {
-        Family { stats: Map::default(), cap, overflowed: 0 }
+        Family { stats: Keyed::default(), cap, overflowed: 0 }
     }
 
     fn entry(&mut self, key: &str, retention: i64, at: i64) -> &mut Stats {
@@ -541,7 +539,7 @@ impl Family {
         } else {
             key
         };
-        self.stats.entry_ref(key).or_insert_with(|| Stats::new(retention, at))
+        self.stats.get_or_insert_with(key, || Stats::new(retention, at))
     }
 }
 
@@ -703,7 +701,7 @@ pub fn upstream_ip(addr: &str) -> &str {
     let bytes = addr.as_bytes();
     let colon = bytes.len() - bytes.iter().rev().take_while(|b| b.is_ascii_digit()).count();
     match colon.checked_sub(1) {
-        Some(i) if bytes[i] == b':' && super::accesslog::find_byte(&bytes[..i], b':').is_none() => &addr[..i],
+        Some(i) if bytes[i] == b':' && super::bytes::find_byte(&bytes[..i], b':').is_none() => &addr[..i],
         _ => addr,
     }
 }
@@ -734,7 +732,7 @@ pub fn normalise_route(host: &str, path: &str, out: &mut String) {
                 Some(i) => &path[..i],
                 None => path,
             };
-            let path = match super::accesslog::find_literal(path, "://") {
+            let path = match super::bytes::find_literal(path, "://") {
                 Some(i) => path[i + 3..].find('/').map_or("/", |j| &path[i + 3 + j..]),
                 None => path,
             };

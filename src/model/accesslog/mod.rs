@@ -11,6 +11,8 @@ pub mod zone;
 
 use std::borrow::Cow;
 
+use super::bytes::{bytes_equal_to, find_byte, find_literal, same_bytes};
+
 use template::Template;
 
 /// One request as a gateway logged it. Times are seconds; `None` where the format has no such
@@ -350,55 +352,6 @@ impl LineBuffer {
     }
 }
 
-/// `haystack.find(literal)` for the short literals of log formats: a byte search for the first
-/// byte, then a compare of the rest (the general two-way searcher costs more to set up than these
-/// lines take). Inlined: it runs for every field of every line, and the call cost as much as it.
-#[inline(always)]
-pub fn find_literal(haystack: &str, literal: &str) -> Option<usize> {
-    let (hay, lit) = (haystack.as_bytes(), literal.as_bytes());
-    let (&first, tail) = lit.split_first()?;
-    let mut from = 0;
-    while let Some(i) = find_byte(&hay[from..], first) {
-        let at = from + i;
-        // Most literals are one byte, the rest two or three: a plain loop beats a call to memcmp.
-        let after = &hay[at + 1..];
-        if after.len() >= tail.len() && tail.iter().zip(after).all(|(a, b)| a == b) {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
-}
-
-/// `memchr` with a head start: most fields of a log line are under 32 bytes long, and their end
-/// is found in the first four eight-byte words, each read as one number, without memchr's call
-/// and setup.
-#[inline(always)]
-pub fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
-    let mut from = 0;
-    while let Some(word) = hay.get(from..).and_then(|rest| rest.first_chunk::<8>()) {
-        let matches = bytes_equal_to(u64::from_le_bytes(*word), byte);
-        if matches != 0 {
-            return Some(from + matches.trailing_zeros() as usize / 8);
-        }
-        from += 8;
-        if from == 32 {
-            break;
-        }
-    }
-    memchr::memchr(byte, &hay[from..]).map(|i| i + from)
-}
-
-/// The high bit of each byte of `word` that equals `byte`: none is 0. Any flag means some byte
-/// matched, and the lowest flag is always a true match (a borrow can only flag bytes above it).
-#[inline(always)]
-fn bytes_equal_to(word: u64, byte: u8) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let x = word ^ (u64::from(byte) * ONES);
-    x.wrapping_sub(ONES) & !x & HIGHS
-}
-
 /// `http://10.0.0.1:80/` → `10.0.0.1:80`: the address part of an upstream URL.
 pub fn strip_scheme(addr: &str) -> &str {
     // A scheme begins with a letter; an IP address (nearly every upstream) does not.
@@ -447,7 +400,7 @@ type TimeMemoKey = std::thread::LocalKey<std::cell::Cell<TimeMemo>>;
 /// a row, and comparing the text costs a tenth of reading it. One memo per thread and parser.
 fn memoized(memo: &'static TimeMemoKey, t: &str, parse: fn(&str) -> Option<i64>) -> Option<i64> {
     let last = memo.get();
-    if last.len == t.len() && last.text[..last.len] == *t.as_bytes() {
+    if last.len == t.len() && same_bytes(&last.text[..last.len], t.as_bytes()) {
         return Some(last.secs);
     }
     let secs = parse(t)?;
@@ -621,28 +574,6 @@ mod tests {
     }
 
     #[test]
-    fn the_word_search_finds_what_memchr_finds() {
-        // Every length and position around the eight-byte word, with bytes that carry and borrow.
-        let alphabet = [b' ', b'!', 0x00, 0x80, 0xff, 0x7f, b'a'];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        for len in 0..72 {
-            for _ in 0..50 {
-                let hay: Vec<u8> = (0..len)
-                    .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        alphabet[(seed % alphabet.len() as u64) as usize]
-                    })
-                    .collect();
-                for byte in alphabet {
-                    assert_eq!(find_byte(&hay, byte), memchr::memchr(byte, &hay), "{byte} in {hay:?}");
-                }
-            }
-        }
-    }
-
-    #[test]
     fn decimals_read_exactly_as_the_float_parser_reads_them() {
         for t in [
             "0.000",
@@ -663,15 +594,11 @@ mod tests {
     }
 
     #[test]
-    fn requests_and_literals_are_found_near_and_far() {
+    fn requests_split_and_lines_end() {
         assert_eq!(split_request("GET /a?b HTTP/1.1"), ("GET", "/a?b"));
         assert_eq!(split_request("GET /a"), ("GET", "/a"));
         assert_eq!(split_request("-"), ("-", ""));
         assert_eq!(split_request(""), ("", ""));
-        let far = format!("{}\" 200", "x".repeat(40));
-        assert_eq!(find_literal(&far, "\" "), Some(40));
-        assert_eq!(find_literal("ab\" \"c", "\" "), Some(2));
-        assert_eq!(find_literal(&"y".repeat(40), "\" "), None);
         assert_eq!(trim_line_end("a b\r\n"), "a b");
         assert_eq!(trim_line_end("\r\n"), "");
     }
