@@ -10,7 +10,7 @@ use super::accesslog::Record;
 use super::bytes::same_bytes;
 use super::keyed::Keyed;
 use super::series::Series;
-use super::sketch::{Bin, Sketch, Tally};
+use super::sketch::{Bin, BinMemo, Sketch, Tally};
 use super::time::UnixSecs;
 
 pub const SLICE_SECS: i64 = 10;
@@ -169,11 +169,11 @@ struct Observation {
 }
 
 impl Observation {
-    fn of(r: &Record) -> Observation {
+    fn of(r: &Record, bins: &mut BinMemo) -> Observation {
         Observation {
             counts: SliceCounts::of(r),
-            latency: r.total_secs.map(Bin::of),
-            overhead: r.total_secs.zip(r.upstream_secs).map(|(t, u)| Bin::of(t - u)),
+            latency: r.total_secs.map(|t| bins.of(t)),
+            overhead: r.total_secs.zip(r.upstream_secs).map(|(t, u)| bins.of(t - u)),
         }
     }
 }
@@ -573,6 +573,7 @@ pub struct Traffic {
     route_buf: String,
     /// Scratch for bringing open slices' bins into their sketches.
     tally: Tally,
+    bins: BinMemo,
 }
 
 impl Traffic {
@@ -590,6 +591,7 @@ impl Traffic {
             clock: Clock::Wall,
             route_buf: String::new(),
             tally: Tally::default(),
+            bins: BinMemo::default(),
         }
     }
 
@@ -666,7 +668,7 @@ impl Traffic {
             None
         };
         let (retention, current) = (self.retention, self.slice);
-        let o = Observation::of(r);
+        let o = Observation::of(r, &mut self.bins);
         let tally = &mut self.tally;
         self.gateway.record(&o, slice, current, tally);
         self.refused += u64::from(r.refused);
