@@ -287,8 +287,7 @@ impl LineBuffer {
         self.pending.resize(start + max, 0);
         let read = source.read(&mut self.pending[start..]);
         self.pending.truncate(start + *read.as_ref().unwrap_or(&0));
-        let n = read?;
-        Ok((n, if n == 0 { None } else { self.take_lines(start) }))
+        self.lines_read(start, read)
     }
 
     /// Reads `source` until `max` bytes or its end, straight into the buffer's spare room: the
@@ -307,6 +306,11 @@ impl LineBuffer {
         if read.is_err() {
             self.pending.truncate(start);
         }
+        self.lines_read(start, read)
+    }
+
+    /// After a read of `read` bytes at `start`: how many, and the complete lines now available.
+    fn lines_read(&mut self, start: usize, read: std::io::Result<usize>) -> std::io::Result<(usize, Option<String>)> {
         let n = read?;
         Ok((n, if n == 0 { None } else { self.take_lines(start) }))
     }
@@ -523,20 +527,22 @@ mod tests {
     fn lines_read_straight_from_a_reader_are_the_lines_pushed() {
         // The overlong line is longer than any read and its limit together: dropped however read.
         let text = format!("a 1\nb 2\n{}\nc 3\nd", "x".repeat(3 * MAX_LINE_BYTES));
-        for max in [1, 3, 7, 4096, MAX_LINE_BYTES] {
+        // One read at a time (a pipe) and reads to `max` or the end (a regular file) alike.
+        for (max, fill) in [1, 3, 7, 4096, MAX_LINE_BYTES].into_iter().flat_map(|max| [(max, false), (max, true)]) {
             let (mut read, mut pushed) = (LineBuffer::default(), LineBuffer::default());
             let mut source = text.as_bytes();
             let (mut from_reads, mut from_pushes) = (String::new(), String::new());
             loop {
                 let before = source;
-                let (n, lines) = read.read_from(&mut source, max).unwrap();
+                let (n, lines) =
+                    if fill { read.fill_from(&mut source, max) } else { read.read_from(&mut source, max) }.unwrap();
                 from_reads += lines.as_deref().unwrap_or("");
                 from_pushes += pushed.push(&before[..n]).as_deref().unwrap_or("");
                 if n == 0 {
                     break;
                 }
             }
-            assert_eq!(from_reads, "a 1\nb 2\nc 3\n", "reads of {max}");
+            assert_eq!(from_reads, "a 1\nb 2\nc 3\n", "reads of {max}, filling: {fill}");
             assert_eq!((from_reads, read.overlong_lines), (from_pushes, pushed.overlong_lines), "reads of {max}");
             assert_eq!(read.finish().as_deref(), Some("d\n"));
             assert_eq!(read.overlong_lines, 1);
